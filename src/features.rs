@@ -1,0 +1,329 @@
+//! The feature table on disk: `descriptors.csv` (one row per mesh: `path,class,split`, then named
+//! descriptor columns) and `manifest.json` (parameters, seed, counts, failures), with the checks
+//! that keep a model from reading features of another kind.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::Split;
+use crate::descriptors::{DescriptorConfig, SdfStats};
+
+/// File name of the table inside a features folder.
+pub const TABLE_FILE: &str = "descriptors.csv";
+/// File name of the manifest inside a features folder.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// Version of the table and manifest layout; bumped when either changes incompatibly.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One mesh's row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Path relative to the dataset root.
+    pub path: String,
+    /// Class name.
+    pub class: String,
+    /// Train or test.
+    pub split: Split,
+    /// Descriptor values in the table's column order.
+    pub values: Vec<f32>,
+}
+
+/// Descriptor columns and rows, sorted by path.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FeatureTable {
+    /// Names of the descriptor columns (after `path,class,split`).
+    pub columns: Vec<String>,
+    /// One row per mesh.
+    pub rows: Vec<Row>,
+}
+
+/// A mesh that could not be turned into a row, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// Path relative to the dataset root.
+    pub path: String,
+    /// The reason.
+    pub error: String,
+}
+
+/// Counts of a features run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Mesh files found.
+    pub found: usize,
+    /// Rows written.
+    pub ok: usize,
+    /// Files that failed.
+    pub failed: usize,
+}
+
+/// Everything needed to read a feature folder safely and to reproduce it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always `shapeclf`.
+    pub tool: String,
+    /// shapeclf version that wrote it.
+    pub tool_version: String,
+    /// Layout version ([`FORMAT_VERSION`]).
+    pub format_version: u32,
+    /// Dataset folder the meshes came from.
+    pub dataset: String,
+    /// Seed every random choice flowed from.
+    pub seed: u64,
+    /// Descriptor parameters.
+    pub descriptors: DescriptorConfig,
+    /// Descriptor column names, in table order.
+    pub columns: Vec<String>,
+    /// Classes present, sorted.
+    pub classes: Vec<String>,
+    /// Found, ok, failed.
+    pub counts: Counts,
+    /// SDF ray totals over all meshes.
+    pub sdf: SdfStats,
+    /// Triangles over all meshes that succeeded.
+    pub triangles: u64,
+    /// Degenerate triangles dropped over all meshes.
+    pub degenerate_dropped: u64,
+    /// Meshes whose faces were flipped to face outwards.
+    pub meshes_flipped: usize,
+    /// Worker threads used.
+    pub threads: usize,
+    /// Wall-clock seconds of the run.
+    pub wall_seconds: f64,
+    /// Every mesh that failed, with its reason.
+    pub failed: Vec<Failure>,
+}
+
+/// Errors reading or checking a feature folder.
+#[derive(Debug, thiserror::Error)]
+pub enum FeatureError {
+    /// A file is missing or unreadable.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A file is there but not as expected.
+    #[error("{path}: {msg}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
+}
+
+fn fmt_err(path: &Path, msg: impl Into<String>) -> FeatureError {
+    FeatureError::Format {
+        path: path.to_path_buf(),
+        msg: msg.into(),
+    }
+}
+
+impl FeatureTable {
+    /// Writes the table as CSV, atomically. Values use the shortest text that reads back to the
+    /// same `f32`, so equal features give byte-identical files.
+    pub fn write_csv(&self, path: &Path) -> std::io::Result<()> {
+        crate::io::write_atomic(path, |w| {
+            let mut csv = csv::Writer::from_writer(w);
+            let mut header = vec!["path", "class", "split"];
+            header.extend(self.columns.iter().map(String::as_str));
+            csv.write_record(&header)?;
+            let mut rec: Vec<String> = Vec::with_capacity(header.len());
+            for r in &self.rows {
+                rec.clear();
+                rec.push(r.path.clone());
+                rec.push(r.class.clone());
+                rec.push(r.split.as_str().to_string());
+                rec.extend(r.values.iter().map(|v| v.to_string()));
+                csv.write_record(&rec)?;
+            }
+            csv.flush()?;
+            Ok(())
+        })
+    }
+
+    /// Reads and checks a table: header, column count of every row, known splits, finite values.
+    pub fn read_csv(path: &Path) -> Result<FeatureTable, FeatureError> {
+        let file = std::fs::File::open(path).map_err(|source| FeatureError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(file);
+        let header = rdr
+            .headers()
+            .map_err(|e| fmt_err(path, format!("unreadable header: {e}")))?
+            .clone();
+        if header.len() < 4
+            || &header[0] != "path"
+            || &header[1] != "class"
+            || &header[2] != "split"
+        {
+            return Err(fmt_err(
+                path,
+                "header must start with path,class,split and name at least one descriptor column",
+            ));
+        }
+        let columns: Vec<String> = header.iter().skip(3).map(str::to_string).collect();
+        let mut rows = Vec::new();
+        for (i, rec) in rdr.records().enumerate() {
+            let line = i + 2;
+            let rec = rec.map_err(|e| fmt_err(path, format!("line {line}: {e}")))?;
+            if rec.len() != header.len() {
+                return Err(fmt_err(
+                    path,
+                    format!(
+                        "line {line}: {} fields, header has {}",
+                        rec.len(),
+                        header.len()
+                    ),
+                ));
+            }
+            let split = Split::parse(&rec[2]).ok_or_else(|| {
+                fmt_err(
+                    path,
+                    format!("line {line}: split {:?} is not train or test", &rec[2]),
+                )
+            })?;
+            let mut values = Vec::with_capacity(columns.len());
+            for (k, s) in rec.iter().skip(3).enumerate() {
+                let v: f32 = s.trim().parse().map_err(|_| {
+                    fmt_err(
+                        path,
+                        format!("line {line}: column {}: {s:?} is not a number", columns[k]),
+                    )
+                })?;
+                if !v.is_finite() {
+                    return Err(fmt_err(
+                        path,
+                        format!(
+                            "line {line}: column {}: value {s} is not finite",
+                            columns[k]
+                        ),
+                    ));
+                }
+                values.push(v);
+            }
+            rows.push(Row {
+                path: rec[0].to_string(),
+                class: rec[1].to_string(),
+                split,
+                values,
+            });
+        }
+        Ok(FeatureTable { columns, rows })
+    }
+
+    /// Class names present in the table, sorted.
+    pub fn classes(&self) -> Vec<String> {
+        let mut c: Vec<String> = self.rows.iter().map(|r| r.class.clone()).collect();
+        c.sort();
+        c.dedup();
+        c
+    }
+}
+
+impl Manifest {
+    /// Writes the manifest atomically.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        crate::io::write_json_atomic(path, self)
+    }
+
+    /// Reads a manifest and checks it was written by a compatible shapeclf.
+    pub fn read(path: &Path) -> Result<Manifest, FeatureError> {
+        let text = std::fs::read_to_string(path).map_err(|source| FeatureError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let m: Manifest = serde_json::from_str(&text)
+            .map_err(|e| fmt_err(path, format!("not a shapeclf feature manifest: {e}")))?;
+        if m.tool != "shapeclf" || m.format_version != FORMAT_VERSION {
+            return Err(fmt_err(
+                path,
+                format!(
+                    "written by {} format {}, this shapeclf reads format {FORMAT_VERSION}",
+                    m.tool, m.format_version
+                ),
+            ));
+        }
+        Ok(m)
+    }
+}
+
+/// Reads a features folder's table and manifest and checks they agree with each other.
+pub fn read_folder(dir: &Path) -> Result<(FeatureTable, Manifest), FeatureError> {
+    let manifest = Manifest::read(&dir.join(MANIFEST_FILE))?;
+    let tpath = dir.join(TABLE_FILE);
+    let table = FeatureTable::read_csv(&tpath)?;
+    if table.columns != manifest.columns {
+        return Err(fmt_err(
+            &tpath,
+            "columns differ from those the manifest records: table and manifest are from different runs",
+        ));
+    }
+    Ok((table, manifest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> FeatureTable {
+        FeatureTable {
+            columns: vec!["d2_00".into(), "d2_01".into()],
+            rows: vec![
+                Row {
+                    path: "a/train/x, y.off".into(),
+                    class: "a".into(),
+                    split: Split::Train,
+                    values: vec![0.1, 1.0 / 3.0],
+                },
+                Row {
+                    path: "b/test/z.off".into(),
+                    class: "b".into(),
+                    split: Split::Test,
+                    values: vec![1e-9, 0.0],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn csv_round_trips_exactly() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join(TABLE_FILE);
+        let t = table();
+        t.write_csv(&p).unwrap();
+        assert_eq!(FeatureTable::read_csv(&p).unwrap(), t);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.starts_with("path,class,split,d2_00,d2_01\n"));
+        // No temporary files left beside it.
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn bad_tables_are_clear_errors() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.csv");
+        for (body, want) in [
+            ("a,b\n", "header must start"),
+            ("path,class,split,d2_00\nx,a,train\n", "line 2"),
+            ("path,class,split,d2_00\nx,a,val,1\n", "not train or test"),
+            ("path,class,split,d2_00\nx,a,train,NaN\n", "not finite"),
+            ("path,class,split,d2_00\nx,a,train,abc\n", "not a number"),
+        ] {
+            std::fs::write(&p, body).unwrap();
+            let e = FeatureTable::read_csv(&p).unwrap_err().to_string();
+            assert!(e.contains(want), "{body:?}: {e}");
+        }
+        assert!(matches!(
+            FeatureTable::read_csv(&d.path().join("missing.csv")),
+            Err(FeatureError::Io { .. })
+        ));
+    }
+}
