@@ -38,7 +38,9 @@ pub enum MeshError {
         msg: String,
     },
     /// A header claims more elements than the file's size can hold.
-    #[error("{format}: header claims {claimed}, more than the file's {bytes} bytes can hold")]
+    #[error(
+        "{format}: header claims {claimed}, more than the file's {bytes} bytes can hold (truncated file or corrupt header)"
+    )]
     ClaimsTooMuch {
         /// Format name.
         format: &'static str,

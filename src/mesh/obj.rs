@@ -10,7 +10,10 @@ pub(super) fn parse(bytes: &[u8]) -> Result<RawMesh, MeshError> {
         ignore_points: true,
         ignore_lines: true,
     };
-    let mut reader = std::io::BufReader::new(bytes);
+    // tobj stops at the first non-UTF-8 line with a bare "read error"; names and comments in
+    // Latin-1 are common, so decode leniently and let the geometry speak.
+    let text = String::from_utf8_lossy(bytes);
+    let mut reader = std::io::BufReader::new(text.as_bytes());
     // Shape classification needs geometry only; never open material files.
     let (models, _materials) =
         tobj::load_obj_buf(&mut reader, &opts, |_| Ok((Vec::new(), Default::default())))
@@ -27,7 +30,11 @@ pub(super) fn parse(bytes: &[u8]) -> Result<RawMesh, MeshError> {
         }
     }
     if mesh.vertices.is_empty() {
-        return Err(MeshError::parse("OBJ", "no vertices (no `v` lines)"));
+        // tobj drops objects without faces, so this also covers point-only files.
+        return Err(MeshError::parse(
+            "OBJ",
+            "no faces (no `f` lines with three or more vertices)",
+        ));
     }
     Ok(mesh)
 }

@@ -1,0 +1,155 @@
+//! The `shapeclf` binary end to end on a small synthetic dataset.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn shapeclf(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shapeclf"))
+        .args(args)
+        .output()
+        .expect("run shapeclf")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn features_end_to_end_with_broken_files_and_determinism() {
+    let d = tempfile::tempdir().unwrap();
+    let meshes = d.path().join("meshes");
+    ok(&shapeclf(&[
+        "synth",
+        s(&meshes),
+        "--per-class",
+        "5",
+        "--seed",
+        "3",
+    ]));
+    // Broken files among good ones: each must be listed, the rest must still become rows.
+    let bad = meshes.join("mug/train");
+    std::fs::write(bad.join("zz_empty.stl"), b"").unwrap();
+    std::fs::write(bad.join("zz_garbage.off"), b"not a mesh at all").unwrap();
+    std::fs::write(bad.join("zz_huge.off"), b"OFF\n1000000000000 1 0\n").unwrap();
+    std::fs::write(bad.join("notes.txt"), b"ignored").unwrap();
+
+    let (f1, f2) = (d.path().join("f1"), d.path().join("f2"));
+    let out = ok(&shapeclf(&[
+        "features",
+        s(&meshes),
+        "--out",
+        s(&f1),
+        "--no-views",
+        "-j",
+        "1",
+    ]));
+    assert!(out.contains("48 meshes: 45 ok, 3 failed"), "{out}");
+    assert!(out.contains("zz_huge.off"), "{out}");
+    ok(&shapeclf(&[
+        "features",
+        s(&meshes),
+        "--out",
+        s(&f2),
+        "--no-views",
+        "-j",
+        "2",
+    ]));
+    let t1 = std::fs::read(f1.join("descriptors.csv")).unwrap();
+    let t2 = std::fs::read(f2.join("descriptors.csv")).unwrap();
+    assert!(t1 == t2, "tables differ between --jobs 1 and --jobs 2");
+
+    let text = String::from_utf8(t1).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    assert!(header.starts_with("path,class,split,d2_00,"));
+    assert!(header.contains(",d2_63,sdf_00,") && header.contains(",sdf_31,"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 45);
+    let paths: Vec<&str> = rows.iter().map(|r| r.split(',').next().unwrap()).collect();
+    let mut sorted = paths.clone();
+    sorted.sort();
+    assert_eq!(paths, sorted, "rows sorted by path");
+    assert!(rows.iter().any(|r| r.contains(",test,")));
+
+    let m = manifest(&f1);
+    assert_eq!(m["counts"]["found"], 48);
+    assert_eq!(m["counts"]["failed"], 3);
+    assert_eq!(m["seed"], 0);
+    assert_eq!(m["descriptors"]["d2_bins"], 64);
+    let failed = m["failed"].as_array().unwrap();
+    assert!(
+        failed
+            .iter()
+            .all(|f| !f["error"].as_str().unwrap().is_empty())
+    );
+    assert!(
+        failed.iter().any(|f| f["path"] == "mug/train/zz_empty.stl"
+            && f["error"].as_str().unwrap().contains("empty"))
+    );
+
+    // --strict turns the same run into a failure, still writing the table.
+    let out = shapeclf(&["features", s(&meshes), "--out", s(&f2), "--strict"]);
+    assert_eq!(out.status.code(), Some(3));
+
+    // Another seed gives other values.
+    let f3 = d.path().join("f3");
+    ok(&shapeclf(&[
+        "features",
+        s(&meshes),
+        "--out",
+        s(&f3),
+        "--seed",
+        "1",
+    ]));
+    assert_ne!(
+        std::fs::read(f3.join("descriptors.csv")).unwrap(),
+        std::fs::read(f1.join("descriptors.csv")).unwrap()
+    );
+}
+
+#[test]
+fn flat_layout_gets_a_split_and_empty_dirs_fail_clearly() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("flat");
+    for class in ["a", "b"] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for i in 0..5 {
+            let m = shapeclf::synth::shape(if class == "a" { "mug" } else { "table" }, &mut {
+                use rand::SeedableRng;
+                rand_chacha::ChaCha8Rng::seed_from_u64(i)
+            });
+            shapeclf::synth::write_mesh(&root.join(class).join(format!("{i}.obj")), &m, false)
+                .unwrap();
+        }
+    }
+    let out_dir = d.path().join("f");
+    ok(&shapeclf(&["features", s(&root), "--out", s(&out_dir)]));
+    let text = std::fs::read_to_string(out_dir.join("descriptors.csv")).unwrap();
+    assert_eq!(text.matches(",test,").count(), 2, "one in five per class");
+
+    let empty = d.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = shapeclf(&["features", s(&empty), "--out", s(&out_dir)]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no mesh files"));
+    // The earlier table is untouched.
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("descriptors.csv")).unwrap(),
+        text
+    );
+}
