@@ -11,4 +11,7 @@ pub mod extract;
 pub mod features;
 pub mod io;
 pub mod mesh;
+pub mod models;
+pub mod report;
 pub mod synth;
+pub mod train;

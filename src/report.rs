@@ -1,0 +1,227 @@
+//! Classification metrics and their presentation: accuracy, per-class precision, recall, F1 and
+//! support (as scikit-learn's `classification_report`), the confusion matrix, and text, Markdown
+//! and PNG renderings.
+
+use serde::{Deserialize, Serialize};
+
+/// Precision, recall, F1 and support of one class (or an average over classes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassScores {
+    /// Class name (or `macro avg` / `weighted avg`).
+    pub class: String,
+    /// Of the predictions of this class, the share that were right.
+    pub precision: f64,
+    /// Of the instances of this class, the share found.
+    pub recall: f64,
+    /// Harmonic mean of precision and recall.
+    pub f1: f64,
+    /// Instances of this class in the evaluated set.
+    pub support: usize,
+}
+
+/// Everything measured on one evaluated set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Share of instances classified right, in [0, 1].
+    pub accuracy: f64,
+    /// Mean over classes (with support) of per-class recall.
+    pub mean_class_accuracy: f64,
+    /// Class names, the order of every per-class list and of the matrix.
+    pub classes: Vec<String>,
+    /// `confusion_matrix[true][predicted]` counts.
+    pub confusion_matrix: Vec<Vec<usize>>,
+    /// Scores per class.
+    pub per_class: Vec<ClassScores>,
+    /// Unweighted mean over classes with support.
+    pub macro_avg: ClassScores,
+    /// Support-weighted mean over classes.
+    pub weighted_avg: ClassScores,
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+impl Metrics {
+    /// Computes the metrics of predictions `pred` against `truth` (class indices into `classes`).
+    pub fn compute(classes: &[String], truth: &[usize], pred: &[usize]) -> Metrics {
+        let k = classes.len();
+        let mut cm = vec![vec![0usize; k]; k];
+        for (&t, &p) in truth.iter().zip(pred) {
+            cm[t][p] += 1;
+        }
+        let correct: usize = (0..k).map(|i| cm[i][i]).sum();
+        let per_class: Vec<ClassScores> = (0..k)
+            .map(|c| {
+                let support: usize = cm[c].iter().sum();
+                let predicted: usize = (0..k).map(|r| cm[r][c]).sum();
+                let precision = ratio(cm[c][c], predicted);
+                let recall = ratio(cm[c][c], support);
+                let f1 = if precision + recall > 0.0 {
+                    2.0 * precision * recall / (precision + recall)
+                } else {
+                    0.0
+                };
+                ClassScores {
+                    class: classes[c].clone(),
+                    precision,
+                    recall,
+                    f1,
+                    support,
+                }
+            })
+            .collect();
+        let present: Vec<&ClassScores> = per_class.iter().filter(|c| c.support > 0).collect();
+        let n = truth.len();
+        let avg = |name: &str, weight: &dyn Fn(&ClassScores) -> f64| {
+            let tw: f64 = present.iter().map(|c| weight(c)).sum();
+            let mean = |f: &dyn Fn(&ClassScores) -> f64| {
+                if tw == 0.0 {
+                    0.0
+                } else {
+                    present.iter().map(|c| weight(c) * f(c)).sum::<f64>() / tw
+                }
+            };
+            ClassScores {
+                class: name.into(),
+                precision: mean(&|c| c.precision),
+                recall: mean(&|c| c.recall),
+                f1: mean(&|c| c.f1),
+                support: n,
+            }
+        };
+        let macro_avg = avg("macro avg", &|_| 1.0);
+        let weighted_avg = avg("weighted avg", &|c| c.support as f64);
+        Metrics {
+            accuracy: ratio(correct, n),
+            mean_class_accuracy: macro_avg.recall,
+            classes: classes.to_vec(),
+            confusion_matrix: cm,
+            per_class,
+            macro_avg,
+            weighted_avg,
+        }
+    }
+
+    /// A classification report in scikit-learn's layout, then the confusion matrix.
+    pub fn to_text(&self) -> String {
+        let w = self
+            .classes
+            .iter()
+            .map(String::len)
+            .chain([12])
+            .max()
+            .unwrap_or(12);
+        let mut s = format!(
+            "{:>w$}  {:>9} {:>9} {:>9} {:>9}\n\n",
+            "", "precision", "recall", "f1-score", "support"
+        );
+        let row = |c: &ClassScores| {
+            format!(
+                "{:>w$}  {:>9.2} {:>9.2} {:>9.2} {:>9}\n",
+                c.class, c.precision, c.recall, c.f1, c.support
+            )
+        };
+        for c in &self.per_class {
+            s += &row(c);
+        }
+        let n = self.macro_avg.support;
+        s += &format!(
+            "\n{:>w$}  {:>9} {:>9} {:>9.2} {:>9}\n",
+            "accuracy", "", "", self.accuracy, n
+        );
+        s += &row(&self.macro_avg);
+        s += &row(&self.weighted_avg);
+        s += &format!(
+            "\nmean class accuracy {:.4}\n\nconfusion matrix (rows: true, columns: predicted)\n",
+            self.mean_class_accuracy
+        );
+        let cw = self
+            .confusion_matrix
+            .iter()
+            .flatten()
+            .map(|v| v.to_string().len())
+            .max()
+            .unwrap_or(1)
+            .max(2);
+        s += &format!("{:>w$} ", "");
+        for j in 0..self.classes.len() {
+            s += &format!(" {:>cw$}", j);
+        }
+        s += "\n";
+        for (i, r) in self.confusion_matrix.iter().enumerate() {
+            s += &format!("{:>w$} ", format!("{} {i}", self.classes[i]));
+            for &v in r {
+                if v == 0 {
+                    s += &format!(" {:>cw$}", ".");
+                } else {
+                    s += &format!(" {v:>cw$}");
+                }
+            }
+            s += "\n";
+        }
+        s
+    }
+
+    /// The per-class table and confusion matrix in Markdown.
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::from("| class | precision | recall | F1 | support |\n|---|---:|---:|---:|---:|\n");
+        for c in self.per_class.iter().chain([&self.macro_avg, &self.weighted_avg]) {
+            s += &format!(
+                "| {} | {:.3} | {:.3} | {:.3} | {} |\n",
+                c.class, c.precision, c.recall, c.f1, c.support
+            );
+        }
+        s += "\nConfusion matrix (rows: true class, columns: predicted):\n\n| |";
+        for c in &self.classes {
+            s += &format!(" {c} |");
+        }
+        s += "\n|---|";
+        s += &"---:|".repeat(self.classes.len());
+        s += "\n";
+        for (i, r) in self.confusion_matrix.iter().enumerate() {
+            s += &format!("| **{}** |", self.classes[i]);
+            for v in r {
+                s += &format!(" {v} |");
+            }
+            s += "\n";
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_hand_computed_scores() {
+        let classes: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let truth = [0, 0, 0, 1, 1, 2];
+        let pred = [0, 0, 1, 1, 2, 2];
+        let m = Metrics::compute(&classes, &truth, &pred);
+        assert_eq!(m.confusion_matrix, vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]);
+        assert!((m.accuracy - 4.0 / 6.0).abs() < 1e-12);
+        let a = &m.per_class[0];
+        assert!((a.precision - 1.0).abs() < 1e-12 && (a.recall - 2.0 / 3.0).abs() < 1e-12);
+        assert!((a.f1 - 0.8).abs() < 1e-12);
+        let b = &m.per_class[1];
+        assert!((b.precision - 0.5).abs() < 1e-12 && (b.recall - 0.5).abs() < 1e-12);
+        // Mean class accuracy = mean recall = (2/3 + 1/2 + 1) / 3.
+        assert!((m.mean_class_accuracy - (2.0 / 3.0 + 0.5 + 1.0) / 3.0).abs() < 1e-12);
+        let wp = (3.0 * 1.0 + 2.0 * 0.5 + 1.0 * 0.5) / 6.0;
+        assert!((m.weighted_avg.precision - wp).abs() < 1e-12);
+        let text = m.to_text();
+        assert!(text.contains("precision") && text.contains("macro avg"));
+        assert!(m.to_markdown().contains("| **c** | 0 | 0 | 1 |"));
+    }
+
+    #[test]
+    fn absent_classes_do_not_divide_by_zero() {
+        let classes: Vec<String> = ["a", "b"].iter().map(|s| s.to_string()).collect();
+        let m = Metrics::compute(&classes, &[0, 0], &[0, 1]);
+        assert_eq!(m.per_class[1].support, 0);
+        assert_eq!(m.per_class[1].precision, 0.0);
+        assert!((m.mean_class_accuracy - 0.5).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,597 @@
+//! One training loop for the descriptor models: standardisation with training statistics, a
+//! seeded stratified validation split, minibatch training with early stopping, evaluation.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::Split;
+use crate::features::FeatureTable;
+use crate::models::{Activation, BackendKind, ModelKind, Net, NetConfig};
+
+/// Optimiser choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Plain stochastic gradient descent.
+    Sgd,
+    /// SGD with momentum 0.9.
+    Momentum,
+    /// Adam.
+    Adam,
+}
+
+/// How classes are weighted in the loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassWeight {
+    /// Every instance counts the same.
+    None,
+    /// Instances weighted inversely to their class's frequency, so a rare class (one class
+    /// against the rest) is not ignored.
+    Balanced,
+}
+
+/// Every hyperparameter of a training run; saved as the model's `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Logistic or MLP.
+    pub model: ModelKind,
+    /// CPU or GPU.
+    pub backend: BackendKind,
+    /// Seed for initialisation, shuffling and the validation split.
+    pub seed: u64,
+    /// Maximum epochs.
+    pub epochs: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// Minibatch size.
+    pub batch_size: usize,
+    /// L2 penalty on the weights.
+    pub weight_decay: f32,
+    /// Optimiser.
+    pub optimizer: OptimizerKind,
+    /// Hidden layer widths (MLP).
+    pub hidden: Vec<usize>,
+    /// Hidden nonlinearity (MLP).
+    pub activation: Activation,
+    /// Dropout after hidden layers (MLP).
+    pub dropout: f64,
+    /// Share of each training class held out for early stopping; 0 trains on all of it.
+    pub val_fraction: f64,
+    /// Epochs without a better validation score before stopping.
+    pub patience: usize,
+    /// Loss weighting of classes.
+    pub class_weight: ClassWeight,
+    /// One class against the rest (a two-class task), instead of all classes.
+    pub positive: Option<String>,
+}
+
+impl TrainConfig {
+    /// Defaults measured to work for each model on descriptor tables.
+    pub fn defaults(model: ModelKind) -> TrainConfig {
+        match model {
+            ModelKind::Logistic => TrainConfig {
+                model,
+                backend: BackendKind::Cpu,
+                seed: 0,
+                epochs: 300,
+                lr: 0.01,
+                batch_size: 64,
+                weight_decay: 1e-3,
+                optimizer: OptimizerKind::Adam,
+                hidden: vec![],
+                activation: Activation::Relu,
+                dropout: 0.0,
+                val_fraction: 0.0,
+                patience: 0,
+                class_weight: ClassWeight::None,
+                positive: None,
+            },
+            ModelKind::Mlp => TrainConfig {
+                model,
+                backend: BackendKind::Cpu,
+                seed: 0,
+                epochs: 300,
+                lr: 1e-3,
+                batch_size: 64,
+                weight_decay: 1e-4,
+                optimizer: OptimizerKind::Adam,
+                hidden: vec![256, 128],
+                activation: Activation::Relu,
+                dropout: 0.3,
+                val_fraction: 0.15,
+                patience: 40,
+                class_weight: ClassWeight::None,
+                positive: None,
+            },
+        }
+    }
+
+    fn optimizer(&self) -> ModuleOptimizer {
+        let decay = (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay));
+        match self.optimizer {
+            OptimizerKind::Sgd => SgdConfig::new().with_weight_decay(decay).init(),
+            OptimizerKind::Momentum => SgdConfig::new()
+                .with_weight_decay(decay)
+                .with_momentum(Some(MomentumConfig::new().with_dampening(0.0)))
+                .init(),
+            OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
+        }
+    }
+}
+
+/// Problems with the data a model is asked to learn from.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// No rows at all.
+    #[error("the feature table has no rows")]
+    Empty,
+    /// Fewer than two classes among the training rows.
+    #[error("training needs at least two classes, the training rows have {0}")]
+    OneClass(usize),
+    /// No rows in the test split.
+    #[error("the feature table has no test rows: nothing to measure accuracy on")]
+    NoTest,
+    /// No rows in the train split.
+    #[error("the feature table has no train rows")]
+    NoTrain,
+    /// `--positive` names a class not in the table.
+    #[error("class {0:?} is not in the feature table (classes: {1})")]
+    UnknownClass(String, String),
+}
+
+/// Per-column mean and standard deviation of the training rows; applied to every input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Standardizer {
+    /// Column names, in order.
+    pub columns: Vec<String>,
+    /// Means.
+    pub mean: Vec<f32>,
+    /// Standard deviations (1 for constant columns).
+    pub std: Vec<f32>,
+}
+
+impl Standardizer {
+    /// Fits on row-major `x` with `d` columns.
+    pub fn fit(columns: &[String], x: &[f32]) -> Standardizer {
+        let d = columns.len();
+        let n = (x.len() / d).max(1) as f64;
+        let mut mean = vec![0f64; d];
+        for r in x.chunks_exact(d) {
+            for (m, &v) in mean.iter_mut().zip(r) {
+                *m += f64::from(v) / n;
+            }
+        }
+        let mut var = vec![0f64; d];
+        for r in x.chunks_exact(d) {
+            for ((s, &v), m) in var.iter_mut().zip(r).zip(&mean) {
+                *s += (f64::from(v) - m).powi(2) / n;
+            }
+        }
+        Standardizer {
+            columns: columns.to_vec(),
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            std: var
+                .iter()
+                .map(|&v| if v.sqrt() > 1e-9 { v.sqrt() as f32 } else { 1.0 })
+                .collect(),
+        }
+    }
+
+    /// Standardises row-major `x` in place.
+    pub fn apply(&self, x: &mut [f32]) {
+        let d = self.columns.len();
+        for r in x.chunks_exact_mut(d) {
+            for ((v, m), s) in r.iter_mut().zip(&self.mean).zip(&self.std) {
+                *v = (*v - m) / s;
+            }
+        }
+    }
+}
+
+/// Rows of one split as a matrix with labels.
+#[derive(Debug, Clone, Default)]
+pub struct Samples {
+    /// Row-major features, `len = n * d`.
+    pub x: Vec<f32>,
+    /// Class index of each row.
+    pub y: Vec<usize>,
+    /// Mesh path of each row.
+    pub paths: Vec<String>,
+}
+
+impl Samples {
+    /// Rows.
+    pub fn len(&self) -> usize {
+        self.y.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.y.is_empty()
+    }
+
+    fn push(&mut self, x: &[f32], y: usize, path: &str) {
+        self.x.extend_from_slice(x);
+        self.y.push(y);
+        self.paths.push(path.to_string());
+    }
+
+    fn subset(&self, idx: &[usize], d: usize) -> Samples {
+        let mut s = Samples::default();
+        for &i in idx {
+            s.push(&self.x[i * d..(i + 1) * d], self.y[i], &self.paths[i]);
+        }
+        s
+    }
+}
+
+/// A table made ready for training: class names, and the train and test rows.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Class names; labels index into it.
+    pub classes: Vec<String>,
+    /// Feature column names.
+    pub columns: Vec<String>,
+    /// Training rows (raw, not standardised).
+    pub train: Samples,
+    /// Test rows (raw).
+    pub test: Samples,
+}
+
+/// Splits a feature table into train and test samples; with `positive`, relabels it as that
+/// class (index 1) against all others (index 0, named `not-<class>`).
+pub fn prepare(table: &FeatureTable, positive: Option<&str>) -> Result<Prepared, DataError> {
+    if table.rows.is_empty() {
+        return Err(DataError::Empty);
+    }
+    let all = table.classes();
+    let classes = match positive {
+        Some(p) => {
+            if !all.iter().any(|c| c == p) {
+                return Err(DataError::UnknownClass(p.into(), all.join(", ")));
+            }
+            vec![format!("not-{p}"), p.to_string()]
+        }
+        None => all,
+    };
+    let index: BTreeMap<&str, usize> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+    let mut train = Samples::default();
+    let mut test = Samples::default();
+    for r in &table.rows {
+        let y = match positive {
+            Some(p) => usize::from(r.class == p),
+            None => index[r.class.as_str()],
+        };
+        let s = if r.split == Split::Train { &mut train } else { &mut test };
+        s.push(&r.values, y, &r.path);
+    }
+    if train.is_empty() {
+        return Err(DataError::NoTrain);
+    }
+    if test.is_empty() {
+        return Err(DataError::NoTest);
+    }
+    let mut present: Vec<usize> = train.y.clone();
+    present.sort_unstable();
+    present.dedup();
+    if present.len() < 2 {
+        return Err(DataError::OneClass(present.len()));
+    }
+    Ok(Prepared {
+        classes,
+        columns: table.columns.clone(),
+        train,
+        test,
+    })
+}
+
+/// Seeded, stratified choice of validation rows: `fraction` of each class (none from a class
+/// with a single row).
+pub fn validation_split(y: &[usize], fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, &c) in y.iter().enumerate() {
+        by_class.entry(c).or_default().push(i);
+    }
+    let mut rng = crate::descriptors::rng_for(seed, 21);
+    let (mut tr, mut va) = (Vec::new(), Vec::new());
+    for (_, mut idx) in by_class {
+        idx.shuffle(&mut rng);
+        let k = if fraction > 0.0 && idx.len() >= 2 {
+            ((idx.len() as f64 * fraction).round() as usize).clamp(1, idx.len() - 1)
+        } else {
+            0
+        };
+        va.extend_from_slice(&idx[..k]);
+        tr.extend_from_slice(&idx[k..]);
+    }
+    tr.sort_unstable();
+    va.sort_unstable();
+    (tr, va)
+}
+
+/// One epoch's numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    /// Epoch, from 1.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches.
+    pub loss: f64,
+    /// Accuracy on the training rows at the end of the epoch.
+    pub train_accuracy: f64,
+    /// Accuracy on the validation rows (absent without a validation split).
+    pub val_accuracy: Option<f64>,
+    /// Loss on the validation rows.
+    pub val_loss: Option<f64>,
+}
+
+/// A trained network and how training went.
+pub struct Trained {
+    /// The network, in inference mode on the plain (non-autodiff) device.
+    pub net: Net,
+    /// Its shape.
+    pub net_config: NetConfig,
+    /// Training statistics.
+    pub standardizer: Standardizer,
+    /// Per-epoch history.
+    pub history: Vec<EpochStats>,
+    /// Epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// Wall-clock seconds of training.
+    pub train_seconds: f64,
+    /// Training samples per second (forward and backward).
+    pub samples_per_second: f64,
+}
+
+fn to_tensor(x: &[f32], d: usize, device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(x.to_vec(), [x.len() / d, d]), device)
+}
+
+/// Class probabilities of standardised rows, row-major `[n, classes]`.
+pub fn predict_proba(net: &Net, x: &[f32], d: usize, device: &Device) -> Vec<f32> {
+    let mut out = Vec::new();
+    for chunk in x.chunks(4096 * d) {
+        let p = net.probabilities(to_tensor(chunk, d, device));
+        out.extend(p.into_data().try_to_vec::<f32>().expect("float probabilities"));
+    }
+    out
+}
+
+/// Index of the largest value of each row of `k` values.
+pub fn argmax_rows(p: &[f32], k: usize) -> Vec<usize> {
+    p.chunks_exact(k)
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+                .0
+        })
+        .collect()
+}
+
+fn accuracy(pred: &[usize], y: &[usize]) -> f64 {
+    pred.iter().zip(y).filter(|(a, b)| a == b).count() as f64 / y.len().max(1) as f64
+}
+
+fn sample_weights(y: &[usize], k: usize, mode: ClassWeight) -> Vec<f32> {
+    match mode {
+        ClassWeight::None => vec![1.0; y.len()],
+        ClassWeight::Balanced => {
+            let mut count = vec![0usize; k];
+            for &c in y {
+                count[c] += 1;
+            }
+            let present = count.iter().filter(|&&c| c > 0).count() as f32;
+            y.iter()
+                .map(|&c| y.len() as f32 / (present * count[c] as f32))
+                .collect()
+        }
+    }
+}
+
+/// Trains a model on `data.train` with `cfg`, calling `on_epoch` after each epoch (for
+/// progress display).
+pub fn train(
+    cfg: &TrainConfig,
+    data: &Prepared,
+    device: &Device,
+    mut on_epoch: impl FnMut(&EpochStats),
+) -> Trained {
+    let d = data.columns.len();
+    let k = data.classes.len();
+    device.seed(cfg.seed);
+    let ad = device.clone().autodiff();
+
+    let (tr_idx, va_idx) = validation_split(&data.train.y, cfg.val_fraction, cfg.seed);
+    let mut tr = data.train.subset(&tr_idx, d);
+    let mut va = data.train.subset(&va_idx, d);
+    let standardizer = Standardizer::fit(&data.columns, &tr.x);
+    standardizer.apply(&mut tr.x);
+    standardizer.apply(&mut va.x);
+    let weights = sample_weights(&tr.y, k, cfg.class_weight);
+
+    let net_config = NetConfig {
+        inputs: d,
+        classes: k,
+        hidden: if cfg.model == ModelKind::Logistic { vec![] } else { cfg.hidden.clone() },
+        activation: cfg.activation,
+        dropout: if cfg.model == ModelKind::Logistic { 0.0 } else { cfg.dropout },
+    };
+    let mut net = net_config.init(&ad);
+    let mut optim = cfg.optimizer();
+    let mut rng = crate::descriptors::rng_for(cfg.seed, 22);
+    let mut order: Vec<usize> = (0..tr.len()).collect();
+    let bs = cfg.batch_size.max(1);
+
+    let start = Instant::now();
+    let mut samples = 0usize;
+    let mut history = Vec::new();
+    let mut best: Option<(f64, f64, usize, Net)> = None;
+    let mut since_best = 0usize;
+    let (mut bx, mut by, mut bw) = (Vec::new(), Vec::new(), Vec::new());
+    for epoch in 1..=cfg.epochs.max(1) {
+        order.shuffle(&mut rng);
+        let mut loss_sum = 0f64;
+        let mut batches = 0usize;
+        for chunk in order.chunks(bs) {
+            bx.clear();
+            by.clear();
+            bw.clear();
+            for &i in chunk {
+                bx.extend_from_slice(&tr.x[i * d..(i + 1) * d]);
+                by.push(tr.y[i]);
+                bw.push(weights[i]);
+            }
+            let logits = net.forward(to_tensor(&bx, d, &ad));
+            let loss = net.loss(logits, &by, &bw);
+            loss_sum += f64::from(loss.clone().into_scalar::<f32>());
+            batches += 1;
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = optim.step(cfg.lr, net, grads);
+            samples += chunk.len();
+        }
+        let eval = net.valid();
+        let train_pred = argmax_rows(&predict_proba(&eval, &tr.x, d, device), k);
+        let (val_accuracy, val_loss) = if va.is_empty() {
+            (None, None)
+        } else {
+            let p = predict_proba(&eval, &va.x, d, device);
+            let nll = va
+                .y
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| -f64::from(p[i * k + c].max(1e-12)).ln())
+                .sum::<f64>()
+                / va.len() as f64;
+            (Some(accuracy(&argmax_rows(&p, k), &va.y)), Some(nll))
+        };
+        let stats = EpochStats {
+            epoch,
+            loss: loss_sum / batches.max(1) as f64,
+            train_accuracy: accuracy(&train_pred, &tr.y),
+            val_accuracy,
+            val_loss,
+        };
+        on_epoch(&stats);
+        history.push(stats);
+        if let (Some(acc), Some(vl)) = (val_accuracy, val_loss) {
+            let better = best
+                .as_ref()
+                .is_none_or(|(ba, bl, _, _)| acc > *ba || (acc == *ba && vl < *bl));
+            if better {
+                best = Some((acc, vl, epoch, eval));
+                since_best = 0;
+            } else {
+                since_best += 1;
+                if cfg.patience > 0 && since_best >= cfg.patience {
+                    break;
+                }
+            }
+        }
+    }
+    let train_seconds = start.elapsed().as_secs_f64();
+    let last = history.len();
+    let (net, best_epoch) = match best {
+        Some((_, _, e, n)) => (n, e),
+        None => (net.valid(), last),
+    };
+    Trained {
+        net,
+        net_config,
+        standardizer,
+        history,
+        best_epoch,
+        train_seconds,
+        samples_per_second: samples as f64 / train_seconds.max(1e-9),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::Row;
+
+    fn blobs(n_per: usize, k: usize, seed: u64) -> FeatureTable {
+        use rand::Rng;
+        let mut rng = crate::descriptors::rng_for(seed, 1);
+        let mut rows = Vec::new();
+        for c in 0..k {
+            for i in 0..n_per {
+                let mut v: Vec<f32> = (0..4).map(|_| rng.random::<f32>() * 0.8).collect();
+                v[c % 4] += 2.0;
+                rows.push(Row {
+                    path: format!("c{c}/{i}"),
+                    class: format!("c{c}"),
+                    split: if i % 4 == 0 { Split::Test } else { Split::Train },
+                    values: v,
+                });
+            }
+        }
+        FeatureTable {
+            columns: (0..4).map(|i| format!("f{i}")).collect(),
+            rows,
+        }
+    }
+
+    #[test]
+    fn both_models_learn_separable_blobs() {
+        let data = prepare(&blobs(40, 3, 1), None).unwrap();
+        for model in [ModelKind::Logistic, ModelKind::Mlp] {
+            let mut cfg = TrainConfig::defaults(model);
+            cfg.epochs = 60;
+            let t = train(&cfg, &data, &Device::flex(), |_| {});
+            let mut x = data.test.x.clone();
+            t.standardizer.apply(&mut x);
+            let pred = argmax_rows(&predict_proba(&t.net, &x, 4, &Device::flex()), 3);
+            assert!(accuracy(&pred, &data.test.y) > 0.95, "{model:?}");
+            assert!(t.history[0].loss > t.history.last().unwrap().loss);
+        }
+    }
+
+    #[test]
+    fn one_vs_rest_and_bad_tables() {
+        let table = blobs(20, 3, 2);
+        let p = prepare(&table, Some("c1")).unwrap();
+        assert_eq!(p.classes, vec!["not-c1", "c1"]);
+        assert_eq!(p.train.y.iter().filter(|&&y| y == 1).count(), 15);
+        assert!(matches!(prepare(&table, Some("zz")), Err(DataError::UnknownClass(..))));
+        assert!(matches!(prepare(&FeatureTable::default(), None), Err(DataError::Empty)));
+        let mut one = table.clone();
+        one.rows.retain(|r| r.class == "c0");
+        assert!(matches!(prepare(&one, None), Err(DataError::OneClass(1))));
+        let mut no_test = table.clone();
+        no_test.rows.retain(|r| r.split == Split::Train);
+        assert!(matches!(prepare(&no_test, None), Err(DataError::NoTest)));
+    }
+
+    #[test]
+    fn validation_split_is_stratified_and_seeded() {
+        let y: Vec<usize> = (0..100).map(|i| i % 4).collect();
+        let (tr, va) = validation_split(&y, 0.2, 3);
+        assert_eq!(tr.len() + va.len(), 100);
+        for c in 0..4 {
+            assert_eq!(va.iter().filter(|&&i| y[i] == c).count(), 5);
+        }
+        assert_eq!(validation_split(&y, 0.2, 3), (tr, va.clone()));
+        assert_ne!(validation_split(&y, 0.2, 4).1, va);
+    }
+
+    #[test]
+    fn standardizer_centres_and_scales() {
+        let cols = vec!["a".to_string(), "b".to_string()];
+        let mut x = vec![1.0, 5.0, 3.0, 5.0];
+        let s = Standardizer::fit(&cols, &x);
+        assert_eq!(s.mean, vec![2.0, 5.0]);
+        assert_eq!(s.std, vec![1.0, 1.0]);
+        s.apply(&mut x);
+        assert_eq!(x, vec![-1.0, 0.0, 1.0, 0.0]);
+    }
+}
