@@ -10,7 +10,10 @@ use clap::{Args, Parser, Subcommand};
 
 use shapeclf::descriptors::DescriptorConfig;
 use shapeclf::extract::{self, ExtractOptions};
+use shapeclf::models::{Activation, BackendKind, ModelKind};
 use shapeclf::synth;
+use shapeclf::train::{ClassWeight, OptimizerKind, TrainConfig};
+use shapeclf::workflow;
 
 /// Exit code when `--strict` is given and some meshes failed.
 const EXIT_STRICT_FAILURES: u8 = 3;
@@ -32,8 +35,93 @@ enum Command {
     Features(FeaturesArgs),
     /// Write a labelled dataset of procedurally modelled shapes (mug and look-alikes).
     Synth(SynthArgs),
+    /// Train a model on a feature table.
+    Train(TrainArgs),
+    /// Compare every trained model side by side.
+    Compare(CompareArgs),
+    /// Classify meshes with a trained model.
+    Predict(PredictArgs),
     /// Run the whole comparison on built-in synthetic data.
     Demo(DemoArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Model to train.
+    #[arg(long, value_enum)]
+    model: ModelKind,
+    /// Feature folder written by `shapeclf features`.
+    #[arg(long, default_value = "features")]
+    features: PathBuf,
+    /// Output model folder (default: models/<model>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Where to train.
+    #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
+    backend: BackendKind,
+    /// Seed for initialisation, shuffling and the validation split.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Maximum epochs (default: 300).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Learning rate (default: 0.01 logistic, 0.001 MLP).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Minibatch size (default: 64).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// L2 penalty (default: 1e-3 logistic, 1e-4 MLP).
+    #[arg(long)]
+    weight_decay: Option<f32>,
+    /// Optimiser (default: adam).
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerKind>,
+    /// MLP hidden layer widths, comma-separated (default: 256,128).
+    #[arg(long, value_delimiter = ',')]
+    hidden: Option<Vec<usize>>,
+    /// MLP hidden nonlinearity (default: relu).
+    #[arg(long, value_enum)]
+    activation: Option<Activation>,
+    /// MLP dropout probability (default: 0.3).
+    #[arg(long)]
+    dropout: Option<f64>,
+    /// Share of each training class held out for early stopping (default: 0 logistic, 0.15 MLP).
+    #[arg(long)]
+    val_fraction: Option<f64>,
+    /// Epochs without validation improvement before stopping (default: 40; 0 never stops).
+    #[arg(long)]
+    patience: Option<usize>,
+    /// Train one class against all others (a two-class task), e.g. `--positive mug`.
+    #[arg(long)]
+    positive: Option<String>,
+    /// Class weighting in the loss (default: none; balanced trades precision for recall of
+    /// a rare class).
+    #[arg(long, value_enum)]
+    class_weight: Option<ClassWeight>,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// Folder holding one folder per trained model.
+    #[arg(long, default_value = "models")]
+    models: PathBuf,
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    /// Model folder written by `shapeclf train`.
+    #[arg(long)]
+    model: PathBuf,
+    /// Mesh files to classify.
+    #[arg(required = true)]
+    meshes: Vec<PathBuf>,
+    /// How many classes to show per mesh.
+    #[arg(long, default_value_t = 3)]
+    top: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -119,6 +207,9 @@ fn try_main(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Features(a) => cmd_features(&a),
         Command::Synth(a) => cmd_synth(&a),
+        Command::Train(a) => cmd_train(&a),
+        Command::Compare(a) => cmd_compare(&a),
+        Command::Predict(a) => cmd_predict(&a),
         Command::Demo(a) => cmd_demo(&a),
     }
 }
@@ -233,6 +324,114 @@ fn cmd_demo(a: &DemoArgs) -> Result<ExitCode> {
         ..Default::default()
     };
     run_features(&meshes, &features, &opts)?;
+    let models = a.dir.join("models");
+    for model in [ModelKind::Logistic, ModelKind::Mlp] {
+        let mut cfg = TrainConfig::defaults(model);
+        cfg.seed = a.seed;
+        run_train(&features, &models.join(model.name()), &cfg)?;
+    }
+    cmd_compare(&CompareArgs { models })?;
     println!("demo finished in {:.1} s", t.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)
+}
+
+fn train_config(a: &TrainArgs) -> TrainConfig {
+    let mut c = TrainConfig::defaults(a.model);
+    c.backend = a.backend;
+    c.seed = a.seed;
+    c.epochs = a.epochs.unwrap_or(c.epochs);
+    c.lr = a.lr.unwrap_or(c.lr);
+    c.batch_size = a.batch_size.unwrap_or(c.batch_size);
+    c.weight_decay = a.weight_decay.unwrap_or(c.weight_decay);
+    c.optimizer = a.optimizer.unwrap_or(c.optimizer);
+    c.hidden = a.hidden.clone().unwrap_or(c.hidden);
+    c.activation = a.activation.unwrap_or(c.activation);
+    c.dropout = a.dropout.unwrap_or(c.dropout);
+    c.val_fraction = a.val_fraction.unwrap_or(c.val_fraction);
+    c.patience = a.patience.unwrap_or(c.patience);
+    c.positive = a.positive.clone();
+    c.class_weight = a.class_weight.unwrap_or(ClassWeight::None);
+    c
+}
+
+fn cmd_train(a: &TrainArgs) -> Result<ExitCode> {
+    let cfg = train_config(a);
+    if !(0.0..1.0).contains(&cfg.val_fraction) || !(0.0..1.0).contains(&cfg.dropout) {
+        bail!("--val-fraction and --dropout must lie in [0, 1)");
+    }
+    if cfg.epochs == 0 || cfg.batch_size == 0 || cfg.lr.is_nan() || cfg.lr <= 0.0 {
+        bail!("--epochs, --batch-size and --lr must be positive");
+    }
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("models").join(cfg.model.name()));
+    run_train(&a.features, &out, &cfg)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_train(features: &Path, out: &Path, cfg: &TrainConfig) -> Result<()> {
+    eprintln!(
+        "train {}: {} -> {} on {}",
+        cfg.model.name(),
+        features.display(),
+        out.display(),
+        cfg.backend.describe()
+    );
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let r = workflow::train_model(features, out, cfg, progress)?;
+    let mut o = std::io::stdout().lock();
+    writeln!(
+        o,
+        "\n{}: test accuracy {:.4} ({} meshes), mean class accuracy {:.4}; trained in {:.2} s ({} epochs, best {}, {:.0} samples/s)\n",
+        r.model,
+        r.metrics.accuracy,
+        r.test_size,
+        r.metrics.mean_class_accuracy,
+        r.train_seconds,
+        r.epochs_run,
+        r.best_epoch,
+        r.samples_per_second
+    )?;
+    writeln!(o, "{}", r.metrics.to_text())?;
+    writeln!(o, "wrote {}", out.display())?;
+    Ok(())
+}
+
+fn cmd_compare(a: &CompareArgs) -> Result<ExitCode> {
+    let rows = workflow::compare(&a.models)?;
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "\n{}", workflow::comparison_text(&rows))?;
+    writeln!(
+        o,
+        "wrote {} and {}",
+        a.models.join("comparison.md").display(),
+        a.models.join("comparison.png").display()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_predict(a: &PredictArgs) -> Result<ExitCode> {
+    let preds = workflow::predict(&a.model, &a.meshes, a.top)?;
+    let mut o = std::io::stdout().lock();
+    if a.json {
+        writeln!(o, "{}", serde_json::to_string_pretty(&preds)?)?;
+    } else {
+        for p in &preds {
+            match &p.error {
+                Some(e) => writeln!(o, "{}: error: {e}", p.path)?,
+                None => {
+                    let top: Vec<String> =
+                        p.top.iter().map(|(c, q)| format!("{c} {q:.3}")).collect();
+                    writeln!(o, "{}: {}", p.path, top.join(", "))?;
+                }
+            }
+        }
+    }
+    let failed = preds.iter().filter(|p| p.error.is_some()).count();
+    Ok(if failed == preds.len() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

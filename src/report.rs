@@ -165,8 +165,14 @@ impl Metrics {
 
     /// The per-class table and confusion matrix in Markdown.
     pub fn to_markdown(&self) -> String {
-        let mut s = String::from("| class | precision | recall | F1 | support |\n|---|---:|---:|---:|---:|\n");
-        for c in self.per_class.iter().chain([&self.macro_avg, &self.weighted_avg]) {
+        let mut s = String::from(
+            "| class | precision | recall | F1 | support |\n|---|---:|---:|---:|---:|\n",
+        );
+        for c in self
+            .per_class
+            .iter()
+            .chain([&self.macro_avg, &self.weighted_avg])
+        {
             s += &format!(
                 "| {} | {:.3} | {:.3} | {:.3} | {} |\n",
                 c.class, c.precision, c.recall, c.f1, c.support
@@ -200,7 +206,10 @@ mod tests {
         let truth = [0, 0, 0, 1, 1, 2];
         let pred = [0, 0, 1, 1, 2, 2];
         let m = Metrics::compute(&classes, &truth, &pred);
-        assert_eq!(m.confusion_matrix, vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]);
+        assert_eq!(
+            m.confusion_matrix,
+            vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]
+        );
         assert!((m.accuracy - 4.0 / 6.0).abs() < 1e-12);
         let a = &m.per_class[0];
         assert!((a.precision - 1.0).abs() < 1e-12 && (a.recall - 2.0 / 3.0).abs() < 1e-12);

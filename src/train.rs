@@ -181,7 +181,13 @@ impl Standardizer {
             mean: mean.iter().map(|&m| m as f32).collect(),
             std: var
                 .iter()
-                .map(|&v| if v.sqrt() > 1e-9 { v.sqrt() as f32 } else { 1.0 })
+                .map(|&v| {
+                    if v.sqrt() > 1e-9 {
+                        v.sqrt() as f32
+                    } else {
+                        1.0
+                    }
+                })
                 .collect(),
         }
     }
@@ -263,7 +269,11 @@ pub fn prepare(table: &FeatureTable, positive: Option<&str>) -> Result<Prepared,
         }
         None => all,
     };
-    let index: BTreeMap<&str, usize> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+    let index: BTreeMap<&str, usize> = classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i))
+        .collect();
     let mut train = Samples::default();
     let mut test = Samples::default();
     for r in &table.rows {
@@ -271,7 +281,11 @@ pub fn prepare(table: &FeatureTable, positive: Option<&str>) -> Result<Prepared,
             Some(p) => usize::from(r.class == p),
             None => index[r.class.as_str()],
         };
-        let s = if r.split == Split::Train { &mut train } else { &mut test };
+        let s = if r.split == Split::Train {
+            &mut train
+        } else {
+            &mut test
+        };
         s.push(&r.values, y, &r.path);
     }
     if train.is_empty() {
@@ -360,7 +374,11 @@ pub fn predict_proba(net: &Net, x: &[f32], d: usize, device: &Device) -> Vec<f32
     let mut out = Vec::new();
     for chunk in x.chunks(4096 * d) {
         let p = net.probabilities(to_tensor(chunk, d, device));
-        out.extend(p.into_data().try_to_vec::<f32>().expect("float probabilities"));
+        out.extend(
+            p.into_data()
+                .try_to_vec::<f32>()
+                .expect("float probabilities"),
+        );
     }
     out
 }
@@ -421,9 +439,17 @@ pub fn train(
     let net_config = NetConfig {
         inputs: d,
         classes: k,
-        hidden: if cfg.model == ModelKind::Logistic { vec![] } else { cfg.hidden.clone() },
+        hidden: if cfg.model == ModelKind::Logistic {
+            vec![]
+        } else {
+            cfg.hidden.clone()
+        },
         activation: cfg.activation,
-        dropout: if cfg.model == ModelKind::Logistic { 0.0 } else { cfg.dropout },
+        dropout: if cfg.model == ModelKind::Logistic {
+            0.0
+        } else {
+            cfg.dropout
+        },
     };
     let mut net = net_config.init(&ad);
     let mut optim = cfg.optimizer();
@@ -464,13 +490,12 @@ pub fn train(
             (None, None)
         } else {
             let p = predict_proba(&eval, &va.x, d, device);
-            let nll = va
-                .y
-                .iter()
-                .enumerate()
-                .map(|(i, &c)| -f64::from(p[i * k + c].max(1e-12)).ln())
-                .sum::<f64>()
-                / va.len() as f64;
+            let nll =
+                va.y.iter()
+                    .enumerate()
+                    .map(|(i, &c)| -f64::from(p[i * k + c].max(1e-12)).ln())
+                    .sum::<f64>()
+                    / va.len() as f64;
             (Some(accuracy(&argmax_rows(&p, k), &va.y)), Some(nll))
         };
         let stats = EpochStats {
@@ -530,7 +555,11 @@ mod tests {
                 rows.push(Row {
                     path: format!("c{c}/{i}"),
                     class: format!("c{c}"),
-                    split: if i % 4 == 0 { Split::Test } else { Split::Train },
+                    split: if i % 4 == 0 {
+                        Split::Test
+                    } else {
+                        Split::Train
+                    },
                     values: v,
                 });
             }
@@ -562,8 +591,14 @@ mod tests {
         let p = prepare(&table, Some("c1")).unwrap();
         assert_eq!(p.classes, vec!["not-c1", "c1"]);
         assert_eq!(p.train.y.iter().filter(|&&y| y == 1).count(), 15);
-        assert!(matches!(prepare(&table, Some("zz")), Err(DataError::UnknownClass(..))));
-        assert!(matches!(prepare(&FeatureTable::default(), None), Err(DataError::Empty)));
+        assert!(matches!(
+            prepare(&table, Some("zz")),
+            Err(DataError::UnknownClass(..))
+        ));
+        assert!(matches!(
+            prepare(&FeatureTable::default(), None),
+            Err(DataError::Empty)
+        ));
         let mut one = table.clone();
         one.rows.retain(|r| r.class == "c0");
         assert!(matches!(prepare(&one, None), Err(DataError::OneClass(1))));

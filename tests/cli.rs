@@ -153,3 +153,193 @@ fn flat_layout_gets_a_split_and_empty_dirs_fail_clearly() {
         text
     );
 }
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap()
+}
+
+#[test]
+fn train_compare_predict_and_their_bad_inputs() {
+    let d = tempfile::tempdir().unwrap();
+    let meshes = d.path().join("meshes");
+    let features = d.path().join("features");
+    let models = d.path().join("models");
+    ok(&shapeclf(&[
+        "synth",
+        s(&meshes),
+        "--per-class",
+        "10",
+        "--seed",
+        "5",
+    ]));
+    ok(&shapeclf(&["features", s(&meshes), "--out", s(&features)]));
+
+    for model in ["logistic", "mlp"] {
+        let out = models.join(model);
+        let text = ok(&shapeclf(&[
+            "train",
+            "--model",
+            model,
+            "--features",
+            s(&features),
+            "--out",
+            s(&out),
+            "--epochs",
+            "60",
+        ]));
+        assert!(
+            text.contains("precision") && text.contains("confusion matrix"),
+            "{text}"
+        );
+        for f in [
+            "model.bpk",
+            "config.json",
+            "classes.json",
+            "normalization.json",
+            "features_manifest.json",
+            "report.json",
+            "report.md",
+            "confusion.png",
+            "curves.png",
+        ] {
+            assert!(out.join(f).is_file(), "{model}: {f} missing");
+        }
+        let r: serde_json::Value = serde_json::from_str(&read(&out.join("report.json"))).unwrap();
+        let acc = r["accuracy"].as_f64().unwrap();
+        assert!(acc > 0.6, "{model}: test accuracy {acc}");
+        assert_eq!(r["classes"].as_array().unwrap().len(), 9);
+        assert_eq!(r["confusion_matrix"].as_array().unwrap().len(), 9);
+        let hist = r["history"].as_array().unwrap();
+        assert!(!hist.is_empty() && hist[0]["loss"].as_f64().is_some());
+        assert_eq!(
+            &read(&out.join("features_manifest.json")),
+            &read(&features.join("manifest.json"))
+        );
+    }
+    let text = ok(&shapeclf(&["compare", "--models", s(&models)]));
+    assert!(text.contains("logistic") && text.contains("mlp"), "{text}");
+    assert!(models.join("comparison.md").is_file() && models.join("comparison.png").is_file());
+
+    // Predict: text and JSON, a missing mesh reported per file.
+    let mug = meshes.join("mug/test/mug_0004.off");
+    let text = ok(&shapeclf(&[
+        "predict",
+        "--model",
+        s(&models.join("mlp")),
+        s(&mug),
+        "/no/such.off",
+    ]));
+    assert!(
+        text.contains("mug_0004.off: ") && text.contains("/no/such.off: error"),
+        "{text}"
+    );
+    let json = ok(&shapeclf(&[
+        "predict",
+        "--model",
+        s(&models.join("logistic")),
+        "--json",
+        "--top",
+        "2",
+        s(&mug),
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v[0]["top"].as_array().unwrap().len(), 2);
+
+    // One class against the rest.
+    let text = ok(&shapeclf(&[
+        "train",
+        "--model",
+        "logistic",
+        "--positive",
+        "mug",
+        "--features",
+        s(&features),
+        "--out",
+        s(&models.join("mug")),
+        "--epochs",
+        "60",
+    ]));
+    assert!(text.contains("not-mug"), "{text}");
+
+    // A corrupt or mismatched model is a clear error, never a panic.
+    let broken = d.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    for f in std::fs::read_dir(models.join("mlp")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, broken.join(f.file_name().unwrap())).unwrap();
+    }
+    let w = read(&broken.join("normalization.json")).replace("\"d2_00\"", "\"x2_00\"");
+    std::fs::write(broken.join("normalization.json"), w).unwrap();
+    let out = shapeclf(&["predict", "--model", s(&broken), s(&mug)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("columns"));
+    let bytes = std::fs::read(models.join("mlp/model.bpk")).unwrap();
+    std::fs::write(broken.join("model.bpk"), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::copy(
+        models.join("mlp/normalization.json"),
+        broken.join("normalization.json"),
+    )
+    .unwrap();
+    let out = shapeclf(&["predict", "--model", s(&broken), s(&mug)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("weights"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = shapeclf(&["predict", "--model", s(&d.path().join("nope")), s(&mug)]);
+    assert_eq!(out.status.code(), Some(1));
+
+    // Bad feature tables.
+    let out = shapeclf(&[
+        "train",
+        "--model",
+        "mlp",
+        "--features",
+        s(&d.path().join("nope")),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let one = d.path().join("one");
+    std::fs::create_dir_all(&one).unwrap();
+    std::fs::copy(features.join("manifest.json"), one.join("manifest.json")).unwrap();
+    let t = read(&features.join("descriptors.csv"));
+    let mut lines = t.lines();
+    let mut only_mugs = format!("{}\n", lines.next().unwrap());
+    for l in lines.filter(|l| l.contains(",mug,")) {
+        only_mugs += &format!("{l}\n");
+    }
+    std::fs::write(one.join("descriptors.csv"), only_mugs).unwrap();
+    let out = shapeclf(&[
+        "train",
+        "--model",
+        "logistic",
+        "--features",
+        s(&one),
+        "--out",
+        s(&d.path().join("m1")),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least two classes"));
+    std::fs::write(one.join("descriptors.csv"), t.replace(",test,", ",train,")).unwrap();
+    let out = shapeclf(&[
+        "train",
+        "--model",
+        "logistic",
+        "--features",
+        s(&one),
+        "--out",
+        s(&d.path().join("m1")),
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no test rows"));
+    std::fs::write(one.join("descriptors.csv"), "").unwrap();
+    let out = shapeclf(&[
+        "train",
+        "--model",
+        "logistic",
+        "--features",
+        s(&one),
+        "--out",
+        s(&d.path().join("m1")),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -78,7 +78,9 @@ impl BackendKind {
     /// A description for reports: which backend and how many threads or which device.
     pub fn describe(self) -> String {
         match self {
-            BackendKind::Cpu => format!("cpu (burn-flex, {} threads)", rayon::current_num_threads()),
+            BackendKind::Cpu => {
+                format!("cpu (burn-flex, {} threads)", rayon::current_num_threads())
+            }
             BackendKind::Gpu => "gpu (burn-wgpu)".to_string(),
         }
     }
@@ -94,7 +96,9 @@ fn gpu_device() -> Result<Device, DeviceError> {
     });
     match probe {
         Ok(v) if (v - 3.0).abs() < 1e-6 => Ok(device),
-        Ok(v) => Err(DeviceError::NoAdapter(format!("probe computed {v}, expected 3"))),
+        Ok(v) => Err(DeviceError::NoAdapter(format!(
+            "probe computed {v}, expected 3"
+        ))),
         Err(p) => Err(DeviceError::NoAdapter(
             p.downcast_ref::<String>()
                 .cloned()
@@ -168,7 +172,11 @@ impl Net {
         let mut h = x;
         for layer in &self.hidden {
             h = layer.forward(h);
-            h = if self.leaky { leaky_relu(h, 0.01) } else { relu(h) };
+            h = if self.leaky {
+                leaky_relu(h, 0.01)
+            } else {
+                relu(h)
+            };
             h = self.dropout.forward(h);
         }
         self.out.forward(h)
@@ -240,12 +248,15 @@ mod tests {
     fn autodiff_gradient_matches_closed_form() {
         let device = Device::flex().autodiff();
         let (n, d) = (7usize, 3usize);
-        let xs: Vec<f32> = (0..n * d).map(|i| ((i * 37 % 11) as f32 - 5.0) / 4.0).collect();
+        let xs: Vec<f32> = (0..n * d)
+            .map(|i| ((i * 37 % 11) as f32 - 5.0) / 4.0)
+            .collect();
         let ys: Vec<f32> = (0..n).map(|i| (i % 3 == 0) as u8 as f32).collect();
         let w0 = [0.3f32, -0.7, 0.2];
         let x = Tensor::<2>::from_data(TensorData::new(xs.clone(), [n, d]), &device);
         let y = Tensor::<2>::from_data(TensorData::new(ys.clone(), [n, 1]), &device);
-        let w = Tensor::<2>::from_data(TensorData::new(w0.to_vec(), [d, 1]), &device).require_grad();
+        let w =
+            Tensor::<2>::from_data(TensorData::new(w0.to_vec(), [d, 1]), &device).require_grad();
         let nll = binary_nll(x.matmul(w.clone()), y);
         let grads = nll.backward();
         let g: Vec<f32> = w.grad(&grads).unwrap().into_data().try_to_vec().unwrap();
@@ -256,7 +267,11 @@ mod tests {
                     xs[i * d + k] * (1.0 / (1.0 + (-z).exp()) - ys[i])
                 })
                 .sum();
-            assert!((g[k] - closed).abs() < 1e-4, "dim {k}: autodiff {} vs closed form {closed}", g[k]);
+            assert!(
+                (g[k] - closed).abs() < 1e-4,
+                "dim {k}: autodiff {} vs closed form {closed}",
+                g[k]
+            );
         }
     }
 

@@ -1,0 +1,216 @@
+//! Pictures for people: the confusion matrix, training curves and the model comparison, as PNG.
+//! Text is drawn with an embedded DejaVu Sans, so no system fonts are needed.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+
+use crate::report::Metrics;
+use crate::train::EpochStats;
+
+fn fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Registration fails only for malformed font bytes, which the crate does not ship.
+        let _ = register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+    });
+}
+
+type PlotResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Renders into a temporary PNG beside `path`, then renames it over `path`.
+fn atomic_png(
+    path: &Path,
+    w: u32,
+    h: u32,
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> PlotResult,
+) -> PlotResult {
+    fonts();
+    // The encoder picks the format by extension, so the temporary name must end in .png.
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("plot.png");
+    let tmp = path.with_file_name(format!(".{name}.tmp.png"));
+    {
+        let root = BitMapBackend::new(&tmp, (w, h)).into_drawing_area();
+        root.fill(&WHITE)?;
+        draw(&root)?;
+        root.present()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// The confusion matrix as a heat map with counts; rows are true classes, columns predicted.
+pub fn confusion_png(m: &Metrics, title: &str, path: &Path) -> PlotResult {
+    let k = m.classes.len();
+    let label_w = 14 * m.classes.iter().map(String::len).max().unwrap_or(4) as u32 / 2 + 20;
+    let cell = (560 / k.max(1) as u32).clamp(14, 60);
+    let (w, h) = (
+        label_w + cell * k as u32 + 40,
+        label_w + cell * k as u32 + 60,
+    );
+    atomic_png(path, w, h, |root| {
+        root.draw(&Text::new(
+            title.to_string(),
+            (10, 10),
+            ("sans-serif", 18).into_font(),
+        ))?;
+        let max = m
+            .confusion_matrix
+            .iter()
+            .flatten()
+            .copied()
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let (x0, y0) = (label_w as i32, 50 + label_w as i32 / 2);
+        for (i, row) in m.confusion_matrix.iter().enumerate() {
+            let support: usize = row.iter().sum();
+            for (j, &v) in row.iter().enumerate() {
+                let t = v as f64 / max as f64;
+                let color = if i == j {
+                    RGBColor(
+                        255 - (t * 200.0) as u8,
+                        255 - (t * 90.0) as u8,
+                        255 - (t * 200.0) as u8,
+                    )
+                } else {
+                    RGBColor(255, 255 - (t * 180.0) as u8, 255 - (t * 180.0) as u8)
+                };
+                let (cx, cy) = (x0 + (j as u32 * cell) as i32, y0 + (i as u32 * cell) as i32);
+                root.draw(&Rectangle::new(
+                    [(cx, cy), (cx + cell as i32, cy + cell as i32)],
+                    color.filled(),
+                ))?;
+                root.draw(&Rectangle::new(
+                    [(cx, cy), (cx + cell as i32, cy + cell as i32)],
+                    RGBColor(220, 220, 220),
+                ))?;
+                if v > 0 && cell >= 18 {
+                    root.draw(&Text::new(
+                        v.to_string(),
+                        (cx + 3, cy + cell as i32 / 3),
+                        ("sans-serif", (cell / 3).clamp(9, 16)).into_font(),
+                    ))?;
+                }
+            }
+            let name = format!("{} ({support})", m.classes[i]);
+            root.draw(&Text::new(
+                name,
+                (5, y0 + (i as u32 * cell) as i32 + cell as i32 / 3),
+                ("sans-serif", 12).into_font(),
+            ))?;
+        }
+        for (j, c) in m.classes.iter().enumerate() {
+            let style = ("sans-serif", 12)
+                .into_font()
+                .transform(FontTransform::Rotate270);
+            root.draw(&Text::new(
+                c.clone(),
+                (x0 + (j as u32 * cell) as i32 + cell as i32 / 3, y0 - 5),
+                style,
+            ))?;
+        }
+        root.draw(&Text::new(
+            "rows: true class (support), columns: predicted".to_string(),
+            (10, h as i32 - 22),
+            ("sans-serif", 13).into_font(),
+        ))?;
+        Ok(())
+    })
+}
+
+/// Training loss and accuracies per epoch.
+pub fn curves_png(history: &[EpochStats], title: &str, path: &Path) -> PlotResult {
+    atomic_png(path, 900, 420, |root| {
+        let (left, right) = root.split_horizontally(450);
+        let n = history.len().max(2) as f64;
+        let max_loss = history.iter().map(|e| e.loss).fold(0.0, f64::max).max(1e-6) * 1.05;
+        let mut c = ChartBuilder::on(&left)
+            .caption(format!("{title}: training loss"), ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(50)
+            .build_cartesian_2d(1.0..n, 0.0..max_loss)?;
+        c.configure_mesh().x_desc("epoch").draw()?;
+        c.draw_series(LineSeries::new(
+            history.iter().map(|e| (e.epoch as f64, e.loss)),
+            &BLUE,
+        ))?;
+        let mut c = ChartBuilder::on(&right)
+            .caption("accuracy", ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(50)
+            .build_cartesian_2d(1.0..n, 0.0..1.0)?;
+        c.configure_mesh().x_desc("epoch").draw()?;
+        c.draw_series(LineSeries::new(
+            history.iter().map(|e| (e.epoch as f64, e.train_accuracy)),
+            &BLUE,
+        ))?
+        .label("train")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 15, y)], BLUE));
+        if history.iter().any(|e| e.val_accuracy.is_some()) {
+            c.draw_series(LineSeries::new(
+                history
+                    .iter()
+                    .filter_map(|e| e.val_accuracy.map(|a| (e.epoch as f64, a))),
+                &RED,
+            ))?
+            .label("validation")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 15, y)], RED));
+        }
+        c.configure_series_labels()
+            .background_style(WHITE)
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    })
+}
+
+/// Grouped bars of accuracy, mean class accuracy and macro F1 per model.
+pub fn comparison_png(rows: &[(String, [f64; 3])], path: &Path) -> PlotResult {
+    let w = 300 + 200 * rows.len() as u32;
+    atomic_png(path, w, 420, |root| {
+        let mut c = ChartBuilder::on(root)
+            .caption(
+                "descriptors against learned features: test scores",
+                ("sans-serif", 16),
+            )
+            .margin(15)
+            .x_label_area_size(35)
+            .y_label_area_size(45)
+            .build_cartesian_2d(0.0..rows.len() as f64, -0.1..1.2)?;
+        c.configure_mesh()
+            .disable_x_mesh()
+            .disable_x_axis()
+            .draw()?;
+        let colors = [BLUE, GREEN, RGBColor(230, 120, 0)];
+        let names = ["accuracy", "mean class accuracy", "macro F1"];
+        for (s, (color, name)) in colors.into_iter().zip(names).enumerate() {
+            c.draw_series(rows.iter().enumerate().map(|(i, r)| {
+                let x0 = i as f64 + 0.15 + 0.23 * s as f64;
+                Rectangle::new([(x0, 0.0), (x0 + 0.2, r.1[s])], color.filled())
+            }))?
+            .label(name)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+        }
+        for (i, r) in rows.iter().enumerate() {
+            c.draw_series(std::iter::once(Text::new(
+                format!("{}  ({:.3})", r.0, r.1[0]),
+                (i as f64 + 0.15, -0.04),
+                ("sans-serif", 14).into_font(),
+            )))?;
+        }
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE)
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    })
+}
