@@ -170,6 +170,9 @@ struct SynthArgs {
     /// Seed for every shape's proportions and tessellation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Split every triangle into four this many times (for benchmarks at realistic sizes).
+    #[arg(long, default_value_t = 0)]
+    subdivide: u32,
 }
 
 #[derive(Args)]
@@ -293,7 +296,7 @@ fn run_features(mesh_dir: &Path, out: &Path, opts: &ExtractOptions) -> Result<us
 
 fn cmd_synth(a: &SynthArgs) -> Result<ExitCode> {
     let t = Instant::now();
-    let files = synth::write_dataset(&a.dir, a.per_class, a.seed)
+    let files = synth::write_dataset(&a.dir, a.per_class, a.seed, a.subdivide)
         .with_context(|| format!("writing synthetic dataset to {}", a.dir.display()))?;
     println!(
         "wrote {} meshes of {} classes to {} in {:.2} s",
@@ -315,6 +318,7 @@ fn cmd_demo(a: &DemoArgs) -> Result<ExitCode> {
             dir: meshes.clone(),
             per_class: a.per_class,
             seed: a.seed,
+            subdivide: 0,
         })?;
     }
     let features = a.dir.join("features");

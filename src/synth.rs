@@ -471,9 +471,42 @@ pub fn write_mesh(path: &Path, mesh: &RawMesh, glued_off_header: bool) -> std::i
     w.flush()
 }
 
+/// Splits every triangle into four at its edge midpoints, `levels` times: the same shape with
+/// 4^levels times the triangles, for benchmarks at realistic mesh sizes.
+pub fn subdivide(mut mesh: RawMesh, levels: u32) -> RawMesh {
+    for _ in 0..levels {
+        let mut mid: std::collections::HashMap<(u32, u32), u32> = std::collections::HashMap::new();
+        let mut tris = Vec::with_capacity(mesh.triangles.len() * 4);
+        let v = &mut mesh.vertices;
+        let mut m = |a: u32, b: u32| -> u32 {
+            *mid.entry((a.min(b), a.max(b))).or_insert_with(|| {
+                let (p, q) = (v[a as usize], v[b as usize]);
+                v.push([
+                    (p[0] + q[0]) / 2.0,
+                    (p[1] + q[1]) / 2.0,
+                    (p[2] + q[2]) / 2.0,
+                ]);
+                (v.len() - 1) as u32
+            })
+        };
+        for &[a, b, c] in &mesh.triangles {
+            let (ab, bc, ca) = (m(a, b), m(b, c), m(c, a));
+            tris.extend([[a, ab, ca], [b, bc, ab], [c, ca, bc], [ab, bc, ca]]);
+        }
+        mesh.triangles = tris;
+    }
+    mesh
+}
+
 /// Writes `per_class` shapes of every class under `dir/<class>/{train,test}/` (one in five to
-/// test), cycling through the four formats. Returns the files written.
-pub fn write_dataset(dir: &Path, per_class: usize, seed: u64) -> std::io::Result<Vec<PathBuf>> {
+/// test), cycling through the four formats, each subdivided `levels` times. Returns the files
+/// written.
+pub fn write_dataset(
+    dir: &Path,
+    per_class: usize,
+    seed: u64,
+    levels: u32,
+) -> std::io::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (ci, class) in CLASSES.iter().enumerate() {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -484,7 +517,7 @@ pub fn write_dataset(dir: &Path, per_class: usize, seed: u64) -> std::io::Result
             let sub = dir.join(class).join(split);
             std::fs::create_dir_all(&sub)?;
             let path = sub.join(format!("{class}_{i:04}.{ext}"));
-            let mesh = shape(class, &mut rng);
+            let mesh = subdivide(shape(class, &mut rng), levels);
             write_mesh(&path, &mesh, i % 8 == 0)?;
             written.push(path);
         }
@@ -507,6 +540,18 @@ mod tests {
                 assert!(m.signed_volume() > 0.0, "{class} faces inwards");
             }
         }
+    }
+
+    #[test]
+    fn subdivision_keeps_the_shape() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let raw = shape("mug", &mut rng);
+        let (a, _) = Mesh::from_raw(raw.clone()).unwrap();
+        let fine = subdivide(raw.clone(), 2);
+        assert_eq!(fine.triangles.len(), raw.triangles.len() * 16);
+        let (b, _) = Mesh::from_raw(fine).unwrap();
+        assert!((a.area() - b.area()).abs() < 1e-3 * a.area());
+        assert!((a.signed_volume() - b.signed_volume()).abs() < 1e-3 * a.signed_volume().abs());
     }
 
     #[test]

@@ -11,8 +11,6 @@ use crate::mesh::{Mesh, SurfaceSamples, Vec3};
 
 /// Rays start this far inside the surface so they do not hit their own triangle.
 const ORIGIN_OFFSET: f32 = 1e-4;
-/// Rays longer than this cannot stay inside a mesh scaled into the unit sphere.
-const MAX_TOI: f32 = 4.0;
 
 /// What the SDF rays found on one mesh (or, summed, on a dataset).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +51,9 @@ pub struct SdfTracer {
     /// Inverse angle of each cone direction to the axis.
     weights: Vec<f32>,
     flip_fallback: bool,
+    /// No chord of the mesh is longer than this (the diameter of a ball around the origin that
+    /// holds it): a bound that lets the BVH search prune early.
+    max_toi: f32,
 }
 
 /// Fixed Fibonacci pattern of `n` directions spread evenly over the spherical cap of full opening
@@ -106,7 +107,9 @@ impl SdfTracer {
             .map(|i| mesh.face_normal(i))
             .collect();
         let (cone, weights) = cone_directions(cfg.sdf_rays, cfg.sdf_cone_deg);
+        let radius = mesh.vertices.iter().map(|v| v.length()).fold(0.0, f32::max);
         SdfTracer {
+            max_toi: 2.0 * radius * (1.0 + 1e-4) + 4.0 * ORIGIN_OFFSET,
             shape,
             normals,
             cone,
@@ -145,7 +148,7 @@ impl SdfTracer {
         for (d, &w) in self.cone.iter().zip(&self.weights) {
             let dir = t * d.x + b * d.y + axis * d.z;
             st.rays += 1;
-            if let Some((toi, tri)) = self.cast(origin, dir, MAX_TOI) {
+            if let Some((toi, tri)) = self.cast(origin, dir, self.max_toi) {
                 st.hits += 1;
                 // Shapira et al.: a wall facing the same way as the source is not the
                 // opposite side of the part.
@@ -160,17 +163,19 @@ impl SdfTracer {
 
     /// SDF value at each sample (NaN where no ray found an opposite wall) and the ray counts.
     pub fn sdf_at(&self, s: &SurfaceSamples) -> (Vec<f32>, SdfStats) {
-        let parts: Vec<(Vec<f32>, SdfStats)> = s
-            .points
+        // Points near each other send rays through the same BVH nodes: visiting them in Morton
+        // order keeps those nodes in cache. Each point's value does not depend on the order.
+        let mut order: Vec<u32> = (0..s.points.len() as u32).collect();
+        order.sort_by_key(|&i| morton(s.points[i as usize]));
+        let parts: Vec<(Vec<(u32, f32)>, SdfStats)> = order
             .par_chunks(32)
-            .zip(s.normals.par_chunks(32))
-            .map(|(pts, nrm)| {
+            .map(|ids| {
                 let mut st = SdfStats::default();
                 let mut buf = Vec::with_capacity(self.cone.len());
-                let vals = pts
+                let vals = ids
                     .iter()
-                    .zip(nrm)
-                    .map(|(&p, &n)| {
+                    .map(|&i| {
+                        let (p, n) = (s.points[i as usize], s.normals[i as usize]);
                         st.points += 1;
                         self.cone_hits(p, -n, n, &mut buf, &mut st);
                         let mut v = robust_mean(&mut buf);
@@ -181,20 +186,34 @@ impl SdfTracer {
                             st.flipped_points += u64::from(v.is_some());
                         }
                         st.no_hit_points += u64::from(v.is_none());
-                        v.unwrap_or(f32::NAN)
+                        (i, v.unwrap_or(f32::NAN))
                     })
                     .collect();
                 (vals, st)
             })
             .collect();
         let mut stats = SdfStats::default();
-        let mut values = Vec::with_capacity(s.points.len());
+        let mut values = vec![f32::NAN; s.points.len()];
         for (v, st) in parts {
-            values.extend(v);
+            for (i, x) in v {
+                values[i as usize] = x;
+            }
             stats.add(&st);
         }
         (values, stats)
     }
+}
+
+/// Morton (Z-order) code of a point in [-1, 1]^3, 10 bits per axis.
+fn morton(p: Vec3) -> u32 {
+    let spread = |x: f32| -> u32 {
+        let mut v = (((x.clamp(-1.0, 1.0) + 1.0) * 511.5) as u32) & 0x3ff;
+        v = (v | (v << 16)) & 0x0300_00ff;
+        v = (v | (v << 8)) & 0x0300_f00f;
+        v = (v | (v << 4)) & 0x030c_30c3;
+        (v | (v << 2)) & 0x0924_9249
+    };
+    spread(p.x) | (spread(p.y) << 1) | (spread(p.z) << 2)
 }
 
 /// Histogram of the SDF values over `[0, max]` (NaN values left out), normalised to sum 1.
