@@ -586,6 +586,18 @@ mod tests {
     }
 
     #[test]
+    fn same_seed_same_training() {
+        let data = prepare(&blobs(20, 3, 4), None).unwrap();
+        let mut cfg = TrainConfig::defaults(ModelKind::Mlp);
+        cfg.epochs = 5;
+        let run = |c: &TrainConfig| train(c, &data, &Device::flex(), |_| {}).history;
+        let a = run(&cfg);
+        assert_eq!(a, run(&cfg), "same seed, same history");
+        cfg.seed = 1;
+        assert_ne!(a, run(&cfg), "another seed, another history");
+    }
+
+    #[test]
     fn one_vs_rest_and_bad_tables() {
         let table = blobs(20, 3, 2);
         let p = prepare(&table, Some("c1")).unwrap();
