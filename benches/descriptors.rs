@@ -1,5 +1,6 @@
 //! Per-mesh cost of each stage: loading (parse, validate, normalise) in each format, D2, SDF
-//! (BVH build plus 512 x 30 rays), and the whole descriptor set, on a ~20k-triangle mesh.
+//! (BVH build plus 512 x 30 rays), depth views (12 x 32 x 32 rays), and the whole descriptor set,
+//! on a ~20k-triangle mesh.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -46,6 +47,11 @@ fn descriptor_stages(c: &mut Criterion) {
     let tracer = SdfTracer::new(&m, &cfg);
     g.bench_function("sdf_512x30_rays", |b| {
         b.iter(|| tracer.sdf_at(black_box(&samples)))
+    });
+    // 12 views x 32 x 32 = 12288 rays: rays/s = 12288 / time.
+    let vcfg = shapeclf::descriptors::views::ViewConfig::default();
+    g.bench_function("views_ring12_32px", |b| {
+        b.iter(|| shapeclf::descriptors::views::render(black_box(&tracer), &vcfg))
     });
     g.bench_function("all_descriptors", |b| {
         b.iter(|| descriptors::compute(black_box(&m), &cfg, 3))

@@ -3,15 +3,19 @@
 //! goes on.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use image::ImageEncoder;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::dataset::{self, Entry};
+use crate::descriptors::views::ViewConfig;
 use crate::descriptors::{self, DescriptorConfig, Descriptors, SdfStats};
-use crate::features::{Counts, Failure, FeatureTable, MANIFEST_FILE, Manifest, Row, TABLE_FILE};
+use crate::features::{
+    Counts, Failure, FeatureTable, MANIFEST_FILE, Manifest, Row, TABLE_FILE, VIEWS_DIR, ViewsInfo,
+};
 use crate::mesh::{self, LoadStats, MeshError};
 
 /// How to run a feature extraction.
@@ -27,6 +31,8 @@ pub struct ExtractOptions {
     pub max_faces: Option<usize>,
     /// Draw a progress bar on a terminal.
     pub progress: bool,
+    /// Render depth views with these parameters into `<views_root>/views/<path>.png`.
+    pub views: Option<(ViewConfig, PathBuf)>,
 }
 
 /// The outcome of one extraction: the table and its manifest, not yet written.
@@ -69,6 +75,17 @@ pub fn process_file(
     seed: u64,
     max_faces: Option<usize>,
 ) -> Result<MeshFeatures, MeshError> {
+    process_file_with_views(path, cfg, seed, max_faces, None)
+}
+
+/// [`process_file`], also rendering depth views; a mesh whose views all come out empty fails.
+pub fn process_file_with_views(
+    path: &Path,
+    cfg: &DescriptorConfig,
+    seed: u64,
+    max_faces: Option<usize>,
+    views: Option<&ViewConfig>,
+) -> Result<MeshFeatures, MeshError> {
     let (mesh, load) = mesh::load(path)?;
     if let Some(limit) = max_faces
         && mesh.triangles.len() > limit
@@ -78,7 +95,15 @@ pub fn process_file(
             limit,
         });
     }
-    let descriptors = descriptors::compute(&mesh, cfg, seed);
+    let descriptors = descriptors::compute_with_views(&mesh, cfg, seed, views);
+    if let Some(v) = &descriptors.views
+        && v.hits == 0
+    {
+        return Err(MeshError::Invalid(format!(
+            "all {} view rays missed the mesh: its views would be empty",
+            v.rays
+        )));
+    }
     Ok(MeshFeatures {
         descriptors,
         load,
@@ -91,9 +116,16 @@ pub fn process_file(
 fn process_guarded(e: &Entry, opts: &ExtractOptions) -> Result<MeshFeatures, String> {
     let seed = dataset::mesh_seed(opts.seed, &e.rel);
     match catch_unwind(AssertUnwindSafe(|| {
-        process_file(&e.path, &opts.config, seed, opts.max_faces)
+        let vcfg = opts.views.as_ref().map(|v| &v.0);
+        let f = process_file_with_views(&e.path, &opts.config, seed, opts.max_faces, vcfg)
+            .map_err(|err| err.to_string())?;
+        if let (Some(v), Some((vc, root))) = (&f.descriptors.views, &opts.views) {
+            write_views(v, vc, &crate::features::view_file(root, &e.rel))
+                .map_err(|err| format!("cannot write its views: {err}"))?;
+        }
+        Ok(f)
     })) {
-        Ok(r) => r.map_err(|err| err.to_string()),
+        Ok(r) => r,
         Err(p) => {
             let msg = p
                 .downcast_ref::<&str>()
@@ -105,6 +137,20 @@ fn process_guarded(e: &Entry, opts: &ExtractOptions) -> Result<MeshFeatures, Str
             ))
         }
     }
+}
+
+/// Writes tiled views as a grayscale PNG, atomically.
+fn write_views(
+    v: &descriptors::views::Views,
+    cfg: &ViewConfig,
+    path: &Path,
+) -> std::io::Result<()> {
+    let (w, h, img) = v.tile(cfg.grid_columns());
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(&img, w, h, image::ExtendedColorType::L8)
+        .map_err(std::io::Error::other)?;
+    crate::io::write_bytes_atomic(path, &png)
 }
 
 fn progress_bar(n: usize, visible: bool) -> ProgressBar {
@@ -155,10 +201,12 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
     let mut failed = Vec::new();
     let mut sdf = SdfStats::default();
     let (mut triangles, mut degenerate, mut flipped) = (0u64, 0u64, 0usize);
+    let mut view_rays = 0u64;
     for (e, r) in entries.iter().zip(results) {
         match r {
             Ok(f) => {
                 sdf.add(&f.descriptors.sdf);
+                view_rays += f.descriptors.views.as_ref().map_or(0, |v| v.rays);
                 triangles += f.triangles as u64;
                 degenerate += f.load.degenerate_dropped as u64;
                 flipped += usize::from(f.load.flipped);
@@ -196,6 +244,14 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
         threads,
         wall_seconds: start.elapsed().as_secs_f64(),
         failed,
+        views: opts.views.as_ref().map(|(vc, _)| ViewsInfo {
+            config: *vc,
+            count: vc.count(),
+            grid_columns: vc.grid_columns(),
+            folder: VIEWS_DIR.to_string(),
+            naming: format!("{VIEWS_DIR}/<path>.png"),
+            rays: view_rays,
+        }),
     };
     Ok(Extraction { table, manifest })
 }

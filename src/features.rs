@@ -93,7 +93,35 @@ pub struct Manifest {
     pub wall_seconds: f64,
     /// Every mesh that failed, with its reason.
     pub failed: Vec<Failure>,
+    /// Depth views written beside the table, if any.
+    #[serde(default)]
+    pub views: Option<ViewsInfo>,
 }
+
+/// Where and how the depth views were written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViewsInfo {
+    /// Camera layout, resolution and up axis.
+    pub config: crate::descriptors::views::ViewConfig,
+    /// Views per mesh.
+    pub count: usize,
+    /// Views tiled per row in each image.
+    pub grid_columns: usize,
+    /// Folder of the view images, relative to the features folder.
+    pub folder: String,
+    /// How a row's image is named: `folder/<path>.png`.
+    pub naming: String,
+    /// Rays cast for views over all meshes.
+    pub rays: u64,
+}
+
+/// File of the tiled views of the mesh at relative `path`, inside a features folder.
+pub fn view_file(features_dir: &Path, path: &str) -> PathBuf {
+    features_dir.join(VIEWS_DIR).join(format!("{path}.png"))
+}
+
+/// Folder of the view images inside a features folder.
+pub const VIEWS_DIR: &str = "views";
 
 /// Errors reading or checking a feature folder.
 #[derive(Debug, thiserror::Error)]

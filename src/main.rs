@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use shapeclf::descriptors::DescriptorConfig;
+use shapeclf::descriptors::views::{UpAxis, ViewConfig, ViewLayout};
 use shapeclf::extract::{self, ExtractOptions};
 use shapeclf::models::{Activation, BackendKind, ModelKind};
 use shapeclf::synth;
@@ -137,6 +138,15 @@ struct FeaturesArgs {
     /// Skip rendering the depth views the CNN reads.
     #[arg(long)]
     no_views: bool,
+    /// Camera layout of the depth views.
+    #[arg(long, value_enum, default_value_t = ViewLayout::Ring12)]
+    views: ViewLayout,
+    /// Pixels per side of each depth view.
+    #[arg(long, default_value_t = 32)]
+    view_res: usize,
+    /// Up axis of the dataset, for the ring of cameras.
+    #[arg(long, value_enum, default_value_t = UpAxis::Z)]
+    up: UpAxis,
     /// Exit non-zero if any mesh fails.
     #[arg(long)]
     strict: bool,
@@ -225,14 +235,26 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
         sdf_rays: a.sdf_rays,
         ..Default::default()
     };
-    // Depth views arrive with the CNN; until then every run is a --no-views run.
-    let _ = a.no_views;
+    if !(8..=512).contains(&a.view_res) {
+        bail!("--view-res must lie between 8 and 512");
+    }
+    let views = (!a.no_views).then(|| {
+        (
+            ViewConfig {
+                layout: a.views,
+                resolution: a.view_res,
+                up: a.up,
+            },
+            a.out.clone(),
+        )
+    });
     let opts = ExtractOptions {
         config,
         seed: a.seed,
         jobs: a.jobs,
         max_faces: a.max_faces,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        views,
     };
     let failures = run_features(&a.mesh_dir, &a.out, &opts)?;
     if a.strict && failures > 0 {
@@ -272,9 +294,23 @@ fn run_features(mesh_dir: &Path, out: &Path, opts: &ExtractOptions) -> Result<us
         m.counts.failed,
         m.wall_seconds,
         m.counts.found as f64 / m.wall_seconds.max(1e-9),
-        m.sdf.rays as f64 / m.wall_seconds.max(1e-9) / 1e6,
+        (m.sdf.rays + m.views.as_ref().map_or(0, |v| v.rays)) as f64
+            / m.wall_seconds.max(1e-9)
+            / 1e6,
         m.classes.len()
     )?;
+    if let Some(v) = &m.views {
+        writeln!(
+            o,
+            "views: {} per mesh ({:?}, {}x{} pixels) in {}, {:.2} M rays",
+            v.count,
+            v.config.layout,
+            v.config.resolution,
+            v.config.resolution,
+            out.join(&v.folder).display(),
+            v.rays as f64 / 1e6
+        )?;
+    }
     if m.sdf.no_hit_points > 0 || m.sdf.flipped_points > 0 {
         writeln!(
             o,
@@ -325,6 +361,7 @@ fn cmd_demo(a: &DemoArgs) -> Result<ExitCode> {
     let opts = ExtractOptions {
         seed: a.seed,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        views: Some((ViewConfig::default(), features.clone())),
         ..Default::default()
     };
     run_features(&meshes, &features, &opts)?;

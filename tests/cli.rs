@@ -102,6 +102,32 @@ fn features_end_to_end_with_broken_files_and_determinism() {
             && f["error"].as_str().unwrap().contains("empty"))
     );
 
+    // --no-views writes no views; a default run writes one tiled PNG per row.
+    assert!(!f1.join("views").exists());
+    assert!(m["views"].is_null());
+    let fv = d.path().join("fv");
+    ok(&shapeclf(&[
+        "features",
+        s(&meshes),
+        "--out",
+        s(&fv),
+        "--view-res",
+        "16",
+    ]));
+    let mv = manifest(&fv);
+    assert_eq!(mv["views"]["count"], 12);
+    assert_eq!(mv["views"]["config"]["resolution"], 16);
+    for p in &paths {
+        let png = fv.join("views").join(format!("{p}.png"));
+        let img = image::open(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
+        assert_eq!((img.width(), img.height()), (64, 48));
+    }
+    assert_eq!(
+        std::fs::read(fv.join("descriptors.csv")).unwrap(),
+        std::fs::read(f1.join("descriptors.csv")).unwrap(),
+        "views do not change the descriptors"
+    );
+
     // --strict turns the same run into a failure, still writing the table.
     let out = shapeclf(&["features", s(&meshes), "--out", s(&f2), "--strict"]);
     assert_eq!(out.status.code(), Some(3));

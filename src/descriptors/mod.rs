@@ -3,6 +3,7 @@
 
 pub mod d2;
 pub mod sdf;
+pub mod views;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -104,13 +105,16 @@ impl DescriptorConfig {
     }
 }
 
-/// Descriptor values of one mesh, in [`DescriptorConfig::columns`] order, with SDF bookkeeping.
+/// Descriptor values of one mesh, in [`DescriptorConfig::columns`] order, with SDF bookkeeping
+/// and, when asked for, its depth views.
 #[derive(Debug, Clone)]
 pub struct Descriptors {
     /// Feature values.
     pub values: Vec<f32>,
     /// What the SDF rays found.
     pub sdf: SdfStats,
+    /// Depth views, rendered against the same BVH.
+    pub views: Option<views::Views>,
 }
 
 /// A seeded random stream for one purpose (`stream`) of one mesh (`seed`).
@@ -127,6 +131,16 @@ const STREAM_TRIPLES: u64 = 3;
 
 /// Computes all descriptors of a normalised mesh. `seed` fixes every random choice.
 pub fn compute(mesh: &Mesh, cfg: &DescriptorConfig, seed: u64) -> Descriptors {
+    compute_with_views(mesh, cfg, seed, None)
+}
+
+/// [`compute`], and renders the depth views of `view_cfg` with the same BVH.
+pub fn compute_with_views(
+    mesh: &Mesh,
+    cfg: &DescriptorConfig,
+    seed: u64,
+    view_cfg: Option<&views::ViewConfig>,
+) -> Descriptors {
     let sampler = SurfaceSampler::new(mesh);
     let pts = sampler.points(cfg.d2_points, &mut rng_for(seed, STREAM_D2));
     let mut values = Vec::with_capacity(cfg.columns().len());
@@ -151,7 +165,12 @@ pub fn compute(mesh: &Mesh, cfg: &DescriptorConfig, seed: u64) -> Descriptors {
         values.extend(sdf::statistics(&sdf_values));
         values.extend(shape_statistics(&pts, sampler.area()));
     }
-    Descriptors { values, sdf: stats }
+    let views = view_cfg.map(|v| views::render(&tracer, v));
+    Descriptors {
+        values,
+        sdf: stats,
+        views,
+    }
 }
 
 /// Principal-axis spread ratios (middle/largest, smallest/largest) of surface points and the log
