@@ -126,14 +126,14 @@ pub struct SavedModel {
     pub net: Net,
 }
 
-/// Writes a model folder; each file atomically.
-#[allow(clippy::too_many_arguments)]
+/// Writes a model folder, each file atomically. `manifest_bytes` is the feature manifest the
+/// model was trained on, copied byte for byte.
 pub fn save(
     dir: &Path,
     config: &ModelConfig,
     classes: &[String],
     standardizer: &Standardizer,
-    manifest: &Manifest,
+    manifest_bytes: &[u8],
     net: &Net,
 ) -> std::io::Result<()> {
     use crate::io::{write_bytes_atomic, write_json_atomic};
@@ -147,7 +147,7 @@ pub fn save(
     write_json_atomic(&dir.join(CONFIG_FILE), config)?;
     write_json_atomic(&dir.join(CLASSES_FILE), &classes)?;
     write_json_atomic(&dir.join(NORMALIZATION_FILE), standardizer)?;
-    write_json_atomic(&dir.join(MANIFEST_FILE), manifest)
+    write_bytes_atomic(&dir.join(MANIFEST_FILE), manifest_bytes)
 }
 
 impl SavedModel {

@@ -425,6 +425,11 @@ pub fn train(
 ) -> Trained {
     let d = data.columns.len();
     let k = data.classes.len();
+    // Burn's random stream (initialisation, dropout) is per backend, not per run: two runs
+    // interleaving in one process would each see the other's draws. One run at a time keeps
+    // every draw of a run flowing from its seed alone.
+    static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     device.seed(cfg.seed);
     let ad = device.clone().autodiff();
 

@@ -26,8 +26,9 @@ pub fn train_model(
     cfg: &TrainConfig,
     progress: bool,
 ) -> Result<Report> {
-    let (table, manifest) = features::read_folder(features_dir)
+    let (table, _manifest) = features::read_folder(features_dir)
         .with_context(|| format!("reading features from {}", features_dir.display()))?;
+    let manifest_bytes = std::fs::read(features_dir.join(features::MANIFEST_FILE))?;
     let data = train::prepare(&table, cfg.positive.as_deref())?;
     let device = cfg.backend.device()?;
     let pb = if progress {
@@ -107,7 +108,7 @@ pub fn train_model(
         &config,
         &data.classes,
         &trained.standardizer,
-        &manifest,
+        &manifest_bytes,
         &trained.net,
     )
     .with_context(|| format!("writing model to {}", out.display()))?;
