@@ -72,7 +72,7 @@ struct TrainArgs {
     /// Minibatch size (default: 64).
     #[arg(long)]
     batch_size: Option<usize>,
-    /// L2 penalty (default: 1e-3 logistic, 1e-4 MLP).
+    /// L2 penalty (default: logistic chooses it by 5-fold cross-validation; MLP 1e-4).
     #[arg(long)]
     weight_decay: Option<f32>,
     /// Optimiser (default: adam).
@@ -383,7 +383,10 @@ fn train_config(a: &TrainArgs) -> TrainConfig {
     c.epochs = a.epochs.unwrap_or(c.epochs);
     c.lr = a.lr.unwrap_or(c.lr);
     c.batch_size = a.batch_size.unwrap_or(c.batch_size);
-    c.weight_decay = a.weight_decay.unwrap_or(c.weight_decay);
+    if let Some(wd) = a.weight_decay {
+        c.weight_decay = wd;
+        c.tune_weight_decay = false;
+    }
     c.optimizer = a.optimizer.unwrap_or(c.optimizer);
     c.hidden = a.hidden.clone().unwrap_or(c.hidden);
     c.activation = a.activation.unwrap_or(c.activation);

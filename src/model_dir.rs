@@ -78,6 +78,12 @@ pub struct Report {
     pub history: Vec<EpochStats>,
     /// Test meshes classified wrongly: path, true class, predicted class.
     pub misclassified: Vec<[String; 3]>,
+    /// L2 strength of the final fit.
+    #[serde(default)]
+    pub weight_decay: f32,
+    /// Cross-validated accuracy of each L2 strength tried (empty when not tuned).
+    #[serde(default)]
+    pub cv: Vec<crate::train::CvScore>,
 }
 
 /// Errors reading a model folder.

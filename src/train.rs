@@ -72,6 +72,84 @@ pub struct TrainConfig {
     pub class_weight: ClassWeight,
     /// One class against the rest (a two-class task), instead of all classes.
     pub positive: Option<String>,
+    /// Choose `weight_decay` from [`WEIGHT_DECAY_GRID`] by stratified k-fold cross-validation
+    /// on the training rows before the final fit: the right L2 strength depends on the data.
+    #[serde(default)]
+    pub tune_weight_decay: bool,
+}
+
+/// L2 strengths tried by cross-validation.
+pub const WEIGHT_DECAY_GRID: [f32; 5] = [1e-4, 1e-3, 1e-2, 3e-2, 1e-1];
+
+/// Mean cross-validated accuracy of each weight decay tried.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CvScore {
+    /// L2 strength.
+    pub weight_decay: f32,
+    /// Mean accuracy over the held-out folds.
+    pub accuracy: f64,
+}
+
+/// Picks the weight decay with the best mean accuracy over stratified, seeded folds of the
+/// training rows (ties go to the stronger penalty). Returns it with every score.
+pub fn tune_weight_decay(
+    cfg: &TrainConfig,
+    data: &Prepared,
+    device: &Device,
+) -> (f32, Vec<CvScore>) {
+    let d = data.columns.len();
+    let k = data.classes.len();
+    let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, &c) in data.train.y.iter().enumerate() {
+        by_class.entry(c).or_default().push(i);
+    }
+    let smallest = by_class.values().map(Vec::len).min().unwrap_or(0);
+    let folds = smallest.clamp(2, 5);
+    let mut fold_of = vec![0usize; data.train.len()];
+    let mut rng = crate::descriptors::rng_for(cfg.seed, 23);
+    for idx in by_class.values_mut() {
+        idx.shuffle(&mut rng);
+        for (j, &i) in idx.iter().enumerate() {
+            fold_of[i] = j % folds;
+        }
+    }
+    let mut scores = Vec::new();
+    for &wd in &WEIGHT_DECAY_GRID {
+        let mut acc = 0.0;
+        for f in 0..folds {
+            let tr: Vec<usize> = (0..data.train.len()).filter(|&i| fold_of[i] != f).collect();
+            let te: Vec<usize> = (0..data.train.len()).filter(|&i| fold_of[i] == f).collect();
+            let part = Prepared {
+                classes: data.classes.clone(),
+                columns: data.columns.clone(),
+                train: data.train.subset(&tr, d),
+                test: data.train.subset(&te, d),
+            };
+            let c = TrainConfig {
+                weight_decay: wd,
+                tune_weight_decay: false,
+                val_fraction: 0.0,
+                ..cfg.clone()
+            };
+            let t = train(&c, &part, device, |_| {});
+            let mut x = part.test.x.clone();
+            t.standardizer.apply(&mut x);
+            let pred = argmax_rows(&predict_proba(&t.net, &x, d, device), k);
+            acc += accuracy(&pred, &part.test.y) / folds as f64;
+        }
+        scores.push(CvScore {
+            weight_decay: wd,
+            accuracy: acc,
+        });
+    }
+    let best = scores
+        .iter()
+        .fold(
+            &scores[0],
+            |b, s| if s.accuracy >= b.accuracy { s } else { b },
+        )
+        .weight_decay;
+    (best, scores)
 }
 
 impl TrainConfig {
@@ -94,6 +172,7 @@ impl TrainConfig {
                 patience: 0,
                 class_weight: ClassWeight::None,
                 positive: None,
+                tune_weight_decay: true,
             },
             ModelKind::Mlp => TrainConfig {
                 model,
@@ -111,6 +190,7 @@ impl TrainConfig {
                 patience: 40,
                 class_weight: ClassWeight::None,
                 positive: None,
+                tune_weight_decay: false,
             },
         }
     }
@@ -588,6 +668,26 @@ mod tests {
             assert!(accuracy(&pred, &data.test.y) > 0.95, "{model:?}");
             assert!(t.history[0].loss > t.history.last().unwrap().loss);
         }
+    }
+
+    #[test]
+    fn cross_validation_scores_every_grid_value() {
+        let data = prepare(&blobs(20, 3, 5), None).unwrap();
+        let mut cfg = TrainConfig::defaults(ModelKind::Logistic);
+        cfg.epochs = 20;
+        let (wd, scores) = tune_weight_decay(&cfg, &data, &Device::flex());
+        assert_eq!(scores.len(), WEIGHT_DECAY_GRID.len());
+        assert!(WEIGHT_DECAY_GRID.contains(&wd));
+        let best = scores.iter().map(|s| s.accuracy).fold(0.0, f64::max);
+        assert_eq!(
+            scores
+                .iter()
+                .find(|s| s.weight_decay == wd)
+                .unwrap()
+                .accuracy,
+            best
+        );
+        assert!(best > 0.9, "separable blobs: {best}");
     }
 
     #[test]

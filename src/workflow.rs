@@ -31,6 +31,20 @@ pub fn train_model(
     let manifest_bytes = std::fs::read(features_dir.join(features::MANIFEST_FILE))?;
     let data = train::prepare(&table, cfg.positive.as_deref())?;
     let device = cfg.backend.device()?;
+    let mut cfg = cfg.clone();
+    let mut cv = Vec::new();
+    if cfg.tune_weight_decay {
+        let (wd, scores) = train::tune_weight_decay(&cfg, &data, &device);
+        if progress {
+            eprintln!(
+                "cross-validated weight decay: {wd} ({} values tried)",
+                scores.len()
+            );
+        }
+        cfg.weight_decay = wd;
+        cv = scores;
+    }
+    let cfg = &cfg;
     let pb = if progress {
         let pb = ProgressBar::new(cfg.epochs as u64);
         pb.set_style(
@@ -95,6 +109,8 @@ pub fn train_model(
         best_epoch: trained.best_epoch,
         history: trained.history.clone(),
         misclassified,
+        weight_decay: cfg.weight_decay,
+        cv,
     };
     let config = ModelConfig {
         tool: "shapeclf".into(),
