@@ -1,6 +1,8 @@
 //! Training throughput on burn-flex: one epoch of the default MLP (256, 128 hidden, batch 64) and
 //! of logistic regression over 1024 rows of 243 descriptor columns (the default table width).
-//! Samples per second = 1024 / reported time.
+//! Samples per second = 1024 / reported time. And one epoch of the default multi-view CNN over 64
+//! shapes of 12 views at 32x32 (batch 16, the peer's architecture): shapes/s = 64 / time; on the
+//! GPU too when built with `--features wgpu`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -45,5 +47,41 @@ fn throughput(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, throughput);
+fn gpu() -> Result<Device, shapeclf::models::DeviceError> {
+    shapeclf::models::BackendKind::Gpu.device()
+}
+
+fn cnn_throughput(c: &mut Criterion) {
+    use rand::Rng;
+    use shapeclf::cnn_train::{self, ViewSet};
+    use shapeclf::models::CnnConfig;
+    let (n, v, r, k) = (64usize, 12usize, 32usize, 10usize);
+    let mut rng = shapeclf::descriptors::rng_for(2, 1);
+    let set = ViewSet {
+        pixels: (0..n * v * r * r).map(|_| rng.random::<u8>()).collect(),
+        y: (0..n).map(|i| i % k).collect(),
+        paths: (0..n).map(|i| i.to_string()).collect(),
+        views: v,
+        resolution: r,
+    };
+    let mut cfg = TrainConfig::defaults(ModelKind::Cnn);
+    cfg.epochs = 1;
+    cfg.val_fraction = 0.0;
+    let net = CnnConfig::new(v, r, k);
+    let mut g = c.benchmark_group("train_epoch_cnn");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(n as u64));
+    let devices = [("flex", Ok(Device::flex())), ("wgpu", gpu())];
+    let devices = devices
+        .into_iter()
+        .filter_map(|(name, d)| d.ok().map(|d| (name, d)));
+    for (name, device) in devices {
+        g.bench_function(format!("mvcnn_12x32_{name}"), |b| {
+            b.iter(|| cnn_train::train(&cfg, &net, &set, &device, |_| {}))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, throughput, cnn_throughput);
 criterion_main!(benches);

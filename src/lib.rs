@@ -5,6 +5,7 @@
 //! descriptors, [`dataset`] finds a dataset's files, [`extract`] runs a dataset through them into
 //! the on-disk [`features`] table, and [`synth`] makes the built-in demo data.
 
+pub mod cnn_train;
 pub mod dataset;
 pub mod descriptors;
 pub mod extract;

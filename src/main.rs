@@ -63,34 +63,37 @@ struct TrainArgs {
     /// Seed for initialisation, shuffling and the validation split.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Maximum epochs (default: 300).
+    /// Maximum epochs (default: 300; CNN 40).
     #[arg(long)]
     epochs: Option<usize>,
-    /// Learning rate (default: 0.01 logistic, 0.001 MLP).
+    /// Learning rate (default: 0.01 logistic, 0.001 MLP and CNN).
     #[arg(long)]
     lr: Option<f64>,
-    /// Minibatch size (default: 64).
+    /// Minibatch size (default: 64; CNN 16 shapes).
     #[arg(long)]
     batch_size: Option<usize>,
-    /// L2 penalty (default: logistic chooses it by 5-fold cross-validation; MLP 1e-4).
+    /// L2 penalty (default: logistic chooses it by 5-fold cross-validation; MLP and CNN 1e-4).
     #[arg(long)]
     weight_decay: Option<f32>,
     /// Optimiser (default: adam).
     #[arg(long, value_enum)]
     optimizer: Option<OptimizerKind>,
-    /// MLP hidden layer widths, comma-separated (default: 256,128).
+    /// MLP hidden layer widths, comma-separated (default: 256,128); for the CNN, the width of
+    /// the per-view descriptor that views are max-pooled over (default: 256).
     #[arg(long, value_delimiter = ',')]
     hidden: Option<Vec<usize>>,
     /// MLP hidden nonlinearity (default: relu).
     #[arg(long, value_enum)]
     activation: Option<Activation>,
-    /// MLP dropout probability (default: 0.3).
+    /// Dropout probability (default: MLP 0.3, CNN 0.5 before the classifier).
     #[arg(long)]
     dropout: Option<f64>,
-    /// Share of each training class held out for early stopping (default: 0 logistic, 0.15 MLP).
+    /// Share of each training class held out for early stopping (default: 0 logistic, 0.15 MLP,
+    /// 0.1 CNN).
     #[arg(long)]
     val_fraction: Option<f64>,
-    /// Epochs without validation improvement before stopping (default: 40; 0 never stops).
+    /// Epochs without validation improvement before stopping (default: 40, CNN 15; 0 never
+    /// stops).
     #[arg(long)]
     patience: Option<usize>,
     /// Train one class against all others (a two-class task), e.g. `--positive mug`.
@@ -100,6 +103,15 @@ struct TrainArgs {
     /// a rare class).
     #[arg(long, value_enum)]
     class_weight: Option<ClassWeight>,
+    /// CNN: output channels of the conv blocks, comma-separated (default: 32,64,128).
+    #[arg(long, value_delimiter = ',')]
+    channels: Option<Vec<usize>>,
+    /// CNN: no random mirror images of training shapes.
+    #[arg(long)]
+    no_flip: bool,
+    /// CNN: largest random shift of a training shape's views, in pixels (default: 2).
+    #[arg(long)]
+    jitter: Option<usize>,
 }
 
 #[derive(Args)]
@@ -366,7 +378,7 @@ fn cmd_demo(a: &DemoArgs) -> Result<ExitCode> {
     };
     run_features(&meshes, &features, &opts)?;
     let models = a.dir.join("models");
-    for model in [ModelKind::Logistic, ModelKind::Mlp] {
+    for model in [ModelKind::Logistic, ModelKind::Mlp, ModelKind::Cnn] {
         let mut cfg = TrainConfig::defaults(model);
         cfg.seed = a.seed;
         run_train(&features, &models.join(model.name()), &cfg)?;
@@ -395,6 +407,9 @@ fn train_config(a: &TrainArgs) -> TrainConfig {
     c.patience = a.patience.unwrap_or(c.patience);
     c.positive = a.positive.clone();
     c.class_weight = a.class_weight.unwrap_or(ClassWeight::None);
+    c.channels = a.channels.clone().unwrap_or(c.channels);
+    c.flip = c.flip && !a.no_flip;
+    c.jitter = a.jitter.unwrap_or(c.jitter);
     c
 }
 
@@ -405,6 +420,9 @@ fn cmd_train(a: &TrainArgs) -> Result<ExitCode> {
     }
     if cfg.epochs == 0 || cfg.batch_size == 0 || cfg.lr.is_nan() || cfg.lr <= 0.0 {
         bail!("--epochs, --batch-size and --lr must be positive");
+    }
+    if cfg.channels.contains(&0) || cfg.hidden.contains(&0) {
+        bail!("--channels and --hidden widths must be positive");
     }
     let out = a
         .out

@@ -10,7 +10,7 @@ use burn::tensor::{Bytes, Device};
 use serde::{Deserialize, Serialize};
 
 use crate::features::Manifest;
-use crate::models::{Net, NetConfig};
+use crate::models::{CnnConfig, Mvcnn, Net, NetConfig};
 use crate::report::Metrics;
 use crate::train::{EpochStats, Standardizer, TrainConfig};
 
@@ -40,8 +40,41 @@ pub struct ModelConfig {
     pub format_version: u32,
     /// Hyperparameters.
     pub train: TrainConfig,
-    /// Network shape.
-    pub net: NetConfig,
+    /// Network shape of a descriptor model (logistic, MLP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<NetConfig>,
+    /// Network shape of a multi-view CNN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnn: Option<CnnConfig>,
+}
+
+/// A trained network of either kind.
+pub enum Classifier {
+    /// Logistic regression or MLP on standardised descriptors.
+    Dense(Net),
+    /// Multi-view CNN on depth views.
+    Cnn(Mvcnn),
+}
+
+impl Classifier {
+    /// Trainable parameters.
+    pub fn num_params(&self) -> usize {
+        match self {
+            Classifier::Dense(n) => n.num_params(),
+            Classifier::Cnn(n) => n.num_params(),
+        }
+    }
+
+    /// The weights as Burn record bytes (`model.bpk`).
+    pub fn to_bytes(&self) -> std::io::Result<Vec<u8>> {
+        let bytes = match self {
+            Classifier::Dense(n) => n.clone().into_record().into_bytes(),
+            Classifier::Cnn(n) => n.clone().into_record().into_bytes(),
+        };
+        bytes
+            .map(|b| b.to_vec())
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    }
 }
 
 /// `report.json`: what training measured.
@@ -84,6 +117,9 @@ pub struct Report {
     /// Cross-validated accuracy of each L2 strength tried (empty when not tuned).
     #[serde(default)]
     pub cv: Vec<crate::train::CvScore>,
+    /// Rows left out because their inputs could not be read (the CNN's view images), with why.
+    #[serde(default)]
+    pub skipped: Vec<crate::features::Failure>,
 }
 
 /// Errors reading a model folder.
@@ -124,12 +160,12 @@ pub struct SavedModel {
     pub config: ModelConfig,
     /// Class names.
     pub classes: Vec<String>,
-    /// Standardisation statistics.
-    pub standardizer: Standardizer,
+    /// Standardisation statistics (descriptor models only).
+    pub standardizer: Option<Standardizer>,
     /// The feature manifest it was trained on.
     pub manifest: Manifest,
     /// The network, on the device it was loaded to.
-    pub net: Net,
+    pub model: Classifier,
 }
 
 /// Writes a model folder, each file atomically. `manifest_bytes` is the feature manifest the
@@ -138,21 +174,22 @@ pub fn save(
     dir: &Path,
     config: &ModelConfig,
     classes: &[String],
-    standardizer: &Standardizer,
+    standardizer: Option<&Standardizer>,
     manifest_bytes: &[u8],
-    net: &Net,
+    model: &Classifier,
 ) -> std::io::Result<()> {
     use crate::io::{write_bytes_atomic, write_json_atomic};
     std::fs::create_dir_all(dir)?;
-    let bytes = net
-        .clone()
-        .into_record()
-        .into_bytes()
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    write_bytes_atomic(&dir.join(WEIGHTS_FILE), &bytes)?;
+    write_bytes_atomic(&dir.join(WEIGHTS_FILE), &model.to_bytes()?)?;
     write_json_atomic(&dir.join(CONFIG_FILE), config)?;
     write_json_atomic(&dir.join(CLASSES_FILE), &classes)?;
-    write_json_atomic(&dir.join(NORMALIZATION_FILE), standardizer)?;
+    match standardizer {
+        Some(s) => write_json_atomic(&dir.join(NORMALIZATION_FILE), s)?,
+        None => match std::fs::remove_file(dir.join(NORMALIZATION_FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        },
+    }
     write_bytes_atomic(&dir.join(MANIFEST_FILE), manifest_bytes)
 }
 
@@ -177,27 +214,11 @@ impl SavedModel {
             });
         }
         let classes: Vec<String> = read_json(&dir.join(CLASSES_FILE))?;
-        let standardizer: Standardizer = read_json(&dir.join(NORMALIZATION_FILE))?;
         let manifest: Manifest = read_json(&dir.join(MANIFEST_FILE))?;
         let corrupt = |path: &Path, msg: String| ModelError::Corrupt {
             path: path.to_path_buf(),
             msg,
         };
-        if classes.len() != config.net.classes {
-            return Err(corrupt(
-                &dir.join(CLASSES_FILE),
-                "class count differs from the network's".into(),
-            ));
-        }
-        if standardizer.columns.len() != config.net.inputs
-            || standardizer.mean.len() != config.net.inputs
-            || standardizer.std.len() != config.net.inputs
-        {
-            return Err(corrupt(
-                &dir.join(NORMALIZATION_FILE),
-                "column count differs from the network's inputs".into(),
-            ));
-        }
         let wpath = dir.join(WEIGHTS_FILE);
         let bytes = std::fs::read(&wpath).map_err(|source| ModelError::Io {
             path: wpath.clone(),
@@ -205,17 +226,68 @@ impl SavedModel {
         })?;
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
             .map_err(|e| corrupt(&wpath, format!("corrupt weights: {e}")))?;
-        let net = config
-            .net
-            .init(device)
-            .try_load_record(record)
-            .map_err(|e| corrupt(&wpath, format!("weights do not fit the network: {e}")))?;
+        let misfit = |e: burn::store::RecordError| {
+            corrupt(&wpath, format!("weights do not fit the network: {e}"))
+        };
+        let (standardizer, model) = match (&config.net, &config.cnn) {
+            (Some(net), None) => {
+                if classes.len() != net.classes {
+                    return Err(corrupt(
+                        &dir.join(CLASSES_FILE),
+                        "class count differs from the network's".into(),
+                    ));
+                }
+                let standardizer: Standardizer = read_json(&dir.join(NORMALIZATION_FILE))?;
+                if standardizer.columns.len() != net.inputs
+                    || standardizer.mean.len() != net.inputs
+                    || standardizer.std.len() != net.inputs
+                {
+                    return Err(corrupt(
+                        &dir.join(NORMALIZATION_FILE),
+                        "column count differs from the network's inputs".into(),
+                    ));
+                }
+                let net = net.init(device).try_load_record(record).map_err(misfit)?;
+                (Some(standardizer), Classifier::Dense(net))
+            }
+            (None, Some(cnn)) => {
+                if classes.len() != cnn.classes {
+                    return Err(corrupt(
+                        &dir.join(CLASSES_FILE),
+                        "class count differs from the network's".into(),
+                    ));
+                }
+                let views = manifest.views.as_ref().ok_or_else(|| {
+                    corrupt(
+                        &dir.join(MANIFEST_FILE),
+                        "a CNN model whose feature manifest records no views".into(),
+                    )
+                })?;
+                if views.count != cnn.views || views.config.resolution != cnn.resolution {
+                    return Err(corrupt(
+                        &dir.join(MANIFEST_FILE),
+                        format!(
+                            "the manifest's views ({} of {}px) are not what the network takes ({} of {}px)",
+                            views.count, views.config.resolution, cnn.views, cnn.resolution
+                        ),
+                    ));
+                }
+                let net = cnn.init(device).try_load_record(record).map_err(misfit)?;
+                (None, Classifier::Cnn(net))
+            }
+            _ => {
+                return Err(corrupt(
+                    &cpath,
+                    "must describe exactly one network (`net` or `cnn`)".into(),
+                ));
+            }
+        };
         Ok(SavedModel {
             config,
             classes,
             standardizer,
             manifest,
-            net,
+            model,
         })
     }
 }

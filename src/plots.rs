@@ -214,3 +214,95 @@ pub fn comparison_png(rows: &[(String, [f64; 3])], path: &Path) -> PlotResult {
         Ok(())
     })
 }
+
+/// Encodes an RGB image as PNG and writes it atomically.
+fn write_rgb_png(path: &Path, w: u32, h: u32, rgb: &[u8]) -> PlotResult {
+    use image::ImageEncoder;
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png).write_image(
+        rgb,
+        w,
+        h,
+        image::ExtendedColorType::Rgb8,
+    )?;
+    crate::io::write_bytes_atomic(path, &png)?;
+    Ok(())
+}
+
+/// Small images laid out in a grid of `columns`, each magnified `scale` times, with a `gap`
+/// pixel white border: `(width, height, rgb)`. `colour` maps a value of tile `t` to RGB.
+fn tile_grid(
+    tiles: usize,
+    side: (usize, usize),
+    columns: usize,
+    scale: usize,
+    gap: usize,
+    colour: impl Fn(usize, usize) -> [u8; 3],
+) -> (u32, u32, Vec<u8>) {
+    let (tw, th) = (side.0 * scale, side.1 * scale);
+    let rows = tiles.div_ceil(columns.max(1));
+    let (w, h) = (columns * (tw + gap) + gap, rows * (th + gap) + gap);
+    let mut img = vec![255u8; w * h * 3];
+    for t in 0..tiles {
+        let (ox, oy) = (
+            gap + (t % columns) * (tw + gap),
+            gap + (t / columns) * (th + gap),
+        );
+        for y in 0..th {
+            for x in 0..tw {
+                let c = colour(t, (y / scale) * side.0 + x / scale);
+                let o = ((oy + y) * w + ox + x) * 3;
+                img[o..o + 3].copy_from_slice(&c);
+            }
+        }
+    }
+    (w as u32, h as u32, img)
+}
+
+/// First-layer filters `[channels, 3x3]` (row-major `k * k` weights each) as a grid of
+/// magnified tiles on one diverging scale shared by all filters: blue negative, white zero,
+/// red positive, so their strengths compare.
+pub fn filters_png(weights: &[f32], k: usize, path: &Path) -> PlotResult {
+    let per = k * k;
+    let n = weights.len() / per.max(1);
+    let max = weights.iter().fold(1e-12f32, |m, w| m.max(w.abs()));
+    let (w, h, rgb) = tile_grid(n, (k, k), 8, 24, 4, |t, i| {
+        let v = (weights[t * per + i] / max).clamp(-1.0, 1.0);
+        let fade = (255.0 * (1.0 - v.abs())) as u8;
+        if v >= 0.0 {
+            [255, fade, fade]
+        } else {
+            [fade, fade, 255]
+        }
+    });
+    write_rgb_png(path, w, h, &rgb)
+}
+
+/// One input view (`r x r`, values in [0, 1]) followed by the feature maps it produces
+/// (`[maps, r x r]`), each stretched to its own range, as in Zeiler and Fergus.
+pub fn feature_maps_png(view: &[f32], maps: &[f32], r: usize, path: &Path) -> PlotResult {
+    let per = r * r;
+    let n = maps.len() / per.max(1);
+    let ranges: Vec<(f32, f32)> = std::iter::once(view)
+        .chain(maps.chunks_exact(per))
+        .map(|m| {
+            m.iter()
+                .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)))
+        })
+        .collect();
+    let (w, h, rgb) = tile_grid(n + 1, (r, r), 8, 3, 3, |t, i| {
+        let v = if t == 0 {
+            view[i]
+        } else {
+            maps[(t - 1) * per + i]
+        };
+        let (lo, hi) = ranges[t];
+        let g = if hi > lo {
+            (255.0 * (v - lo) / (hi - lo)) as u8
+        } else {
+            0
+        };
+        if t == 0 { [g, g / 2, 0] } else { [g, g, g] }
+    });
+    write_rgb_png(path, w, h, &rgb)
+}

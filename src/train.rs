@@ -76,6 +76,17 @@ pub struct TrainConfig {
     /// on the training rows before the final fit: the right L2 strength depends on the data.
     #[serde(default)]
     pub tune_weight_decay: bool,
+    /// Output channels of the CNN's conv blocks.
+    #[serde(default)]
+    pub channels: Vec<usize>,
+    /// CNN augmentation: a seeded random mirror image of each training shape (all its views
+    /// flipped left to right) per batch.
+    #[serde(default)]
+    pub flip: bool,
+    /// CNN augmentation: shift each training shape's views by up to this many pixels (seeded,
+    /// background filled in).
+    #[serde(default)]
+    pub jitter: usize,
 }
 
 /// L2 strengths tried by cross-validation.
@@ -173,6 +184,9 @@ impl TrainConfig {
                 class_weight: ClassWeight::None,
                 positive: None,
                 tune_weight_decay: true,
+                channels: vec![],
+                flip: false,
+                jitter: 0,
             },
             ModelKind::Mlp => TrainConfig {
                 model,
@@ -191,11 +205,35 @@ impl TrainConfig {
                 class_weight: ClassWeight::None,
                 positive: None,
                 tune_weight_decay: false,
+                channels: vec![],
+                flip: false,
+                jitter: 0,
+            },
+            ModelKind::Cnn => TrainConfig {
+                model,
+                backend: BackendKind::Cpu,
+                seed: 0,
+                epochs: 40,
+                lr: 1e-3,
+                batch_size: 16,
+                weight_decay: 1e-4,
+                optimizer: OptimizerKind::Adam,
+                hidden: vec![256],
+                activation: Activation::Relu,
+                dropout: 0.5,
+                val_fraction: 0.1,
+                patience: 15,
+                class_weight: ClassWeight::None,
+                positive: None,
+                tune_weight_decay: false,
+                channels: vec![32, 64, 128],
+                flip: true,
+                jitter: 2,
             },
         }
     }
 
-    fn optimizer(&self) -> ModuleOptimizer {
+    pub(crate) fn optimizer(&self) -> ModuleOptimizer {
         let decay = (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay));
         match self.optimizer {
             OptimizerKind::Sgd => SgdConfig::new().with_weight_decay(decay).init(),
@@ -311,7 +349,7 @@ impl Samples {
         self.paths.push(path.to_string());
     }
 
-    fn subset(&self, idx: &[usize], d: usize) -> Samples {
+    pub(crate) fn subset(&self, idx: &[usize], d: usize) -> Samples {
         let mut s = Samples::default();
         for &i in idx {
             s.push(&self.x[i * d..(i + 1) * d], self.y[i], &self.paths[i]);
@@ -475,11 +513,11 @@ pub fn argmax_rows(p: &[f32], k: usize) -> Vec<usize> {
         .collect()
 }
 
-fn accuracy(pred: &[usize], y: &[usize]) -> f64 {
+pub(crate) fn accuracy(pred: &[usize], y: &[usize]) -> f64 {
     pred.iter().zip(y).filter(|(a, b)| a == b).count() as f64 / y.len().max(1) as f64
 }
 
-fn sample_weights(y: &[usize], k: usize, mode: ClassWeight) -> Vec<f32> {
+pub(crate) fn sample_weights(y: &[usize], k: usize, mode: ClassWeight) -> Vec<f32> {
     match mode {
         ClassWeight::None => vec![1.0; y.len()],
         ClassWeight::Balanced => {
@@ -495,6 +533,14 @@ fn sample_weights(y: &[usize], k: usize, mode: ClassWeight) -> Vec<f32> {
     }
 }
 
+/// Burn's random stream (initialisation, dropout) is per backend, not per run: two runs
+/// interleaving in one process would each see the other's draws. Holding this lock for a whole
+/// run keeps every draw of a run flowing from its seed alone.
+pub(crate) fn one_run_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Trains a model on `data.train` with `cfg`, calling `on_epoch` after each epoch (for
 /// progress display).
 pub fn train(
@@ -505,11 +551,7 @@ pub fn train(
 ) -> Trained {
     let d = data.columns.len();
     let k = data.classes.len();
-    // Burn's random stream (initialisation, dropout) is per backend, not per run: two runs
-    // interleaving in one process would each see the other's draws. One run at a time keeps
-    // every draw of a run flowing from its seed alone.
-    static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = one_run_at_a_time();
     device.seed(cfg.seed);
     let ad = device.clone().autodiff();
 

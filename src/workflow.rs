@@ -4,36 +4,37 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use burn::module::Module;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
+use crate::cnn_train;
 use crate::dataset;
 use crate::extract;
 use crate::features;
 use crate::io::{write_bytes_atomic, write_json_atomic};
-use crate::model_dir::{self, ModelConfig, Report, SavedModel};
+use crate::model_dir::{self, Classifier, ModelConfig, Report, SavedModel};
+use crate::models::{CnnConfig, ModelKind, Mvcnn};
 use crate::plots;
 use crate::report::Metrics;
-use crate::train::{self, TrainConfig};
+use crate::train::{self, EpochStats, TrainConfig};
 
 /// Trains `cfg.model` on the features in `features_dir` and writes the model folder `out`
 /// (weights, config, classes, normalisation, manifest, report.json, report.md, confusion.png,
-/// curves.png). Returns the report.
+/// curves.png; for the CNN also filters.png and feature_maps.png). Returns the report.
 pub fn train_model(
     features_dir: &Path,
     out: &Path,
     cfg: &TrainConfig,
     progress: bool,
 ) -> Result<Report> {
-    let (table, _manifest) = features::read_folder(features_dir)
+    let (table, manifest) = features::read_folder(features_dir)
         .with_context(|| format!("reading features from {}", features_dir.display()))?;
     let manifest_bytes = std::fs::read(features_dir.join(features::MANIFEST_FILE))?;
     let data = train::prepare(&table, cfg.positive.as_deref())?;
     let device = cfg.backend.device()?;
     let mut cfg = cfg.clone();
     let mut cv = Vec::new();
-    if cfg.tune_weight_decay {
+    if cfg.tune_weight_decay && cfg.model != ModelKind::Cnn {
         let (wd, scores) = train::tune_weight_decay(&cfg, &data, &device);
         if progress {
             eprintln!(
@@ -45,20 +46,8 @@ pub fn train_model(
         cv = scores;
     }
     let cfg = &cfg;
-    let pb = if progress {
-        let pb = ProgressBar::new(cfg.epochs as u64);
-        pb.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {prefix} [{elapsed_precise}] {wide_bar} epoch {pos}/{len} {msg}",
-            )
-            .expect("static template"),
-        );
-        pb.set_prefix(cfg.model.name());
-        pb
-    } else {
-        ProgressBar::hidden()
-    };
-    let trained = train::train(cfg, &data, &device, |e| {
+    let pb = epoch_bar(cfg, progress);
+    let on_epoch = |e: &EpochStats| {
         pb.set_position(e.epoch as u64);
         let val = e
             .val_accuracy
@@ -68,21 +57,100 @@ pub fn train_model(
             "loss {:.4} train {:.3}{val}",
             e.loss, e.train_accuracy
         ));
-    });
-    pb.finish_and_clear();
-
+    };
     let k = data.classes.len();
-    let d = data.columns.len();
-    let mut x = data.test.x.clone();
-    trained.standardizer.apply(&mut x);
-    let proba = train::predict_proba(&trained.net, &x, d, &device);
-    let pred = train::argmax_rows(&proba, k);
-    let metrics = Metrics::compute(&data.classes, &data.test.y, &pred);
-    let misclassified = data
-        .test
-        .paths
+    let mut skipped = Vec::new();
+    let (trained, test_paths, test_y, pred, net_cfg, cnn_cfg, standardizer, extra) = if cfg.model
+        == ModelKind::Cnn
+    {
+        let info = manifest.views.as_ref().with_context(|| {
+                format!(
+                    "{} has no depth views (it was made with --no-views): rerun `shapeclf features` without --no-views to train the CNN",
+                    features_dir.display()
+                )
+            })?;
+        let (train_set, s1) = cnn_train::load_views(features_dir, info, &data.train);
+        let (test_set, s2) = cnn_train::load_views(features_dir, info, &data.test);
+        skipped = s1.into_iter().chain(s2).collect::<Vec<_>>();
+        for f in &skipped {
+            eprintln!("warning: skipped {}: {}", f.path, f.error);
+        }
+        if train_set.is_empty() || test_set.is_empty() {
+            bail!(
+                "no readable views for the {} split under {}",
+                if train_set.is_empty() {
+                    "train"
+                } else {
+                    "test"
+                },
+                features_dir.display()
+            );
+        }
+        let mut net_cfg = CnnConfig::new(info.count, info.config.resolution, k);
+        if !cfg.channels.is_empty() {
+            net_cfg.channels = cfg.channels.clone();
+        }
+        if let Some(&f) = cfg.hidden.first() {
+            net_cfg.features = f;
+        }
+        net_cfg.dropout = cfg.dropout;
+        let t = cnn_train::train(cfg, &net_cfg, &train_set, &device, on_epoch);
+        pb.finish_and_clear();
+        let proba = cnn_train::predict_proba(&t.net, &test_set, &device);
+        let pred = train::argmax_rows(&proba, k);
+        let fit = Fit {
+            history: t.history,
+            best_epoch: t.best_epoch,
+            train_size: t.train_size,
+            val_size: t.val_size,
+            train_seconds: t.train_seconds,
+            samples_per_second: t.samples_per_second,
+            model: Classifier::Cnn(t.net),
+        };
+        (
+            fit,
+            test_set.paths.clone(),
+            test_set.y.clone(),
+            pred,
+            None,
+            Some(net_cfg),
+            None,
+            Some(test_set),
+        )
+    } else {
+        let t = train::train(cfg, &data, &device, on_epoch);
+        pb.finish_and_clear();
+        let d = data.columns.len();
+        let mut x = data.test.x.clone();
+        t.standardizer.apply(&mut x);
+        let proba = train::predict_proba(&t.net, &x, d, &device);
+        let pred = train::argmax_rows(&proba, k);
+        let (tr, va) = train::validation_split(&data.train.y, cfg.val_fraction, cfg.seed);
+        let fit = Fit {
+            history: t.history,
+            best_epoch: t.best_epoch,
+            train_size: tr.len(),
+            val_size: va.len(),
+            train_seconds: t.train_seconds,
+            samples_per_second: t.samples_per_second,
+            model: Classifier::Dense(t.net),
+        };
+        (
+            fit,
+            data.test.paths.clone(),
+            data.test.y.clone(),
+            pred,
+            Some(t.net_config),
+            None,
+            Some(t.standardizer),
+            None,
+        )
+    };
+
+    let metrics = Metrics::compute(&data.classes, &test_y, &pred);
+    let misclassified = test_paths
         .iter()
-        .zip(data.test.y.iter().zip(&pred))
+        .zip(test_y.iter().zip(&pred))
         .filter(|(_, (t, p))| t != p)
         .map(|(path, (&t, &p))| {
             [
@@ -92,17 +160,16 @@ pub fn train_model(
             ]
         })
         .collect();
-    let (tr, va) = train::validation_split(&data.train.y, cfg.val_fraction, cfg.seed);
     let report = Report {
         model: cfg.model.name().to_string(),
         backend: cfg.backend.describe(),
         seed: cfg.seed,
         features: features_dir.display().to_string(),
         metrics,
-        train_size: tr.len(),
-        val_size: va.len(),
-        test_size: data.test.len(),
-        parameters: trained.net.num_params(),
+        train_size: trained.train_size,
+        val_size: trained.val_size,
+        test_size: test_y.len(),
+        parameters: trained.model.num_params(),
         train_seconds: trained.train_seconds,
         samples_per_second: trained.samples_per_second,
         epochs_run: trained.history.len(),
@@ -111,21 +178,23 @@ pub fn train_model(
         misclassified,
         weight_decay: cfg.weight_decay,
         cv,
+        skipped,
     };
     let config = ModelConfig {
         tool: "shapeclf".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
         format_version: model_dir::MODEL_FORMAT_VERSION,
         train: cfg.clone(),
-        net: trained.net_config.clone(),
+        net: net_cfg,
+        cnn: cnn_cfg,
     };
     model_dir::save(
         out,
         &config,
         &data.classes,
-        &trained.standardizer,
+        standardizer.as_ref(),
         &manifest_bytes,
-        &trained.net,
+        &trained.model,
     )
     .with_context(|| format!("writing model to {}", out.display()))?;
     write_json_atomic(&out.join(model_dir::REPORT_FILE), &report)?;
@@ -137,7 +206,69 @@ pub fn train_model(
     if let Err(e) = plots::curves_png(&report.history, &report.model, &out.join("curves.png")) {
         eprintln!("warning: curves.png not drawn: {e}");
     }
+    if let (Classifier::Cnn(net), Some(test_set)) = (&trained.model, &extra)
+        && let Err(e) = draw_cnn_pictures(net, test_set, out)
+    {
+        eprintln!("warning: filters.png / feature_maps.png not drawn: {e}");
+    }
     Ok(report)
+}
+
+/// What either training loop hands back.
+struct Fit {
+    history: Vec<EpochStats>,
+    best_epoch: usize,
+    train_size: usize,
+    val_size: usize,
+    train_seconds: f64,
+    samples_per_second: f64,
+    model: Classifier,
+}
+
+fn epoch_bar(cfg: &TrainConfig, progress: bool) -> ProgressBar {
+    if !progress {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(cfg.epochs as u64);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {prefix} [{elapsed_precise}] {wide_bar} epoch {pos}/{len} {msg}",
+        )
+        .expect("static template"),
+    );
+    pb.set_prefix(cfg.model.name());
+    pb
+}
+
+/// `filters.png` (the first layer's filters) and `feature_maps.png` (what the first layer makes
+/// of the first view of the first test shape).
+fn draw_cnn_pictures(
+    net: &Mvcnn,
+    test_set: &cnn_train::ViewSet,
+    out: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let Some(filters) = net.first_filters() else {
+        return Ok(());
+    };
+    let [_, _, kh, _] = filters.dims();
+    let w: Vec<f32> = filters.into_data().try_to_vec()?;
+    plots::filters_png(&w, kh, &out.join("filters.png"))?;
+    let r = test_set.resolution;
+    let mut view = Vec::new();
+    cnn_train::push_views(
+        &mut view,
+        &test_set.shape_pixels(0)[..r * r],
+        r,
+        cnn_train::Augment::default(),
+    );
+    let device = burn::tensor::Device::flex();
+    let x = burn::tensor::Tensor::<4>::from_data(
+        burn::tensor::TensorData::new(view.clone(), [1, 1, r, r]),
+        &device,
+    );
+    let maps: Vec<f32> = net.first_maps(x).into_data().try_to_vec()?;
+    plots::feature_maps_png(&view, &maps, r, &out.join("feature_maps.png"))?;
+    Ok(())
 }
 
 /// The report for people.
@@ -304,20 +435,24 @@ pub struct Prediction {
     pub error: Option<String>,
 }
 
-/// Classifies each mesh with the model in `model_dir`, computing its descriptors with the exact
-/// parameters of the features the model was trained on.
+/// Classifies each mesh with the model in `model_dir`, computing its descriptors (or rendering
+/// its views, for the CNN) with the exact parameters of the features the model was trained on.
 pub fn predict(model_dir: &Path, meshes: &[PathBuf], top: usize) -> Result<Vec<Prediction>> {
     let device = burn::tensor::Device::flex();
     let model = SavedModel::load(model_dir, &device)?;
     let cfg = &model.manifest.descriptors;
-    let columns = cfg.columns();
-    if columns != model.standardizer.columns {
+    let views = match &model.model {
+        Classifier::Cnn(_) => model.manifest.views.as_ref().map(|v| v.config),
+        Classifier::Dense(_) => None,
+    };
+    if let Some(s) = &model.standardizer
+        && cfg.columns() != s.columns
+    {
         bail!(
             "{}: the model was trained on columns that its recorded descriptor parameters do not produce; retrain it",
             model_dir.display()
         );
     }
-    let d = columns.len();
     let k = model.classes.len();
     let mut out = Vec::new();
     for path in meshes {
@@ -326,11 +461,29 @@ pub fn predict(model_dir: &Path, meshes: &[PathBuf], top: usize) -> Result<Vec<P
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let seed = dataset::mesh_seed(model.manifest.seed, &name);
-        match extract::process_file(path, cfg, seed, None) {
-            Ok(f) => {
-                let mut x = f.descriptors.values;
-                model.standardizer.apply(&mut x);
-                let p = train::predict_proba(&model.net, &x, d, &device);
+        let probs = extract::process_file_with_views(path, cfg, seed, None, views.as_ref())
+            .map_err(|e| e.to_string())
+            .and_then(|f| match (&model.model, &model.standardizer) {
+                (Classifier::Dense(net), Some(s)) => {
+                    let mut x = f.descriptors.values;
+                    s.apply(&mut x);
+                    Ok(train::predict_proba(net, &x, x.len(), &device))
+                }
+                (Classifier::Cnn(net), _) => {
+                    let v = f.descriptors.views.ok_or("no views rendered")?;
+                    let set = cnn_train::ViewSet {
+                        pixels: v.pixels,
+                        y: vec![0],
+                        paths: vec![name.clone()],
+                        views: v.count,
+                        resolution: v.resolution,
+                    };
+                    Ok(cnn_train::predict_proba(net, &set, &device))
+                }
+                (Classifier::Dense(_), None) => Err("model has no normalisation".into()),
+            });
+        match probs {
+            Ok(p) => {
                 let mut ranked: Vec<(String, f32)> = model
                     .classes
                     .iter()
@@ -348,7 +501,7 @@ pub fn predict(model_dir: &Path, meshes: &[PathBuf], top: usize) -> Result<Vec<P
             Err(e) => out.push(Prediction {
                 path: path.display().to_string(),
                 top: vec![],
-                error: Some(e.to_string()),
+                error: Some(e),
             }),
         }
     }

@@ -1,12 +1,16 @@
-//! Classifiers trained with Burn on descriptor vectors: the logistic-regression baseline and an
-//! MLP. Both are one [`Net`]: an MLP with no hidden layer is logistic regression (sigmoid for two
-//! classes, softmax for more).
+//! Classifiers trained with Burn. On descriptor vectors, the logistic-regression baseline and an
+//! MLP, both one [`Net`] (an MLP with no hidden layer is logistic regression: sigmoid for two
+//! classes, softmax for more); on depth views, the multi-view CNN in [`cnn`].
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::{leaky_relu, log_sigmoid, log_softmax, relu, sigmoid, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
+
+pub mod cnn;
+
+pub use cnn::{CnnConfig, Mvcnn};
 
 /// Which model to train.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -16,6 +20,8 @@ pub enum ModelKind {
     Logistic,
     /// Multi-layer perceptron on the descriptors.
     Mlp,
+    /// Multi-view CNN on the rendered depth views.
+    Cnn,
 }
 
 impl ModelKind {
@@ -24,6 +30,7 @@ impl ModelKind {
         match self {
             ModelKind::Logistic => "logistic",
             ModelKind::Mlp => "mlp",
+            ModelKind::Cnn => "cnn",
         }
     }
 }
@@ -182,43 +189,53 @@ impl Net {
         self.out.forward(h)
     }
 
-    /// Weighted mean negative log-likelihood of integer labels (`weights` sum to the batch
-    /// size for an unweighted mean): binary cross-entropy on the single logit of two-class
-    /// logistic regression, softmax cross-entropy otherwise.
+    /// Weighted mean negative log-likelihood of integer labels; see [`nll_loss`].
     pub fn loss(&self, logits: Tensor<2>, labels: &[usize], weights: &[f32]) -> Tensor<1> {
-        let device = logits.device();
-        let [n, k] = logits.dims();
-        let total: f32 = weights.iter().sum();
-        let w = Tensor::<2>::from_data(TensorData::new(weights.to_vec(), [n, 1]), &device);
-        if k == 1 {
-            let y = Tensor::<2>::from_data(
-                TensorData::new(labels.iter().map(|&l| l as f32).collect::<Vec<_>>(), [n, 1]),
-                &device,
-            );
-            weighted_binary_nll(logits, y, w).div_scalar(total)
-        } else {
-            let y = Tensor::<2, Int>::from_data(
-                TensorData::new(labels.iter().map(|&l| l as i64).collect::<Vec<_>>(), [n, 1]),
-                &device,
-            );
-            log_softmax(logits, 1)
-                .gather(1, y)
-                .mul(w)
-                .sum()
-                .neg()
-                .div_scalar(total)
-        }
+        nll_loss(logits, labels, weights)
     }
 
     /// Class probabilities `[batch, classes]`.
     pub fn probabilities(&self, x: Tensor<2>) -> Tensor<2> {
-        let logits = self.forward(x);
-        if logits.dims()[1] == 1 {
-            let p1 = sigmoid(logits);
-            Tensor::cat(vec![p1.clone().neg().add_scalar(1.0), p1], 1)
-        } else {
-            softmax(logits, 1)
-        }
+        probabilities(self.forward(x))
+    }
+}
+
+/// Weighted mean negative log-likelihood of integer labels (`weights` sum to the batch size for
+/// an unweighted mean): binary cross-entropy on a single logit (two-class logistic regression),
+/// softmax cross-entropy otherwise.
+pub fn nll_loss(logits: Tensor<2>, labels: &[usize], weights: &[f32]) -> Tensor<1> {
+    let device = logits.device();
+    let [n, k] = logits.dims();
+    let total: f32 = weights.iter().sum();
+    let w = Tensor::<2>::from_data(TensorData::new(weights.to_vec(), [n, 1]), &device);
+    if k == 1 {
+        let y = Tensor::<2>::from_data(
+            TensorData::new(labels.iter().map(|&l| l as f32).collect::<Vec<_>>(), [n, 1]),
+            &device,
+        );
+        weighted_binary_nll(logits, y, w).div_scalar(total)
+    } else {
+        let y = Tensor::<2, Int>::from_data(
+            TensorData::new(labels.iter().map(|&l| l as i64).collect::<Vec<_>>(), [n, 1]),
+            &device,
+        );
+        log_softmax(logits, 1)
+            .gather(1, y)
+            .mul(w)
+            .sum()
+            .neg()
+            .div_scalar(total)
+    }
+}
+
+/// Class probabilities `[batch, classes]` from logits: sigmoid of a single logit, softmax of
+/// several.
+pub fn probabilities(logits: Tensor<2>) -> Tensor<2> {
+    if logits.dims()[1] == 1 {
+        let p1 = sigmoid(logits);
+        Tensor::cat(vec![p1.clone().neg().add_scalar(1.0), p1], 1)
+    } else {
+        softmax(logits, 1)
     }
 }
 

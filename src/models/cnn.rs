@@ -1,0 +1,185 @@
+//! The learned side: a multi-view CNN with view pooling (Su et al., ICCV 2015). One 2D CNN with
+//! shared weights turns each depth view into a feature vector; an element-wise max over the
+//! views pools them into one shape descriptor, which fully connected layers classify.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
+};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// Shape of an [`Mvcnn`]; saved in the model's `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CnnConfig {
+    /// Views per shape.
+    pub views: usize,
+    /// Pixels per side of each view.
+    pub resolution: usize,
+    /// Classes.
+    pub classes: usize,
+    /// Output channels of each conv block (3x3 conv, batch norm, ReLU, 2x2 max pool).
+    pub channels: Vec<usize>,
+    /// Side of the grid the last block's maps are average-pooled to before the view-level
+    /// fully connected layer (identity when the maps already have that size).
+    pub grid: usize,
+    /// Width of the per-view descriptor that view pooling takes the maximum of.
+    pub features: usize,
+    /// Dropout before the classifier.
+    pub dropout: f64,
+}
+
+impl CnnConfig {
+    /// The default network for `views` views of `resolution` pixels: three blocks of 32, 64
+    /// and 128 channels, a 4x4 grid, 256 features (the peer's architecture).
+    pub fn new(views: usize, resolution: usize, classes: usize) -> CnnConfig {
+        CnnConfig {
+            views,
+            resolution,
+            classes,
+            channels: vec![32, 64, 128],
+            grid: 4,
+            features: 256,
+            dropout: 0.5,
+        }
+    }
+
+    /// Builds a freshly initialised network on `device`.
+    pub fn init(&self, device: &Device) -> Mvcnn {
+        let mut blocks = Vec::new();
+        let mut cin = 1;
+        for &c in &self.channels {
+            blocks.push(ConvBlock {
+                conv: Conv2dConfig::new([cin, c], [3, 3])
+                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                    .with_bias(false)
+                    .init(device),
+                norm: BatchNormConfig::new(c).init(device),
+                pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            });
+            cin = c;
+        }
+        let grid = self.grid.max(1);
+        Mvcnn {
+            blocks,
+            squeeze: AdaptiveAvgPool2dConfig::new([grid, grid]).init(),
+            view_fc: LinearConfig::new(cin * grid * grid, self.features).init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            out: LinearConfig::new(self.features, self.classes).init(device),
+            grid,
+        }
+    }
+}
+
+/// Convolution, batch norm, ReLU, 2x2 max pooling.
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    conv: Conv2d,
+    norm: BatchNorm,
+    pool: MaxPool2d,
+}
+
+impl ConvBlock {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.pool.forward(self.activate(x))
+    }
+
+    /// The block's feature maps before pooling.
+    fn activate(&self, x: Tensor<4>) -> Tensor<4> {
+        relu(self.norm.forward(self.conv.forward(x)))
+    }
+}
+
+/// Multi-view CNN: shared per-view CNN, element-wise max over views, classifier.
+#[derive(Module, Debug)]
+pub struct Mvcnn {
+    blocks: Vec<ConvBlock>,
+    squeeze: AdaptiveAvgPool2d,
+    view_fc: Linear,
+    dropout: Dropout,
+    out: Linear,
+    #[module(skip)]
+    grid: usize,
+}
+
+impl Mvcnn {
+    /// Per-view descriptors `[shapes * views, features]` of views `[shapes * views, 1, R, R]`.
+    pub fn view_features(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut h = x;
+        for b in &self.blocks {
+            h = b.forward(h);
+        }
+        let [_, _, hh, ww] = h.dims();
+        if hh != self.grid || ww != self.grid {
+            h = self.squeeze.forward(h);
+        }
+        relu(self.view_fc.forward(h.flatten(1, 3)))
+    }
+
+    /// Logits `[shapes, classes]` of views `[shapes, views, R, R]` with values in [0, 1].
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let [b, v, r, c] = x.dims();
+        let f = self.view_features(x.reshape([b * v, 1, r, c]));
+        let [_, k] = f.dims();
+        // View pooling: the element-wise maximum over each shape's views.
+        let pooled = f.reshape([b, v, k]).max_dim(1).reshape([b, k]);
+        self.out.forward(self.dropout.forward(pooled))
+    }
+
+    /// Feature maps of the first block (after ReLU, before pooling) for views
+    /// `[n, 1, R, R]`: `[n, channels, R, R]`.
+    pub fn first_maps(&self, x: Tensor<4>) -> Tensor<4> {
+        match self.blocks.first() {
+            Some(b) => b.activate(x),
+            None => x,
+        }
+    }
+
+    /// First-layer filters `[channels, 1, 3, 3]`.
+    pub fn first_filters(&self) -> Option<Tensor<4>> {
+        self.blocks.first().map(|b| b.conv.weight.val())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+
+    #[test]
+    fn view_pooling_ignores_view_order_and_shapes_fit() {
+        let device = Device::flex();
+        let cfg = CnnConfig {
+            channels: vec![4, 8],
+            features: 16,
+            ..CnnConfig::new(3, 16, 5)
+        };
+        let net = cfg.init(&device).valid();
+        let n = 2 * 3 * 16 * 16;
+        let px: Vec<f32> = (0..n).map(|i| ((i * 7919) % 255) as f32 / 255.0).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(px.clone(), [2, 3, 16, 16]), &device);
+        let logits = net.forward(x);
+        assert_eq!(logits.dims(), [2, 5]);
+        // Reverse the views of each shape: the max over views is unchanged.
+        let mut rev = Vec::with_capacity(n);
+        for s in 0..2 {
+            for v in (0..3).rev() {
+                let o = (s * 3 + v) * 256;
+                rev.extend_from_slice(&px[o..o + 256]);
+            }
+        }
+        let y = Tensor::<4>::from_data(TensorData::new(rev, [2, 3, 16, 16]), &device);
+        let a: Vec<f32> = logits.into_data().try_to_vec().unwrap();
+        let b: Vec<f32> = net.forward(y).into_data().try_to_vec().unwrap();
+        for (p, q) in a.iter().zip(&b) {
+            assert!((p - q).abs() < 1e-5, "{p} vs {q}");
+        }
+        // 16 px after two 2x pools is 4x4: the grid, so no squeeze; 12 px goes through it.
+        let odd = Tensor::<4>::zeros([1, 3, 12, 12], &device);
+        assert_eq!(net.forward(odd).dims(), [1, 5]);
+        assert_eq!(net.first_filters().unwrap().dims(), [4, 1, 3, 3]);
+    }
+}
