@@ -167,6 +167,25 @@ pub fn stable_hash(s: &str) -> u64 {
     })
 }
 
+/// A 64-bit hash of a file's bytes, stable across platforms and versions: how a rerun of
+/// `features` tells an unchanged mesh from a changed one. Not cryptographic; eight bytes a step.
+pub fn content_hash(bytes: &[u8]) -> u64 {
+    const P: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ (bytes.len() as u64).wrapping_mul(P);
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let v = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+        h = (h ^ v).wrapping_mul(P).rotate_left(29);
+    }
+    for &b in words.remainder() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    // splitmix64 finaliser.
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
 /// The seed for one mesh: depends on the run's seed and the mesh's relative path only, so a
 /// mesh's descriptors do not change with thread count, order or the rest of the dataset.
 pub fn mesh_seed(seed: u64, rel: &str) -> u64 {

@@ -2,13 +2,17 @@
 //! into a feature table and manifest. A mesh that fails is recorded with its reason and the run
 //! goes on.
 
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use image::ImageEncoder;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::dataset::{self, Entry};
 use crate::descriptors::views::ViewConfig;
@@ -33,6 +37,79 @@ pub struct ExtractOptions {
     pub progress: bool,
     /// Render depth views with these parameters into `<views_root>/views/<path>.png`.
     pub views: Option<(ViewConfig, PathBuf)>,
+    /// A feature folder written before (usually the output folder): rows of meshes whose file
+    /// content, descriptor parameters, view settings and seed are unchanged are taken from it
+    /// instead of recomputed.
+    pub resume_from: Option<PathBuf>,
+    /// Set (by a Ctrl-C handler) to stop starting new meshes; the meshes in hand finish and
+    /// the rest are counted as not reached.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// What a later run needs to reuse a mesh's row without recomputing it: one entry per mesh,
+/// kept in `mesh_cache.json` beside the table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CachedMesh {
+    /// Path relative to the dataset root, as in the table.
+    pub path: String,
+    /// [`dataset::content_hash`] of the file, hex.
+    pub hash: String,
+    /// Triangles after clean-up.
+    pub triangles: u64,
+    /// Degenerate triangles dropped.
+    pub degenerate_dropped: u64,
+    /// Whether the faces were flipped outwards.
+    pub flipped: bool,
+    /// SDF counts.
+    pub sdf: SdfStats,
+    /// View rays cast.
+    pub view_rays: u64,
+}
+
+/// The per-mesh cache file of a feature folder.
+pub const CACHE_FILE: &str = "mesh_cache.json";
+
+/// A previous run's rows that may be reused, by path.
+struct Previous {
+    rows: HashMap<String, (Vec<f32>, CachedMesh)>,
+    /// Cache entries of the previous run (kept for meshes an interrupted run does not reach).
+    cache: Vec<CachedMesh>,
+}
+
+impl Previous {
+    /// Reads a previous feature folder, or nothing when it is missing, unreadable or made with
+    /// other parameters, another seed or another shapeclf version.
+    fn load(dir: &Path, opts: &ExtractOptions) -> Option<Previous> {
+        let (table, manifest) = crate::features::read_folder(dir).ok()?;
+        let same = manifest.tool_version == env!("CARGO_PKG_VERSION")
+            && manifest.seed == opts.seed
+            && manifest.descriptors == opts.config
+            && manifest.views.as_ref().map(|v| v.config) == opts.views.as_ref().map(|v| v.0);
+        if !same {
+            return None;
+        }
+        let text = std::fs::read_to_string(dir.join(CACHE_FILE)).ok()?;
+        let cache: Vec<CachedMesh> = serde_json::from_str(&text).ok()?;
+        let mut by_path: HashMap<&str, &CachedMesh> =
+            cache.iter().map(|c| (c.path.as_str(), c)).collect();
+        let rows = table
+            .rows
+            .into_iter()
+            .filter_map(|r| {
+                let c = by_path.remove(r.path.as_str())?.clone();
+                Some((r.path, (r.values, c)))
+            })
+            .collect();
+        Some(Previous { rows, cache })
+    }
+}
+
+/// What became of one mesh.
+enum Outcome {
+    Computed(Box<MeshFeatures>, u64),
+    Reused(Vec<f32>, CachedMesh),
+    Failed(String),
+    NotReached,
 }
 
 /// The outcome of one extraction: the table and its manifest, not yet written.
@@ -42,6 +119,8 @@ pub struct Extraction {
     pub table: FeatureTable,
     /// Parameters, counts, failures and timings.
     pub manifest: Manifest,
+    /// Per-mesh facts for reusing rows in a later run.
+    pub cache: Vec<CachedMesh>,
 }
 
 /// What a whole run cannot get past.
@@ -177,17 +256,45 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
         .num_threads(threads)
         .build()
         .map_err(|_| ExtractError::Threads(threads))?;
+    let previous = opts
+        .resume_from
+        .as_deref()
+        .and_then(|d| Previous::load(d, opts));
     let pb = progress_bar(entries.len(), opts.progress);
-    let results: Vec<Result<MeshFeatures, String>> = pool.install(|| {
+    let results: Vec<Outcome> = pool.install(|| {
         entries
             .par_iter()
             .map(|e| {
-                let r = process_guarded(e, opts);
-                if let Err(msg) = &r {
-                    pb.suspend(|| eprintln!("{}: {msg}", e.path.display()));
+                if opts
+                    .stop
+                    .as_ref()
+                    .is_some_and(|s| s.load(Ordering::Relaxed))
+                {
+                    return Outcome::NotReached;
                 }
+                let hash = std::fs::read(&e.path)
+                    .ok()
+                    .map(|b| dataset::content_hash(&b));
+                if let (Some(prev), Some(h)) = (&previous, hash)
+                    && let Some((values, c)) = prev.rows.get(&e.rel)
+                    && c.hash == format!("{h:016x}")
+                    && opts
+                        .views
+                        .as_ref()
+                        .is_none_or(|(_, root)| crate::features::view_file(root, &e.rel).is_file())
+                {
+                    pb.inc(1);
+                    return Outcome::Reused(values.clone(), c.clone());
+                }
+                let r = process_guarded(e, opts);
                 pb.inc(1);
-                r
+                match r {
+                    Ok(f) => Outcome::Computed(Box::new(f), hash.unwrap_or(0)),
+                    Err(msg) => {
+                        pb.suspend(|| eprintln!("{}: {msg}", e.path.display()));
+                        Outcome::Failed(msg)
+                    }
+                }
             })
             .collect()
     });
@@ -199,30 +306,66 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
         rows: Vec::with_capacity(entries.len()),
     };
     let mut failed = Vec::new();
+    let mut cache = Vec::with_capacity(entries.len());
     let mut sdf = SdfStats::default();
     let (mut triangles, mut degenerate, mut flipped) = (0u64, 0u64, 0usize);
-    let mut view_rays = 0u64;
+    let (mut view_rays, mut reused, mut not_reached) = (0u64, 0usize, 0usize);
+    let mut unreached = std::collections::HashSet::new();
     for (e, r) in entries.iter().zip(results) {
-        match r {
-            Ok(f) => {
-                sdf.add(&f.descriptors.sdf);
-                view_rays += f.descriptors.views.as_ref().map_or(0, |v| v.rays);
-                triangles += f.triangles as u64;
-                degenerate += f.load.degenerate_dropped as u64;
-                flipped += usize::from(f.load.flipped);
-                table.rows.push(Row {
+        let (values, c) = match r {
+            Outcome::Computed(f, hash) => {
+                let c = CachedMesh {
                     path: e.rel.clone(),
-                    class: e.class.clone(),
-                    split: e.split,
-                    values: f.descriptors.values,
-                });
+                    hash: format!("{hash:016x}"),
+                    triangles: f.triangles as u64,
+                    degenerate_dropped: f.load.degenerate_dropped as u64,
+                    flipped: f.load.flipped,
+                    sdf: f.descriptors.sdf,
+                    view_rays: f.descriptors.views.as_ref().map_or(0, |v| v.rays),
+                };
+                (f.descriptors.values, c)
             }
-            Err(error) => failed.push(Failure {
-                path: e.rel.clone(),
-                error,
-            }),
-        }
+            Outcome::Reused(values, c) => {
+                reused += 1;
+                (values, c)
+            }
+            Outcome::Failed(error) => {
+                failed.push(Failure {
+                    path: e.rel.clone(),
+                    error,
+                });
+                continue;
+            }
+            Outcome::NotReached => {
+                not_reached += 1;
+                unreached.insert(e.rel.as_str());
+                continue;
+            }
+        };
+        sdf.add(&c.sdf);
+        view_rays += c.view_rays;
+        triangles += c.triangles;
+        degenerate += c.degenerate_dropped;
+        flipped += usize::from(c.flipped);
+        table.rows.push(Row {
+            path: e.rel.clone(),
+            class: e.class.clone(),
+            split: e.split,
+            values,
+        });
+        cache.push(c);
     }
+    // Meshes an interrupted run did not reach keep their cache entries, so the next run can
+    // still reuse their rows once it has checked them.
+    if let Some(prev) = &previous {
+        cache.extend(
+            prev.cache
+                .iter()
+                .filter(|c| unreached.contains(c.path.as_str()))
+                .cloned(),
+        );
+    }
+    cache.sort_by(|a, b| a.path.cmp(&b.path));
     let manifest = Manifest {
         tool: "shapeclf".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -236,6 +379,8 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
             found: entries.len(),
             ok: table.rows.len(),
             failed: failed.len(),
+            reused,
+            not_reached,
         },
         sdf,
         triangles,
@@ -253,15 +398,20 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
             rays: view_rays,
         }),
     };
-    Ok(Extraction { table, manifest })
+    Ok(Extraction {
+        table,
+        manifest,
+        cache,
+    })
 }
 
 impl Extraction {
-    /// Writes `descriptors.csv` and `manifest.json` into `dir`, each atomically; the table goes
-    /// first so a manifest never describes a table that is not there.
+    /// Writes `descriptors.csv`, `mesh_cache.json` and `manifest.json` into `dir`, each
+    /// atomically (a complete new file renamed over the old), the manifest last.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         self.table.write_csv(&dir.join(TABLE_FILE))?;
+        crate::io::write_json_atomic(&dir.join(CACHE_FILE), &self.cache)?;
         self.manifest.write(&dir.join(MANIFEST_FILE))
     }
 }

@@ -56,6 +56,14 @@ pub struct Counts {
     pub ok: usize,
     /// Files that failed.
     pub failed: usize,
+    /// Rows taken unchanged from the previous run into the same folder (file content,
+    /// parameters and seed unchanged).
+    #[serde(default)]
+    pub reused: usize,
+    /// Files not reached because the run was interrupted; rerunning the same command finishes
+    /// them.
+    #[serde(default)]
+    pub not_reached: usize,
 }
 
 /// Everything needed to read a feature folder safely and to reproduce it.

@@ -369,3 +369,137 @@ fn train_compare_predict_and_their_bad_inputs() {
     ]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn cnn_trains_on_views_predicts_and_reports_bad_views() {
+    let d = tempfile::tempdir().unwrap();
+    let meshes = d.path().join("meshes");
+    let features = d.path().join("features");
+    ok(&shapeclf(&[
+        "synth",
+        s(&meshes),
+        "--per-class",
+        "6",
+        "--seed",
+        "7",
+    ]));
+    ok(&shapeclf(&[
+        "features",
+        s(&meshes),
+        "--out",
+        s(&features),
+        "--view-res",
+        "16",
+    ]));
+    let table = read(&features.join("descriptors.csv"));
+    let rows: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    // One view image is garbage, one has another size: both are skipped and reported.
+    let views = features.join("views");
+    std::fs::write(views.join(format!("{}.png", rows[0])), b"not a png").unwrap();
+    image::GrayImage::new(10, 10)
+        .save(views.join(format!("{}.png", rows[1])))
+        .unwrap();
+
+    let cnn = d.path().join("models/cnn");
+    let train = |out: &Path, feats: &Path| {
+        shapeclf(&[
+            "train",
+            "--model",
+            "cnn",
+            "--features",
+            s(feats),
+            "--out",
+            s(out),
+            "--epochs",
+            "4",
+            "--channels",
+            "8,16",
+            "--hidden",
+            "32",
+        ])
+    };
+    let out = train(&cnn, &features);
+    let text = ok(&out);
+    assert!(text.contains("confusion matrix"), "{text}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(rows[0]) && stderr.contains(rows[1]),
+        "{stderr}"
+    );
+    for f in [
+        "model.bpk",
+        "config.json",
+        "report.json",
+        "report.md",
+        "confusion.png",
+        "curves.png",
+        "filters.png",
+        "feature_maps.png",
+    ] {
+        assert!(cnn.join(f).is_file(), "{f} missing");
+    }
+    assert!(!cnn.join("normalization.json").exists());
+    let r: serde_json::Value = serde_json::from_str(&read(&cnn.join("report.json"))).unwrap();
+    assert_eq!(r["model"], "cnn");
+    let skipped = r["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert!(
+        skipped
+            .iter()
+            .any(|f| f["error"].as_str().unwrap().contains("10x10")),
+        "{skipped:?}"
+    );
+    assert_eq!(
+        r["train_size"].as_u64().unwrap()
+            + r["val_size"].as_u64().unwrap()
+            + r["test_size"].as_u64().unwrap(),
+        rows.len() as u64 - 2
+    );
+    let filters = image::open(cnn.join("filters.png")).unwrap();
+    assert!(filters.width() > 100, "8 magnified filters per row");
+
+    // Predict renders the new mesh's views with the model's settings.
+    let mug = std::fs::read_dir(meshes.join("mug/test"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let json = ok(&shapeclf(&[
+        "predict",
+        "--model",
+        s(&cnn),
+        "--json",
+        s(&mug),
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let top = v[0]["top"].as_array().unwrap();
+    assert_eq!(top.len(), 3);
+    let p: f64 = top.iter().map(|t| t[1].as_f64().unwrap()).sum();
+    assert!(p > 0.0 && p <= 1.0 + 1e-5);
+
+    // A model whose manifest records other views than the network takes is refused.
+    let m = read(&cnn.join("features_manifest.json"))
+        .replace("\"resolution\": 16", "\"resolution\": 32");
+    std::fs::write(cnn.join("features_manifest.json"), m).unwrap();
+    let out = shapeclf(&["predict", "--model", s(&cnn), s(&mug)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("views"));
+
+    // Features without views: a clear error saying what to do.
+    let nv = d.path().join("noviews");
+    ok(&shapeclf(&[
+        "features",
+        s(&meshes),
+        "--out",
+        s(&nv),
+        "--no-views",
+    ]));
+    let out = train(&d.path().join("models/x"), &nv);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-views"));
+}

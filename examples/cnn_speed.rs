@@ -1,0 +1,62 @@
+//! CNN training throughput on flex for a few batch shapes and widths: one epoch of 64 random
+//! shapes per run (after a warm-up epoch), median of 3. Usage:
+//! `cargo run --release [--features wgpu] --example cnn_speed -- [BATCH] [VIEWS] [RES] [C1,C2,C3] [cpu|gpu]`.
+use std::time::Instant;
+
+use rand::Rng;
+use shapeclf::cnn_train::{self, ViewSet};
+use shapeclf::models::{CnnConfig, ModelKind};
+use shapeclf::train::TrainConfig;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
+    let (batch, v, r) = (arg(1, 16), arg(2, 12), arg(3, 32));
+    let channels: Vec<usize> = args
+        .get(4)
+        .map(|s| s.split(',').filter_map(|c| c.parse().ok()).collect())
+        .unwrap_or_else(|| vec![32, 64, 128]);
+    let (n, k) = (64usize, 10usize);
+    let mut rng = shapeclf::descriptors::rng_for(2, 1);
+    let set = ViewSet {
+        pixels: (0..n * v * r * r).map(|_| rng.random::<u8>()).collect(),
+        y: (0..n).map(|i| i % k).collect(),
+        paths: (0..n).map(|i| i.to_string()).collect(),
+        views: v,
+        resolution: r,
+    };
+    let mut cfg = TrainConfig::defaults(ModelKind::Cnn);
+    cfg.epochs = 1;
+    cfg.val_fraction = 0.0;
+    cfg.batch_size = batch;
+    let net = CnnConfig {
+        channels: channels.clone(),
+        ..CnnConfig::new(v, r, k)
+    };
+    let backend = match args.get(5).map(String::as_str) {
+        Some("gpu") => shapeclf::models::BackendKind::Gpu,
+        _ => shapeclf::models::BackendKind::Cpu,
+    };
+    let device = match backend.device() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let mut times = Vec::new();
+    for i in 0..4 {
+        let t = Instant::now();
+        cnn_train::train(&cfg, &net, &set, &device, |_| {});
+        if i > 0 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "{} batch {batch} views {v} res {r} channels {channels:?}: {:.3} s/epoch = {:.1} shapes/s",
+        backend.describe(),
+        times[1],
+        n as f64 / times[1]
+    );
+}

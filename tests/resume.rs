@@ -1,0 +1,204 @@
+//! Interrupted and repeated `features` runs: Ctrl-C writes what is done and a rerun finishes it,
+//! SIGKILL leaves the earlier outputs intact, and unchanged files are never recomputed.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_shapeclf"))
+}
+
+fn run(args: &[&str]) -> Output {
+    let out = bin().args(args).output().expect("run shapeclf");
+    assert!(
+        out.status.success(),
+        "{args:?}: exit {:?}\n{}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+fn table(dir: &Path) -> Vec<u8> {
+    std::fs::read(dir.join("descriptors.csv")).unwrap()
+}
+
+/// Starts `features` on one thread and signals it once its first view image exists (so the run
+/// is under way), or after `fallback`.
+fn start_and_signal(meshes: &Path, out: &Path, signal: &str, extra: &[&str]) -> Child {
+    let child = bin()
+        .args(["features", s(meshes), "--out", s(out), "-j", "1"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    let views = out.join("views");
+    while t.elapsed() < Duration::from_secs(20) {
+        let started = std::fs::read_dir(&views)
+            .map(|d| d.count() > 0)
+            .unwrap_or(false);
+        if started {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(150));
+    let ok = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    child
+}
+
+fn dataset(dir: &Path) -> std::path::PathBuf {
+    let meshes = dir.join("meshes");
+    // 3 per class of 9 classes, subdivided: large enough that a run takes a few seconds on one
+    // thread, so a signal lands mid-run.
+    run(&[
+        "synth",
+        s(&meshes),
+        "--per-class",
+        "3",
+        "--seed",
+        "11",
+        "--subdivide",
+        "3",
+    ]);
+    meshes
+}
+
+#[test]
+fn reruns_reuse_unchanged_rows_and_recompute_changed_ones() {
+    let d = tempfile::tempdir().unwrap();
+    let meshes = d.path().join("meshes");
+    run(&["synth", s(&meshes), "--per-class", "3", "--seed", "2"]);
+    let out = d.path().join("f");
+    run(&["features", s(&meshes), "--out", s(&out), "--no-views"]);
+    let first = table(&out);
+    assert_eq!(manifest(&out)["counts"]["reused"], 0);
+
+    let o = run(&["features", s(&meshes), "--out", s(&out), "--no-views"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("27 rows reused"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_eq!(table(&out), first, "a resumed table is byte-identical");
+
+    // Change one file's bytes (a comment keeps it valid), delete another: one recomputed, one
+    // row gone, the rest reused.
+    let class_dir = meshes.join("mug/train");
+    let mut files: Vec<_> = std::fs::read_dir(&class_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let off = files
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "off"))
+        .expect("an OFF mug");
+    let mut bytes = std::fs::read(off).unwrap();
+    bytes.extend_from_slice(b"\n# edited\n");
+    std::fs::write(off, bytes).unwrap();
+    let gone = files.iter().find(|p| *p != off).unwrap();
+    std::fs::remove_file(gone).unwrap();
+    run(&["features", s(&meshes), "--out", s(&out), "--no-views"]);
+    let m = manifest(&out);
+    assert_eq!(m["counts"]["ok"], 26);
+    assert_eq!(m["counts"]["reused"], 25);
+
+    // Other parameters or --fresh reuse nothing.
+    run(&[
+        "features",
+        s(&meshes),
+        "--out",
+        s(&out),
+        "--no-views",
+        "--seed",
+        "9",
+    ]);
+    assert_eq!(manifest(&out)["counts"]["reused"], 0);
+    run(&[
+        "features",
+        s(&meshes),
+        "--out",
+        s(&out),
+        "--no-views",
+        "--seed",
+        "9",
+        "--fresh",
+    ]);
+    assert_eq!(manifest(&out)["counts"]["reused"], 0);
+}
+
+#[test]
+fn ctrl_c_writes_what_is_done_and_a_rerun_finishes_it() {
+    let d = tempfile::tempdir().unwrap();
+    let meshes = dataset(d.path());
+    let reference = d.path().join("reference");
+    run(&["features", s(&meshes), "--out", s(&reference), "--fresh"]);
+
+    let out = d.path().join("f");
+    let child = start_and_signal(&meshes, &out, "-INT", &[]);
+    let o = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("rerun the same command"), "{stdout}");
+    let m = manifest(&out);
+    let done = m["counts"]["ok"].as_u64().unwrap();
+    assert!(m["counts"]["not_reached"].as_u64().unwrap() > 0);
+    assert!(done > 0 && done < 27, "{done} rows");
+
+    run(&["features", s(&meshes), "--out", s(&out)]);
+    let m = manifest(&out);
+    assert_eq!(m["counts"]["reused"].as_u64().unwrap(), done);
+    assert_eq!(m["counts"]["ok"], 27);
+    assert_eq!(
+        table(&out),
+        table(&reference),
+        "interrupted + resumed == one run"
+    );
+}
+
+#[test]
+fn sigkill_leaves_earlier_outputs_intact() {
+    let d = tempfile::tempdir().unwrap();
+    let meshes = dataset(d.path());
+    let out = d.path().join("f");
+    run(&["features", s(&meshes), "--out", s(&out)]);
+    let before = table(&out);
+    let manifest_before = std::fs::read(out.join("manifest.json")).unwrap();
+
+    // Views are rewritten in place by the new run; the table and manifest must not change.
+    std::fs::remove_dir_all(out.join("views")).unwrap();
+    let mut child = start_and_signal(&meshes, &out, "-KILL", &["--fresh"]);
+    child.wait().unwrap();
+    assert_eq!(table(&out), before);
+    assert_eq!(
+        std::fs::read(out.join("manifest.json")).unwrap(),
+        manifest_before
+    );
+
+    // The next run checks each file and reuses every row whose view image is back.
+    run(&["features", s(&meshes), "--out", s(&out)]);
+    assert_eq!(table(&out), before);
+    assert!(manifest(&out)["counts"]["reused"].as_u64().unwrap() > 0);
+}
