@@ -188,9 +188,17 @@ impl FeatureTable {
             path: path.to_path_buf(),
             source,
         })?;
+        FeatureTable::parse_csv(std::io::BufReader::new(file), path)
+    }
+
+    /// [`FeatureTable::read_csv`] from any reader; `path` names it in errors.
+    pub fn parse_csv(
+        reader: impl std::io::Read,
+        path: &Path,
+    ) -> Result<FeatureTable, FeatureError> {
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(true)
-            .from_reader(file);
+            .from_reader(reader);
         let header = rdr
             .headers()
             .map_err(|e| fmt_err(path, format!("unreadable header: {e}")))?
@@ -276,7 +284,12 @@ impl Manifest {
             path: path.to_path_buf(),
             source,
         })?;
-        let m: Manifest = serde_json::from_str(&text)
+        Manifest::parse(&text, path)
+    }
+
+    /// [`Manifest::read`] from text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Manifest, FeatureError> {
+        let m: Manifest = serde_json::from_str(text)
             .map_err(|e| fmt_err(path, format!("not a shapeclf feature manifest: {e}")))?;
         if m.tool != "shapeclf" || m.format_version != FORMAT_VERSION {
             return Err(fmt_err(

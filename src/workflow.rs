@@ -207,7 +207,7 @@ pub fn train_model(
         eprintln!("warning: curves.png not drawn: {e}");
     }
     if let (Classifier::Cnn(net), Some(test_set)) = (&trained.model, &extra)
-        && let Err(e) = draw_cnn_pictures(net, test_set, out)
+        && let Err(e) = draw_cnn_pictures(net, test_set, &device, out)
     {
         eprintln!("warning: filters.png / feature_maps.png not drawn: {e}");
     }
@@ -245,6 +245,7 @@ fn epoch_bar(cfg: &TrainConfig, progress: bool) -> ProgressBar {
 fn draw_cnn_pictures(
     net: &Mvcnn,
     test_set: &cnn_train::ViewSet,
+    device: &burn::tensor::Device,
     out: &Path,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let Some(filters) = net.first_filters() else {
@@ -261,10 +262,10 @@ fn draw_cnn_pictures(
         r,
         cnn_train::Augment::default(),
     );
-    let device = burn::tensor::Device::flex();
+    // On the device the network lives on (the GPU's, after GPU training).
     let x = burn::tensor::Tensor::<4>::from_data(
         burn::tensor::TensorData::new(view.clone(), [1, 1, r, r]),
-        &device,
+        device,
     );
     let maps: Vec<f32> = net.first_maps(x).into_data().try_to_vec()?;
     plots::feature_maps_png(&view, &maps, r, &out.join("feature_maps.png"))?;

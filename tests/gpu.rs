@@ -74,3 +74,69 @@ fn mlp_and_logistic_train_on_the_gpu_backend() {
         );
     }
 }
+
+/// Left-half against right-half bright blocks, two views each: a small CNN separates them within
+/// a few epochs.
+fn halves() -> shapeclf::cnn_train::ViewSet {
+    let (v, r) = (2usize, 16usize);
+    let mut set = shapeclf::cnn_train::ViewSet {
+        views: v,
+        resolution: r,
+        ..Default::default()
+    };
+    for i in 0..96 {
+        let class = i % 2;
+        for _ in 0..v {
+            for y in 0..r {
+                for x in 0..r {
+                    let on = (x < r / 2) == (class == 0) && (4..12).contains(&y);
+                    set.pixels.push(if on { 200 } else { 0 });
+                }
+            }
+        }
+        set.y.push(class);
+        set.paths.push(i.to_string());
+    }
+    set
+}
+
+/// Trains the small CNN on `device` and returns its training accuracy and first and last loss.
+fn train_halves(backend: BackendKind, device: &Device) -> (f64, f64, f64) {
+    use shapeclf::cnn_train;
+    use shapeclf::models::CnnConfig;
+    let set = halves();
+    let mut cfg = TrainConfig::defaults(ModelKind::Cnn);
+    cfg.backend = backend;
+    cfg.epochs = 12;
+    cfg.lr = 3e-3;
+    cfg.val_fraction = 0.0;
+    cfg.jitter = 0;
+    // A mirror image swaps left and right, the very thing that tells these classes apart.
+    cfg.flip = false;
+    let net = CnnConfig {
+        channels: vec![4, 8],
+        features: 16,
+        dropout: 0.0,
+        ..CnnConfig::new(2, 16, 2)
+    };
+    let t = cnn_train::train(&cfg, &net, &set, device, |_| {});
+    let p = cnn_train::predict_proba(&t.net, &set, device);
+    assert_eq!(p.len(), 2 * set.len());
+    let pred = train::argmax_rows(&p, 2);
+    let acc = pred.iter().zip(&set.y).filter(|(a, b)| a == b).count() as f64 / set.len() as f64;
+    (acc, t.history[0].loss, t.history.last().unwrap().loss)
+}
+
+/// The multi-view CNN on the GPU: forward, backward, batch norm and view pooling all run on the
+/// device and learn what the same network learns on the CPU.
+#[test]
+fn cnn_trains_on_the_gpu_backend() {
+    let device = BackendKind::Gpu.device().expect("GPU backend");
+    let cpu = train_halves(BackendKind::Cpu, &Device::flex());
+    assert!(cpu.0 > 0.9, "CNN on flex: {cpu:?}");
+    let gpu = train_halves(BackendKind::Gpu, &device);
+    assert!(
+        gpu.0 > 0.9 && gpu.2 < gpu.1,
+        "CNN on wgpu: {gpu:?} (flex: {cpu:?})"
+    );
+}
