@@ -196,11 +196,14 @@ fn process_guarded(e: &Entry, opts: &ExtractOptions) -> Result<MeshFeatures, Str
     let seed = dataset::mesh_seed(opts.seed, &e.rel);
     match catch_unwind(AssertUnwindSafe(|| {
         let vcfg = opts.views.as_ref().map(|v| &v.0);
-        let f = process_file_with_views(&e.path, &opts.config, seed, opts.max_faces, vcfg)
+        let mut f = process_file_with_views(&e.path, &opts.config, seed, opts.max_faces, vcfg)
             .map_err(|err| err.to_string())?;
-        if let (Some(v), Some((vc, root))) = (&f.descriptors.views, &opts.views) {
+        if let (Some(v), Some((vc, root))) = (&mut f.descriptors.views, &opts.views) {
             write_views(v, vc, &crate::features::view_file(root, &e.rel))
                 .map_err(|err| format!("cannot write its views: {err}"))?;
+            // The image is on disk; keeping its pixels until the run ends would make memory
+            // grow with the dataset (measured: +23 KB per mesh).
+            v.pixels = Vec::new();
         }
         Ok(f)
     })) {
