@@ -36,7 +36,7 @@ fn table(dir: &Path) -> Vec<u8> {
 /// Starts `features` on one thread and signals it once its first view image exists (so the run
 /// is under way), or after `fallback`.
 fn start_and_signal(meshes: &Path, out: &Path, signal: &str, extra: &[&str]) -> Child {
-    let child = bin()
+    let mut child = bin()
         .args(["features", s(meshes), "--out", s(out), "-j", "1"])
         .args(extra)
         .stdout(Stdio::piped())
@@ -55,11 +55,14 @@ fn start_and_signal(meshes: &Path, out: &Path, signal: &str, extra: &[&str]) -> 
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(150));
-    let ok = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    match signal {
+        "-KILL" => child.kill().unwrap(),
+        _ => nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .unwrap(),
+    }
     child
 }
 
