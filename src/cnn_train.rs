@@ -15,8 +15,8 @@ use crate::descriptors::views::{ViewConfig, Views};
 use crate::features::{self, Failure, ViewsInfo};
 use crate::models::{CnnConfig, Mvcnn, nll_loss, probabilities};
 use crate::train::{
-    EpochStats, Samples, TrainConfig, accuracy, argmax_rows, one_run_at_a_time, sample_weights,
-    validation_split,
+    EarlyStopping, EpochStats, Samples, TrainConfig, argmax_rows, one_run_at_a_time,
+    sample_weights, score, validation_split,
 };
 
 /// Depth views of a set of shapes, kept as bytes (a quarter of the memory of floats) and turned
@@ -277,8 +277,7 @@ pub fn train(
     let start = Instant::now();
     let mut samples = 0usize;
     let mut history = Vec::new();
-    let mut best: Option<(f64, f64, usize, Mvcnn)> = None;
-    let mut since_best = 0usize;
+    let mut stopping = EarlyStopping::new(cfg.patience);
     let (mut by, mut bw) = (Vec::new(), Vec::new());
     for epoch in 1..=cfg.epochs.max(1) {
         order.shuffle(&mut rng);
@@ -313,14 +312,8 @@ pub fn train(
         let (val_accuracy, val_loss) = if va.is_empty() {
             (None, None)
         } else {
-            let p = predict_proba(&net.valid(), &va, device);
-            let nll =
-                va.y.iter()
-                    .enumerate()
-                    .map(|(i, &c)| -f64::from(p[i * k + c].max(1e-12)).ln())
-                    .sum::<f64>()
-                    / va.len() as f64;
-            (Some(accuracy(&argmax_rows(&p, k), &va.y)), Some(nll))
+            let (acc, nll) = score(&predict_proba(&net.valid(), &va, device), &va.y, k);
+            (Some(acc), Some(nll))
         };
         let stats = EpochStats {
             epoch,
@@ -330,28 +323,14 @@ pub fn train(
             val_loss,
         };
         on_epoch(&stats);
+        let stop = stopping.observe(&stats, || net.valid());
         history.push(stats);
-        if let (Some(acc), Some(vl)) = (val_accuracy, val_loss) {
-            let better = best
-                .as_ref()
-                .is_none_or(|(ba, bl, _, _)| acc > *ba || (acc == *ba && vl < *bl));
-            if better {
-                best = Some((acc, vl, epoch, net.valid()));
-                since_best = 0;
-            } else {
-                since_best += 1;
-                if cfg.patience > 0 && since_best >= cfg.patience {
-                    break;
-                }
-            }
+        if stop {
+            break;
         }
     }
     let train_seconds = start.elapsed().as_secs_f64();
-    let last = history.len();
-    let (net, best_epoch) = match best {
-        Some((_, _, e, n)) => (n, e),
-        None => (net.valid(), last),
-    };
+    let (net, best_epoch) = stopping.finish(|| net.valid(), history.len());
     TrainedCnn {
         net,
         config: net_config.clone(),
@@ -367,6 +346,7 @@ pub fn train(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::accuracy;
 
     #[test]
     fn augmentation_flips_and_shifts_with_background_fill() {

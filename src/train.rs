@@ -533,6 +533,63 @@ pub(crate) fn sample_weights(y: &[usize], k: usize, mode: ClassWeight) -> Vec<f3
     }
 }
 
+/// Keeps the best model by validation accuracy (ties broken by lower validation loss) and says
+/// when `patience` epochs have passed without a better one. Shared by both training loops.
+pub(crate) struct EarlyStopping<M> {
+    best: Option<(f64, f64, usize, M)>,
+    since_best: usize,
+    patience: usize,
+}
+
+impl<M> EarlyStopping<M> {
+    pub(crate) fn new(patience: usize) -> Self {
+        EarlyStopping {
+            best: None,
+            since_best: 0,
+            patience,
+        }
+    }
+
+    /// Records an epoch's validation scores; `model` is called only when they are the best so
+    /// far. Returns whether training should stop.
+    pub(crate) fn observe(&mut self, stats: &EpochStats, model: impl FnOnce() -> M) -> bool {
+        let (Some(acc), Some(vl)) = (stats.val_accuracy, stats.val_loss) else {
+            return false;
+        };
+        let better = self
+            .best
+            .as_ref()
+            .is_none_or(|(ba, bl, _, _)| acc > *ba || (acc == *ba && vl < *bl));
+        if better {
+            self.best = Some((acc, vl, stats.epoch, model()));
+            self.since_best = 0;
+            false
+        } else {
+            self.since_best += 1;
+            self.patience > 0 && self.since_best >= self.patience
+        }
+    }
+
+    /// The best model and its epoch, or `last()` and `last_epoch` without validation.
+    pub(crate) fn finish(self, last: impl FnOnce() -> M, last_epoch: usize) -> (M, usize) {
+        match self.best {
+            Some((_, _, e, m)) => (m, e),
+            None => (last(), last_epoch),
+        }
+    }
+}
+
+/// Accuracy and mean negative log-likelihood of probabilities `p` (`[n, k]`) for labels `y`.
+pub(crate) fn score(p: &[f32], y: &[usize], k: usize) -> (f64, f64) {
+    let nll = y
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| -f64::from(p[i * k + c].max(1e-12)).ln())
+        .sum::<f64>()
+        / y.len().max(1) as f64;
+    (accuracy(&argmax_rows(p, k), y), nll)
+}
+
 /// Burn's random stream (initialisation, dropout) is per backend, not per run: two runs
 /// interleaving in one process would each see the other's draws. Holding this lock for a whole
 /// run keeps every draw of a run flowing from its seed alone.
@@ -587,8 +644,7 @@ pub fn train(
     let start = Instant::now();
     let mut samples = 0usize;
     let mut history = Vec::new();
-    let mut best: Option<(f64, f64, usize, Net)> = None;
-    let mut since_best = 0usize;
+    let mut stopping = EarlyStopping::new(cfg.patience);
     let (mut bx, mut by, mut bw) = (Vec::new(), Vec::new(), Vec::new());
     for epoch in 1..=cfg.epochs.max(1) {
         order.shuffle(&mut rng);
@@ -616,14 +672,8 @@ pub fn train(
         let (val_accuracy, val_loss) = if va.is_empty() {
             (None, None)
         } else {
-            let p = predict_proba(&eval, &va.x, d, device);
-            let nll =
-                va.y.iter()
-                    .enumerate()
-                    .map(|(i, &c)| -f64::from(p[i * k + c].max(1e-12)).ln())
-                    .sum::<f64>()
-                    / va.len() as f64;
-            (Some(accuracy(&argmax_rows(&p, k), &va.y)), Some(nll))
+            let (acc, nll) = score(&predict_proba(&eval, &va.x, d, device), &va.y, k);
+            (Some(acc), Some(nll))
         };
         let stats = EpochStats {
             epoch,
@@ -633,28 +683,14 @@ pub fn train(
             val_loss,
         };
         on_epoch(&stats);
+        let stop = stopping.observe(&stats, || eval);
         history.push(stats);
-        if let (Some(acc), Some(vl)) = (val_accuracy, val_loss) {
-            let better = best
-                .as_ref()
-                .is_none_or(|(ba, bl, _, _)| acc > *ba || (acc == *ba && vl < *bl));
-            if better {
-                best = Some((acc, vl, epoch, eval));
-                since_best = 0;
-            } else {
-                since_best += 1;
-                if cfg.patience > 0 && since_best >= cfg.patience {
-                    break;
-                }
-            }
+        if stop {
+            break;
         }
     }
     let train_seconds = start.elapsed().as_secs_f64();
-    let last = history.len();
-    let (net, best_epoch) = match best {
-        Some((_, _, e, n)) => (n, e),
-        None => (net.valid(), last),
-    };
+    let (net, best_epoch) = stopping.finish(|| net.valid(), history.len());
     Trained {
         net,
         net_config,
