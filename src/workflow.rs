@@ -188,6 +188,11 @@ pub fn train_model(
         net: net_cfg,
         cnn: cnn_cfg,
     };
+    // Everything goes into a staging folder beside `out`, which then replaces `out` whole: a
+    // kill at any moment leaves either the previous model folder or the new one, never a mix.
+    let staging = stage_dir(out)?;
+    let out_final = out;
+    let out = staging.as_path();
     model_dir::save(
         out,
         &config,
@@ -211,7 +216,43 @@ pub fn train_model(
     {
         eprintln!("warning: filters.png / feature_maps.png not drawn: {e}");
     }
+    commit_dir(out, out_final)
+        .with_context(|| format!("replacing {} with the new model", out_final.display()))?;
     Ok(report)
+}
+
+/// A fresh, empty hidden folder beside `out` to build a model folder in.
+fn stage_dir(out: &Path) -> Result<PathBuf> {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    let staging = parent.join(format!(".{name}.staging-{}", std::process::id()));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)?;
+    }
+    std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    Ok(staging)
+}
+
+/// Moves the finished `staging` folder to `out`, the previous `out` aside first and removed last.
+fn commit_dir(staging: &Path, out: &Path) -> std::io::Result<()> {
+    if out.exists() {
+        let old = staging.with_extension("old");
+        if old.exists() {
+            std::fs::remove_dir_all(&old)?;
+        }
+        std::fs::rename(out, &old)?;
+        std::fs::rename(staging, out)?;
+        std::fs::remove_dir_all(&old)
+    } else {
+        std::fs::rename(staging, out)
+    }
 }
 
 /// What either training loop hands back.
@@ -335,7 +376,12 @@ pub fn compare(models_dir: &Path) -> Result<Vec<ComparisonRow>> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(models_dir)
         .with_context(|| format!("reading models folder {}", models_dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join(model_dir::REPORT_FILE).is_file())
+        .filter(|p| {
+            // Hidden folders are model folders still being written (or left by a killed run).
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                && p.join(model_dir::REPORT_FILE).is_file()
+        })
         .collect();
     dirs.sort();
     if dirs.is_empty() {

@@ -205,3 +205,52 @@ fn sigkill_leaves_earlier_outputs_intact() {
     assert_eq!(table(&out), before);
     assert!(manifest(&out)["counts"]["reused"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn killed_training_leaves_the_previous_model_folder_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let meshes = d.path().join("meshes");
+    run(&["synth", s(&meshes), "--per-class", "6", "--seed", "4"]);
+    let features = d.path().join("f");
+    run(&["features", s(&meshes), "--out", s(&features), "--no-views"]);
+    let models = d.path().join("models");
+    let out = models.join("mlp");
+    let train = |epochs: &str, seed: &str| {
+        let mut c = bin();
+        c.args(["train", "--model", "mlp", "--features", s(&features)])
+            .args(["--out", s(&out), "--epochs", epochs, "--seed", seed])
+            .args(["--patience", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    };
+    assert!(train("20", "1").status().unwrap().success());
+    let snapshot = |dir: &Path| {
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let p = e.unwrap().path();
+                (p.display().to_string(), std::fs::read(&p).unwrap())
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let before = snapshot(&out);
+
+    // Killed mid-training: the folder is exactly as it was.
+    let mut child = train("1000000", "2").spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(snapshot(&out), before);
+
+    // A finished run replaces the folder whole and leaves nothing hidden behind.
+    assert!(train("20", "3").status().unwrap().success());
+    assert_ne!(snapshot(&out), before);
+    let left: Vec<_> = std::fs::read_dir(&models)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, vec!["mlp".to_string()]);
+}
