@@ -82,10 +82,23 @@ pub fn read_view_file(features_dir: &Path, rel: &str, cfg: &ViewConfig) -> Resul
     let file = features::view_file(features_dir, rel);
     let (n, r, cols) = (cfg.count(), cfg.resolution, cfg.grid_columns());
     let (w, h) = ((cols * r) as u32, (n.div_ceil(cols) * r) as u32);
-    let mut reader = image::ImageReader::open(&file)
+    // Read once (a view image is a few KB); its header is checked before anything is decoded,
+    // and a file far larger than any PNG of that size could be is refused unread.
+    let limit = 16 * u64::from(w) * u64::from(h) + (1 << 20);
+    let len = std::fs::metadata(&file)
+        .map_err(|e| format!("{}: cannot open view image: {e}", file.display()))?
+        .len();
+    if len > limit {
+        return Err(format!(
+            "{}: {len} bytes, more than a {w}x{h} view image can hold",
+            file.display()
+        ));
+    }
+    let bytes = std::fs::read(&file)
         .map_err(|e| format!("{}: cannot open view image: {e}", file.display()))?;
-    reader.set_format(image::ImageFormat::Png);
-    let dims = reader
+    let png =
+        || image::ImageReader::with_format(std::io::Cursor::new(&bytes), image::ImageFormat::Png);
+    let dims = png()
         .into_dimensions()
         .map_err(|e| format!("{}: corrupt view image: {e}", file.display()))?;
     if dims != (w, h) {
@@ -97,13 +110,11 @@ pub fn read_view_file(features_dir: &Path, rel: &str, cfg: &ViewConfig) -> Resul
             dims.1
         ));
     }
-    let mut reader = image::ImageReader::open(&file)
-        .map_err(|e| format!("{}: cannot open view image: {e}", file.display()))?;
-    reader.set_format(image::ImageFormat::Png);
+    let mut reader = png();
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(w);
     limits.max_image_height = Some(h);
-    limits.max_alloc = Some(16 * u64::from(w) * u64::from(h) + (1 << 20));
+    limits.max_alloc = Some(limit);
     reader.limits(limits);
     let img = reader
         .decode()

@@ -165,7 +165,20 @@ pub fn process_file_with_views(
     max_faces: Option<usize>,
     views: Option<&ViewConfig>,
 ) -> Result<MeshFeatures, MeshError> {
-    let (mesh, load) = mesh::load(path)?;
+    let bytes = std::fs::read(path)?;
+    process_bytes_with_views(path, &bytes, cfg, seed, max_faces, views)
+}
+
+/// [`process_file_with_views`] on the file's bytes, already read.
+fn process_bytes_with_views(
+    path: &Path,
+    bytes: &[u8],
+    cfg: &DescriptorConfig,
+    seed: u64,
+    max_faces: Option<usize>,
+    views: Option<&ViewConfig>,
+) -> Result<MeshFeatures, MeshError> {
+    let (mesh, load) = mesh::load_bytes(path, bytes)?;
     if let Some(limit) = max_faces
         && mesh.triangles.len() > limit
     {
@@ -192,12 +205,13 @@ pub fn process_file_with_views(
 
 /// Runs [`process_file`] and turns a panic into that mesh's error, so one bad file cannot end a
 /// run (the panic itself is still a bug to fix at its cause).
-fn process_guarded(e: &Entry, opts: &ExtractOptions) -> Result<MeshFeatures, String> {
+fn process_guarded(e: &Entry, bytes: &[u8], opts: &ExtractOptions) -> Result<MeshFeatures, String> {
     let seed = dataset::mesh_seed(opts.seed, &e.rel);
     match catch_unwind(AssertUnwindSafe(|| {
         let vcfg = opts.views.as_ref().map(|v| &v.0);
-        let mut f = process_file_with_views(&e.path, &opts.config, seed, opts.max_faces, vcfg)
-            .map_err(|err| err.to_string())?;
+        let mut f =
+            process_bytes_with_views(&e.path, bytes, &opts.config, seed, opts.max_faces, vcfg)
+                .map_err(|err| err.to_string())?;
         if let (Some(v), Some((vc, root))) = (&mut f.descriptors.views, &opts.views) {
             write_views(v, vc, &crate::features::view_file(root, &e.rel))
                 .map_err(|err| format!("cannot write its views: {err}"))?;
@@ -275,10 +289,18 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
                 {
                     return Outcome::NotReached;
                 }
-                let hash = std::fs::read(&e.path)
-                    .ok()
-                    .map(|b| dataset::content_hash(&b));
-                if let (Some(prev), Some(h)) = (&previous, hash)
+                // Read once: hashed to recognise an unchanged file, parsed if it is not.
+                let bytes = match std::fs::read(&e.path) {
+                    Ok(b) => b,
+                    Err(err) => {
+                        let msg = MeshError::from(err).to_string();
+                        pb.suspend(|| eprintln!("{}: {msg}", e.path.display()));
+                        pb.inc(1);
+                        return Outcome::Failed(msg);
+                    }
+                };
+                let h = dataset::content_hash(&bytes);
+                if let Some(prev) = &previous
                     && let Some((values, c)) = prev.rows.get(&e.rel)
                     && c.hash == format!("{h:016x}")
                     && opts
@@ -289,10 +311,10 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
                     pb.inc(1);
                     return Outcome::Reused(values.clone(), c.clone());
                 }
-                let r = process_guarded(e, opts);
+                let r = process_guarded(e, &bytes, opts);
                 pb.inc(1);
                 match r {
-                    Ok(f) => Outcome::Computed(Box::new(f), hash.unwrap_or(0)),
+                    Ok(f) => Outcome::Computed(Box::new(f), h),
                     Err(msg) => {
                         pb.suspend(|| eprintln!("{}: {msg}", e.path.display()));
                         Outcome::Failed(msg)

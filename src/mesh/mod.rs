@@ -111,7 +111,17 @@ pub struct LoadStats {
 
 /// Reads a mesh file, choosing the parser by extension, and returns the cleaned, normalised mesh.
 pub fn load(path: &Path) -> Result<(Mesh, LoadStats), MeshError> {
-    let raw = load_raw(path)?;
+    clean(load_raw(path)?)
+}
+
+/// [`load`] on bytes already read from `path` (whose extension names the format), so a caller
+/// that also hashes the file reads it once.
+pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<(Mesh, LoadStats), MeshError> {
+    clean(parse_bytes(&mesh_extension(path)?, bytes)?)
+}
+
+/// Validates, normalises and orients a parsed mesh.
+fn clean(raw: RawMesh) -> Result<(Mesh, LoadStats), MeshError> {
     let (mut mesh, mut stats) = Mesh::from_raw(raw)?;
     mesh.normalize();
     stats.flipped = mesh.orient_outward();
@@ -120,16 +130,23 @@ pub fn load(path: &Path) -> Result<(Mesh, LoadStats), MeshError> {
 
 /// Reads a mesh file into a [`RawMesh`] without validating it.
 pub fn load_raw(path: &Path) -> Result<RawMesh, MeshError> {
+    let ext = mesh_extension(path)?;
+    let bytes = std::fs::read(path)?;
+    parse_bytes(&ext, &bytes)
+}
+
+/// The lower-case extension of a mesh path, or an error for an unsupported one.
+fn mesh_extension(path: &Path) -> Result<String, MeshError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
-    if !MESH_EXTENSIONS.contains(&ext.as_str()) {
-        return Err(MeshError::UnsupportedFormat(ext));
+    if MESH_EXTENSIONS.contains(&ext.as_str()) {
+        Ok(ext)
+    } else {
+        Err(MeshError::UnsupportedFormat(ext))
     }
-    let bytes = std::fs::read(path)?;
-    parse_bytes(&ext, &bytes)
 }
 
 /// Parses mesh bytes in the format named by `ext` (`obj`, `off`, `stl`, `ply`).
