@@ -131,18 +131,24 @@ const STREAM_TRIPLES: u64 = 3;
 
 /// Computes all descriptors of a normalised mesh. `seed` fixes every random choice.
 pub fn compute(mesh: &Mesh, cfg: &DescriptorConfig, seed: u64) -> Descriptors {
-    compute_with_views(mesh, cfg, seed, None)
+    compute_with_views(mesh.clone(), cfg, seed, None)
 }
 
-/// [`compute`], and renders the depth views of `view_cfg` with the same BVH.
+/// [`compute`] on a mesh it may consume (its buffers become the BVH's, so a large mesh is never
+/// held twice), and renders the depth views of `view_cfg` with the same BVH.
 pub fn compute_with_views(
-    mesh: &Mesh,
+    mesh: Mesh,
     cfg: &DescriptorConfig,
     seed: u64,
     view_cfg: Option<&views::ViewConfig>,
 ) -> Descriptors {
-    let sampler = SurfaceSampler::new(mesh);
-    let pts = sampler.points(cfg.d2_points, &mut rng_for(seed, STREAM_D2));
+    // Every sample is drawn before the BVH is built, so the sampler's tables are gone by then.
+    let (pts, sdf_samples, area) = {
+        let sampler = SurfaceSampler::new(&mesh);
+        let pts = sampler.points(cfg.d2_points, &mut rng_for(seed, STREAM_D2));
+        let sdf_samples = sampler.sample(cfg.sdf_points, &mut rng_for(seed, STREAM_SDF));
+        (pts, sdf_samples, sampler.area())
+    };
     let mut values = Vec::with_capacity(cfg.columns().len());
     values.extend(d2::d2_histogram(
         &pts,
@@ -151,8 +157,7 @@ pub fn compute_with_views(
         cfg.d2_pairs,
         seed,
     ));
-    let tracer = SdfTracer::new(mesh, cfg);
-    let sdf_samples = sampler.sample(cfg.sdf_points, &mut rng_for(seed, STREAM_SDF));
+    let tracer = SdfTracer::from_mesh(mesh, cfg);
     let (sdf_values, stats) = tracer.sdf_at(&sdf_samples);
     values.extend(sdf::histogram(&sdf_values, cfg.sdf_bins, cfg.hist_max));
     if cfg.extra_bins > 0 {
@@ -163,7 +168,7 @@ pub fn compute_with_views(
         values.extend(a3);
         values.extend(d3);
         values.extend(sdf::statistics(&sdf_values));
-        values.extend(shape_statistics(&pts, sampler.area()));
+        values.extend(shape_statistics(&pts, area));
     }
     let views = view_cfg.map(|v| views::render(&tracer, v));
     Descriptors {

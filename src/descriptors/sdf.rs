@@ -12,6 +12,10 @@ use crate::mesh::{Mesh, SurfaceSamples, Vec3};
 /// Rays start this far inside the surface so they do not hit their own triangle.
 const ORIGIN_OFFSET: f32 = 1e-4;
 
+/// Cosine below which a hit wall counts as facing away from the ray's source, so that walls at
+/// right angles to it do not flip between kept and dropped with floating-point rounding.
+const PERPENDICULAR_TOL: f32 = 1e-4;
+
 /// What the SDF rays found on one mesh (or, summed, on a dataset).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SdfStats {
@@ -45,7 +49,6 @@ impl SdfStats {
 /// A mesh prepared for SDF queries: the BVH is built once and queried by every ray.
 pub struct SdfTracer {
     shape: TriMesh,
-    normals: Vec<Vec3>,
     /// Unit ray directions in a frame whose z axis is the cone's axis.
     cone: Vec<Vec3>,
     /// Inverse angle of each cone direction to the axis.
@@ -99,19 +102,21 @@ pub fn robust_mean(hits: &mut [(f32, f32)]) -> Option<f32> {
 }
 
 impl SdfTracer {
-    /// Builds the BVH and ray pattern for `mesh`.
+    /// Builds the BVH and ray pattern for a copy of `mesh`.
     pub fn new(mesh: &Mesh, cfg: &DescriptorConfig) -> Self {
-        let shape = TriMesh::new(mesh.vertices.clone(), mesh.triangles.clone())
-            .expect("validated mesh has triangles");
-        let normals = (0..mesh.triangles.len())
-            .map(|i| mesh.face_normal(i))
-            .collect();
-        let (cone, weights) = cone_directions(cfg.sdf_rays, cfg.sdf_cone_deg);
+        Self::from_mesh(mesh.clone(), cfg)
+    }
+
+    /// Builds the BVH and ray pattern, taking the mesh's buffers over rather than copying them:
+    /// on a 5M-triangle mesh a copy is about 250 MB at the moment the BVH build needs the most.
+    pub fn from_mesh(mesh: Mesh, cfg: &DescriptorConfig) -> Self {
         let radius = mesh.vertices.iter().map(|v| v.length()).fold(0.0, f32::max);
+        let shape =
+            TriMesh::new(mesh.vertices, mesh.triangles).expect("validated mesh has triangles");
+        let (cone, weights) = cone_directions(cfg.sdf_rays, cfg.sdf_cone_deg);
         SdfTracer {
             max_toi: 2.0 * radius * (1.0 + 1e-4) + 4.0 * ORIGIN_OFFSET,
             shape,
-            normals,
             cone,
             weights,
             flip_fallback: cfg.sdf_flip_fallback,
@@ -121,6 +126,12 @@ impl SdfTracer {
     /// The parry3d triangle mesh (with its BVH), for other ray queries such as rendering views.
     pub fn shape(&self) -> &TriMesh {
         &self.shape
+    }
+
+    /// Normal of triangle `tri` as wound, not normalised.
+    #[inline]
+    fn face_normal(&self, tri: u32) -> Vec3 {
+        crate::mesh::triangle_cross(self.shape.vertices(), self.shape.indices()[tri as usize])
     }
 
     /// First surface hit along a ray: distance and triangle index.
@@ -151,8 +162,11 @@ impl SdfTracer {
             if let Some((toi, tri)) = self.cast(origin, dir, self.max_toi) {
                 st.hits += 1;
                 // Shapira et al.: a wall facing the same way as the source is not the
-                // opposite side of the part.
-                if self.normals[tri as usize].dot(src_normal) > 0.0 {
+                // opposite side of the part. The face's normal is worked out here, for the
+                // few triangles rays hit, rather than stored for all of them. A wall at right
+                // angles (a cup's floor seen from its side) is kept whatever the rounding.
+                let n = self.face_normal(tri);
+                if n.dot(src_normal) > PERPENDICULAR_TOL * n.length() {
                     st.rejected += 1;
                 } else {
                     buf.push((toi + ORIGIN_OFFSET, w));

@@ -203,7 +203,8 @@ impl Mesh {
                 t.iter().max().unwrap_or(&0)
             )));
         }
-        let vertices: Vec<Vec3> = raw.vertices.iter().map(|v| Vec3::from_array(*v)).collect();
+        // Same size and alignment: the collect reuses the raw buffer instead of copying it.
+        let vertices: Vec<Vec3> = raw.vertices.into_iter().map(Vec3::from_array).collect();
         // Zero area relative to the model's own size, so units do not matter.
         let (lo, hi) = vertices.iter().fold(
             (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY)),
