@@ -149,16 +149,22 @@ fn mesh_extension(path: &Path) -> Result<String, MeshError> {
     }
 }
 
+/// The UTF-8 byte-order mark.
+pub(crate) const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
+
 /// Parses mesh bytes in the format named by `ext` (`obj`, `off`, `stl`, `ply`).
 pub fn parse_bytes(ext: &str, bytes: &[u8]) -> Result<RawMesh, MeshError> {
     if bytes.is_empty() {
         return Err(MeshError::Empty);
     }
+    // Editors on Windows put a UTF-8 byte-order mark before text headers. Binary STL is left
+    // alone: its 80-byte header is free-form and its offsets are fixed.
+    let text = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
     match ext {
-        "off" => off::parse(bytes),
-        "obj" => obj::parse(bytes),
+        "off" => off::parse(text),
+        "obj" => obj::parse(text),
         "stl" => stl::parse(bytes),
-        "ply" => ply::parse(bytes),
+        "ply" => ply::parse(text),
         other => Err(MeshError::UnsupportedFormat(other.to_string())),
     }
 }

@@ -12,7 +12,11 @@ pub(super) fn parse(bytes: &[u8]) -> Result<RawMesh, MeshError> {
     };
     // tobj stops at the first non-UTF-8 line with a bare "read error"; names and comments in
     // Latin-1 are common, so decode leniently and let the geometry speak.
-    let text = String::from_utf8_lossy(bytes);
+    let mut text = String::from_utf8_lossy(bytes);
+    // A backslash at the end of a line continues it (part of the format; tobj does not know it).
+    if text.contains("\\\n") || text.contains("\\\r\n") {
+        text = text.replace("\\\r\n", " ").replace("\\\n", " ").into();
+    }
     let mut reader = std::io::BufReader::new(text.as_bytes());
     // Shape classification needs geometry only; never open material files.
     let (models, _materials) =

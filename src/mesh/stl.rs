@@ -14,10 +14,16 @@ pub(super) fn parse(bytes: &[u8]) -> Result<RawMesh, MeshError> {
             return parse_binary(bytes, n as usize);
         }
     }
-    let head = &bytes[..bytes.len().min(512)];
+    let text = bytes.strip_prefix(super::UTF8_BOM).unwrap_or(bytes);
+    let head = &text[..text.len().min(512)];
     let trimmed = head.trim_ascii_start();
-    if trimmed.starts_with(b"solid") && head.iter().all(|b| b.is_ascii()) {
-        return parse_ascii(bytes);
+    if trimmed.len() >= 5
+        && trimmed[..5].eq_ignore_ascii_case(b"solid")
+        && head
+            .iter()
+            .all(|&b| b >= 0x20 || b"\t\r\n\x0c".contains(&b))
+    {
+        return parse_ascii(text);
     }
     if bytes.len() < 84 {
         return Err(MeshError::parse(
@@ -54,37 +60,35 @@ fn parse_binary(bytes: &[u8], n: usize) -> Result<RawMesh, MeshError> {
 }
 
 fn parse_ascii(bytes: &[u8]) -> Result<RawMesh, MeshError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| MeshError::parse("STL", "ASCII STL holds non-text bytes"))?;
+    // Solid names in Latin-1 or UTF-8 are common; only the keywords and numbers matter.
+    let text = String::from_utf8_lossy(bytes);
     let mut mesh = RawMesh::default();
     let mut pending = 0usize;
     for (ln, line) in text.lines().enumerate() {
         let mut it = line.split_ascii_whitespace();
-        match it.next() {
-            Some("vertex") => {
-                let mut v = [0f32; 3];
-                for c in &mut v {
-                    *c = it.next().and_then(|t| t.parse().ok()).ok_or_else(|| {
-                        MeshError::parse("STL", format!("line {}: vertex needs 3 numbers", ln + 1))
-                    })?;
-                }
-                mesh.vertices.push(v);
-                pending += 1;
+        // Keywords are lower case in the format's description; some exporters shout them.
+        let keyword = it.next().unwrap_or("");
+        if keyword.eq_ignore_ascii_case("vertex") {
+            let mut v = [0f32; 3];
+            for c in &mut v {
+                *c = it.next().and_then(|t| t.parse().ok()).ok_or_else(|| {
+                    MeshError::parse("STL", format!("line {}: vertex needs 3 numbers", ln + 1))
+                })?;
             }
-            Some("endloop") => {
-                if pending < 3 {
-                    return Err(MeshError::parse(
-                        "STL",
-                        format!("line {}: facet with {pending} vertices", ln + 1),
-                    ));
-                }
-                // Facets with more than three vertices are polygons: fan them.
-                let first = (mesh.vertices.len() - pending) as u32;
-                let poly: Vec<u32> = (first..mesh.vertices.len() as u32).collect();
-                mesh.push_polygon(&poly);
-                pending = 0;
+            mesh.vertices.push(v);
+            pending += 1;
+        } else if keyword.eq_ignore_ascii_case("endloop") {
+            if pending < 3 {
+                return Err(MeshError::parse(
+                    "STL",
+                    format!("line {}: facet with {pending} vertices", ln + 1),
+                ));
             }
-            _ => {}
+            // Facets with more than three vertices are polygons: fan them.
+            let first = (mesh.vertices.len() - pending) as u32;
+            let poly: Vec<u32> = (first..mesh.vertices.len() as u32).collect();
+            mesh.push_polygon(&poly);
+            pending = 0;
         }
     }
     if pending != 0 {
