@@ -2,7 +2,7 @@
 //! CRLF, tabs, upper-case STL keywords, COFF/NOFF/CNOFF columns, counts on the header line, OBJ
 //! line continuations, `w` and colour columns, negative and slashed indices, PLY in big-endian,
 //! with colours, edges, `vertex_index` and `uint8`/`ushort` lists, binary STL with trailing
-//! padding, solid names in UTF-8 and Latin-1. Each is a tetrahedron (a few hold more): every one must load with the right
+//! padding, solid names in UTF-8 and Latin-1, units from 1e-30 to 1e30. Each is a tetrahedron (a few hold more): every one must load with the right
 //! triangles, and all of them must become rows of one `features` run.
 
 use std::path::{Path, PathBuf};

@@ -216,7 +216,9 @@ impl Mesh {
             (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY)),
             |(lo, hi), v| (lo.min(*v), hi.max(*v)),
         );
-        let diag2 = f64::from((hi - lo).length_squared());
+        let diag2 = (0..3)
+            .map(|k| (f64::from(hi[k]) - f64::from(lo[k])).powi(2))
+            .sum::<f64>();
         let min_area = diag2 * 1e-14;
         let faces_in = raw.triangles.len();
         let mut triangles = raw.triangles;
@@ -224,8 +226,7 @@ impl Mesh {
             if a == b || b == c || a == c {
                 return false;
             }
-            let area2 = triangle_cross(&vertices, [a, b, c]).length();
-            area2.is_finite() && f64::from(area2) * 0.5 > min_area
+            double_area(&vertices, [a, b, c]) * 0.5 > min_area
         });
         if triangles.is_empty() {
             return Err(MeshError::Invalid(format!(
@@ -266,43 +267,44 @@ impl Mesh {
 
     /// Centres the mesh on its area-weighted surface centroid and scales it so the farthest
     /// referenced vertex lies at distance 1: descriptors then compare shape, not pose or size.
+    ///
+    /// Works in f64, so files in any units (edges of 1e-15 or 1e25) come out the same.
     pub fn normalize(&mut self) {
         let mut acc = [0f64; 3];
         let mut total = 0f64;
         for &t in &self.triangles {
-            let a = f64::from(0.5 * triangle_cross(&self.vertices, t).length());
-            let c = (self.vertices[t[0] as usize]
-                + self.vertices[t[1] as usize]
-                + self.vertices[t[2] as usize])
-                / 3.0;
-            acc[0] += a * f64::from(c.x);
-            acc[1] += a * f64::from(c.y);
-            acc[2] += a * f64::from(c.z);
+            let a = 0.5 * double_area(&self.vertices, t);
+            for k in 0..3 {
+                let c: f64 = t
+                    .iter()
+                    .map(|&i| f64::from(self.vertices[i as usize][k]))
+                    .sum();
+                acc[k] += a * c / 3.0;
+            }
             total += a;
         }
-        let centroid = Vec3::new(
-            (acc[0] / total) as f32,
-            (acc[1] / total) as f32,
-            (acc[2] / total) as f32,
-        );
+        let centroid = acc.map(|c| c / total);
+        let offset = |v: &Vec3| [0, 1, 2].map(|k| f64::from(v[k]) - centroid[k]);
         let mut used = vec![false; self.vertices.len()];
         for t in &self.triangles {
             for &i in t {
                 used[i as usize] = true;
             }
         }
-        let mut radius = 0f32;
-        for (v, &u) in self.vertices.iter_mut().zip(&used) {
-            *v -= centroid;
-            if u {
-                radius = radius.max(v.length());
-            }
-        }
-        if radius > 0.0 && radius.is_finite() {
-            let inv = 1.0 / radius;
-            for v in &mut self.vertices {
-                *v *= inv;
-            }
+        let radius = self
+            .vertices
+            .iter()
+            .zip(&used)
+            .filter(|(_, u)| **u)
+            .map(|(v, _)| offset(v).iter().map(|d| d * d).sum::<f64>().sqrt())
+            .fold(0f64, f64::max);
+        let inv = if radius > 0.0 && radius.is_finite() {
+            1.0 / radius
+        } else {
+            1.0
+        };
+        for v in &mut self.vertices {
+            *v = Vec3::from_array(offset(v).map(|d| (d * inv) as f32));
         }
     }
 
@@ -336,6 +338,24 @@ impl Mesh {
             false
         }
     }
+}
+
+/// Twice a triangle's area, in f64: in f32 the square of the cross product overflows for edges
+/// over about 1e9 units and underflows below about 1e-9.
+#[inline]
+pub(crate) fn double_area(v: &[Vec3], [a, b, c]: [u32; 3]) -> f64 {
+    let p = |i: u32| v[i as usize].to_array().map(f64::from);
+    let (a, b, c) = (p(a), p(b), p(c));
+    let (u, w) = (
+        [0, 1, 2].map(|k| b[k] - a[k]),
+        [0, 1, 2].map(|k| c[k] - a[k]),
+    );
+    let n = [
+        u[1] * w[2] - u[2] * w[1],
+        u[2] * w[0] - u[0] * w[2],
+        u[0] * w[1] - u[1] * w[0],
+    ];
+    (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt()
 }
 
 /// Cross product of a triangle's edges: its normal scaled by twice its area.
