@@ -273,17 +273,14 @@ impl Mesh {
         let mut acc = [0f64; 3];
         let mut total = 0f64;
         for &t in &self.triangles {
-            let a = 0.5 * double_area(&self.vertices, t);
+            let [p, q, r] = t.map(|i| dvec(self.vertices[i as usize]));
+            let a = double_area_of(p, q, r);
             for k in 0..3 {
-                let c: f64 = t
-                    .iter()
-                    .map(|&i| f64::from(self.vertices[i as usize][k]))
-                    .sum();
-                acc[k] += a * c / 3.0;
+                acc[k] += a * (p[k] + q[k] + r[k]);
             }
             total += a;
         }
-        let centroid = acc.map(|c| c / total);
+        let centroid = acc.map(|c| c / (3.0 * total));
         let offset = |v: &Vec3| [0, 1, 2].map(|k| f64::from(v[k]) - centroid[k]);
         let mut used = vec![false; self.vertices.len()];
         for t in &self.triangles {
@@ -296,8 +293,9 @@ impl Mesh {
             .iter()
             .zip(&used)
             .filter(|(_, u)| **u)
-            .map(|(v, _)| offset(v).iter().map(|d| d * d).sum::<f64>().sqrt())
-            .fold(0f64, f64::max);
+            .map(|(v, _)| offset(v).iter().map(|d| d * d).sum::<f64>())
+            .fold(0f64, f64::max)
+            .sqrt();
         let inv = if radius > 0.0 && radius.is_finite() {
             1.0 / radius
         } else {
@@ -343,13 +341,19 @@ impl Mesh {
 /// Twice a triangle's area, in f64: in f32 the square of the cross product overflows for edges
 /// over about 1e9 units and underflows below about 1e-9.
 #[inline]
-pub(crate) fn double_area(v: &[Vec3], [a, b, c]: [u32; 3]) -> f64 {
-    let p = |i: u32| v[i as usize].to_array().map(f64::from);
-    let (a, b, c) = (p(a), p(b), p(c));
-    let (u, w) = (
-        [0, 1, 2].map(|k| b[k] - a[k]),
-        [0, 1, 2].map(|k| c[k] - a[k]),
-    );
+pub(crate) fn double_area(v: &[Vec3], t: [u32; 3]) -> f64 {
+    let [a, b, c] = t.map(|i| dvec(v[i as usize]));
+    double_area_of(a, b, c)
+}
+
+#[inline]
+fn dvec(v: Vec3) -> [f64; 3] {
+    [f64::from(v.x), f64::from(v.y), f64::from(v.z)]
+}
+
+#[inline]
+fn double_area_of(a: [f64; 3], b: [f64; 3], c: [f64; 3]) -> f64 {
+    let (u, w) = ([0, 1, 2].map(|k| b[k] - a[k]), [0, 1, 2].map(|k| c[k] - a[k]));
     let n = [
         u[1] * w[2] - u[2] * w[1],
         u[2] * w[0] - u[0] * w[2],
