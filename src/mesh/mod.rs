@@ -353,7 +353,10 @@ fn dvec(v: Vec3) -> [f64; 3] {
 
 #[inline]
 fn double_area_of(a: [f64; 3], b: [f64; 3], c: [f64; 3]) -> f64 {
-    let (u, w) = ([0, 1, 2].map(|k| b[k] - a[k]), [0, 1, 2].map(|k| c[k] - a[k]));
+    let (u, w) = (
+        [0, 1, 2].map(|k| b[k] - a[k]),
+        [0, 1, 2].map(|k| c[k] - a[k]),
+    );
     let n = [
         u[1] * w[2] - u[2] * w[1],
         u[2] * w[0] - u[0] * w[2],
