@@ -104,7 +104,7 @@ pub fn read_view_file(features_dir: &Path, rel: &str, cfg: &ViewConfig) -> Resul
     if dims != (w, h) {
         return Err(format!(
             "{}: view image is {}x{}, the manifest says {n} views of {r}x{r} ({w}x{h}): \
-             rerun `shapeclf features` or use the model's own view settings",
+             rerun `shapeclf features` with the same settings into this folder (it re-renders every view that does not match)",
             file.display(),
             dims.0,
             dims.1
@@ -257,6 +257,9 @@ pub struct TrainedCnn {
     pub val_size: usize,
     /// Wall-clock seconds of training.
     pub train_seconds: f64,
+    /// The epoch in which the loss became NaN or infinite, if it did; training stopped there
+    /// and the model must not be used.
+    pub diverged: Option<usize>,
     /// Training shapes per second (forward and backward, views of a shape counted once).
     pub samples_per_second: f64,
 }
@@ -290,7 +293,8 @@ pub fn train(
     let mut history = Vec::new();
     let mut stopping = EarlyStopping::new(cfg.patience);
     let (mut by, mut bw) = (Vec::new(), Vec::new());
-    for epoch in 1..=cfg.epochs.max(1) {
+    let mut diverged = None;
+    'epochs: for epoch in 1..=cfg.epochs.max(1) {
         order.shuffle(&mut rng);
         let (mut loss_sum, mut batches, mut correct) = (0f64, 0usize, 0usize);
         for chunk in order.chunks(bs) {
@@ -314,7 +318,13 @@ pub fn train(
                 k,
             );
             correct += pred.iter().zip(&by).filter(|(a, b)| a == b).count();
-            loss_sum += f64::from(loss.clone().into_scalar::<f32>());
+            let l = loss.clone().into_scalar::<f32>();
+            if !l.is_finite() {
+                // Weights past this point are garbage: stop, and let the caller refuse them.
+                diverged = Some(epoch);
+                break 'epochs;
+            }
+            loss_sum += f64::from(l);
             batches += 1;
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             net = optim.step(cfg.lr, net, grads);
@@ -351,6 +361,7 @@ pub fn train(
         val_size: va.len(),
         train_seconds,
         samples_per_second: samples as f64 / train_seconds.max(1e-9),
+        diverged,
     }
 }
 

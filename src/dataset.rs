@@ -89,18 +89,70 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
     Ok(v)
 }
 
-fn mesh_files(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
-    Ok(read_dir_sorted(dir)?
-        .into_iter()
-        .filter(|p| p.is_file() && is_mesh_path(p))
-        .collect())
+/// A file with a mesh extension that cannot be read as one: a dangling symbolic link, a FIFO,
+/// a device or socket. Reported rather than skipped silently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unusable {
+    /// Path relative to the dataset root, as [`Entry::rel`].
+    pub rel: String,
+    /// Why it was not read.
+    pub reason: String,
+}
+
+/// Regular mesh files of `dir` (symbolic links followed), and the mesh-named entries that are
+/// not regular files.
+fn mesh_files(root: &Path, dir: &Path) -> Result<(Vec<PathBuf>, Vec<Unusable>), DatasetError> {
+    let mut files = Vec::new();
+    let mut bad = Vec::new();
+    for p in read_dir_sorted(dir)? {
+        if !is_mesh_path(&p) {
+            continue;
+        }
+        let reason = match std::fs::metadata(&p) {
+            Ok(m) if m.is_file() => {
+                files.push(p);
+                continue;
+            }
+            Ok(m) if m.is_dir() => continue,
+            Ok(_) => "not a regular file (a FIFO, device or socket); not read".to_string(),
+            Err(e) => match std::fs::read_link(&p) {
+                Ok(target) => format!("dangling symbolic link to {} ({e})", target.display()),
+                Err(_) => format!("cannot read: {e}"),
+            },
+        };
+        bad.push(Unusable {
+            rel: rel_path(root, &p),
+            reason,
+        });
+    }
+    Ok((files, bad))
+}
+
+/// A file or folder name as text, losslessly: valid UTF-8 is kept except `%`, written `%25`,
+/// and each byte that is not valid UTF-8 becomes `%XX`. Two names that differ only in invalid
+/// bytes stay two rows, two view images and two cache entries.
+pub fn encode_name(name: &std::ffi::OsStr) -> String {
+    let mut out = String::new();
+    for chunk in name.as_encoded_bytes().utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '%' {
+                out.push_str("%25");
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn rel_path(root: &Path, p: &Path) -> String {
     p.strip_prefix(root)
         .unwrap_or(p)
         .components()
-        .map(|c| c.as_os_str().to_string_lossy())
+        .map(|c| encode_name(c.as_os_str()))
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -109,17 +161,23 @@ fn rel_path(root: &Path, p: &Path) -> String {
 /// subfolders keep that split; others are split by `seed` (20% test per class, at least one
 /// test mesh when the class has two or more).
 pub fn discover(root: &Path, seed: u64) -> Result<Vec<Entry>, DatasetError> {
+    Ok(discover_all(root, seed)?.0)
+}
+
+/// [`discover`], also returning the mesh-named entries that are not regular files (dangling
+/// links, FIFOs, devices), sorted by relative path. They take no part in the split.
+pub fn discover_all(root: &Path, seed: u64) -> Result<(Vec<Entry>, Vec<Unusable>), DatasetError> {
     let mut out = Vec::new();
+    let mut unusable = Vec::new();
     for class_dir in read_dir_sorted(root)?.into_iter().filter(|p| p.is_dir()) {
-        let class = class_dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let class = class_dir.file_name().map(encode_name).unwrap_or_default();
         let (train, test) = (class_dir.join("train"), class_dir.join("test"));
         if train.is_dir() || test.is_dir() {
             for (dir, split) in [(train, Split::Train), (test, Split::Test)] {
                 if dir.is_dir() {
-                    for p in mesh_files(&dir)? {
+                    let (files, bad) = mesh_files(root, &dir)?;
+                    unusable.extend(bad);
+                    for p in files {
                         out.push(Entry {
                             rel: rel_path(root, &p),
                             path: p,
@@ -130,7 +188,8 @@ pub fn discover(root: &Path, seed: u64) -> Result<Vec<Entry>, DatasetError> {
                 }
             }
         } else {
-            let mut files = mesh_files(&class_dir)?;
+            let (mut files, bad) = mesh_files(root, &class_dir)?;
+            unusable.extend(bad);
             let mut rng = crate::descriptors::rng_for(seed ^ stable_hash(&class), 7);
             files.shuffle(&mut rng);
             let n_test = if files.len() >= 2 {
@@ -152,11 +211,12 @@ pub fn discover(root: &Path, seed: u64) -> Result<Vec<Entry>, DatasetError> {
             }
         }
     }
-    if out.is_empty() {
+    if out.is_empty() && unusable.is_empty() {
         return Err(DatasetError::Empty(root.to_path_buf()));
     }
     out.sort_by(|a, b| a.rel.cmp(&b.rel));
-    Ok(out)
+    unusable.sort_by(|a, b| a.rel.cmp(&b.rel));
+    Ok((out, unusable))
 }
 
 /// FNV-1a: a hash that stays the same across platforms and Rust versions, so per-mesh seeds
@@ -247,6 +307,74 @@ mod tests {
         assert_eq!(e1, discover(d.path(), 1).unwrap());
         let other: Vec<_> = (2..8).map(|s| discover(d.path(), s).unwrap()).collect();
         assert!(other.iter().any(|e| *e != e1), "seed must move the split");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn names_with_invalid_utf8_stay_distinct() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let enc = |b: &[u8]| encode_name(OsStr::from_bytes(b));
+        assert_eq!(enc(b"a\xff.off"), "a%FF.off");
+        assert_eq!(enc(b"a\xfe.off"), "a%FE.off");
+        assert_eq!(enc("caf\u{e9} 100%.off".as_bytes()), "caf\u{e9} 100%25.off");
+        // The escape is not ambiguous with a valid name spelling it out.
+        assert_ne!(enc(b"a%FF.off"), enc(b"a\xff.off"));
+        let d = tempfile::tempdir().unwrap();
+        for n in [&b"a\xff.off"[..], b"a\xfe.off"] {
+            touch(&d.path().join("c/train").join(OsStr::from_bytes(n)));
+        }
+        let rels: Vec<_> = discover(d.path(), 0)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.rel)
+            .collect();
+        assert_eq!(rels, ["c/train/a%FE.off", "c/train/a%FF.off"]);
+    }
+
+    /// The inverse of [`encode_name`]: that it exists is what makes the encoding lossless.
+    fn decode(s: &str) -> Vec<u8> {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    #[cfg(unix)]
+    proptest::proptest! {
+        #[test]
+        fn encoded_names_decode_to_the_same_bytes(name in proptest::collection::vec(proptest::num::u8::ANY, 0..40)) {
+            use std::os::unix::ffi::OsStrExt;
+            let enc = encode_name(std::ffi::OsStr::from_bytes(&name));
+            proptest::prop_assert_eq!(decode(&enc), name);
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn dangling_links_and_fifos_are_reported_not_skipped() {
+        let d = tempfile::tempdir().unwrap();
+        touch(&d.path().join("c/train/ok.off"));
+        std::os::unix::fs::symlink("/nonexistent/x.off", d.path().join("c/train/gone.off"))
+            .unwrap();
+        let (entries, bad) = discover_all(d.path(), 0).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].rel, "c/train/gone.off");
+        assert!(
+            bad[0].reason.contains("dangling symbolic link"),
+            "{}",
+            bad[0].reason
+        );
     }
 
     #[test]

@@ -64,6 +64,10 @@ pub struct CachedMesh {
     pub sdf: SdfStats,
     /// View rays cast.
     pub view_rays: u64,
+    /// [`crate::features::hash_hex`] of the view image written for this row, so a rerun reuses
+    /// the row only while its image is still the one this run wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_hash: Option<String>,
 }
 
 /// The per-mesh cache file of a feature folder.
@@ -81,15 +85,20 @@ impl Previous {
     /// other parameters, another seed or another shapeclf version.
     fn load(dir: &Path, opts: &ExtractOptions) -> Option<Previous> {
         let (table, manifest) = crate::features::read_folder(dir).ok()?;
-        let same = manifest.tool_version == env!("CARGO_PKG_VERSION")
+        // Only a table and cache provably written with this manifest (one generation) are
+        // trusted, whatever else happened to the folder.
+        let cache_bytes = std::fs::read(dir.join(CACHE_FILE)).ok()?;
+        let same = crate::features::table_matches_manifest(dir, &manifest) == Some(true)
+            && manifest.cache_hash.as_deref()
+                == Some(crate::features::hash_hex(&cache_bytes).as_str())
+            && manifest.tool_version == env!("CARGO_PKG_VERSION")
             && manifest.seed == opts.seed
             && manifest.descriptors == opts.config
             && manifest.views.as_ref().map(|v| v.config) == opts.views.as_ref().map(|v| v.0);
         if !same {
             return None;
         }
-        let text = std::fs::read_to_string(dir.join(CACHE_FILE)).ok()?;
-        let cache: Vec<CachedMesh> = serde_json::from_str(&text).ok()?;
+        let cache: Vec<CachedMesh> = serde_json::from_slice(&cache_bytes).ok()?;
         let mut by_path: HashMap<&str, &CachedMesh> =
             cache.iter().map(|c| (c.path.as_str(), c)).collect();
         let rows = table
@@ -106,7 +115,7 @@ impl Previous {
 
 /// What became of one mesh.
 enum Outcome {
-    Computed(Box<MeshFeatures>, u64),
+    Computed(Box<MeshFeatures>, u64, Option<String>),
     Reused(Vec<f32>, CachedMesh),
     Failed(String),
     NotReached,
@@ -165,7 +174,7 @@ pub fn process_file_with_views(
     max_faces: Option<usize>,
     views: Option<&ViewConfig>,
 ) -> Result<MeshFeatures, MeshError> {
-    let bytes = std::fs::read(path)?;
+    let bytes = mesh::read_file(path)?;
     process_bytes_with_views(path, bytes, cfg, seed, max_faces, views)
 }
 
@@ -207,26 +216,30 @@ fn process_bytes_with_views(
 }
 
 /// Runs [`process_file`] and turns a panic into that mesh's error, so one bad file cannot end a
-/// run (the panic itself is still a bug to fix at its cause).
+/// run (the panic itself is still a bug to fix at its cause). Returns the hash of the view
+/// image written, if any.
 fn process_guarded(
     e: &Entry,
     bytes: Vec<u8>,
     opts: &ExtractOptions,
-) -> Result<MeshFeatures, String> {
+) -> Result<(MeshFeatures, Option<String>), String> {
     let seed = dataset::mesh_seed(opts.seed, &e.rel);
     match catch_unwind(AssertUnwindSafe(|| {
         let vcfg = opts.views.as_ref().map(|v| &v.0);
         let mut f =
             process_bytes_with_views(&e.path, bytes, &opts.config, seed, opts.max_faces, vcfg)
                 .map_err(|err| err.to_string())?;
+        let mut view_hash = None;
         if let (Some(v), Some((vc, root))) = (&mut f.descriptors.views, &opts.views) {
-            write_views(v, vc, &crate::features::view_file(root, &e.rel))
-                .map_err(|err| format!("cannot write its views: {err}"))?;
+            view_hash = Some(
+                write_views(v, vc, &crate::features::view_file(root, &e.rel))
+                    .map_err(|err| format!("cannot write its views: {err}"))?,
+            );
             // The image is on disk; keeping its pixels until the run ends would make memory
             // grow with the dataset (measured: +23 KB per mesh).
             v.pixels = Vec::new();
         }
-        Ok(f)
+        Ok((f, view_hash))
     })) {
         Ok(r) => r,
         Err(p) => {
@@ -242,18 +255,30 @@ fn process_guarded(
     }
 }
 
-/// Writes tiled views as a grayscale PNG, atomically.
+/// Writes tiled views as a grayscale PNG, atomically; returns the hash of its bytes.
 fn write_views(
     v: &descriptors::views::Views,
     cfg: &ViewConfig,
     path: &Path,
-) -> std::io::Result<()> {
+) -> std::io::Result<String> {
     let (w, h, img) = v.tile(cfg.grid_columns());
     let mut png = Vec::new();
     image::codecs::png::PngEncoder::new(&mut png)
         .write_image(&img, w, h, image::ExtendedColorType::L8)
         .map_err(std::io::Error::other)?;
-    crate::io::write_bytes_atomic(path, &png)
+    crate::io::write_bytes_atomic(path, &png)?;
+    Ok(crate::features::hash_hex(&png))
+}
+
+/// Whether the view image of a reused row is still the one recorded for it.
+fn view_still_valid(path: &Path, want: Option<&str>) -> bool {
+    let Some(want) = want else { return false };
+    // A view image is a few KB; anything far larger is not ours.
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() && m.len() <= 64 << 20 => {}
+        _ => return false,
+    }
+    std::fs::read(path).is_ok_and(|b| crate::features::hash_hex(&b) == want)
 }
 
 fn progress_bar(n: usize, visible: bool) -> ProgressBar {
@@ -274,7 +299,12 @@ fn progress_bar(n: usize, visible: bool) -> ProgressBar {
 pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, ExtractError> {
     opts.config.validate().map_err(ExtractError::Config)?;
     let start = Instant::now();
-    let entries = dataset::discover(root, opts.seed)?;
+    let (entries, unusable) = dataset::discover_all(root, opts.seed)?;
+    for u in &unusable {
+        if opts.progress {
+            eprintln!("{}: {}", root.join(&u.rel).display(), u.reason);
+        }
+    }
     let threads = opts.jobs.unwrap_or_else(rayon::current_num_threads).max(1);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -297,10 +327,10 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
                     return Outcome::NotReached;
                 }
                 // Read once: hashed to recognise an unchanged file, parsed if it is not.
-                let bytes = match std::fs::read(&e.path) {
+                let bytes = match mesh::read_file(&e.path) {
                     Ok(b) => b,
                     Err(err) => {
-                        let msg = MeshError::from(err).to_string();
+                        let msg = err.to_string();
                         pb.suspend(|| eprintln!("{}: {msg}", e.path.display()));
                         pb.inc(1);
                         return Outcome::Failed(msg);
@@ -310,10 +340,12 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
                 if let Some(prev) = &previous
                     && let Some((values, c)) = prev.rows.get(&e.rel)
                     && c.hash == format!("{h:016x}")
-                    && opts
-                        .views
-                        .as_ref()
-                        .is_none_or(|(_, root)| crate::features::view_file(root, &e.rel).is_file())
+                    && opts.views.as_ref().is_none_or(|(_, root)| {
+                        view_still_valid(
+                            &crate::features::view_file(root, &e.rel),
+                            c.view_hash.as_deref(),
+                        )
+                    })
                 {
                     pb.inc(1);
                     return Outcome::Reused(values.clone(), c.clone());
@@ -321,7 +353,7 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
                 let r = process_guarded(e, bytes, opts);
                 pb.inc(1);
                 match r {
-                    Ok(f) => Outcome::Computed(Box::new(f), h),
+                    Ok((f, vh)) => Outcome::Computed(Box::new(f), h, vh),
                     Err(msg) => {
                         pb.suspend(|| eprintln!("{}: {msg}", e.path.display()));
                         Outcome::Failed(msg)
@@ -345,7 +377,7 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
     let mut unreached = std::collections::HashSet::new();
     for (e, r) in entries.iter().zip(results) {
         let (values, c) = match r {
-            Outcome::Computed(f, hash) => {
+            Outcome::Computed(f, hash, view_hash) => {
                 let c = CachedMesh {
                     path: e.rel.clone(),
                     hash: format!("{hash:016x}"),
@@ -354,6 +386,7 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
                     flipped: f.load.flipped,
                     sdf: f.descriptors.sdf,
                     view_rays: f.descriptors.views.as_ref().map_or(0, |v| v.rays),
+                    view_hash,
                 };
                 (f.descriptors.values, c)
             }
@@ -398,6 +431,13 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
         );
     }
     cache.sort_by(|a, b| a.path.cmp(&b.path));
+    let n_unusable = unusable.len();
+    failed.extend(unusable.into_iter().map(|u| Failure {
+        path: u.rel,
+        error: u.reason,
+    }));
+    failed.sort_by(|a, b| a.path.cmp(&b.path));
+    let found = entries.len() + n_unusable;
     let manifest = Manifest {
         tool: "shapeclf".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -408,7 +448,7 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
         columns,
         classes: table.classes(),
         counts: Counts {
-            found: entries.len(),
+            found,
             ok: table.rows.len(),
             failed: failed.len(),
             reused,
@@ -429,6 +469,8 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
             naming: format!("{VIEWS_DIR}/<path>.png"),
             rays: view_rays,
         }),
+        table_hash: None,
+        cache_hash: None,
     };
     Ok(Extraction {
         table,
@@ -438,12 +480,77 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
 }
 
 impl Extraction {
-    /// Writes `descriptors.csv`, `mesh_cache.json` and `manifest.json` into `dir`, each
-    /// atomically (a complete new file renamed over the old), the manifest last.
+    /// Writes `descriptors.csv`, `mesh_cache.json` and `manifest.json` into `dir` as one
+    /// generation ([`crate::io::commit_files`]): a kill at any moment leaves the previous three
+    /// or the new three, never a mix. The manifest records the hashes of the other two.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        std::fs::create_dir_all(dir)?;
-        self.table.write_csv(&dir.join(TABLE_FILE))?;
-        crate::io::write_json_atomic(&dir.join(CACHE_FILE), &self.cache)?;
-        self.manifest.write(&dir.join(MANIFEST_FILE))
+        let table = self.table.to_csv_bytes()?;
+        let cache = crate::io::json_bytes(&self.cache)?;
+        let mut manifest = self.manifest.clone();
+        manifest.table_hash = Some(crate::features::hash_hex(&table));
+        manifest.cache_hash = Some(crate::features::hash_hex(&cache));
+        let manifest = crate::io::json_bytes(&manifest)?;
+        crate::io::commit_files(
+            dir,
+            &[
+                (TABLE_FILE, table),
+                (CACHE_FILE, cache),
+                (MANIFEST_FILE, manifest),
+            ],
+        )
     }
+}
+
+/// Why a folder cannot take a `features` run's output.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The folder holds something else: nothing is written into it.
+    #[error(
+        "{0} is not empty and is not a shapeclf feature folder (it has no manifest.json written by shapeclf); refusing to write into it: choose a new or empty folder"
+    )]
+    NotFeatureFolder(PathBuf),
+    /// The path is a file.
+    #[error("{0} exists and is not a folder; refusing to replace it")]
+    NotAFolder(PathBuf),
+    /// Another run holds it, or it cannot be written.
+    #[error(transparent)]
+    Lock(#[from] crate::io::LockError),
+    /// Recovering an interrupted earlier write failed.
+    #[error("cannot tidy {0} after an interrupted run: {1}")]
+    Recover(PathBuf, std::io::Error),
+}
+
+/// Whether `dir` may receive a `features` run's output: missing, empty, or a folder a previous
+/// `features` run wrote (its manifest, or its lock file from a run that wrote nothing yet).
+pub fn check_output_folder(dir: &Path) -> Result<(), OutputError> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    if !dir.is_dir() {
+        return Err(OutputError::NotAFolder(dir.to_path_buf()));
+    }
+    let empty = std::fs::read_dir(dir).is_ok_and(|mut r| r.next().is_none());
+    let ours = dir.join(crate::io::LOCK_FILE).is_file()
+        || std::fs::read(dir.join(MANIFEST_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v.get("tool").and_then(|t| t.as_str()) == Some("shapeclf"));
+    if empty || ours {
+        Ok(())
+    } else {
+        Err(OutputError::NotFeatureFolder(dir.to_path_buf()))
+    }
+}
+
+/// Gets `dir` ready for a run: checks it may be written ([`check_output_folder`]), locks it
+/// against other runs for as long as the returned lock lives (found out up front, not after
+/// every mesh is computed, when it is unwritable), and completes or clears what an interrupted
+/// earlier run left (a half-done commit, stray temporary files).
+pub fn prepare_output(
+    dir: &Path,
+) -> Result<(crate::io::FolderLock, crate::io::Recovery), OutputError> {
+    check_output_folder(dir)?;
+    let lock = crate::io::FolderLock::acquire(dir)?;
+    let rec = crate::io::recover(dir).map_err(|e| OutputError::Recover(dir.to_path_buf(), e))?;
+    Ok((lock, rec))
 }

@@ -104,6 +104,18 @@ pub struct Manifest {
     /// Depth views written beside the table, if any.
     #[serde(default)]
     pub views: Option<ViewsInfo>,
+    /// [`crate::dataset::content_hash`] of the `descriptors.csv` written with this manifest, hex:
+    /// a rerun reuses rows only from a table that is provably this manifest's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_hash: Option<String>,
+    /// The same for `mesh_cache.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_hash: Option<String>,
+}
+
+/// A content hash as written in manifests.
+pub fn hash_hex(bytes: &[u8]) -> String {
+    format!("{:016x}", crate::dataset::content_hash(bytes))
 }
 
 /// Where and how the depth views were written.
@@ -123,9 +135,31 @@ pub struct ViewsInfo {
     pub rays: u64,
 }
 
-/// File of the tiled views of the mesh at relative `path`, inside a features folder.
+/// File of the tiled views of the mesh at relative `path`, inside a features folder:
+/// `views/<path>.png`. A component too long for a file name once `.png` is added (most file
+/// systems stop at 255 bytes) is cut and given a hash of the whole, so it stays unique.
 pub fn view_file(features_dir: &Path, path: &str) -> PathBuf {
-    features_dir.join(VIEWS_DIR).join(format!("{path}.png"))
+    const MAX: usize = 255;
+    let mut out = features_dir.join(VIEWS_DIR);
+    let parts: Vec<&str> = path.split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        let suffix = if last { ".png" } else { "" };
+        if part.len() + suffix.len() <= MAX {
+            out.push(format!("{part}{suffix}"));
+        } else {
+            let mut cut = MAX - suffix.len() - 18;
+            while !part.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.push(format!(
+                "{}~{:016x}{suffix}",
+                &part[..cut],
+                crate::dataset::content_hash(part.as_bytes())
+            ));
+        }
+    }
+    out
 }
 
 /// Folder of the view images inside a features folder.
@@ -163,7 +197,14 @@ impl FeatureTable {
     /// Writes the table as CSV, atomically. Values use the shortest text that reads back to the
     /// same `f32`, so equal features give byte-identical files.
     pub fn write_csv(&self, path: &Path) -> std::io::Result<()> {
-        crate::io::write_atomic(path, |w| {
+        crate::io::write_bytes_atomic(path, &self.to_csv_bytes()?)
+    }
+
+    /// The table as CSV bytes, exactly as [`FeatureTable::write_csv`] writes them.
+    pub fn to_csv_bytes(&self) -> std::io::Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        {
+            let w: &mut dyn std::io::Write = &mut buf;
             let mut csv = csv::Writer::from_writer(w);
             let mut header = vec!["path", "class", "split"];
             header.extend(self.columns.iter().map(String::as_str));
@@ -178,8 +219,8 @@ impl FeatureTable {
                 csv.write_record(&rec)?;
             }
             csv.flush()?;
-            Ok(())
-        })
+        }
+        Ok(buf)
     }
 
     /// Reads and checks a table: header, column count of every row, known splits, finite values.
@@ -304,8 +345,36 @@ impl Manifest {
     }
 }
 
+/// Completes a commit of a `features` run that was killed while replacing the table, cache and
+/// manifest (see [`crate::io::commit_files`]), so they are read as one generation.
+pub fn finish_interrupted_write(dir: &Path) -> Result<(), FeatureError> {
+    if !crate::io::has_journal(dir) {
+        return Ok(());
+    }
+    let _lock = crate::io::FolderLock::acquire(dir).map_err(|e| {
+        fmt_err(
+            dir,
+            format!("a `shapeclf features` run was interrupted while writing here: {e}"),
+        )
+    })?;
+    crate::io::recover(dir).map_err(|source| FeatureError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    Ok(())
+}
+
+/// Whether the table in `dir` is byte for byte the one `manifest` was written with; `None`
+/// when the manifest records no hash (written by an older shapeclf) or the table is unreadable.
+pub fn table_matches_manifest(dir: &Path, manifest: &Manifest) -> Option<bool> {
+    let want = manifest.table_hash.as_ref()?;
+    let bytes = std::fs::read(dir.join(TABLE_FILE)).ok()?;
+    Some(hash_hex(&bytes) == *want)
+}
+
 /// Reads a features folder's table and manifest and checks they agree with each other.
 pub fn read_folder(dir: &Path) -> Result<(FeatureTable, Manifest), FeatureError> {
+    finish_interrupted_write(dir)?;
     let manifest = Manifest::read(&dir.join(MANIFEST_FILE))?;
     let tpath = dir.join(TABLE_FILE);
     let table = FeatureTable::read_csv(&tpath)?;

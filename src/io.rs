@@ -1,7 +1,49 @@
-//! Atomic file output: an interrupted run never leaves a half-written table, model or report.
+//! Output that survives interruption: atomic single files, several files of one folder replaced
+//! as one generation (a small redo journal), and a lock that keeps two runs out of one folder.
 
+use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Prefix of every temporary file shapeclf writes: short, so a long target name never makes
+/// the temporary name too long, and recognisable, so a later run can remove strays.
+const TMP_PREFIX: &str = ".shapeclf-";
+/// Suffix of those temporary files.
+const TMP_SUFFIX: &str = ".tmp";
+/// The journal of a multi-file commit in progress.
+pub const JOURNAL_FILE: &str = ".shapeclf-commit";
+/// The lock file of a folder a run is writing.
+pub const LOCK_FILE: &str = ".shapeclf.lock";
+
+static COMMITTING: AtomicBool = AtomicBool::new(false);
+
+/// Whether a multi-file commit is under way in this process. A Ctrl-C handler that would end
+/// the process at once waits for it instead: it takes milliseconds, and finishing it saves a
+/// recovery step on the next run.
+pub fn committing() -> bool {
+    COMMITTING.load(Ordering::SeqCst)
+}
+
+fn parent_or_dot(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Creates files readable by everyone the umask allows (as `File::create` does), not the
+/// owner-only mode temporary files get by default.
+fn tmp_builder() -> tempfile::Builder<'static, 'static> {
+    let mut b = tempfile::Builder::new();
+    b.prefix(TMP_PREFIX).suffix(TMP_SUFFIX);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        b.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    b
+}
 
 /// Writes a file through a temporary sibling, flushed to disk, then renamed over `path`, so
 /// readers see the old content or the new, never a mix.
@@ -9,18 +51,9 @@ pub fn write_atomic(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = parent_or_dot(path);
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(
-            ".{}.",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("out")
-        ))
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
+    let mut tmp = tmp_builder().tempfile_in(dir)?;
     {
         let mut w = std::io::BufWriter::new(tmp.as_file_mut());
         fill(&mut w)?;
@@ -38,7 +71,276 @@ pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Writes a value as pretty JSON, atomically.
 pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
-    let mut s = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
-    s.push('\n');
-    write_bytes_atomic(path, s.as_bytes())
+    write_bytes_atomic(path, &json_bytes(value)?)
+}
+
+/// A value as pretty JSON with a final newline.
+pub fn json_bytes<T: serde::Serialize>(value: &T) -> std::io::Result<Vec<u8>> {
+    let mut s = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+    s.push(b'\n');
+    Ok(s)
+}
+
+fn staged_name(name: &str) -> String {
+    format!("{TMP_PREFIX}{name}.next")
+}
+
+fn sync_dir(dir: &Path) {
+    // Makes the renames durable where the platform allows opening a folder; best effort.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Replaces the files `files` (names inside `dir`, with their new contents) as one unit: each
+/// is written to a staged sibling, then a journal naming them is written atomically, then they
+/// are renamed into place and the journal removed. A process killed at any point leaves either
+/// the previous generation (no journal: [`recover`] deletes the staged files) or a journal
+/// that [`recover`] completes, so no reader that recovers first ever sees files of two runs.
+pub fn commit_files(dir: &Path, files: &[(&str, Vec<u8>)]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    recover(dir)?;
+    for (name, bytes) in files {
+        let mut f = File::create(dir.join(staged_name(name)))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
+    COMMITTING.store(true, Ordering::SeqCst);
+    let result = (|| {
+        write_json_atomic(&dir.join(JOURNAL_FILE), &names)?;
+        sync_dir(dir);
+        roll_forward(dir, &names)
+    })();
+    COMMITTING.store(false, Ordering::SeqCst);
+    result
+}
+
+fn roll_forward(dir: &Path, names: &[&str]) -> std::io::Result<()> {
+    for name in names {
+        match std::fs::rename(dir.join(staged_name(name)), dir.join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    sync_dir(dir);
+    remove_if_present(&dir.join(JOURNAL_FILE))
+}
+
+fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// What [`recover`] found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// An interrupted commit was completed.
+    pub rolled_forward: bool,
+    /// Stray temporary or staged files removed (anywhere below the folder).
+    pub removed: usize,
+}
+
+/// Whether `dir` holds a journal of an unfinished [`commit_files`].
+pub fn has_journal(dir: &Path) -> bool {
+    dir.join(JOURNAL_FILE).exists()
+}
+
+/// Completes an interrupted [`commit_files`] in `dir`, and removes staged files of an
+/// uncommitted one and stray temporaries of [`write_atomic`] in `dir` and below it. Call it
+/// only while holding the folder's [`FolderLock`] (or on a folder nothing else writes).
+pub fn recover(dir: &Path) -> std::io::Result<Recovery> {
+    let mut out = Recovery::default();
+    let journal = dir.join(JOURNAL_FILE);
+    if let Ok(text) = std::fs::read(&journal) {
+        match serde_json::from_slice::<Vec<String>>(&text) {
+            Ok(names) if names.iter().all(|n| is_plain_name(n)) => {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                roll_forward(dir, &names)?;
+                out.rolled_forward = true;
+            }
+            // A journal is written atomically, so a broken one was not written by shapeclf:
+            // leave the files as they are and drop it.
+            _ => remove_if_present(&journal)?,
+        }
+    }
+    out.removed = remove_strays(dir, 0)?;
+    Ok(out)
+}
+
+fn is_plain_name(n: &str) -> bool {
+    !n.is_empty() && !n.contains(['/', '\\']) && n != "." && n != ".."
+}
+
+fn remove_strays(dir: &Path, depth: usize) -> std::io::Result<usize> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() && depth < 8 {
+            removed += remove_strays(&e.path(), depth + 1)?;
+        } else if ft.is_file()
+            && let Some(n) = name.to_str()
+            && n.starts_with(TMP_PREFIX)
+            && (n.ends_with(TMP_SUFFIX) || n.ends_with(".next"))
+        {
+            remove_if_present(&e.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// An exclusive lock on an output folder, held while a run writes it and released when dropped
+/// or when the process dies (an OS file lock, so a killed run never leaves a stale lock). The
+/// lock file holds the holder's process id, for the message another run prints.
+#[derive(Debug)]
+pub struct FolderLock {
+    _file: File,
+    path: PathBuf,
+}
+
+/// Why a folder could not be locked.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another live process holds it.
+    #[error(
+        "{dir} is being written by another shapeclf run (process {pid}); wait for it to finish, or write to another folder"
+    )]
+    Held {
+        /// The folder.
+        dir: PathBuf,
+        /// The holder's process id, as its lock file says.
+        pid: String,
+    },
+    /// The lock file could not be created (folder missing, read-only, ...).
+    #[error("cannot lock {dir} for writing: {source}")]
+    Io {
+        /// The folder.
+        dir: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl FolderLock {
+    /// Creates `dir` if needed and locks it, or says who holds it.
+    pub fn acquire(dir: &Path) -> Result<FolderLock, LockError> {
+        let io = |source| LockError::Io {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let path = dir.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let pid = std::fs::read_to_string(&path).unwrap_or_default();
+                return Err(LockError::Held {
+                    dir: dir.to_path_buf(),
+                    pid: pid.trim().chars().take(32).collect(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        file.set_len(0).map_err(io)?;
+        write!(file, "{}", std::process::id()).map_err(io)?;
+        Ok(FolderLock { _file: file, path })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Whether a process with this id is running on this machine (Linux: `/proc`; elsewhere
+/// assumed running, so nothing is removed on a guess).
+pub fn process_alive(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return true;
+    }
+    proc.join(pid.to_string()).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_names_write_through_short_temporaries() {
+        let d = tempfile::tempdir().unwrap();
+        let name = "x".repeat(250);
+        write_bytes_atomic(&d.path().join(&name), b"ok").unwrap();
+        assert_eq!(std::fs::read(d.path().join(&name)).unwrap(), b"ok");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn outputs_get_ordinary_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.json");
+        write_json_atomic(&p, &1).unwrap();
+        let created = d.path().join("b");
+        std::fs::write(&created, b"x").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode(&p),
+            mode(&created),
+            "same mode as a plainly created file"
+        );
+    }
+
+    #[test]
+    fn an_interrupted_commit_is_completed_or_undone() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        commit_files(dir, &[("a", b"1".to_vec()), ("b", b"1".to_vec())]).unwrap();
+        // Killed after staging, before the journal: the old generation stays.
+        std::fs::write(dir.join(staged_name("a")), b"2").unwrap();
+        let r = recover(dir).unwrap();
+        assert!(!r.rolled_forward);
+        assert_eq!(r.removed, 1);
+        assert_eq!(std::fs::read(dir.join("a")).unwrap(), b"1");
+        // Killed after the journal and one rename: the new generation is completed.
+        std::fs::write(dir.join("a"), b"2").unwrap();
+        std::fs::write(dir.join(staged_name("b")), b"2").unwrap();
+        write_json_atomic(&dir.join(JOURNAL_FILE), &["a", "b"]).unwrap();
+        let r = recover(dir).unwrap();
+        assert!(r.rolled_forward);
+        assert_eq!(std::fs::read(dir.join("b")).unwrap(), b"2");
+        assert!(!has_journal(dir));
+        // Stray temporaries in subfolders go too; other hidden files stay.
+        std::fs::create_dir_all(dir.join("v/c")).unwrap();
+        std::fs::write(dir.join("v/c/.shapeclf-abc.tmp"), b"").unwrap();
+        std::fs::write(dir.join("v/c/.keep"), b"").unwrap();
+        assert_eq!(recover(dir).unwrap().removed, 1);
+        assert!(dir.join("v/c/.keep").exists());
+    }
+
+    #[test]
+    fn a_locked_folder_is_refused_until_released() {
+        let d = tempfile::tempdir().unwrap();
+        let a = FolderLock::acquire(d.path()).unwrap();
+        match FolderLock::acquire(d.path()) {
+            Err(LockError::Held { pid, .. }) => assert_eq!(pid, std::process::id().to_string()),
+            other => panic!("expected Held, got {other:?}"),
+        }
+        drop(a);
+        FolderLock::acquire(d.path()).unwrap();
+    }
 }

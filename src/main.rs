@@ -18,7 +18,8 @@ use shapeclf::synth;
 use shapeclf::train::{ClassWeight, OptimizerKind, TrainConfig};
 use shapeclf::workflow;
 
-/// Exit code when `--strict` is given and some meshes failed.
+/// Exit code when `features --strict` is given and some meshes failed, and when `predict`
+/// classified some meshes but not all.
 const EXIT_STRICT_FAILURES: u8 = 3;
 
 #[derive(Parser)]
@@ -228,10 +229,27 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, `: `-separated, leaving out a cause whose text the message
+/// before it already contains (many errors print their source themselves).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn try_main(cli: Cli) -> Result<ExitCode> {
@@ -255,6 +273,12 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
     };
     if !(8..=512).contains(&a.view_res) {
         bail!("--view-res must lie between 8 and 512");
+    }
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid descriptor parameters: {e}"))?;
+    for w in config.cost_warnings() {
+        eprintln!("warning: {w}");
     }
     let views = (!a.no_views).then(|| {
         (
@@ -302,6 +326,12 @@ fn ctrl_c_flag() -> Arc<AtomicBool> {
     let f = flag.clone();
     let installed = ctrlc::set_handler(move || {
         if f.swap(true, Ordering::SeqCst) {
+            if shapeclf::io::committing() {
+                // Replacing the table, cache and manifest takes milliseconds; let it finish
+                // (a kill then would be completed by the next run anyway).
+                eprintln!("\ninterrupted: finishing the write in hand");
+                return;
+            }
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
         eprintln!(
@@ -319,6 +349,22 @@ fn ctrl_c_flag() -> Arc<AtomicBool> {
 /// Extracts, writes and summarises; returns the number of failed meshes.
 fn run_features(mesh_dir: &Path, out: &Path, opts: &ExtractOptions) -> Result<usize> {
     let threads = opts.jobs.unwrap_or_else(rayon::current_num_threads);
+    // Checked, locked and tidied before any mesh is computed: an unwritable or foreign folder
+    // is found now, not after an hour of work.
+    let (_lock, recovered) = extract::prepare_output(out)?;
+    if recovered.rolled_forward {
+        eprintln!(
+            "finished writing {} (an earlier run was stopped while replacing its files)",
+            out.display()
+        );
+    }
+    if recovered.removed > 0 {
+        eprintln!(
+            "removed {} temporary file(s) an interrupted run left in {}",
+            recovered.removed,
+            out.display()
+        );
+    }
     eprintln!(
         "features: {} -> {} ({} threads, CPU ray casting with parry3d)",
         mesh_dir.display(),
@@ -410,6 +456,7 @@ fn run_features(mesh_dir: &Path, out: &Path, opts: &ExtractOptions) -> Result<us
 
 fn cmd_synth(a: &SynthArgs) -> Result<ExitCode> {
     let t = Instant::now();
+    synth::check_size(a.per_class, a.subdivide).map_err(anyhow::Error::msg)?;
     let files = synth::write_dataset(&a.dir, a.per_class, a.seed, a.subdivide)
         .with_context(|| format!("writing synthetic dataset to {}", a.dir.display()))?;
     println!(
@@ -486,15 +533,7 @@ fn train_config(a: &TrainArgs) -> TrainConfig {
 
 fn cmd_train(a: &TrainArgs) -> Result<ExitCode> {
     let cfg = train_config(a);
-    if !(0.0..1.0).contains(&cfg.val_fraction) || !(0.0..1.0).contains(&cfg.dropout) {
-        bail!("--val-fraction and --dropout must lie in [0, 1)");
-    }
-    if cfg.epochs == 0 || cfg.batch_size == 0 || cfg.lr.is_nan() || cfg.lr <= 0.0 {
-        bail!("--epochs, --batch-size and --lr must be positive");
-    }
-    if cfg.channels.contains(&0) || cfg.hidden.contains(&0) {
-        bail!("--channels and --hidden widths must be positive");
-    }
+    cfg.validate().map_err(anyhow::Error::msg)?;
     let out = a
         .out
         .clone()
@@ -532,9 +571,12 @@ fn run_train(features: &Path, out: &Path, cfg: &TrainConfig) -> Result<()> {
 }
 
 fn cmd_compare(a: &CompareArgs) -> Result<ExitCode> {
-    let rows = workflow::compare(&a.models)?;
+    let cmp = workflow::compare(&a.models)?;
+    for (name, why) in &cmp.skipped {
+        eprintln!("warning: skipped {}: {why}", a.models.join(name).display());
+    }
     let mut o = std::io::stdout().lock();
-    writeln!(o, "\n{}", workflow::comparison_text(&rows))?;
+    writeln!(o, "\n{}", workflow::comparison_text(&cmp.rows))?;
     writeln!(
         o,
         "wrote {} and {}",
@@ -564,6 +606,8 @@ fn cmd_predict(a: &PredictArgs) -> Result<ExitCode> {
     let failed = preds.iter().filter(|p| p.error.is_some()).count();
     Ok(if failed == preds.len() {
         ExitCode::FAILURE
+    } else if failed > 0 {
+        ExitCode::from(EXIT_STRICT_FAILURES)
     } else {
         ExitCode::SUCCESS
     })

@@ -46,6 +46,52 @@ pub struct ModelConfig {
     /// Network shape of a multi-view CNN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnn: Option<CnnConfig>,
+    /// [`crate::features::hash_hex`] of `model.bpk`, checked on load: a damaged or swapped
+    /// weights file is refused instead of predicting nonsense.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_hash: Option<String>,
+}
+
+/// Why a folder may not be replaced by a new model folder.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplaceError {
+    /// It holds something other than a shapeclf model.
+    #[error(
+        "{0} is not empty and is not a shapeclf model folder (no config.json written by `shapeclf train`); refusing to replace it: choose a new or empty folder"
+    )]
+    NotModelFolder(PathBuf),
+    /// It is a file, not a folder.
+    #[error("{0} exists and is not a folder; refusing to replace it")]
+    NotAFolder(PathBuf),
+}
+
+/// Whether a folder is one `shapeclf train` wrote: its `config.json` carries shapeclf's tool
+/// name and a format version (any version, so an old model folder can be replaced by a new).
+pub fn is_model_folder(dir: &Path) -> bool {
+    std::fs::read(dir.join(CONFIG_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| {
+            v.get("tool").and_then(|t| t.as_str()) == Some("shapeclf")
+                && v.get("format_version").is_some_and(|f| f.is_u64())
+        })
+}
+
+/// Checks that `out` may be replaced by a model folder: it is missing, an empty folder, or a
+/// model folder. Anything else (a user's data, a feature folder, a file) is refused untouched.
+pub fn check_replaceable(out: &Path) -> Result<(), ReplaceError> {
+    if std::fs::symlink_metadata(out).is_err() {
+        return Ok(());
+    }
+    if !out.is_dir() || std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(ReplaceError::NotAFolder(out.to_path_buf()));
+    }
+    let empty = std::fs::read_dir(out).is_ok_and(|mut r| r.next().is_none());
+    if empty || is_model_folder(out) {
+        Ok(())
+    } else {
+        Err(ReplaceError::NotModelFolder(out.to_path_buf()))
+    }
 }
 
 /// A trained network of either kind.
@@ -180,8 +226,11 @@ pub fn save(
 ) -> std::io::Result<()> {
     use crate::io::{write_bytes_atomic, write_json_atomic};
     std::fs::create_dir_all(dir)?;
-    write_bytes_atomic(&dir.join(WEIGHTS_FILE), &model.to_bytes()?)?;
-    write_json_atomic(&dir.join(CONFIG_FILE), config)?;
+    let weights = model.to_bytes()?;
+    let mut config = config.clone();
+    config.weights_hash = Some(crate::features::hash_hex(&weights));
+    write_bytes_atomic(&dir.join(WEIGHTS_FILE), &weights)?;
+    write_json_atomic(&dir.join(CONFIG_FILE), &config)?;
     write_json_atomic(&dir.join(CLASSES_FILE), &classes)?;
     match standardizer {
         Some(s) => write_json_atomic(&dir.join(NORMALIZATION_FILE), s)?,
@@ -214,6 +263,14 @@ impl SavedModel {
             });
         }
         let classes: Vec<String> = read_json(&dir.join(CLASSES_FILE))?;
+        let mut sorted: Vec<&String> = classes.iter().collect();
+        sorted.sort();
+        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+            return Err(ModelError::Corrupt {
+                path: dir.join(CLASSES_FILE),
+                msg: format!("class {:?} is listed twice", w[0]),
+            });
+        }
         let manifest: Manifest = read_json(&dir.join(MANIFEST_FILE))?;
         let corrupt = |path: &Path, msg: String| ModelError::Corrupt {
             path: path.to_path_buf(),
@@ -224,6 +281,14 @@ impl SavedModel {
             path: wpath.clone(),
             source,
         })?;
+        if let Some(want) = &config.weights_hash
+            && crate::features::hash_hex(&bytes) != *want
+        {
+            return Err(corrupt(
+                &wpath,
+                "weights do not match the checksum in config.json (damaged or replaced file): retrain the model".into(),
+            ));
+        }
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
             .map_err(|e| corrupt(&wpath, format!("corrupt weights: {e}")))?;
         let misfit = |e: burn::store::RecordError| {
@@ -238,6 +303,9 @@ impl SavedModel {
                     ));
                 }
                 let standardizer: Standardizer = read_json(&dir.join(NORMALIZATION_FILE))?;
+                standardizer
+                    .validate()
+                    .map_err(|m| corrupt(&dir.join(NORMALIZATION_FILE), m))?;
                 if standardizer.columns.len() != net.inputs
                     || standardizer.mean.len() != net.inputs
                     || standardizer.std.len() != net.inputs
@@ -292,7 +360,90 @@ impl SavedModel {
     }
 }
 
-/// Reads `report.json` of a model folder.
+/// Reads `report.json` of a model folder and checks its figures are possible (scores in
+/// [0, 1], times and counts not negative), so a damaged report is named, not compared.
 pub fn read_report(dir: &Path) -> Result<Report, ModelError> {
-    read_json(&dir.join(REPORT_FILE))
+    let path = dir.join(REPORT_FILE);
+    let r: Report = read_json(&path)?;
+    let m = &r.metrics;
+    let scores = [
+        ("accuracy", m.accuracy),
+        ("mean_class_accuracy", m.mean_class_accuracy),
+        ("macro F1", m.macro_avg.f1),
+    ];
+    for (name, v) in scores {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(ModelError::Corrupt {
+                path,
+                msg: format!("{name} is {v}, outside [0, 1]"),
+            });
+        }
+    }
+    for (name, v) in [
+        ("train_seconds", r.train_seconds),
+        ("samples_per_second", r.samples_per_second),
+    ] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(ModelError::Corrupt {
+                path,
+                msg: format!("{name} is {v}, not a non-negative number"),
+            });
+        }
+    }
+    let counted: usize = m.confusion_matrix.iter().flatten().sum();
+    if counted != r.test_size {
+        return Err(ModelError::Corrupt {
+            path,
+            msg: format!(
+                "the confusion matrix counts {counted} test meshes, the report says {}",
+                r.test_size
+            ),
+        });
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Whatever a folder holds, it is replaceable only when it is empty or carries a
+        /// shapeclf model config: random files, random `config.json` contents and nested
+        /// folders are all refused.
+        #[test]
+        fn only_empty_or_model_folders_are_replaceable(
+            files in proptest::collection::vec(("[a-z.]{1,8}", proptest::collection::vec(proptest::num::u8::ANY, 0..16)), 0..5),
+            config in proptest::option::of(0u8..4),
+            sub in proptest::bool::ANY,
+        ) {
+            let d = tempfile::tempdir().unwrap();
+            let dir = d.path().join("out");
+            std::fs::create_dir(&dir).unwrap();
+            for (name, bytes) in &files {
+                if name != CONFIG_FILE && name != "." && name != ".." {
+                    std::fs::write(dir.join(name), bytes).unwrap();
+                }
+            }
+            if sub {
+                std::fs::create_dir_all(dir.join("sub/x")).unwrap();
+            }
+            let cfg: Option<&str> = config.map(|c| match c {
+                0 => r#"{"tool":"shapeclf","format_version":1}"#,
+                1 => r#"{"tool":"other","format_version":1}"#,
+                2 => r#"{"tool":"shapeclf"}"#,
+                _ => "not json",
+            });
+            if let Some(c) = cfg {
+                std::fs::write(dir.join(CONFIG_FILE), c).unwrap();
+            }
+            let empty = std::fs::read_dir(&dir).unwrap().next().is_none();
+            let model = config == Some(0);
+            proptest::prop_assert_eq!(check_replaceable(&dir).is_ok(), empty || model);
+            // A file is never replaceable.
+            let file = d.path().join("file");
+            std::fs::write(&file, b"x").unwrap();
+            proptest::prop_assert!(check_replaceable(&file).is_err());
+        }
+    }
 }

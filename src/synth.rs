@@ -498,8 +498,35 @@ pub fn subdivide(mut mesh: RawMesh, levels: u32) -> RawMesh {
     mesh
 }
 
+/// Most triangles one synthetic mesh may have after subdivision (about 800 MB as binary STL).
+pub const MAX_TRIANGLES: u64 = 16_000_000;
+
+/// Refuses, up front, a subdivision level whose meshes would not fit in memory or on disk,
+/// saying how many triangles it would make.
+pub fn check_size(per_class: usize, levels: u32) -> Result<(), String> {
+    let base = CLASSES
+        .iter()
+        .map(|c| shape(c, &mut ChaCha8Rng::seed_from_u64(0)).triangles.len() as u64)
+        .max()
+        .unwrap_or(0);
+    let per_mesh = base.saturating_mul(4u64.saturating_pow(levels));
+    if per_mesh > MAX_TRIANGLES {
+        return Err(format!(
+            "--subdivide {levels} would make meshes of about {per_mesh} triangles each ({} in all); at most {MAX_TRIANGLES} triangles per mesh are allowed",
+            per_mesh.saturating_mul((per_class * CLASSES.len()) as u64)
+        ));
+    }
+    Ok(())
+}
+
+/// Whether shape `i` of `per_class` goes to the test split: one in five, and at least one per
+/// class whenever a class has two or more shapes.
+fn is_test(i: usize, per_class: usize) -> bool {
+    i % 5 == 4 || ((2..5).contains(&per_class) && i == per_class - 1)
+}
+
 /// Writes `per_class` shapes of every class under `dir/<class>/{train,test}/` (one in five to
-/// test), cycling through the four formats, each subdivided `levels` times. Returns the files
+/// test, at least one per class), cycling through the four formats, each subdivided `levels` times. Returns the files
 /// written.
 pub fn write_dataset(
     dir: &Path,
@@ -512,7 +539,11 @@ pub fn write_dataset(
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(ci as u64 + 1);
         for i in 0..per_class {
-            let split = if i % 5 == 4 { "test" } else { "train" };
+            let split = if is_test(i, per_class) {
+                "test"
+            } else {
+                "train"
+            };
             let ext = ["off", "obj", "stl", "ply"][i % 4];
             let sub = dir.join(class).join(split);
             std::fs::create_dir_all(&sub)?;
@@ -540,6 +571,20 @@ mod tests {
                 assert!(m.signed_volume() > 0.0, "{class} faces inwards");
             }
         }
+    }
+
+    #[test]
+    fn every_class_gets_a_test_shape_and_huge_sizes_are_refused() {
+        for n in 2..12 {
+            let tests = (0..n).filter(|&i| is_test(i, n)).count();
+            assert!(tests >= 1 && tests < n, "{n} shapes: {tests} test");
+        }
+        // The demo's split (40 per class) is unchanged: every fifth shape.
+        assert_eq!((0..40).filter(|&i| is_test(i, 40)).count(), 8);
+        assert!(check_size(40, 2).is_ok());
+        let e = check_size(40, 20).unwrap_err();
+        assert!(e.contains("triangles"), "{e}");
+        assert!(check_size(1, 40).is_err(), "no overflow");
     }
 
     #[test]

@@ -233,6 +233,88 @@ impl TrainConfig {
         }
     }
 
+    /// Largest number of trainable parameters accepted: 2^28 (1 GiB of weights, about 4 GiB
+    /// with gradients and Adam's moments), so an impossible size is refused with a message
+    /// instead of dying in an allocation.
+    pub const MAX_PARAMETERS: u64 = 1 << 28;
+
+    /// Checks every hyperparameter is finite and in range before anything is trained: a value
+    /// that cannot train (or cannot be saved and read back, as infinities in JSON) is refused
+    /// with a message naming the flag.
+    pub fn validate(&self) -> Result<(), String> {
+        let fin = |name: &str, v: f64, lo: f64, hi: f64, lo_open: bool| {
+            let ok = v.is_finite() && (if lo_open { v > lo } else { v >= lo }) && v <= hi;
+            if ok {
+                Ok(())
+            } else {
+                let open = if lo_open { "(" } else { "[" };
+                Err(format!("--{name} is {v}; it must lie in {open}{lo}, {hi}]"))
+            }
+        };
+        fin("lr", self.lr, 0.0, 10.0, true)?;
+        fin(
+            "weight-decay",
+            f64::from(self.weight_decay),
+            0.0,
+            10.0,
+            false,
+        )?;
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!(
+                "--dropout is {}; it must lie in [0, 1)",
+                self.dropout
+            ));
+        }
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            return Err(format!(
+                "--val-fraction is {}; it must lie in [0, 1)",
+                self.val_fraction
+            ));
+        }
+        if !(1..=100_000).contains(&self.epochs) {
+            return Err(format!(
+                "--epochs is {}; it must lie in [1, 100000]",
+                self.epochs
+            ));
+        }
+        if !(1..=1 << 20).contains(&self.batch_size) {
+            return Err(format!(
+                "--batch-size is {}; it must lie in [1, 1048576]",
+                self.batch_size
+            ));
+        }
+        if self.jitter > 64 {
+            return Err(format!("--jitter is {}; at most 64 pixels", self.jitter));
+        }
+        let widths = |name: &str, v: &[usize], max: usize| {
+            if v.iter().any(|&w| w == 0 || w > max) {
+                Err(format!("--{name} widths must lie in [1, {max}], got {v:?}"))
+            } else {
+                Ok(())
+            }
+        };
+        widths("hidden", &self.hidden, 1 << 16)?;
+        widths("channels", &self.channels, 4096)?;
+        // Weights between consecutive layers; the input width is not known yet but is small
+        // next to these (a descriptor table has a few hundred columns).
+        let mut params = 0u64;
+        for w in self.hidden.windows(2) {
+            params += w[0] as u64 * w[1] as u64;
+        }
+        for w in self.channels.windows(2) {
+            params += 9 * w[0] as u64 * w[1] as u64;
+        }
+        if params > Self::MAX_PARAMETERS {
+            return Err(format!(
+                "--hidden {:?} / --channels {:?} make {params} parameters, more than the {} this machine can train; choose smaller layers",
+                self.hidden,
+                self.channels,
+                Self::MAX_PARAMETERS
+            ));
+        }
+        Ok(())
+    }
+
     pub(crate) fn optimizer(&self) -> ModuleOptimizer {
         let decay = (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay));
         match self.optimizer {
@@ -310,14 +392,31 @@ impl Standardizer {
         }
     }
 
-    /// Standardises row-major `x` in place.
+    /// Standardises row-major `x` in place. A spread that is zero, negative or not finite
+    /// (only a hand-edited `normalization.json` has one; [`Standardizer::fit`] never makes one)
+    /// divides by 1, so no value becomes infinite or NaN.
     pub fn apply(&self, x: &mut [f32]) {
         let d = self.columns.len();
         for r in x.chunks_exact_mut(d) {
             for ((v, m), s) in r.iter_mut().zip(&self.mean).zip(&self.std) {
+                let s = if s.is_finite() && *s > 1e-12 { *s } else { 1.0 };
                 *v = (*v - m) / s;
             }
         }
+    }
+
+    /// Checks stored statistics: every mean finite, every spread finite and positive.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(i) = self.mean.iter().position(|m| !m.is_finite()) {
+            return Err(format!("mean of column {} is not finite", self.columns[i]));
+        }
+        if let Some(i) = self.std.iter().position(|s| !(s.is_finite() && *s >= 0.0)) {
+            return Err(format!(
+                "standard deviation of column {} is {}, not a finite non-negative number",
+                self.columns[i], self.std[i]
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -479,6 +578,9 @@ pub struct Trained {
     pub best_epoch: usize,
     /// Wall-clock seconds of training.
     pub train_seconds: f64,
+    /// The epoch in which the loss became NaN or infinite, if it did; training stopped there
+    /// and the model must not be used.
+    pub diverged: Option<usize>,
     /// Training samples per second (forward and backward).
     pub samples_per_second: f64,
 }
@@ -646,7 +748,8 @@ pub fn train(
     let mut history = Vec::new();
     let mut stopping = EarlyStopping::new(cfg.patience);
     let (mut bx, mut by, mut bw) = (Vec::new(), Vec::new(), Vec::new());
-    for epoch in 1..=cfg.epochs.max(1) {
+    let mut diverged = None;
+    'epochs: for epoch in 1..=cfg.epochs.max(1) {
         order.shuffle(&mut rng);
         let mut loss_sum = 0f64;
         let mut batches = 0usize;
@@ -661,7 +764,13 @@ pub fn train(
             }
             let logits = net.forward(to_tensor(&bx, d, &ad));
             let loss = net.loss(logits, &by, &bw);
-            loss_sum += f64::from(loss.clone().into_scalar::<f32>());
+            let l = loss.clone().into_scalar::<f32>();
+            if !l.is_finite() {
+                // Weights past this point are garbage: stop, and let the caller refuse them.
+                diverged = Some(epoch);
+                break 'epochs;
+            }
+            loss_sum += f64::from(l);
             batches += 1;
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             net = optim.step(cfg.lr, net, grads);
@@ -699,6 +808,7 @@ pub fn train(
         best_epoch,
         train_seconds,
         samples_per_second: samples as f64 / train_seconds.max(1e-9),
+        diverged,
     }
 }
 
@@ -823,5 +933,67 @@ mod tests {
         assert_eq!(s.std, vec![1.0, 1.0]);
         s.apply(&mut x);
         assert_eq!(x, vec![-1.0, 0.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn zero_or_broken_spread_never_makes_nan() {
+        let mut s = Standardizer {
+            columns: vec!["a".into(), "b".into()],
+            mean: vec![1.0, 1.0],
+            std: vec![0.0, f32::NAN],
+        };
+        let mut x = vec![3.0, 3.0];
+        s.apply(&mut x);
+        assert_eq!(x, vec![2.0, 2.0]);
+        assert!(s.validate().is_err(), "NaN spread is refused on load");
+        s.std[1] = 0.0;
+        assert!(
+            s.validate().is_ok(),
+            "zero spread is a constant column, guarded"
+        );
+        s.mean[0] = f32::INFINITY;
+        assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn hyperparameters_are_validated() {
+        for m in [ModelKind::Logistic, ModelKind::Mlp, ModelKind::Cnn] {
+            assert!(TrainConfig::defaults(m).validate().is_ok());
+        }
+        type Edit = fn(&mut TrainConfig);
+        let bad: [(&str, Edit); 11] = [
+            ("lr", |c| c.lr = f64::INFINITY),
+            ("lr", |c| c.lr = 1e30),
+            ("lr", |c| c.lr = 0.0),
+            ("weight-decay", |c| c.weight_decay = f32::NAN),
+            ("weight-decay", |c| c.weight_decay = f32::INFINITY),
+            ("weight-decay", |c| c.weight_decay = -1.0),
+            ("dropout", |c| c.dropout = 1.0),
+            ("epochs", |c| c.epochs = 0),
+            ("batch-size", |c| c.batch_size = 0),
+            ("hidden", |c| c.hidden = vec![100_000, 100_000]),
+            ("parameters", |c| c.hidden = vec![65_536, 65_536]),
+        ];
+        for (flag, f) in bad {
+            let mut c = TrainConfig::defaults(ModelKind::Mlp);
+            f(&mut c);
+            let e = c.validate().expect_err(flag);
+            assert!(e.contains(flag), "{flag}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_diverging_run_stops_and_says_so() {
+        let data = prepare(&blobs(20, 3, 1), None).unwrap();
+        let mut cfg = TrainConfig::defaults(ModelKind::Mlp);
+        cfg.lr = 1e30;
+        cfg.optimizer = OptimizerKind::Sgd;
+        cfg.epochs = 20;
+        let t = train(&cfg, &data, &Device::flex(), |_| {});
+        assert!(t.diverged.is_some(), "loss stayed finite at lr 1e30");
+        assert!(t.history.len() < 20);
+        let mut ok = cfg.clone();
+        ok.lr = 1e-3;
+        assert_eq!(train(&ok, &data, &Device::flex(), |_| {}).diverged, None);
     }
 }

@@ -27,8 +27,18 @@ pub fn train_model(
     cfg: &TrainConfig,
     progress: bool,
 ) -> Result<Report> {
+    cfg.validate().map_err(anyhow::Error::msg)?;
+    // Refused before any work, and checked again just before the folder is replaced.
+    model_dir::check_replaceable(out)?;
     let (table, manifest) = features::read_folder(features_dir)
         .with_context(|| format!("reading features from {}", features_dir.display()))?;
+    if features::table_matches_manifest(features_dir, &manifest) == Some(false) {
+        eprintln!(
+            "warning: {} is not the table {} was written with (edited by hand, or copied from another run)",
+            features_dir.join(features::TABLE_FILE).display(),
+            features::MANIFEST_FILE
+        );
+    }
     let manifest_bytes = std::fs::read(features_dir.join(features::MANIFEST_FILE))?;
     let data = train::prepare(&table, cfg.positive.as_deref())?;
     let device = cfg.backend.device()?;
@@ -96,6 +106,7 @@ pub fn train_model(
         net_cfg.dropout = cfg.dropout;
         let t = cnn_train::train(cfg, &net_cfg, &train_set, &device, on_epoch);
         pb.finish_and_clear();
+        diverged(t.diverged, cfg)?;
         let proba = cnn_train::predict_proba(&t.net, &test_set, &device);
         let pred = train::argmax_rows(&proba, k);
         let fit = Fit {
@@ -120,6 +131,7 @@ pub fn train_model(
     } else {
         let t = train::train(cfg, &data, &device, on_epoch);
         pb.finish_and_clear();
+        diverged(t.diverged, cfg)?;
         let d = data.columns.len();
         let mut x = data.test.x.clone();
         t.standardizer.apply(&mut x);
@@ -187,6 +199,7 @@ pub fn train_model(
         train: cfg.clone(),
         net: net_cfg,
         cnn: cnn_cfg,
+        weights_hash: None,
     };
     // Everything goes into a staging folder beside `out`, which then replaces `out` whole: a
     // kill at any moment leaves either the previous model folder or the new one, never a mix.
@@ -216,9 +229,24 @@ pub fn train_model(
     {
         eprintln!("warning: filters.png / feature_maps.png not drawn: {e}");
     }
+    if let Err(e) = model_dir::check_replaceable(out_final) {
+        let _ = std::fs::remove_dir_all(out);
+        return Err(e.into());
+    }
     commit_dir(out, out_final)
         .with_context(|| format!("replacing {} with the new model", out_final.display()))?;
     Ok(report)
+}
+
+/// A run whose loss became NaN or infinite has no usable weights: refuse it, writing nothing.
+fn diverged(epoch: Option<usize>, cfg: &TrainConfig) -> Result<()> {
+    match epoch {
+        Some(e) => bail!(
+            "training diverged: the loss became NaN or infinite in epoch {e} (learning rate {}); no model written. Try a smaller --lr",
+            cfg.lr
+        ),
+        None => Ok(()),
+    }
 }
 
 /// A fresh, empty hidden folder beside `out` to build a model folder in.
@@ -232,12 +260,36 @@ fn stage_dir(out: &Path) -> Result<PathBuf> {
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    remove_stale_staging(&parent, &name);
     let staging = parent.join(format!(".{name}.staging-{}", std::process::id()));
     if staging.exists() {
         std::fs::remove_dir_all(&staging)?;
     }
     std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
     Ok(staging)
+}
+
+/// Removes `.NAME.staging-PID` folders (and their `.old` twins) that a killed `train` left
+/// beside `NAME`, when process PID is no longer running.
+fn remove_stale_staging(parent: &Path, name: &str) {
+    let prefix = format!(".{name}.staging-");
+    let Ok(rd) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let file_name = e.file_name();
+        let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let pid = rest.strip_suffix(".old").unwrap_or(rest);
+        if let Ok(pid) = pid.parse::<u32>()
+            && pid != std::process::id()
+            && !crate::io::process_alive(pid)
+            && e.file_type().is_ok_and(|t| t.is_dir())
+        {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// Moves the finished `staging` folder to `out`, the previous `out` aside first and removed last.
@@ -370,9 +422,19 @@ pub struct ComparisonRow {
     pub test_size: usize,
 }
 
+/// A comparison: one row per readable model folder, and the folders left out with why.
+#[derive(Debug, Clone, Default)]
+pub struct Comparison {
+    /// Models side by side, sorted by folder name.
+    pub rows: Vec<ComparisonRow>,
+    /// `(folder, reason)` of each folder whose report is missing or broken.
+    pub skipped: Vec<(String, String)>,
+}
+
 /// Reads every `*/report.json` under `models_dir` (sorted by folder name), writes
-/// `comparison.md` and `comparison.png` there, and returns the rows.
-pub fn compare(models_dir: &Path) -> Result<Vec<ComparisonRow>> {
+/// `comparison.md` and `comparison.png` there, and returns the rows. A folder whose report is
+/// missing, unreadable or impossible is left out and named, and the others are compared.
+pub fn compare(models_dir: &Path) -> Result<Comparison> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(models_dir)
         .with_context(|| format!("reading models folder {}", models_dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -380,19 +442,30 @@ pub fn compare(models_dir: &Path) -> Result<Vec<ComparisonRow>> {
             // Hidden folders are model folders still being written (or left by a killed run).
             !p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-                && p.join(model_dir::REPORT_FILE).is_file()
+                && p.is_dir()
         })
         .collect();
     dirs.sort();
-    if dirs.is_empty() {
-        bail!(
-            "no trained models under {} (expected <name>/report.json; run `shapeclf train` first)",
-            models_dir.display()
-        );
-    }
     let mut rows = Vec::new();
+    let mut skipped = Vec::new();
     for d in &dirs {
-        let r = model_dir::read_report(d)?;
+        let name = d
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !d.join(model_dir::REPORT_FILE).is_file() {
+            if model_dir::is_model_folder(d) {
+                skipped.push((name, format!("no {}", model_dir::REPORT_FILE)));
+            }
+            continue;
+        }
+        let r = match model_dir::read_report(d) {
+            Ok(r) => r,
+            Err(e) => {
+                skipped.push((name, e.to_string()));
+                continue;
+            }
+        };
         rows.push(ComparisonRow {
             name: d
                 .file_name()
@@ -407,6 +480,18 @@ pub fn compare(models_dir: &Path) -> Result<Vec<ComparisonRow>> {
             backend: r.backend,
             test_size: r.test_size,
         });
+    }
+    if rows.is_empty() {
+        let why: Vec<String> = skipped.iter().map(|(n, e)| format!("{n}: {e}")).collect();
+        bail!(
+            "no readable trained models under {} (expected <name>/report.json; run `shapeclf train` first){}",
+            models_dir.display(),
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!("; skipped {}", why.join("; "))
+            }
+        );
     }
     write_bytes_atomic(
         &models_dir.join("comparison.md"),
@@ -424,7 +509,7 @@ pub fn compare(models_dir: &Path) -> Result<Vec<ComparisonRow>> {
     if let Err(e) = plots::comparison_png(&bars, &models_dir.join("comparison.png")) {
         eprintln!("warning: comparison.png not drawn: {e}");
     }
-    Ok(rows)
+    Ok(Comparison { rows, skipped })
 }
 
 /// The comparison as a terminal table.
@@ -505,7 +590,7 @@ pub fn predict(model_dir: &Path, meshes: &[PathBuf], top: usize) -> Result<Vec<P
     for path in meshes {
         let name = path
             .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
+            .map(dataset::encode_name)
             .unwrap_or_default();
         let seed = dataset::mesh_seed(model.manifest.seed, &name);
         let probs = extract::process_file_with_views(path, cfg, seed, None, views.as_ref())
@@ -529,6 +614,13 @@ pub fn predict(model_dir: &Path, meshes: &[PathBuf], top: usize) -> Result<Vec<P
                 }
                 (Classifier::Dense(_), None) => Err("model has no normalisation".into()),
             });
+        let probs = probs.and_then(|p| {
+            if p.iter().all(|q| q.is_finite()) {
+                Ok(p)
+            } else {
+                Err("the model produced a non-finite probability (damaged weights?)".to_string())
+            }
+        });
         match probs {
             Ok(p) => {
                 let mut ranked: Vec<(String, f32)> = model

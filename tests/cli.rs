@@ -246,15 +246,17 @@ fn train_compare_predict_and_their_bad_inputs() {
     assert!(text.contains("logistic") && text.contains("mlp"), "{text}");
     assert!(models.join("comparison.md").is_file() && models.join("comparison.png").is_file());
 
-    // Predict: text and JSON, a missing mesh reported per file.
+    // Predict: text and JSON, a missing mesh reported per file (exit 3: some classified).
     let mug = meshes.join("mug/test/mug_0004.off");
-    let text = ok(&shapeclf(&[
+    let partial = shapeclf(&[
         "predict",
         "--model",
         s(&models.join("mlp")),
         s(&mug),
         "/no/such.off",
-    ]));
+    ]);
+    assert_eq!(partial.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&partial.stdout).into_owned();
     assert!(
         text.contains("mug_0004.off: ") && text.contains("/no/such.off: error"),
         "{text}"

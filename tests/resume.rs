@@ -239,7 +239,7 @@ fn killed_training_leaves_the_previous_model_folder_whole() {
     let before = snapshot(&out);
 
     // Killed mid-training: the folder is exactly as it was.
-    let mut child = train("1000000", "2").spawn().unwrap();
+    let mut child = train("100000", "2").spawn().unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     child.kill().unwrap();
     child.wait().unwrap();

@@ -87,13 +87,41 @@ impl DescriptorConfig {
         c
     }
 
-    /// Checks the parameters make sense before any mesh is touched.
+    /// Checks the parameters make sense before any mesh is touched: every count positive (a
+    /// histogram of zero pairs would sum to 0, not 1) and below a limit past which one mesh
+    /// would take hours or the memory would not fit.
     pub fn validate(&self) -> Result<(), String> {
         if self.d2_points < 2 || self.d2_bins == 0 || self.sdf_bins == 0 {
             return Err("d2_points must be >= 2 and bin counts > 0".into());
         }
+        if self.d2_pairs == Some(0) {
+            return Err("d2_pairs must be at least 1 (or left out for all pairs)".into());
+        }
         if self.sdf_points == 0 || self.sdf_rays == 0 {
             return Err("sdf_points and sdf_rays must be > 0".into());
+        }
+        let limits = [
+            ("d2_points", self.d2_points, Self::MAX_POINTS),
+            ("d2_pairs", self.d2_pairs.unwrap_or(1), Self::MAX_PAIRS),
+            ("sdf_points", self.sdf_points, Self::MAX_POINTS),
+            ("sdf_rays", self.sdf_rays, Self::MAX_SDF_RAYS),
+            ("d2_bins", self.d2_bins, Self::MAX_BINS),
+            ("sdf_bins", self.sdf_bins, Self::MAX_BINS),
+            ("extra_bins", self.extra_bins, Self::MAX_BINS),
+            ("triples", self.triples, Self::MAX_PAIRS),
+        ];
+        for (name, v, max) in limits {
+            if v > max {
+                return Err(format!("{name} is {v}, more than the limit of {max}"));
+            }
+        }
+        if self.d2_pairs.is_none() && self.d2_points > Self::MAX_ALL_PAIRS_POINTS {
+            return Err(format!(
+                "d2_points {} with all pairs is {:.2e} pairs per mesh; above {} points give d2_pairs to sample pairs",
+                self.d2_points,
+                self.d2_pair_count() as f64,
+                Self::MAX_ALL_PAIRS_POINTS
+            ));
         }
         if !(self.sdf_cone_deg > 0.0 && self.sdf_cone_deg < 180.0) {
             return Err("sdf_cone_deg must lie in (0, 180)".into());
@@ -102,6 +130,48 @@ impl DescriptorConfig {
             return Err("hist_max must be > 0".into());
         }
         Ok(())
+    }
+}
+
+impl DescriptorConfig {
+    /// Largest surface-point count for D2 or the SDF.
+    pub const MAX_POINTS: usize = 1 << 20;
+    /// Largest D2 point count when all pairs are used (2.1e9 pairs, 1000x the default).
+    pub const MAX_ALL_PAIRS_POINTS: usize = 65_536;
+    /// Largest number of sampled pairs or triples.
+    pub const MAX_PAIRS: usize = 1 << 32;
+    /// Largest number of rays per SDF point.
+    pub const MAX_SDF_RAYS: usize = 4096;
+    /// Largest histogram bin count.
+    pub const MAX_BINS: usize = 4096;
+
+    /// D2 point pairs per mesh.
+    pub fn d2_pair_count(&self) -> u64 {
+        let n = self.d2_points as u64;
+        self.d2_pairs
+            .map_or(n * n.saturating_sub(1) / 2, |p| p as u64)
+    }
+
+    /// Warnings for settings that make each mesh take far longer (10x or more) than the
+    /// defaults, with the factor, so a user is not left waiting without a word.
+    pub fn cost_warnings(&self) -> Vec<String> {
+        let d = DescriptorConfig::default();
+        let mut w = Vec::new();
+        let pairs = self.d2_pair_count() as f64 / d.d2_pair_count() as f64;
+        if pairs >= 10.0 {
+            w.push(format!(
+                "D2 uses {:.2e} point pairs per mesh, {pairs:.0}x the default: expect D2 to take about that much longer",
+                self.d2_pair_count() as f64
+            ));
+        }
+        let rays = (self.sdf_points * self.sdf_rays) as f64 / (d.sdf_points * d.sdf_rays) as f64;
+        if rays >= 10.0 {
+            w.push(format!(
+                "the SDF casts {} rays per mesh, {rays:.0}x the default: expect it to take about that much longer",
+                self.sdf_points * self.sdf_rays
+            ));
+        }
+        w
     }
 }
 
@@ -204,6 +274,33 @@ fn shape_statistics(pts: &[Vec3], area: f64) -> [f32; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameters_that_give_wrong_or_endless_output_are_refused() {
+        let ok = DescriptorConfig::default();
+        assert!(ok.validate().is_ok());
+        assert!(ok.cost_warnings().is_empty());
+        let with = |f: fn(&mut DescriptorConfig)| {
+            let mut c = DescriptorConfig::default();
+            f(&mut c);
+            c
+        };
+        // Zero pairs would give a histogram summing to 0.
+        assert!(with(|c| c.d2_pairs = Some(0)).validate().is_err());
+        assert!(with(|c| c.d2_points = 1_000_000).validate().is_err());
+        assert!(with(|c| c.sdf_rays = 100_000).validate().is_err());
+        assert!(with(|c| c.sdf_points = 0).validate().is_err());
+        // Allowed but slow: said up front.
+        let slow = with(|c| c.d2_points = 20_000);
+        assert!(slow.validate().is_ok());
+        assert_eq!(slow.cost_warnings().len(), 1);
+        let sampled = with(|c| {
+            c.d2_points = 1_000_000;
+            c.d2_pairs = Some(1_000_000);
+        });
+        assert!(sampled.validate().is_ok());
+        assert!(sampled.cost_warnings().is_empty());
+    }
 
     #[test]
     fn columns_match_values() {

@@ -52,6 +52,17 @@ pub enum MeshError {
     /// The data parsed but is not a usable surface.
     #[error("{0}")]
     Invalid(String),
+    /// Not a regular file (a FIFO, a device such as `/dev/zero`, a socket, a folder).
+    #[error("not a regular file; not read")]
+    NotRegular,
+    /// Larger than [`MAX_FILE_BYTES`].
+    #[error("file is {bytes} bytes, more than the {limit}-byte limit for a mesh file")]
+    TooLarge {
+        /// Its size.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// The mesh is larger than the user's `--max-faces` limit.
     #[error("mesh has {faces} triangles, more than the limit of {limit}")]
     TooManyFaces {
@@ -109,6 +120,35 @@ pub struct LoadStats {
     pub flipped: bool,
 }
 
+/// Largest mesh file read (4 GiB): far above real meshes (a 5M-triangle binary STL is 250 MB),
+/// and a guard against reading without end from something that only looks like a file.
+pub const MAX_FILE_BYTES: u64 = 4 << 30;
+
+/// Reads the bytes of a mesh file after the checks every command applies: a regular file
+/// (symbolic links followed), at most [`MAX_FILE_BYTES`], and never more than the size it had
+/// when opened (a file that grows while read is cut there).
+pub fn read_file(path: &Path) -> Result<Vec<u8>, MeshError> {
+    use std::io::Read;
+    // Checked before opening: opening a FIFO would wait for a writer for ever.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(MeshError::NotRegular);
+    }
+    let f = std::fs::File::open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(MeshError::NotRegular);
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(MeshError::TooLarge {
+            bytes: meta.len(),
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    f.take(meta.len()).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// Reads a mesh file, choosing the parser by extension, and returns the cleaned, normalised mesh.
 pub fn load(path: &Path) -> Result<(Mesh, LoadStats), MeshError> {
     clean(load_raw(path)?)
@@ -131,7 +171,7 @@ fn clean(raw: RawMesh) -> Result<(Mesh, LoadStats), MeshError> {
 /// Reads a mesh file into a [`RawMesh`] without validating it.
 pub fn load_raw(path: &Path) -> Result<RawMesh, MeshError> {
     let ext = mesh_extension(path)?;
-    let bytes = std::fs::read(path)?;
+    let bytes = read_file(path)?;
     parse_bytes(&ext, &bytes)
 }
 
