@@ -10,6 +10,7 @@ pub mod dataset;
 pub mod descriptors;
 pub mod extract;
 pub mod features;
+pub mod html;
 pub mod io;
 pub mod mesh;
 pub mod model_dir;

@@ -501,8 +501,14 @@ fn cmd_demo(a: &DemoArgs) -> Result<ExitCode> {
         }
         run_train(&features, &models.join(model.name()), &cfg)?;
     }
-    cmd_compare(&CompareArgs { models })?;
-    println!("demo finished in {:.1} s", t.elapsed().as_secs_f64());
+    cmd_compare(&CompareArgs {
+        models: models.clone(),
+    })?;
+    println!(
+        "demo finished in {:.1} s; open {} to see the whole comparison on one page",
+        t.elapsed().as_secs_f64(),
+        models.join(workflow::COMPARISON_HTML).display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -579,9 +585,10 @@ fn cmd_compare(a: &CompareArgs) -> Result<ExitCode> {
     writeln!(o, "\n{}", workflow::comparison_text(&cmp.rows))?;
     writeln!(
         o,
-        "wrote {} and {}",
+        "wrote {}, {} and {}",
         a.models.join("comparison.md").display(),
-        a.models.join("comparison.png").display()
+        a.models.join("comparison.png").display(),
+        a.models.join(workflow::COMPARISON_HTML).display()
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -166,6 +166,23 @@ pub struct Report {
     /// Rows left out because their inputs could not be read (the CNN's view images), with why.
     #[serde(default)]
     pub skipped: Vec<crate::features::Failure>,
+    /// Every test mesh's predicted class and its probability, so a comparison can show what
+    /// each model said about each mesh (empty in reports of older versions).
+    #[serde(default)]
+    pub predictions: Vec<TestPrediction>,
+}
+
+/// One test mesh as a model classified it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestPrediction {
+    /// Mesh path, as in the feature table.
+    pub path: String,
+    /// True class.
+    pub class: String,
+    /// Predicted class.
+    pub predicted: String,
+    /// The model's probability for the predicted class.
+    pub probability: f32,
 }
 
 /// Errors reading a model folder.

@@ -20,6 +20,15 @@ fn fonts() {
 
 type PlotResult = Result<(), Box<dyn std::error::Error>>;
 
+/// Okabe and Ito's palette (2008), told apart under every common colour-vision deficiency:
+/// blue, orange, bluish green, vermillion.
+pub const PALETTE: [RGBColor; 4] = [
+    RGBColor(0, 114, 178),
+    RGBColor(230, 159, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(213, 94, 0),
+];
+
 /// Renders into a temporary PNG beside `path`, then renames it over `path`.
 fn atomic_png(
     path: &Path,
@@ -29,11 +38,7 @@ fn atomic_png(
 ) -> PlotResult {
     fonts();
     // The encoder picks the format by extension, so the temporary name must end in .png.
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("plot.png");
-    let tmp = path.with_file_name(format!(".{name}.tmp.png"));
+    let tmp = path.with_file_name(format!(".shapeclf-{}.tmp.png", std::process::id()));
     {
         let root = BitMapBackend::new(&tmp, (w, h)).into_drawing_area();
         root.fill(&WHITE)?;
@@ -72,15 +77,12 @@ pub fn confusion_png(m: &Metrics, title: &str, path: &Path) -> PlotResult {
             let support: usize = row.iter().sum();
             for (j, &v) in row.iter().enumerate() {
                 let t = v as f64 / max as f64;
-                let color = if i == j {
-                    RGBColor(
-                        255 - (t * 200.0) as u8,
-                        255 - (t * 90.0) as u8,
-                        255 - (t * 200.0) as u8,
-                    )
-                } else {
-                    RGBColor(255, 255 - (t * 180.0) as u8, 255 - (t * 180.0) as u8)
-                };
+                // Right answers in shades of blue, wrong ones in shades of vermillion: a pair
+                // that stays apart without red-green vision.
+                let [base, _, _, wrong] = PALETTE;
+                let c = if i == j { base } else { wrong };
+                let mix = |ch: u8| (255.0 - t * 0.8 * (255.0 - f64::from(ch))) as u8;
+                let color = RGBColor(mix(c.0), mix(c.1), mix(c.2));
                 let (cx, cy) = (x0 + (j as u32 * cell) as i32, y0 + (i as u32 * cell) as i32);
                 root.draw(&Rectangle::new(
                     [(cx, cy), (cx + cell as i32, cy + cell as i32)],
@@ -139,7 +141,7 @@ pub fn curves_png(history: &[EpochStats], title: &str, path: &Path) -> PlotResul
         c.configure_mesh().x_desc("epoch").draw()?;
         c.draw_series(LineSeries::new(
             history.iter().map(|e| (e.epoch as f64, e.loss)),
-            &BLUE,
+            PALETTE[0].stroke_width(2),
         ))?;
         let mut c = ChartBuilder::on(&right)
             .caption("accuracy", ("sans-serif", 16))
@@ -150,19 +152,19 @@ pub fn curves_png(history: &[EpochStats], title: &str, path: &Path) -> PlotResul
         c.configure_mesh().x_desc("epoch").draw()?;
         c.draw_series(LineSeries::new(
             history.iter().map(|e| (e.epoch as f64, e.train_accuracy)),
-            &BLUE,
+            PALETTE[0].stroke_width(2),
         ))?
         .label("train")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 15, y)], BLUE));
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 15, y)], PALETTE[0].stroke_width(2)));
         if history.iter().any(|e| e.val_accuracy.is_some()) {
             c.draw_series(LineSeries::new(
                 history
                     .iter()
                     .filter_map(|e| e.val_accuracy.map(|a| (e.epoch as f64, a))),
-                &RED,
+                PALETTE[1].stroke_width(3),
             ))?
             .label("validation")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 15, y)], RED));
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 15, y)], PALETTE[1].stroke_width(3)));
         }
         c.configure_series_labels()
             .background_style(WHITE)
@@ -189,7 +191,7 @@ pub fn comparison_png(rows: &[(String, [f64; 3])], path: &Path) -> PlotResult {
             .disable_x_mesh()
             .disable_x_axis()
             .draw()?;
-        let colors = [BLUE, GREEN, RGBColor(230, 120, 0)];
+        let colors = [PALETTE[0], PALETTE[1], PALETTE[2]];
         let names = ["accuracy", "mean class accuracy", "macro F1"];
         for (s, (color, name)) in colors.into_iter().zip(names).enumerate() {
             c.draw_series(rows.iter().enumerate().map(|(i, r)| {

@@ -70,7 +70,7 @@ pub fn train_model(
     };
     let k = data.classes.len();
     let mut skipped = Vec::new();
-    let (trained, test_paths, test_y, pred, net_cfg, cnn_cfg, standardizer, extra) = if cfg.model
+    let (trained, test_paths, test_y, proba, net_cfg, cnn_cfg, standardizer, extra) = if cfg.model
         == ModelKind::Cnn
     {
         let info = manifest.views.as_ref().with_context(|| {
@@ -108,7 +108,6 @@ pub fn train_model(
         pb.finish_and_clear();
         diverged(t.diverged, cfg)?;
         let proba = cnn_train::predict_proba(&t.net, &test_set, &device);
-        let pred = train::argmax_rows(&proba, k);
         let fit = Fit {
             history: t.history,
             best_epoch: t.best_epoch,
@@ -122,7 +121,7 @@ pub fn train_model(
             fit,
             test_set.paths.clone(),
             test_set.y.clone(),
-            pred,
+            proba,
             None,
             Some(net_cfg),
             None,
@@ -136,7 +135,6 @@ pub fn train_model(
         let mut x = data.test.x.clone();
         t.standardizer.apply(&mut x);
         let proba = train::predict_proba(&t.net, &x, d, &device);
-        let pred = train::argmax_rows(&proba, k);
         let (tr, va) = train::validation_split(&data.train.y, cfg.val_fraction, cfg.seed);
         let fit = Fit {
             history: t.history,
@@ -151,7 +149,7 @@ pub fn train_model(
             fit,
             data.test.paths.clone(),
             data.test.y.clone(),
-            pred,
+            proba,
             Some(t.net_config),
             None,
             Some(t.standardizer),
@@ -159,6 +157,18 @@ pub fn train_model(
         )
     };
 
+    let pred = train::argmax_rows(&proba, k);
+    let predictions = test_paths
+        .iter()
+        .zip(test_y.iter().zip(&pred))
+        .enumerate()
+        .map(|(i, (path, (&t, &p)))| model_dir::TestPrediction {
+            path: path.clone(),
+            class: data.classes[t].clone(),
+            predicted: data.classes[p].clone(),
+            probability: proba[i * k + p],
+        })
+        .collect();
     let metrics = Metrics::compute(&data.classes, &test_y, &pred);
     let misclassified = test_paths
         .iter()
@@ -191,6 +201,7 @@ pub fn train_model(
         weight_decay: cfg.weight_decay,
         cv,
         skipped,
+        predictions,
     };
     let config = ModelConfig {
         tool: "shapeclf".into(),
@@ -447,6 +458,7 @@ pub fn compare(models_dir: &Path) -> Result<Comparison> {
         .collect();
     dirs.sort();
     let mut rows = Vec::new();
+    let mut page = Vec::new();
     let mut skipped = Vec::new();
     for d in &dirs {
         let name = d
@@ -466,6 +478,12 @@ pub fn compare(models_dir: &Path) -> Result<Comparison> {
                 continue;
             }
         };
+        page.push(crate::html::PageModel {
+            name: name.clone(),
+            dir: d.clone(),
+            report: r.clone(),
+            group_key: group_key(d),
+        });
         rows.push(ComparisonRow {
             name: d
                 .file_name()
@@ -509,7 +527,39 @@ pub fn compare(models_dir: &Path) -> Result<Comparison> {
     if let Err(e) = plots::comparison_png(&bars, &models_dir.join("comparison.png")) {
         eprintln!("warning: comparison.png not drawn: {e}");
     }
+    write_bytes_atomic(
+        &models_dir.join(COMPARISON_HTML),
+        crate::html::comparison_page(models_dir, &page, &skipped).as_bytes(),
+    )?;
     Ok(Comparison { rows, skipped })
+}
+
+/// The one-page comparison `compare` writes into the models folder.
+pub const COMPARISON_HTML: &str = "comparison.html";
+
+/// A model folder's configuration without what differs between seeds of one method (the
+/// seed, the tool version, the weights): folders with equal keys are averaged on the page.
+fn group_key(dir: &Path) -> String {
+    let Ok(bytes) = std::fs::read(dir.join(model_dir::CONFIG_FILE)) else {
+        return dir.display().to_string();
+    };
+    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(mut v) => {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("weights_hash");
+                o.remove("tool_version");
+                if let Some(t) = o.get_mut("train").and_then(|t| t.as_object_mut()) {
+                    t.remove("seed");
+                }
+            }
+            // The feature folder too: the same method on other features is another row.
+            let features = std::fs::read(dir.join(model_dir::MANIFEST_FILE))
+                .map(|b| crate::features::hash_hex(&b))
+                .unwrap_or_default();
+            format!("{v}|{features}")
+        }
+        Err(_) => dir.display().to_string(),
+    }
 }
 
 /// The comparison as a terminal table.
