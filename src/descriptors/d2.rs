@@ -20,6 +20,9 @@ fn normalise(h: &[u32]) -> Vec<f32> {
 }
 
 /// D2 histogram of `pts`: all pairs when `pairs` is `None`, else that many random pairs (seeded).
+/// Defined for every input: a `max` that is not positive and finite, or non-finite points, put
+/// their distances in the first or last bin rather than anywhere undefined; no bins give an
+/// empty histogram.
 pub fn d2_histogram(
     pts: &[Vec3],
     bins: usize,
@@ -27,6 +30,9 @@ pub fn d2_histogram(
     pairs: Option<usize>,
     seed: u64,
 ) -> Vec<f32> {
+    if bins == 0 {
+        return Vec::new();
+    }
     let mut h = vec![0u32; bins];
     let scale = bins as f32 / max;
     let n = pts.len();
@@ -51,9 +57,13 @@ pub fn d2_histogram(
                     .zip(&zs[i + 1..])
                 {
                     let (dx, dy, dz) = (a - x, b - y, c - z);
-                    let b = ((dx * dx + dy * dy + dz * dz).sqrt() * scale).min(last);
-                    // SAFETY: points are finite (validated meshes), so `b` lies in
-                    // [0, bins - 1]. The checked `as` conversion would stop vectorisation.
+                    // `max(0.0)` maps NaN and negatives to 0 and `min(last)` caps +inf, so `b`
+                    // is a finite value in [0, bins - 1] for any points and any `scale`.
+                    let b = ((dx * dx + dy * dy + dz * dz).sqrt() * scale)
+                        .max(0.0)
+                        .min(last);
+                    // SAFETY: `b` is finite and in [0, bins - 1] (above), well inside i32.
+                    // The checked `as` conversion would stop vectorisation.
                     *o = unsafe { b.to_int_unchecked::<i32>() } as u32;
                 }
                 let mut chunks = out.chunks_exact(4);
@@ -133,6 +143,30 @@ mod tests {
     use super::*;
     use crate::mesh::SurfaceSampler;
     use rand::SeedableRng;
+
+    #[test]
+    fn any_max_and_any_points_give_a_defined_histogram() {
+        let mut pts: Vec<Vec3> = (0..9).map(|i| Vec3::new(i as f32, 0.0, 0.0)).collect();
+        pts.push(Vec3::new(f32::NAN, 0.0, 0.0));
+        pts.push(Vec3::new(f32::INFINITY, 0.0, 0.0));
+        for max in [
+            -0.0,
+            0.0,
+            -1.0,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            2.0,
+        ] {
+            for pairs in [None, Some(50)] {
+                let h = d2_histogram(&pts, 8, max, pairs, 1);
+                assert_eq!(h.len(), 8, "max {max}");
+                let sum: f32 = h.iter().sum();
+                assert!((sum - 1.0).abs() < 1e-5, "max {max}: sums to {sum}");
+            }
+        }
+        assert!(d2_histogram(&pts, 0, 2.0, None, 1).is_empty());
+    }
 
     /// On the unit sphere's surface the distance between two uniform points has density d/2 on
     /// [0, 2]: bin k of 64 holds ((k+1)^2 - k^2) / 64^2 of the mass.
