@@ -2,7 +2,7 @@
 //! of logistic regression over 1024 rows of 243 descriptor columns (the default table width).
 //! Samples per second = 1024 / reported time. And one epoch of the default multi-view CNN over 64
 //! shapes of 12 views at 32x32 (batch 16, the peer's architecture): shapes/s = 64 / time; on the
-//! GPU too when built with `--features wgpu`.
+//! GPU too (`mvcnn_12x32_gpu`) when built with `--features cuda` or `--features wgpu`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -71,7 +71,7 @@ fn cnn_throughput(c: &mut Criterion) {
     let mut g = c.benchmark_group("train_epoch_cnn");
     g.sample_size(10);
     g.throughput(Throughput::Elements(n as u64));
-    let devices = [("flex", Ok(Device::flex())), ("wgpu", gpu())];
+    let devices = [("flex", Ok(Device::flex())), ("gpu", gpu())];
     let devices = devices
         .into_iter()
         .filter_map(|(name, d)| d.ok().map(|d| (name, d)));

@@ -1,6 +1,7 @@
-//! CNN training throughput on flex for a few batch shapes and widths: one epoch of 64 random
-//! shapes per run (after a warm-up epoch), median of 3. Usage:
-//! `cargo run --release [--features wgpu] --example cnn_speed -- [BATCH] [VIEWS] [RES] [C1,C2,C3] [cpu|gpu]`.
+//! CNN training throughput on flex or a GPU for a few batch shapes and widths: one epoch of 64
+//! random shapes per run (after a warm-up epoch), median of 3. Usage:
+//! `cargo run --release [--features cuda|wgpu] --example cnn_speed -- [BATCH] [VIEWS] [RES] [C1,C2,C3] [cpu|gpu]`;
+//! `SHAPECLF_GPU=cuda|wgpu` pins the GPU runtime when both are built in.
 use std::time::Instant;
 
 use rand::Rng;

@@ -1,6 +1,7 @@
-//! The wgpu path: training and prediction on a GPU device give the same kind of model as on the
-//! CPU. Built only with `--features wgpu`; CI runs it on Mesa's software Vulkan (lavapipe).
-#![cfg(feature = "wgpu")]
+//! The GPU path: training and prediction on a GPU device give the same kind of model as on the
+//! CPU. Built only with `--features wgpu` or `--features cuda`; CI runs it on Mesa's software
+//! Vulkan (lavapipe). Which runtime runs is `BackendKind::Gpu.describe()` (`SHAPECLF_GPU` pins it).
+#![cfg(any(feature = "wgpu", feature = "cuda"))]
 
 use burn::tensor::Device;
 use shapeclf::dataset::Split;
@@ -56,7 +57,11 @@ fn mlp_and_logistic_train_on_the_gpu_backend() {
             .filter(|(a, b)| a == b)
             .count() as f64
             / pred.len() as f64;
-        assert!(acc > 0.9, "{model:?} on wgpu: test accuracy {acc}");
+        assert!(
+            acc > 0.9,
+            "{model:?} on {}: test accuracy {acc}",
+            BackendKind::Gpu.describe()
+        );
         // The same data on the CPU reaches the same quality: the GPU path is not a different model.
         let cpu = train::train(
             &TrainConfig {
@@ -137,6 +142,25 @@ fn cnn_trains_on_the_gpu_backend() {
     let gpu = train_halves(BackendKind::Gpu, &device);
     assert!(
         gpu.0 > 0.9 && gpu.2 < gpu.1,
-        "CNN on wgpu: {gpu:?} (flex: {cpu:?})"
+        "CNN on {}: {gpu:?} (flex: {cpu:?})",
+        BackendKind::Gpu.describe()
     );
+}
+
+/// The description names the runtime that was probed and kept, the one training ran on.
+#[test]
+fn gpu_description_names_the_runtime_in_use() {
+    BackendKind::Gpu.device().expect("GPU backend");
+    let d = BackendKind::Gpu.describe();
+    eprintln!("GPU backend: {d}");
+    assert!(
+        d.starts_with("gpu (burn-cuda") || d.starts_with("gpu (burn-wgpu"),
+        "{d}"
+    );
+    if let Ok(pinned) = std::env::var(shapeclf::models::GPU_RUNTIME_VAR) {
+        let pinned = pinned.trim().to_ascii_lowercase();
+        if pinned == "cuda" || pinned == "wgpu" {
+            assert!(d.starts_with(&format!("gpu (burn-{pinned}")), "{d}");
+        }
+    }
 }
