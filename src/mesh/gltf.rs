@@ -705,6 +705,7 @@ impl<'a> Reader<'a> {
         let pos = p.positions;
         let data = self.buffers[pos.buffer].as_deref().expect("loaded by slab");
         let m = world;
+        let identity = *m == IDENTITY;
         for i in 0..pos.count {
             let at = pos.start + i * pos.stride;
             let c = |k: usize| {
@@ -717,9 +718,12 @@ impl<'a> Reader<'a> {
                 ]))
             };
             let (x, y, z) = (c(0), c(1), c(2));
-            out.vertices.push(
-                [0, 1, 2].map(|r| (m[r] * x + m[4 + r] * y + m[8 + r] * z + m[12 + r]) as f32),
-            );
+            out.vertices.push(if identity {
+                // As in the file, bit for bit (a NaN stays in its own coordinate).
+                [x as f32, y as f32, z as f32]
+            } else {
+                [0, 1, 2].map(|r| (m[r] * x + m[4 + r] * y + m[8 + r] * z + m[12 + r]) as f32)
+            });
         }
         let nv = pos.count;
         let index = |k: usize| -> Result<u32, String> {
@@ -737,7 +741,8 @@ impl<'a> Reader<'a> {
             };
             if v >= nv {
                 return Err(format!(
-                    "index {k} references vertex {v}, outside its {nv} POSITION vertices"
+                    "element {k} of its indices references vertex {v}, outside its {nv} \
+                     POSITION vertices"
                 ));
             }
             Ok(base + v as u32)
