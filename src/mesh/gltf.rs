@@ -182,20 +182,24 @@ fn split_glb(bytes: &[u8]) -> Result<(&[u8], Option<&[u8]>), MeshError> {
 /// The glTF document: version and required extensions checked first (for clear errors), then
 /// the gltf crate's validation (every index in range, every enumeration known).
 fn document(json_bytes: &[u8]) -> Result<Document, MeshError> {
-    #[derive(serde::Deserialize)]
-    struct Head {
-        asset: Option<Asset>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Asset {
-        version: Option<String>,
-    }
     let head: Head = serde_json::from_slice(json_bytes).map_err(|e| err(format!("JSON: {e}")))?;
-    if let Some(v) = head.asset.and_then(|a| a.version)
+    if let Some(v) = head.asset.as_ref().and_then(|a| a.version.as_deref())
         && !v.starts_with("2.")
     {
         return Err(err(format!(
             "asset version {v:?}: only glTF 2.0 is supported"
+        )));
+    }
+    // The document's arrays become structures of up to 200 bytes per element: refuse JSON that
+    // lists far more of them than its size suggests (`[{},{},...]`) before building them.
+    let held = head.held_bytes();
+    let limit = JSON_BYTES_PER_BYTE * json_bytes.len() as u64 + 64 * 1024;
+    if held > limit {
+        return Err(err(format!(
+            "the JSON's {} bytes list {} objects ({held} bytes once read), more than \
+             {JSON_BYTES_PER_BYTE} per byte: not a real scene",
+            json_bytes.len(),
+            head.objects()
         )));
     }
     let mut root: json::Root =
@@ -255,6 +259,104 @@ fn document(json_bytes: &[u8]) -> Result<Document, MeshError> {
         )));
     }
     Ok(Document::from_json_without_validation(root))
+}
+
+/// Bytes the document's structures may take per byte of JSON.
+const JSON_BYTES_PER_BYTE: u64 = 16;
+
+/// What the document holds, read without building it: the version, and how many elements each
+/// top-level array has.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Head {
+    asset: Option<Asset>,
+    #[serde(default)]
+    accessors: Count,
+    #[serde(default)]
+    animations: Count,
+    #[serde(default)]
+    buffers: Count,
+    #[serde(default)]
+    buffer_views: Count,
+    #[serde(default)]
+    cameras: Count,
+    #[serde(default)]
+    images: Count,
+    #[serde(default)]
+    materials: Count,
+    #[serde(default)]
+    meshes: Count,
+    #[serde(default)]
+    nodes: Count,
+    #[serde(default)]
+    samplers: Count,
+    #[serde(default)]
+    scenes: Count,
+    #[serde(default)]
+    skins: Count,
+    #[serde(default)]
+    textures: Count,
+}
+
+#[derive(serde::Deserialize)]
+struct Asset {
+    version: Option<String>,
+}
+
+impl Head {
+    fn counts(&self) -> [(u64, usize); 13] {
+        use std::mem::size_of;
+        [
+            (self.accessors.0, size_of::<json::Accessor>()),
+            (self.animations.0, size_of::<json::Animation>()),
+            (self.buffers.0, size_of::<json::Buffer>()),
+            (self.buffer_views.0, size_of::<json::buffer::View>()),
+            (self.cameras.0, size_of::<json::Camera>()),
+            (self.images.0, size_of::<json::Image>()),
+            (self.materials.0, size_of::<json::Material>()),
+            (self.meshes.0, size_of::<json::Mesh>()),
+            (self.nodes.0, size_of::<json::Node>()),
+            (self.samplers.0, size_of::<json::texture::Sampler>()),
+            (self.scenes.0, size_of::<json::Scene>()),
+            (self.skins.0, size_of::<json::Skin>()),
+            (self.textures.0, size_of::<json::Texture>()),
+        ]
+    }
+
+    fn held_bytes(&self) -> u64 {
+        self.counts().iter().map(|&(n, size)| n * size as u64).sum()
+    }
+
+    fn objects(&self) -> u64 {
+        self.counts().iter().map(|&(n, _)| n).sum()
+    }
+}
+
+/// The length of a JSON array, its elements skipped without being kept.
+#[derive(Default)]
+struct Count(u64);
+
+impl<'de> serde::Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Count;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Count, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(Count(n))
+            }
+        }
+        d.deserialize_seq(Visit)
+    }
 }
 
 /// Column-major 4x4 transform, in f64 so deep hierarchies and extreme units keep their precision.
@@ -1272,6 +1374,17 @@ mod tests {
         j3["buffers"][0]["byteLength"] = json!(1u64 << 40);
         let e = gltf_err("glb", &glb(&j3, &b.bin));
         assert!(e.contains("declares 1099511627776 bytes"), "{e}");
+    }
+
+    #[test]
+    fn json_listing_empty_objects_is_refused_before_it_is_built() {
+        let nodes = vec!["{}"; 100_000].join(",");
+        let text = format!("{{\"asset\":{{\"version\":\"2.0\"}},\"nodes\":[{nodes}]}}");
+        let e = gltf_err("gltf", text.as_bytes());
+        assert!(
+            e.contains("100000 objects") && e.contains("not a real scene"),
+            "{e}"
+        );
     }
 
     #[test]
