@@ -727,16 +727,19 @@ impl<'a> Reader<'a> {
             )));
         }
         let count = acc.count();
-        if count > 0 {
-            let need = acc.offset() as u128 + (count as u128 - 1) * stride as u128 + elem as u128;
-            if need > vl as u128 {
-                return Err(err(format!(
-                    "{what} accessor {a} claims {count} elements of {elem} bytes (stride {stride}) \
-                     from byte {}, {need} bytes: more than its bufferView {} holds ({vl} bytes)",
-                    acc.offset(),
-                    view.index()
-                )));
-            }
+        // An empty accessor needs no bytes, but its offset must still lie within the view.
+        let span = match count {
+            0 => 0,
+            n => (n as u128 - 1) * stride as u128 + elem as u128,
+        };
+        let need = acc.offset() as u128 + span;
+        if need > vl as u128 {
+            return Err(err(format!(
+                "{what} accessor {a} claims {count} elements of {elem} bytes (stride {stride}) \
+                 from byte {}, {need} bytes: more than its bufferView {} holds ({vl} bytes)",
+                acc.offset(),
+                view.index()
+            )));
         }
         // Only now, with the claim within what the file declares, are the bytes looked at.
         self.load_buffer(b, declared)?;
