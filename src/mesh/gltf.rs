@@ -31,7 +31,7 @@ fn err(msg: impl Into<String>) -> MeshError {
 }
 
 /// Bytes of merged mesh (12 per vertex, 12 per triangle) allowed per byte of input.
-pub const BYTES_PER_INPUT_BYTE: u64 = 16;
+const BYTES_PER_INPUT_BYTE: u64 = 16;
 
 const DRACO: &str = "KHR_draco_mesh_compression";
 
@@ -964,9 +964,7 @@ mod tests {
 
     impl Build {
         fn view(&mut self, bytes: &[u8]) -> usize {
-            while self.bin.len() % 4 != 0 {
-                self.bin.push(0);
-            }
+            self.bin.resize(self.bin.len().next_multiple_of(4), 0);
             self.views.push(
                 json!({"buffer": 0, "byteOffset": self.bin.len(), "byteLength": bytes.len()}),
             );
@@ -1027,13 +1025,9 @@ mod tests {
 
     fn glb(json: &Value, bin: &[u8]) -> Vec<u8> {
         let mut j = serde_json::to_vec(json).unwrap();
-        while j.len() % 4 != 0 {
-            j.push(b' ');
-        }
+        j.resize(j.len().next_multiple_of(4), b' ');
         let mut b = bin.to_vec();
-        while b.len() % 4 != 0 {
-            b.push(0);
-        }
+        b.resize(b.len().next_multiple_of(4), 0);
         let total = 12 + 8 + j.len() + if b.is_empty() { 0 } else { 8 + b.len() };
         let mut out = b"glTF".to_vec();
         out.extend(2u32.to_le_bytes());
