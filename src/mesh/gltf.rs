@@ -1161,6 +1161,19 @@ mod tests {
     }
 
     #[test]
+    fn a_skinned_mesh_ignores_its_node_transform() {
+        let mut b = Build::default();
+        let p = b.positions(&[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]);
+        b.mesh(vec![prim(p, None, 4)]);
+        let nodes =
+            json!([{"mesh": 0, "skin": 0, "translation": [7, 7, 7]}, {"translation": [1, 0, 0]}]);
+        let mut j = b.json(nodes, json!([{"nodes": [0, 1]}]), None);
+        j["skins"] = json!([{"joints": [1]}]);
+        let m = parse_bytes("glb", &glb(&j, &b.bin)).unwrap();
+        assert_eq!(m.vertices[1], [1.0, 0.0, 0.0]);
+    }
+
+    #[test]
     fn a_mirroring_node_keeps_faces_facing_out() {
         let mut b = Build::default();
         let p = b.positions(&[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]);
