@@ -227,6 +227,23 @@ fn document(json_bytes: &[u8]) -> Result<Document, MeshError> {
     }
     // Checked above; the crate would refuse every extension it was not built with.
     root.extensions_required.clear();
+    // The crate's validation looks up each POSITION accessor before checking its index
+    // (gltf-json 1.4.1 panics on one out of range): check those first.
+    let positions = json::validation::Checked::Valid(json::mesh::Semantic::Positions);
+    for (m, mesh) in root.meshes.iter().enumerate() {
+        for (k, p) in mesh.primitives.iter().enumerate() {
+            if let Some(i) = p.attributes.get(&positions)
+                && i.value() >= root.accessors.len()
+            {
+                return Err(err(format!(
+                    "invalid document: meshes[{m}].primitives[{k}].attributes[\"POSITION\"]: \
+                     accessor {} does not exist ({} accessors)",
+                    i.value(),
+                    root.accessors.len()
+                )));
+            }
+        }
+    }
     use json::validation::Validate;
     let mut errors = Vec::new();
     root.validate(&root, json::Path::new, &mut |path, e| {
@@ -1363,6 +1380,9 @@ mod tests {
         assert!(e.contains("only glTF 2.0"), "{e}");
         let e = with(&|j| j["meshes"][0]["primitives"][0]["indices"] = json!(7));
         assert!(e.contains("invalid document"), "{e}");
+        // gltf-json's own validation would index past the accessors here (found by fuzzing).
+        let e = with(&|j| j["meshes"][0]["primitives"][0]["attributes"]["POSITION"] = json!(9));
+        assert!(e.contains("accessor 9 does not exist"), "{e}");
     }
 
     #[test]
