@@ -66,7 +66,7 @@ pub enum DatasetError {
     },
     /// No mesh file anywhere under the root.
     #[error(
-        "no mesh files (.obj .off .stl .ply) found under {0}: expected ROOT/<class>/train/*.off, ROOT/<class>/test/*.off or ROOT/<class>/*.off"
+        "no mesh files (.obj .off .stl .ply .glb .gltf) found under {0}: expected ROOT/<class>/train/*.off, ROOT/<class>/test/*.off or ROOT/<class>/*.off"
     )]
     Empty(PathBuf),
 }

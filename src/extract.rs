@@ -255,6 +255,18 @@ fn process_guarded(
     }
 }
 
+/// [`dataset::content_hash`] of a mesh file, folded with that of every file it links to (a
+/// glTF's external buffers): a changed `.bin` beside an unchanged `.gltf` is a changed mesh. A
+/// linked file that cannot be read counts as empty; loading then says why.
+fn content_hash_with_links(path: &Path, bytes: &[u8]) -> u64 {
+    mesh::linked_files(path, bytes)
+        .iter()
+        .fold(dataset::content_hash(bytes), |h, p| {
+            let linked = mesh::read_file(p).map_or(0, |b| dataset::content_hash(&b));
+            dataset::content_hash(&[h.to_le_bytes(), linked.to_le_bytes()].concat())
+        })
+}
+
 /// Writes tiled views as a grayscale PNG, atomically; returns the hash of its bytes.
 fn write_views(
     v: &descriptors::views::Views,
@@ -336,7 +348,7 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
                         return Outcome::Failed(msg);
                     }
                 };
-                let h = dataset::content_hash(&bytes);
+                let h = content_hash_with_links(&e.path, &bytes);
                 if let Some(prev) = &previous
                     && let Some((values, c)) = prev.rows.get(&e.rel)
                     && c.hash == format!("{h:016x}")

@@ -202,6 +202,14 @@ struct SynthArgs {
     /// Split every triangle into four this many times (for benchmarks at realistic sizes).
     #[arg(long, default_value_t = 0)]
     subdivide: u32,
+    /// File formats, cycled through shape by shape (e.g. off,obj,stl,ply,glb,gltf).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_values_t = synth::DEFAULT_FORMATS.map(String::from),
+        value_parser = synth::WRITABLE_FORMATS
+    )]
+    formats: Vec<String>,
 }
 
 #[derive(Args)]
@@ -457,7 +465,8 @@ fn run_features(mesh_dir: &Path, out: &Path, opts: &ExtractOptions) -> Result<us
 fn cmd_synth(a: &SynthArgs) -> Result<ExitCode> {
     let t = Instant::now();
     synth::check_size(a.per_class, a.subdivide).map_err(anyhow::Error::msg)?;
-    let files = synth::write_dataset(&a.dir, a.per_class, a.seed, a.subdivide)
+    let formats: Vec<&str> = a.formats.iter().map(String::as_str).collect();
+    let files = synth::write_dataset_in(&a.dir, a.per_class, a.seed, a.subdivide, &formats)
         .with_context(|| format!("writing synthetic dataset to {}", a.dir.display()))?;
     println!(
         "wrote {} meshes of {} classes to {} in {:.2} s",
@@ -480,6 +489,7 @@ fn cmd_demo(a: &DemoArgs) -> Result<ExitCode> {
             per_class: a.per_class,
             seed: a.seed,
             subdivide: 0,
+            formats: synth::DEFAULT_FORMATS.map(String::from).to_vec(),
         })?;
     }
     let features = a.dir.join("features");

@@ -1,7 +1,7 @@
 //! Procedurally modelled shapes for the built-in demo and the tests: mugs against look-alikes
 //! without a handle (cup, glass, bowl, bottle, vase) and unrelated furniture (table, chair, lamp),
-//! random in proportions, tessellation and heading, written in the ModelNet layout in all four
-//! supported formats.
+//! random in proportions, tessellation and heading, written in the ModelNet layout in the four
+//! classic formats (and, on request, glTF).
 
 use std::f32::consts::{PI, TAU};
 use std::io::Write;
@@ -397,7 +397,8 @@ pub fn icosphere(level: u32) -> Mesh {
     }
 }
 
-/// Writes `mesh` in the format of `path`'s extension (off, obj, stl binary, ply binary).
+/// Writes `mesh` in the format of `path`'s extension (off, obj, stl binary, ply binary, glb,
+/// gltf with its buffer in a data URI).
 /// `glued_off_header` writes ModelNet's `OFF<nv> <nf> 0` header on one line.
 pub fn write_mesh(path: &Path, mesh: &RawMesh, glued_off_header: bool) -> std::io::Result<()> {
     let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
@@ -461,6 +462,8 @@ pub fn write_mesh(path: &Path, mesh: &RawMesh, glued_off_header: bool) -> std::i
                 }
             }
         }
+        "glb" => w.write_all(&glb_bytes(mesh))?,
+        "gltf" => w.write_all(&gltf_bytes(mesh))?,
         other => {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -469,6 +472,76 @@ pub fn write_mesh(path: &Path, mesh: &RawMesh, glued_off_header: bool) -> std::i
         }
     }
     w.flush()
+}
+
+/// A glTF 2.0 document holding `mesh` as one node with one indexed triangle primitive (float
+/// positions with their bounds, u32 indices), and its binary buffer. Coordinates are written as
+/// they are (+Z up, as the other formats), not turned to glTF's +Y up.
+/// With `data_uri` the buffer goes into the JSON as base64.
+fn gltf_parts(mesh: &RawMesh, data_uri: bool) -> (Vec<u8>, Vec<u8>) {
+    let (v, t) = (&mesh.vertices, &mesh.triangles);
+    let mut bin: Vec<u8> = v.iter().flatten().flat_map(|c| c.to_le_bytes()).collect();
+    let pos_len = bin.len();
+    bin.extend(t.iter().flatten().flat_map(|i| i.to_le_bytes()));
+    let (mut lo, mut hi) = ([f32::INFINITY; 3], [f32::NEG_INFINITY; 3]);
+    for p in v {
+        for k in 0..3 {
+            lo[k] = lo[k].min(p[k]);
+            hi[k] = hi[k].max(p[k]);
+        }
+    }
+    let mut buffer = serde_json::json!({ "byteLength": bin.len() });
+    if data_uri {
+        use base64::Engine;
+        buffer["uri"] = format!(
+            "data:application/octet-stream;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(&bin)
+        )
+        .into();
+    }
+    let doc = serde_json::json!({
+        "asset": { "version": "2.0", "generator": "shapeclf synth" },
+        "scene": 0,
+        "scenes": [{ "nodes": [0] }],
+        "nodes": [{ "mesh": 0 }],
+        "meshes": [{ "primitives": [{ "attributes": { "POSITION": 0 }, "indices": 1, "mode": 4 }] }],
+        "accessors": [
+            { "bufferView": 0, "componentType": 5126, "count": v.len(), "type": "VEC3",
+              "min": lo, "max": hi },
+            { "bufferView": 1, "componentType": 5125, "count": 3 * t.len(), "type": "SCALAR" },
+        ],
+        "bufferViews": [
+            { "buffer": 0, "byteOffset": 0, "byteLength": pos_len, "target": 34962 },
+            { "buffer": 0, "byteOffset": pos_len, "byteLength": bin.len() - pos_len, "target": 34963 },
+        ],
+        "buffers": [buffer],
+    });
+    (serde_json::to_vec(&doc).expect("JSON of plain values"), bin)
+}
+
+/// `mesh` as a binary glTF (`.glb`): header, JSON chunk, binary chunk.
+pub fn glb_bytes(mesh: &RawMesh) -> Vec<u8> {
+    let (mut json, mut bin) = gltf_parts(mesh, false);
+    // Chunks are 4-byte aligned: JSON padded with spaces, binary with zeros.
+    json.resize(json.len().next_multiple_of(4), b' ');
+    bin.resize(bin.len().next_multiple_of(4), 0);
+    let total = 12 + 8 + json.len() + 8 + bin.len();
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(b"glTF");
+    for word in [2, total as u32, json.len() as u32, 0x4E4F_534A] {
+        out.extend_from_slice(&word.to_le_bytes());
+    }
+    out.extend_from_slice(&json);
+    for word in [bin.len() as u32, 0x004E_4942] {
+        out.extend_from_slice(&word.to_le_bytes());
+    }
+    out.extend_from_slice(&bin);
+    out
+}
+
+/// `mesh` as a self-contained glTF (`.gltf`): JSON with the buffer in a base64 data URI.
+pub fn gltf_bytes(mesh: &RawMesh) -> Vec<u8> {
+    gltf_parts(mesh, true).0
 }
 
 /// Splits every triangle into four at its edge midpoints, `levels` times: the same shape with
@@ -525,15 +598,44 @@ fn is_test(i: usize, per_class: usize) -> bool {
     i % 5 == 4 || ((2..5).contains(&per_class) && i == per_class - 1)
 }
 
+/// The formats [`write_dataset`] cycles through: the demo's dataset, unchanged since before
+/// glTF, depends on this order.
+pub const DEFAULT_FORMATS: [&str; 4] = ["off", "obj", "stl", "ply"];
+
+/// Every format [`write_mesh`] writes.
+pub const WRITABLE_FORMATS: [&str; 6] = ["off", "obj", "stl", "ply", "glb", "gltf"];
+
 /// Writes `per_class` shapes of every class under `dir/<class>/{train,test}/` (one in five to
-/// test, at least one per class), cycling through the four formats, each subdivided `levels` times. Returns the files
-/// written.
+/// test, at least one per class), cycling through [`DEFAULT_FORMATS`], each subdivided `levels`
+/// times. Returns the files written.
 pub fn write_dataset(
     dir: &Path,
     per_class: usize,
     seed: u64,
     levels: u32,
 ) -> std::io::Result<Vec<PathBuf>> {
+    write_dataset_in(dir, per_class, seed, levels, &DEFAULT_FORMATS)
+}
+
+/// [`write_dataset`] cycling through `formats` (each one of [`WRITABLE_FORMATS`]): shape `i` of
+/// a class is written as `formats[i % formats.len()]`. The shapes are the same whatever the
+/// formats; only their files differ.
+pub fn write_dataset_in(
+    dir: &Path,
+    per_class: usize,
+    seed: u64,
+    levels: u32,
+    formats: &[&str],
+) -> std::io::Result<Vec<PathBuf>> {
+    if formats.is_empty() || formats.iter().any(|f| !WRITABLE_FORMATS.contains(f)) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "formats {formats:?}: expected one or more of {}",
+                WRITABLE_FORMATS.join(", ")
+            ),
+        ));
+    }
     let mut written = Vec::new();
     for (ci, class) in CLASSES.iter().enumerate() {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -544,7 +646,7 @@ pub fn write_dataset(
             } else {
                 "train"
             };
-            let ext = ["off", "obj", "stl", "ply"][i % 4];
+            let ext = formats[i % formats.len()];
             let sub = dir.join(class).join(split);
             std::fs::create_dir_all(&sub)?;
             let path = sub.join(format!("{class}_{i:04}.{ext}"));
@@ -597,6 +699,43 @@ mod tests {
         let (b, _) = Mesh::from_raw(fine).unwrap();
         assert!((a.area() - b.area()).abs() < 1e-3 * a.area());
         assert!((a.signed_volume() - b.signed_volume()).abs() < 1e-3 * a.signed_volume().abs());
+    }
+
+    #[test]
+    fn gltf_round_trips_and_default_formats_are_unchanged() {
+        let raw = shape("mug", &mut ChaCha8Rng::seed_from_u64(2));
+        let d = tempfile::tempdir().unwrap();
+        for ext in ["glb", "gltf"] {
+            let p = d.path().join(format!("m.{ext}"));
+            write_mesh(&p, &raw, false).unwrap();
+            let back = crate::mesh::load_raw(&p).unwrap();
+            assert_eq!(back.vertices, raw.vertices, "{ext}");
+            assert_eq!(back.triangles, raw.triangles, "{ext}");
+        }
+        // The default cycle is the one the demo dataset was made with.
+        let a = write_dataset(&d.path().join("a"), 5, 1, 0).unwrap();
+        let ext = |p: &PathBuf| p.extension().unwrap().to_str().unwrap().to_string();
+        let cups: Vec<String> = a
+            .iter()
+            .filter(|p| p.starts_with(d.path().join("a/cup")))
+            .map(ext)
+            .collect();
+        assert_eq!(cups, ["off", "obj", "stl", "ply", "off"]);
+        // Other formats: the same shapes in other files.
+        let b = write_dataset_in(&d.path().join("b"), 5, 1, 0, &["glb", "gltf"]).unwrap();
+        assert_eq!(b.iter().filter(|p| ext(p) == "glb").count(), 27);
+        for (pa, pb) in a.iter().zip(&b) {
+            let area = |p: &Path| {
+                Mesh::from_raw(crate::mesh::load_raw(p).unwrap())
+                    .unwrap()
+                    .0
+                    .area()
+            };
+            let (x, y) = (area(pa), area(pb));
+            assert!((x - y).abs() <= 1e-6 * x, "{}: {x} vs {y}", pb.display());
+        }
+        assert!(write_dataset_in(&d.path().join("c"), 1, 1, 0, &["fbx"]).is_err());
+        assert!(write_dataset_in(&d.path().join("c"), 1, 1, 0, &[]).is_err());
     }
 
     #[test]

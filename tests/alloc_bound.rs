@@ -1,7 +1,8 @@
-//! Property tests for every reader of untrusted bytes (the four mesh loaders, the feature table,
+//! Property tests for every reader of untrusted bytes (the mesh loaders, the feature table,
 //! the manifest): whatever the bytes, the result is `Ok` or an error, never a panic, and the
 //! memory held at any moment while reading stays within a bound proportional to the input's size.
-//! A header that claims 10^12 vertices must fail before it allocates for them.
+//! A header that claims 10^12 vertices (a glTF accessor that claims 10^12 elements) must fail
+//! before it allocates for them.
 //!
 //! Memory is measured by a counting global allocator: live bytes of the calling thread, their peak
 //! above the level at the start of the call.
@@ -109,7 +110,7 @@ fn read(kind: &str, bytes: &[u8]) {
     }
 }
 
-const MESH_KINDS: [&str; 4] = ["off", "obj", "stl", "ply"];
+const MESH_KINDS: [&str; 6] = ["off", "obj", "stl", "ply", "glb", "gltf"];
 
 /// Valid files to mutate: the fuzzers' seeds and an 1280-triangle sphere in every format
 /// (ASCII and binary where the format has both).
@@ -121,11 +122,19 @@ fn valid_inputs() -> Vec<(&'static str, Vec<u8>)> {
         ("obj", "mesh_obj"),
         ("stl", "mesh_stl"),
         ("ply", "mesh_ply"),
+        ("gltf", "mesh_gltf"),
         ("table", "feature_table"),
         ("manifest", "manifest"),
     ] {
         for e in std::fs::read_dir(seeds.join(dir)).unwrap() {
-            out.push((kind, std::fs::read(e.unwrap().path()).unwrap()));
+            let p = e.unwrap().path();
+            // GLB seeds also go through the magic check that only `.glb` makes.
+            let kind = if p.extension().is_some_and(|e| e == "glb") {
+                "glb"
+            } else {
+                kind
+            };
+            out.push((kind, std::fs::read(&p).unwrap()));
         }
     }
     let m = shapeclf::synth::icosphere(3);
@@ -184,7 +193,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_stay_bounded(
-        kind in prop::sample::select(vec!["off", "obj", "stl", "ply", "table", "manifest"]),
+        kind in prop::sample::select(vec!["off", "obj", "stl", "ply", "glb", "gltf", "table", "manifest"]),
         bytes in prop::collection::vec(any::<u8>(), 0..4096),
     ) {
         check(kind, &bytes)?;
@@ -209,6 +218,24 @@ proptest! {
     }
 
     #[test]
+    fn gltf_fields_set_to_any_number_stay_bounded(
+        field in 0..GLTF_FIELDS.len(),
+        value in prop_oneof![any::<u64>(), 0u64..70_000],
+        binary in any::<bool>(),
+    ) {
+        // Every number the loader trusts to find data (counts, offsets, strides, lengths, modes,
+        // component types, indices of other objects), set to anything.
+        let mut j = gltf_json();
+        set(&mut j, GLTF_FIELDS[field], value.into());
+        let (kind, bytes) = if binary {
+            ("glb", glb(&j, &gltf_bin()))
+        } else {
+            ("gltf", serde_json::to_vec(&j).unwrap())
+        };
+        check(kind, &bytes)?;
+    }
+
+    #[test]
     fn edited_valid_files_stay_bounded(
         pick in any::<prop::sample::Index>(),
         edits in prop::collection::vec(edit(), 1..6),
@@ -217,6 +244,86 @@ proptest! {
         let (kind, bytes) = &inputs[pick.index(inputs.len())];
         check(kind, &apply(bytes.clone(), &edits))?;
     }
+}
+
+/// JSON paths of the numbers in a glTF that say where data is.
+const GLTF_FIELDS: [&str; 17] = [
+    "/accessors/0/count",
+    "/accessors/1/count",
+    "/accessors/0/byteOffset",
+    "/accessors/1/byteOffset",
+    "/accessors/0/componentType",
+    "/accessors/1/componentType",
+    "/accessors/0/bufferView",
+    "/bufferViews/0/byteLength",
+    "/bufferViews/1/byteOffset",
+    "/bufferViews/0/byteStride",
+    "/bufferViews/1/byteStride",
+    "/buffers/0/byteLength",
+    "/meshes/0/primitives/0/mode",
+    "/meshes/0/primitives/0/indices",
+    "/nodes/0/mesh",
+    "/nodes/0/children/0",
+    "/scene",
+];
+
+/// A 80-triangle sphere as glTF (JSON with a data-URI buffer), two nodes deep.
+fn gltf_json() -> serde_json::Value {
+    let m = shapeclf::synth::icosphere(1);
+    let raw = RawMesh {
+        vertices: m.vertices.iter().map(|v| v.to_array()).collect(),
+        triangles: m.triangles,
+    };
+    let mut j: serde_json::Value =
+        serde_json::from_slice(&shapeclf::synth::gltf_bytes(&raw)).unwrap();
+    j["nodes"] = serde_json::json!([{"children": [1], "scale": [2, 2, 2]}, {"mesh": 0}]);
+    j
+}
+
+/// The binary buffer behind [`gltf_json`]'s data URI, for the GLB form.
+fn gltf_bin() -> Vec<u8> {
+    use base64::Engine;
+    let j = gltf_json();
+    let uri = j["buffers"][0]["uri"].as_str().unwrap();
+    let data = uri.split_once(',').unwrap().1;
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap()
+}
+
+/// Sets the value at a JSON pointer, making the objects on the way.
+fn set(j: &mut serde_json::Value, pointer: &str, v: serde_json::Value) {
+    let mut at = j;
+    for key in pointer.split('/').skip(1) {
+        at = match key.parse::<usize>() {
+            Ok(i) if at.is_array() => &mut at[i],
+            _ => &mut at[key],
+        };
+    }
+    *at = v;
+}
+
+/// `json` and `bin` as a GLB file (the buffer's `uri` dropped: it is the binary chunk).
+fn glb(json: &serde_json::Value, bin: &[u8]) -> Vec<u8> {
+    let mut j = json.clone();
+    if let Some(b) = j["buffers"][0].as_object_mut() {
+        b.remove("uri");
+    }
+    let mut text = serde_json::to_vec(&j).unwrap();
+    text.resize(text.len().next_multiple_of(4), b' ');
+    let mut bin = bin.to_vec();
+    bin.resize(bin.len().next_multiple_of(4), 0);
+    let total = 12 + 8 + text.len() + 8 + bin.len();
+    let mut out = b"glTF".to_vec();
+    for w in [2, total as u32, text.len() as u32, 0x4E4F_534A] {
+        out.extend(w.to_le_bytes());
+    }
+    out.extend(text);
+    for w in [bin.len() as u32, 0x004E_4942] {
+        out.extend(w.to_le_bytes());
+    }
+    out.extend(bin);
+    out
 }
 
 fn valid_inputs_cached() -> &'static [(&'static str, Vec<u8>)] {
@@ -250,6 +357,32 @@ fn lying_headers_allocate_nothing_they_claim() {
                 .to_vec(),
         ),
     ];
+    let mut cases = cases;
+    // glTF: an accessor, a bufferView and a buffer that claim 10^12, a GLB header that claims
+    // 4 GB, a scene instancing its mesh 20,000 times, a JSON of 200,000 empty nodes.
+    for (field, v) in [
+        ("/accessors/0/count", 1_000_000_000_000u64),
+        ("/accessors/1/count", 1_000_000_000_000),
+        ("/bufferViews/0/byteLength", 1_000_000_000_000),
+        ("/buffers/0/byteLength", 1_000_000_000_000),
+    ] {
+        let mut j = gltf_json();
+        set(&mut j, field, v.into());
+        cases.push(("gltf", serde_json::to_vec(&j).unwrap()));
+        cases.push(("glb", glb(&j, &gltf_bin())));
+    }
+    let mut lying = glb(&gltf_json(), &gltf_bin());
+    lying[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+    cases.push(("glb", lying));
+    let mut j = gltf_json();
+    j["nodes"] = serde_json::json!(vec![serde_json::json!({"mesh": 0}); 20_000]);
+    j["scenes"][0]["nodes"] = (0..20_000).collect();
+    cases.push(("gltf", serde_json::to_vec(&j).unwrap()));
+    let empty = format!(
+        "{{\"asset\":{{\"version\":\"2.0\"}},\"nodes\":[{}]}}",
+        vec!["{}"; 200_000].join(",")
+    );
+    cases.push(("gltf", empty.into_bytes()));
     for (kind, bytes) in cases {
         let peak = peak_during(|| {
             let r = shapeclf::mesh::parse_bytes(kind, &bytes);
@@ -329,6 +462,25 @@ fn dense_megabyte_inputs_fit_the_bound() {
         )
         .into_bytes(),
     ));
+    // glTF's densest valid content: a triangle strip of u8 indices, one byte per triangle, over
+    // 256 vertices, as a GLB.
+    let mut j = gltf_json();
+    let verts: Vec<u8> = (0..256u32)
+        .flat_map(|k| [k as f32, (k * k % 251) as f32, (k % 7) as f32])
+        .flat_map(f32::to_le_bytes)
+        .collect();
+    let strip: Vec<u8> = (0..1_000_000u32).map(|k| (k % 256) as u8).collect();
+    j["accessors"] = serde_json::json!([
+        {"bufferView": 0, "componentType": 5126, "count": 256, "type": "VEC3"},
+        {"bufferView": 1, "componentType": 5121, "count": strip.len(), "type": "SCALAR"},
+    ]);
+    j["bufferViews"] = serde_json::json!([
+        {"buffer": 0, "byteOffset": 0, "byteLength": verts.len()},
+        {"buffer": 0, "byteOffset": verts.len(), "byteLength": strip.len()},
+    ]);
+    j["buffers"][0]["byteLength"] = (verts.len() + strip.len()).into();
+    j["meshes"][0]["primitives"][0]["mode"] = 5.into();
+    cases.push(("glb", glb(&j, &[verts, strip].concat())));
     for (kind, bytes) in cases {
         let peak = peak_during(|| read(kind, &bytes));
         eprintln!(

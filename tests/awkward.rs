@@ -2,8 +2,12 @@
 //! CRLF, tabs, upper-case STL keywords, COFF/NOFF/CNOFF columns, counts on the header line, OBJ
 //! line continuations, `w` and colour columns, negative and slashed indices, PLY in big-endian,
 //! with colours, edges, `vertex_index` and `uint8`/`ushort` lists, binary STL with trailing
-//! padding, solid names in UTF-8 and Latin-1, units from 1e-30 to 1e30. Each is a tetrahedron (a few hold more): every one must load with the right
-//! triangles, and all of them must become rows of one `features` run.
+//! padding, solid names in UTF-8 and Latin-1, units from 1e-30 to 1e30, glTF as Blender (GLB,
+//! node hierarchy, +Y up, u16 indices, normals and UVs), three.js (data-URI `.gltf`, interleaved
+//! or one bufferView per attribute, `matrix` or TRS), trimesh (GLB, u32 indices, `extras`), the
+//! Khronos tutorial (no scenes, no bounds) and a strip optimiser (u8 strip, an unknown GLB chunk)
+//! write it (`scripts/make_awkward_gltf.py`). Each is a tetrahedron (a few hold more): every one
+//! must load with the right triangles, and all of them must become rows of one `features` run.
 
 use std::path::{Path, PathBuf};
 

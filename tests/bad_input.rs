@@ -16,7 +16,7 @@ fn load(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), String> {
 #[test]
 fn good_files_in_every_format_load() {
     let d = tempfile::tempdir().unwrap();
-    for ext in ["off", "obj", "stl", "ply"] {
+    for ext in ["off", "obj", "stl", "ply", "glb", "gltf"] {
         let raw = mesh::parse_bytes("off", GOOD_OFF.as_bytes()).unwrap();
         let p = d.path().join(format!("t.{ext}"));
         shapeclf::synth::write_mesh(&p, &raw, false).unwrap();
@@ -29,8 +29,10 @@ fn good_files_in_every_format_load() {
 }
 
 /// Empty, truncated, garbage, NaN and inf coordinates, out-of-range and negative indices,
-/// only-degenerate faces, no faces, huge header counts, broken STL and PLY, a 20 MB single line:
-/// each fails with an error that says why.
+/// only-degenerate faces, no faces, huge header counts, broken STL and PLY, a 20 MB single line,
+/// broken GLB containers and glTF documents (lying accessors, missing or escaping external
+/// buffers, Draco, meshopt, sparse, integer positions, points only): each fails with an error that
+/// says why.
 #[test]
 fn every_broken_file_fails_with_its_reason() {
     let d = tempfile::tempdir().unwrap();

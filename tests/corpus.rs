@@ -26,7 +26,7 @@ fn awkward() -> Vec<PathBuf> {
 fn fuzz_kept() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions");
     let mut v = Vec::new();
-    for ext in ["off", "obj", "stl", "ply"] {
+    for ext in ["off", "obj", "stl", "ply", "gltf"] {
         for e in std::fs::read_dir(dir.join(ext)).unwrap() {
             v.push(e.unwrap().path());
         }

@@ -23,7 +23,7 @@ fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn mesh_loaders_never_panic_on_kept_inputs() {
-    for ext in ["off", "obj", "stl", "ply"] {
+    for ext in ["off", "obj", "stl", "ply", "gltf"] {
         for (name, bytes) in inputs(ext) {
             let r = std::panic::catch_unwind(|| {
                 if let Ok(raw) = shapeclf::mesh::parse_bytes(ext, &bytes) {

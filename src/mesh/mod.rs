@@ -1,13 +1,14 @@
-//! Triangle meshes: loading from OBJ, OFF, STL and PLY, validation, clean-up, normalisation and
-//! area-weighted surface sampling.
+//! Triangle meshes: loading from OBJ, OFF, STL, PLY and glTF, validation, clean-up,
+//! normalisation and area-weighted surface sampling.
 
+mod gltf;
 mod obj;
 mod off;
 mod ply;
 mod sample;
 mod stl;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use sample::{SurfaceSampler, SurfaceSamples};
 
@@ -15,7 +16,7 @@ pub use sample::{SurfaceSampler, SurfaceSamples};
 pub use parry3d::math::Vec3;
 
 /// File extensions (lower case) that [`load`] understands.
-pub const MESH_EXTENSIONS: [&str; 4] = ["obj", "off", "stl", "ply"];
+pub const MESH_EXTENSIONS: [&str; 6] = ["obj", "off", "stl", "ply", "glb", "gltf"];
 
 /// Why a mesh file could not be turned into a usable [`Mesh`].
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +25,7 @@ pub enum MeshError {
     #[error("cannot read file: {0}")]
     Io(#[from] std::io::Error),
     /// The extension is not one of [`MESH_EXTENSIONS`].
-    #[error("unsupported file type {0:?} (expected .obj, .off, .stl or .ply)")]
+    #[error("unsupported file type {0:?} (expected .obj, .off, .stl, .ply, .glb or .gltf)")]
     UnsupportedFormat(String),
     /// The file has no bytes at all.
     #[error("file is empty")]
@@ -32,7 +33,7 @@ pub enum MeshError {
     /// The file does not follow its format; the message says where and how.
     #[error("{format}: {msg}")]
     Parse {
-        /// Format name (`OFF`, `OBJ`, `STL`, `PLY`).
+        /// Format name (`OFF`, `OBJ`, `STL`, `PLY`, `glTF`).
         format: &'static str,
         /// What is wrong, with a line or record number where known.
         msg: String,
@@ -155,9 +156,10 @@ pub fn load(path: &Path) -> Result<(Mesh, LoadStats), MeshError> {
 }
 
 /// [`load`] on bytes already read from `path` (whose extension names the format), so a caller
-/// that also hashes the file reads it once.
+/// that also hashes the file reads it once. A glTF's external buffers are read from `path`'s
+/// folder.
 pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<(Mesh, LoadStats), MeshError> {
-    clean(parse_bytes(&mesh_extension(path)?, bytes)?)
+    clean(parse_bytes_at(path, bytes)?)
 }
 
 /// Validates, normalises and orients a parsed mesh.
@@ -170,9 +172,30 @@ fn clean(raw: RawMesh) -> Result<(Mesh, LoadStats), MeshError> {
 
 /// Reads a mesh file into a [`RawMesh`] without validating it.
 pub fn load_raw(path: &Path) -> Result<RawMesh, MeshError> {
-    let ext = mesh_extension(path)?;
+    mesh_extension(path)?;
     let bytes = read_file(path)?;
-    parse_bytes(&ext, &bytes)
+    parse_bytes_at(path, &bytes)
+}
+
+/// [`parse_bytes`] on bytes read from `path`: the format from its extension, and the files a
+/// glTF names (external buffers) read from `path`'s folder, through [`read_file`].
+pub fn parse_bytes_at(path: &Path, bytes: &[u8]) -> Result<RawMesh, MeshError> {
+    parse_in(&mesh_extension(path)?, bytes, Some(folder(path)))
+}
+
+/// The files besides `path` itself that loading it reads (a glTF's external buffers), so that a
+/// caller recognising unchanged files by their bytes can hash these too. Empty for other formats
+/// and for files that do not parse.
+pub fn linked_files(path: &Path, bytes: &[u8]) -> Vec<PathBuf> {
+    match mesh_extension(path).as_deref() {
+        Ok(ext @ ("glb" | "gltf")) => self::gltf::linked_files(bytes, ext, folder(path)),
+        _ => Vec::new(),
+    }
+}
+
+/// The folder a mesh file's relative references start from.
+fn folder(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new(""))
 }
 
 /// The lower-case extension of a mesh path, or an error for an unsupported one.
@@ -192,8 +215,13 @@ fn mesh_extension(path: &Path) -> Result<String, MeshError> {
 /// The UTF-8 byte-order mark.
 pub(crate) const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
 
-/// Parses mesh bytes in the format named by `ext` (`obj`, `off`, `stl`, `ply`).
+/// Parses mesh bytes in the format named by `ext` (`obj`, `off`, `stl`, `ply`, `glb`, `gltf`).
+/// With bytes alone a glTF's external buffers cannot be found: see [`parse_bytes_at`].
 pub fn parse_bytes(ext: &str, bytes: &[u8]) -> Result<RawMesh, MeshError> {
+    parse_in(ext, bytes, None)
+}
+
+fn parse_in(ext: &str, bytes: &[u8], dir: Option<&Path>) -> Result<RawMesh, MeshError> {
     if bytes.is_empty() {
         return Err(MeshError::Empty);
     }
@@ -205,6 +233,7 @@ pub fn parse_bytes(ext: &str, bytes: &[u8]) -> Result<RawMesh, MeshError> {
         "obj" => obj::parse(text),
         "stl" => stl::parse(bytes),
         "ply" => ply::parse(text),
+        "glb" | "gltf" => self::gltf::parse(text, ext, dir),
         other => Err(MeshError::UnsupportedFormat(other.to_string())),
     }
 }

@@ -17,7 +17,7 @@ pub fn broken() -> Vec<(String, Vec<u8>, &'static str)> {
     let mut add = |name: &str, bytes: &[u8], why: &'static str| {
         v.push((name.to_string(), bytes.to_vec(), why));
     };
-    for ext in ["off", "obj", "stl", "ply"] {
+    for ext in ["off", "obj", "stl", "ply", "glb", "gltf"] {
         add(&format!("empty.{ext}"), b"", "empty");
     }
     add("truncated.off", &GOOD_OFF.as_bytes()[..40], "truncated");
@@ -105,5 +105,123 @@ pub fn broken() -> Vec<(String, Vec<u8>, &'static str)> {
     add("line.obj", &[b"v ".as_slice(), &line].concat(), "OBJ");
     add("line.stl", &line, "more than the file");
     add("line.ply", &line, "PLY");
+    add("line.glb", &line, "magic");
+    add("line.gltf", &line, "JSON");
+    for (name, bytes, why) in broken_gltf() {
+        add(&name, &bytes, why);
+    }
+    v
+}
+
+/// The tetrahedron of [`GOOD_OFF`] as a mesh to write in other formats.
+pub fn tet() -> shapeclf::mesh::RawMesh {
+    shapeclf::mesh::parse_bytes("off", GOOD_OFF.as_bytes()).unwrap()
+}
+
+/// The tetrahedron as a `.gltf` document (buffer in a data URI), to edit.
+fn tet_gltf() -> serde_json::Value {
+    serde_json::from_slice(&shapeclf::synth::gltf_bytes(&tet())).unwrap()
+}
+
+/// Broken glTF and GLB files: the container, the JSON, the claims, the data, the references.
+fn broken_gltf() -> Vec<(String, Vec<u8>, &'static str)> {
+    let mut v: Vec<(String, Vec<u8>, &'static str)> = Vec::new();
+    let glb = shapeclf::synth::glb_bytes(&tet());
+    let mut add = |name: &str, bytes: Vec<u8>, why: &'static str| {
+        v.push((name.to_string(), bytes, why));
+    };
+    let edit = |f: &dyn Fn(&mut [u8])| {
+        let mut b = glb.clone();
+        f(&mut b);
+        b
+    };
+    add("truncated.glb", glb[..glb.len() - 20].to_vec(), "truncated");
+    add("header_only.glb", glb[..14].to_vec(), "truncated");
+    add(
+        "magic.glb",
+        edit(&|b| b[..4].copy_from_slice(b"glTf")),
+        "magic",
+    );
+    add("version1.glb", edit(&|b| b[4] = 1), "GLB version 1");
+    add(
+        "length.glb",
+        edit(&|b| b[8..12].copy_from_slice(&7u32.to_le_bytes())),
+        "header length says 7 bytes",
+    );
+    add(
+        "json_garbage.glb",
+        edit(&|b| b[20..28].copy_from_slice(b"\x00garbage")),
+        "JSON",
+    );
+    add("garbage.gltf", b"\x00\xff not json".to_vec(), "JSON");
+    let gltf = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut j = tet_gltf();
+        f(&mut j);
+        serde_json::to_vec(&j).unwrap()
+    };
+    add(
+        "huge_count.gltf",
+        gltf(&|j| j["accessors"][0]["count"] = 1_000_000_000_000u64.into()),
+        "claims 1000000000000 elements",
+    );
+    add(
+        "huge_view.gltf",
+        gltf(&|j| j["bufferViews"][1]["byteLength"] = (1u64 << 40).into()),
+        "runs past the end of buffer 0",
+    );
+    let mut bad = tet();
+    bad.triangles[3] = [1, 2, 9];
+    add(
+        "range.glb",
+        shapeclf::synth::glb_bytes(&bad),
+        "references vertex 9",
+    );
+    let mut nan = tet();
+    nan.vertices[1][1] = f32::NAN;
+    add("nan.glb", shapeclf::synth::glb_bytes(&nan), "non-finite");
+    add(
+        "missing_buffer.gltf",
+        gltf(&|j| j["buffers"][0]["uri"] = "missing.bin".into()),
+        "external buffer \"missing.bin\" (missing)",
+    );
+    add(
+        "escape.gltf",
+        gltf(&|j| j["buffers"][0]["uri"] = "../../etc/passwd".into()),
+        "leaves the file's folder",
+    );
+    add(
+        "draco.gltf",
+        gltf(&|j| {
+            j["extensionsUsed"] = serde_json::json!(["KHR_draco_mesh_compression"]);
+            j["extensionsRequired"] = serde_json::json!(["KHR_draco_mesh_compression"]);
+        }),
+        "Draco-compressed meshes (KHR_draco_mesh_compression) are not supported",
+    );
+    add(
+        "meshopt.gltf",
+        gltf(&|j| j["extensionsRequired"] = serde_json::json!(["EXT_meshopt_compression"])),
+        "EXT_meshopt_compression",
+    );
+    add(
+        "points.gltf",
+        gltf(&|j| j["meshes"][0]["primitives"][0]["mode"] = 0.into()),
+        "no triangle primitives (1 point/line primitives skipped)",
+    );
+    add(
+        "sparse.gltf",
+        gltf(&|j| {
+            j["accessors"][0]["sparse"] = serde_json::json!({
+                "count": 1,
+                "indices": {"bufferView": 1, "componentType": 5125},
+                "values": {"bufferView": 0}
+            })
+        }),
+        "sparse accessors are not supported",
+    );
+    add(
+        "int_positions.gltf",
+        gltf(&|j| j["accessors"][0]["componentType"] = 5125.into()),
+        "positions must be float VEC3",
+    );
     v
 }
