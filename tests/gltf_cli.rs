@@ -3,7 +3,7 @@
 //! through `features` and `train --model logistic` like any other format, and a rerun notices a
 //! changed `.bin` although its `.gltf` is byte for byte the same.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use base64::Engine;
@@ -180,4 +180,23 @@ fn gltf_dataset_goes_through_features_and_training() {
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("confusion matrix"), "{text}");
+
+    // And predicts like any other format: a scene, a non-indexed mesh, an external buffer.
+    let files: Vec<PathBuf> = ["scene.glb", "soup.glb", "external.gltf"]
+        .iter()
+        .map(|n| extra.join(n))
+        .collect();
+    let mut args = vec!["predict", "--model"];
+    let model = d.path().join("model");
+    args.push(s(&model));
+    args.extend(files.iter().map(|p| s(p)));
+    let out = shapeclf(&args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for n in ["scene.glb: ", "soup.glb: ", "external.gltf: "] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(n))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(!line.contains("error"), "{line}");
+    }
 }
