@@ -283,7 +283,7 @@ pub fn train(
     let weights = sample_weights(&tr.y, k, cfg.class_weight);
     let mut net = net_config.init(&ad);
     let mut optim = cfg.optimizer();
-    let mut rng = crate::descriptors::rng_for(cfg.seed, 23);
+    let mut rng = crate::seeding::rng(cfg.seed, crate::seeding::Stream::ViewBatches);
     let mut order: Vec<usize> = (0..tr.len()).collect();
     let bs = cfg.batch_size.max(1);
     let shape_len = data.views * data.resolution * data.resolution;

@@ -190,7 +190,8 @@ pub fn discover_all(root: &Path, seed: u64) -> Result<(Vec<Entry>, Vec<Unusable>
         } else {
             let (mut files, bad) = mesh_files(root, &class_dir)?;
             unusable.extend(bad);
-            let mut rng = crate::descriptors::rng_for(seed ^ stable_hash(&class), 7);
+            let mut rng =
+                crate::seeding::rng(seed ^ stable_hash(&class), crate::seeding::Stream::Split);
             files.shuffle(&mut rng);
             let n_test = if files.len() >= 2 {
                 ((files.len() as f64 * TEST_FRACTION).round() as usize).max(1)
@@ -219,13 +220,7 @@ pub fn discover_all(root: &Path, seed: u64) -> Result<(Vec<Entry>, Vec<Unusable>
     Ok((out, unusable))
 }
 
-/// FNV-1a: a hash that stays the same across platforms and Rust versions, so per-mesh seeds
-/// (and thus tables) do too.
-pub fn stable_hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
+pub use crate::seeding::stable_hash;
 
 /// A 64-bit hash of a file's bytes, stable across platforms and versions: how a rerun of
 /// `features` tells an unchanged mesh from a changed one. Not cryptographic; eight bytes a step.
@@ -246,15 +241,7 @@ pub fn content_hash(bytes: &[u8]) -> u64 {
     h ^ (h >> 31)
 }
 
-/// The seed for one mesh: depends on the run's seed and the mesh's relative path only, so a
-/// mesh's descriptors do not change with thread count, order or the rest of the dataset.
-pub fn mesh_seed(seed: u64, rel: &str) -> u64 {
-    // splitmix64 finaliser to spread the combination.
-    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15) ^ stable_hash(rel);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
+pub use crate::seeding::mesh_seed;
 
 #[cfg(test)]
 mod tests {

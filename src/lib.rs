@@ -17,6 +17,7 @@ pub mod model_dir;
 pub mod models;
 pub mod plots;
 pub mod report;
+pub mod seeding;
 pub mod synth;
 pub mod train;
 pub mod workflow;

@@ -17,6 +17,63 @@ pub const CLASSES: [&str; 9] = [
     "bottle", "bowl", "chair", "cup", "glass", "lamp", "mug", "table", "vase",
 ];
 
+/// A class of synthetic shape: what [`shape`] can build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ShapeClass {
+    /// A narrow-necked revolved shell.
+    Bottle,
+    /// A wide shallow shell.
+    Bowl,
+    /// Four legs, a seat and a back.
+    Chair,
+    /// A tapered shell without a handle: a mug's look-alike.
+    Cup,
+    /// A tall thin shell.
+    Glass,
+    /// A base, a stem and a shade.
+    Lamp,
+    /// A shell with a handle.
+    Mug,
+    /// Four legs and a top.
+    Table,
+    /// A revolved bulging shell.
+    Vase,
+}
+
+impl std::fmt::Display for ShapeClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl ShapeClass {
+    /// Every class, in [`CLASSES`] order (folder names sort the same way).
+    pub const ALL: [ShapeClass; 9] = [
+        ShapeClass::Bottle,
+        ShapeClass::Bowl,
+        ShapeClass::Chair,
+        ShapeClass::Cup,
+        ShapeClass::Glass,
+        ShapeClass::Lamp,
+        ShapeClass::Mug,
+        ShapeClass::Table,
+        ShapeClass::Vase,
+    ];
+
+    /// The folder name.
+    pub fn name(self) -> &'static str {
+        CLASSES[self as usize]
+    }
+
+    /// The class with this folder name, if there is one.
+    pub fn parse(name: &str) -> Option<ShapeClass> {
+        CLASSES
+            .iter()
+            .position(|c| *c == name)
+            .map(|i| ShapeClass::ALL[i])
+    }
+}
+
 /// Accumulates triangles from primitives.
 #[derive(Default)]
 struct Builder {
@@ -171,23 +228,24 @@ fn shell_profile(rb: f32, rt: f32, h: f32, th: f32, bulge: f32, rings: usize) ->
     p
 }
 
-/// Builds one random shape of `class`. Unknown classes are a programming error.
-pub fn shape(class: &str, rng: &mut ChaCha8Rng) -> RawMesh {
+/// Builds one random shape of `class`.
+pub fn shape(class: ShapeClass, rng: &mut ChaCha8Rng) -> RawMesh {
+    use ShapeClass as C;
     let mut b = Builder::default();
     let seg = rng.random_range(12..40);
     let rings = rng.random_range(3..12);
     match class {
-        "mug" | "cup" => {
+        C::Mug | C::Cup => {
             let r = between(rng, 0.35, 0.5);
             let h = between(rng, 0.8, 1.2);
             let th = between(rng, 0.03, 0.06);
-            let taper = if class == "cup" {
+            let taper = if class == C::Cup {
                 between(rng, 0.0, 0.25)
             } else {
                 between(rng, -0.03, 0.05)
             };
             b.revolve(&shell_profile(r, r * (1.0 + taper), h, th, 0.0, rings), seg);
-            if class == "mug" {
+            if class == C::Mug {
                 let (z0, z1) = (h * between(rng, 0.15, 0.3), h * between(rng, 0.7, 0.85));
                 let reach = r * between(rng, 0.45, 0.8);
                 let n = rng.random_range(6..14);
@@ -205,7 +263,7 @@ pub fn shape(class: &str, rng: &mut ChaCha8Rng) -> RawMesh {
                 b.tube(&path, r * between(rng, 0.07, 0.12), rng.random_range(6..12));
             }
         }
-        "glass" => {
+        C::Glass => {
             let r = between(rng, 0.25, 0.35);
             let h = between(rng, 1.4, 2.0);
             b.revolve(
@@ -220,7 +278,7 @@ pub fn shape(class: &str, rng: &mut ChaCha8Rng) -> RawMesh {
                 seg,
             );
         }
-        "bowl" => {
+        C::Bowl => {
             let r = between(rng, 0.8, 1.0);
             let depth = between(rng, 0.35, 0.6);
             let th = between(rng, 0.03, 0.06);
@@ -244,7 +302,7 @@ pub fn shape(class: &str, rng: &mut ChaCha8Rng) -> RawMesh {
             p.push((0.0, th));
             b.revolve(&p, seg);
         }
-        "bottle" => {
+        C::Bottle => {
             let r = between(rng, 0.25, 0.4);
             let h = between(rng, 1.0, 1.6);
             let neck = r * between(rng, 0.25, 0.4);
@@ -267,7 +325,7 @@ pub fn shape(class: &str, rng: &mut ChaCha8Rng) -> RawMesh {
             ]);
             b.revolve(&p, seg);
         }
-        "vase" => {
+        C::Vase => {
             let r = between(rng, 0.3, 0.45);
             let h = between(rng, 1.2, 1.8);
             let bulge = between(rng, 0.15, 0.35);
@@ -284,7 +342,7 @@ pub fn shape(class: &str, rng: &mut ChaCha8Rng) -> RawMesh {
                 seg,
             );
         }
-        "table" => {
+        C::Table => {
             let (w, d) = (between(rng, 0.8, 1.4), between(rng, 0.5, 1.0));
             let h = between(rng, 0.6, 0.9);
             let top = between(rng, 0.03, 0.07);
@@ -299,7 +357,7 @@ pub fn shape(class: &str, rng: &mut ChaCha8Rng) -> RawMesh {
                 b.cuboid(c, Vec3::new(leg, leg, h / 2.0));
             }
         }
-        "chair" => {
+        C::Chair => {
             let w = between(rng, 0.45, 0.6);
             let h = between(rng, 0.4, 0.5);
             let leg = between(rng, 0.02, 0.04);
@@ -314,7 +372,7 @@ pub fn shape(class: &str, rng: &mut ChaCha8Rng) -> RawMesh {
                 Vec3::new(w / 2.0, 0.02, back / 2.0),
             );
         }
-        "lamp" => {
+        C::Lamp => {
             let base = between(rng, 0.25, 0.4);
             b.cylinder(Vec3::ZERO, base, 0.05, seg);
             let pole = between(rng, 0.9, 1.4);
@@ -329,7 +387,6 @@ pub fn shape(class: &str, rng: &mut ChaCha8Rng) -> RawMesh {
             q.push(p[0]);
             b.revolve(&q, seg);
         }
-        other => panic!("unknown synth class {other}"),
     }
     b.finish(rng)
 }
@@ -577,9 +634,9 @@ pub const MAX_TRIANGLES: u64 = 16_000_000;
 /// Refuses, up front, a subdivision level whose meshes would not fit in memory or on disk,
 /// saying how many triangles it would make.
 pub fn check_size(per_class: usize, levels: u32) -> Result<(), String> {
-    let base = CLASSES
+    let base = ShapeClass::ALL
         .iter()
-        .map(|c| shape(c, &mut ChaCha8Rng::seed_from_u64(0)).triangles.len() as u64)
+        .map(|c| shape(*c, &mut ChaCha8Rng::seed_from_u64(0)).triangles.len() as u64)
         .max()
         .unwrap_or(0);
     let per_mesh = base.saturating_mul(4u64.saturating_pow(levels));
@@ -637,9 +694,9 @@ pub fn write_dataset_in(
         ));
     }
     let mut written = Vec::new();
-    for (ci, class) in CLASSES.iter().enumerate() {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(ci as u64 + 1);
+    for (ci, &kind) in ShapeClass::ALL.iter().enumerate() {
+        let class = kind.name();
+        let mut rng = crate::seeding::rng(seed, crate::seeding::Stream::SynthClass(ci));
         for i in 0..per_class {
             let split = if is_test(i, per_class) {
                 "test"
@@ -650,7 +707,7 @@ pub fn write_dataset_in(
             let sub = dir.join(class).join(split);
             std::fs::create_dir_all(&sub)?;
             let path = sub.join(format!("{class}_{i:04}.{ext}"));
-            let mesh = subdivide(shape(class, &mut rng), levels);
+            let mesh = subdivide(shape(kind, &mut rng), levels);
             write_mesh(&path, &mesh, i % 8 == 0)?;
             written.push(path);
         }
@@ -664,7 +721,7 @@ mod tests {
 
     #[test]
     fn every_class_builds_a_valid_outward_mesh() {
-        for class in CLASSES {
+        for class in ShapeClass::ALL {
             for s in 0..3 {
                 let mut rng = ChaCha8Rng::seed_from_u64(s);
                 let raw = shape(class, &mut rng);
@@ -692,7 +749,7 @@ mod tests {
     #[test]
     fn subdivision_keeps_the_shape() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let raw = shape("mug", &mut rng);
+        let raw = shape(ShapeClass::Mug, &mut rng);
         let (a, _) = Mesh::from_raw(raw.clone()).unwrap();
         let fine = subdivide(raw.clone(), 2);
         assert_eq!(fine.triangles.len(), raw.triangles.len() * 16);
@@ -703,7 +760,7 @@ mod tests {
 
     #[test]
     fn gltf_round_trips_and_default_formats_are_unchanged() {
-        let raw = shape("mug", &mut ChaCha8Rng::seed_from_u64(2));
+        let raw = shape(ShapeClass::Mug, &mut ChaCha8Rng::seed_from_u64(2));
         let d = tempfile::tempdir().unwrap();
         for ext in ["glb", "gltf"] {
             let p = d.path().join(format!("m.{ext}"));

@@ -117,7 +117,7 @@ pub fn tune_weight_decay(
     let smallest = by_class.values().map(Vec::len).min().unwrap_or(0);
     let folds = smallest.clamp(2, 5);
     let mut fold_of = vec![0usize; data.train.len()];
-    let mut rng = crate::descriptors::rng_for(cfg.seed, 23);
+    let mut rng = crate::seeding::rng(cfg.seed, crate::seeding::Stream::Folds);
     for idx in by_class.values_mut() {
         idx.shuffle(&mut rng);
         for (j, &i) in idx.iter().enumerate() {
@@ -532,7 +532,7 @@ pub fn validation_split(y: &[usize], fraction: f64, seed: u64) -> (Vec<usize>, V
     for (i, &c) in y.iter().enumerate() {
         by_class.entry(c).or_default().push(i);
     }
-    let mut rng = crate::descriptors::rng_for(seed, 21);
+    let mut rng = crate::seeding::rng(seed, crate::seeding::Stream::Validation);
     let (mut tr, mut va) = (Vec::new(), Vec::new());
     for (_, mut idx) in by_class {
         idx.shuffle(&mut rng);
@@ -739,7 +739,7 @@ pub fn train(
     };
     let mut net = net_config.init(&ad);
     let mut optim = cfg.optimizer();
-    let mut rng = crate::descriptors::rng_for(cfg.seed, 22);
+    let mut rng = crate::seeding::rng(cfg.seed, crate::seeding::Stream::DescriptorBatches);
     let mut order: Vec<usize> = (0..tr.len()).collect();
     let bs = cfg.batch_size.max(1);
 

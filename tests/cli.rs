@@ -155,10 +155,17 @@ fn flat_layout_gets_a_split_and_empty_dirs_fail_clearly() {
     for class in ["a", "b"] {
         std::fs::create_dir_all(root.join(class)).unwrap();
         for i in 0..5 {
-            let m = shapeclf::synth::shape(if class == "a" { "mug" } else { "table" }, &mut {
-                use rand::SeedableRng;
-                rand_chacha::ChaCha8Rng::seed_from_u64(i)
-            });
+            let m = shapeclf::synth::shape(
+                if class == "a" {
+                    shapeclf::synth::ShapeClass::Mug
+                } else {
+                    shapeclf::synth::ShapeClass::Table
+                },
+                &mut {
+                    use rand::SeedableRng;
+                    rand_chacha::ChaCha8Rng::seed_from_u64(i)
+                },
+            );
             shapeclf::synth::write_mesh(&root.join(class).join(format!("{i}.obj")), &m, false)
                 .unwrap();
         }

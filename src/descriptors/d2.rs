@@ -82,7 +82,7 @@ pub fn d2_histogram(
             }
         }
         Some(m) => {
-            let mut rng = super::rng_for(seed, 11);
+            let mut rng = crate::seeding::rng(seed, crate::seeding::Stream::D2Pairs);
             for _ in 0..m {
                 let i = rng.random_range(0..n);
                 // Never the same point twice.

@@ -5,8 +5,6 @@ pub mod d2;
 pub mod sdf;
 pub mod views;
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::mesh::{Mesh, SurfaceSampler, Vec3};
@@ -187,17 +185,9 @@ pub struct Descriptors {
     pub views: Option<views::Views>,
 }
 
-/// A seeded random stream for one purpose (`stream`) of one mesh (`seed`).
-pub fn rng_for(seed: u64, stream: u64) -> ChaCha8Rng {
-    let mut r = ChaCha8Rng::seed_from_u64(seed);
-    r.set_stream(stream);
-    r
-}
+pub use crate::seeding::rng_for;
 
-/// Random-stream numbers, so each descriptor draws independently of the others.
-const STREAM_D2: u64 = 1;
-const STREAM_SDF: u64 = 2;
-const STREAM_TRIPLES: u64 = 3;
+use crate::seeding::{Stream, rng};
 
 /// Computes all descriptors of a normalised mesh. `seed` fixes every random choice.
 pub fn compute(mesh: &Mesh, cfg: &DescriptorConfig, seed: u64) -> Descriptors {
@@ -215,8 +205,8 @@ pub fn compute_with_views(
     // Every sample is drawn before the BVH is built, so the sampler's tables are gone by then.
     let (pts, sdf_samples, area) = {
         let sampler = SurfaceSampler::new(&mesh);
-        let pts = sampler.points(cfg.d2_points, &mut rng_for(seed, STREAM_D2));
-        let sdf_samples = sampler.sample(cfg.sdf_points, &mut rng_for(seed, STREAM_SDF));
+        let pts = sampler.points(cfg.d2_points, &mut rng(seed, Stream::D2Points));
+        let sdf_samples = sampler.sample(cfg.sdf_points, &mut rng(seed, Stream::SdfPoints));
         (pts, sdf_samples, sampler.area())
     };
     let mut values = Vec::with_capacity(cfg.columns().len());
@@ -233,7 +223,7 @@ pub fn compute_with_views(
     if cfg.extra_bins > 0 {
         let b = cfg.extra_bins;
         values.extend(d2::d1_histogram(&pts, b, 1.0));
-        let mut rng = rng_for(seed, STREAM_TRIPLES);
+        let mut rng = rng(seed, Stream::Triples);
         let (a3, d3) = d2::a3_d3_histograms(&pts, b, D3_MAX, cfg.triples, &mut rng);
         values.extend(a3);
         values.extend(d3);
