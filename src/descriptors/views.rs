@@ -10,7 +10,8 @@ use super::SdfTracer;
 use crate::mesh::Vec3;
 
 /// Camera placement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum ViewLayout {
     /// 12 cameras every 30 degrees around the up axis, 30 degrees above the horizon.
@@ -21,7 +22,8 @@ pub enum ViewLayout {
 }
 
 /// Which axis points up in the dataset (ModelNet: z).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum UpAxis {
     /// +x.
