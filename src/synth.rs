@@ -693,6 +693,29 @@ pub fn write_dataset_in(
             ),
         ));
     }
+    // Never written over a user's files (a ModelNet folder holds `chair/train/chair_0001.off`
+    // too), and never by two runs at once.
+    // Checked before the lock file is made (a refused folder is left exactly as it was) and
+    // again under the lock (another run may have started writing in between).
+    let foreign = || {
+        std::fs::read_dir(dir)
+            .is_ok_and(|r| r.flatten().any(|e| e.file_name() != crate::io::LOCK_FILE))
+    };
+    let refused = foreign();
+    let _lock = if refused {
+        None
+    } else {
+        Some(crate::io::FolderLock::acquire(dir).map_err(std::io::Error::other)?)
+    };
+    if refused || foreign() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!(
+                "{} is not empty: synth writes only into a new or empty folder, so no file of yours is replaced",
+                dir.display()
+            ),
+        ));
+    }
     let mut written = Vec::new();
     for (ci, &kind) in ShapeClass::ALL.iter().enumerate() {
         let class = kind.name();

@@ -613,6 +613,17 @@ fn predict_refuses_special_files_without_hanging() {
 }
 
 #[test]
+fn synth_never_writes_over_a_users_folder() {
+    let f = fixture();
+    let d = tempfile::tempdir().unwrap();
+    let mine = d.path().join("mine");
+    copy_dir(&f.meshes, &mine);
+    let before = listing(&mine);
+    fails(&shapeclf(&["synth", s(&mine)]), 1, "is not empty");
+    assert_eq!(listing(&mine), before);
+}
+
+#[test]
 fn synth_refuses_a_subdivision_that_cannot_fit() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("m");
