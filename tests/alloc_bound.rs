@@ -228,7 +228,7 @@ proptest! {
         let mut j = gltf_json();
         set(&mut j, GLTF_FIELDS[field], value.into());
         let (kind, bytes) = if binary {
-            ("glb", glb(&j, &gltf_bin()))
+            ("glb", common::glb(&j, &gltf_bin()))
         } else {
             ("gltf", serde_json::to_vec(&j).unwrap())
         };
@@ -303,29 +303,6 @@ fn set(j: &mut serde_json::Value, pointer: &str, v: serde_json::Value) {
     *at = v;
 }
 
-/// `json` and `bin` as a GLB file (the buffer's `uri` dropped: it is the binary chunk).
-fn glb(json: &serde_json::Value, bin: &[u8]) -> Vec<u8> {
-    let mut j = json.clone();
-    if let Some(b) = j["buffers"][0].as_object_mut() {
-        b.remove("uri");
-    }
-    let mut text = serde_json::to_vec(&j).unwrap();
-    text.resize(text.len().next_multiple_of(4), b' ');
-    let mut bin = bin.to_vec();
-    bin.resize(bin.len().next_multiple_of(4), 0);
-    let total = 12 + 8 + text.len() + 8 + bin.len();
-    let mut out = b"glTF".to_vec();
-    for w in [2, total as u32, text.len() as u32, 0x4E4F_534A] {
-        out.extend(w.to_le_bytes());
-    }
-    out.extend(text);
-    for w in [bin.len() as u32, 0x004E_4942] {
-        out.extend(w.to_le_bytes());
-    }
-    out.extend(bin);
-    out
-}
-
 fn valid_inputs_cached() -> &'static [(&'static str, Vec<u8>)] {
     static CELL: std::sync::OnceLock<Vec<(&'static str, Vec<u8>)>> = std::sync::OnceLock::new();
     CELL.get_or_init(valid_inputs)
@@ -369,9 +346,9 @@ fn lying_headers_allocate_nothing_they_claim() {
         let mut j = gltf_json();
         set(&mut j, field, v.into());
         cases.push(("gltf", serde_json::to_vec(&j).unwrap()));
-        cases.push(("glb", glb(&j, &gltf_bin())));
+        cases.push(("glb", common::glb(&j, &gltf_bin())));
     }
-    let mut lying = glb(&gltf_json(), &gltf_bin());
+    let mut lying = common::glb(&gltf_json(), &gltf_bin());
     lying[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
     cases.push(("glb", lying));
     let mut j = gltf_json();
@@ -480,7 +457,7 @@ fn dense_megabyte_inputs_fit_the_bound() {
     ]);
     j["buffers"][0]["byteLength"] = (verts.len() + strip.len()).into();
     j["meshes"][0]["primitives"][0]["mode"] = 5.into();
-    cases.push(("glb", glb(&j, &[verts, strip].concat())));
+    cases.push(("glb", common::glb(&j, &[verts, strip].concat())));
     for (kind, bytes) in cases {
         let peak = peak_during(|| read(kind, &bytes));
         eprintln!(
@@ -495,3 +472,5 @@ fn dense_megabyte_inputs_fit_the_bound() {
         );
     }
 }
+
+mod common;

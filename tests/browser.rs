@@ -5,22 +5,7 @@
 //! with a notice.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn shapeclf(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_shapeclf"))
-        .args(args)
-        .output()
-        .expect("run shapeclf");
-    assert!(
-        out.status.success(),
-        "{args:?}: exit {:?}\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+use std::process::Command;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -94,8 +79,8 @@ fn comparison_page_renders_complete_and_offline() {
     let meshes = d.path().join("meshes");
     let features = d.path().join("features");
     let models = d.path().join("models");
-    shapeclf(&["synth", s(&meshes), "--per-class", "5", "--seed", "3"]);
-    shapeclf(&[
+    common::shapeclf_ok(&["synth", s(&meshes), "--per-class", "5", "--seed", "3"]);
+    common::shapeclf_ok(&[
         "features",
         s(&meshes),
         "--out",
@@ -120,7 +105,7 @@ fn comparison_page_renders_complete_and_offline() {
         let out = models.join(name);
         a.extend(["--out", s(&out)]);
         a.extend(extra);
-        shapeclf(&a);
+        common::shapeclf_ok(&a);
     };
     for seed in ["0", "1"] {
         train(
@@ -132,7 +117,7 @@ fn comparison_page_renders_complete_and_offline() {
     }
     train("mlp", "mlp", "0", &["--epochs", "30"]);
     train("cnn", "cnn", "0", &["--epochs", "3", "--channels", "8,16"]);
-    let out = shapeclf(&["compare", "--models", s(&models)]);
+    let out = common::shapeclf_ok(&["compare", "--models", s(&models)]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("comparison.html"));
     let page = models.join("comparison.html");
     let html = std::fs::read_to_string(&page).unwrap();
@@ -174,3 +159,5 @@ fn comparison_page_renders_complete_and_offline() {
         assert!(shot.is_file());
     }
 }
+
+mod common;

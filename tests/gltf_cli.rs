@@ -4,25 +4,9 @@
 //! changed `.bin` although its `.gltf` is byte for byte the same.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use base64::Engine;
 use serde_json::{Value, json};
-
-fn shapeclf(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_shapeclf"))
-        .args(args)
-        .output()
-        .expect("run shapeclf");
-    assert!(
-        out.status.success(),
-        "{args:?}: exit {:?}\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -46,31 +30,11 @@ fn synth_gltf(root: &Path, class: &str) -> (Value, Vec<u8>) {
     (j, bin)
 }
 
-fn glb(json: &Value, bin: &[u8]) -> Vec<u8> {
-    let mut j = json.clone();
-    j["buffers"][0].as_object_mut().unwrap().remove("uri");
-    let mut text = serde_json::to_vec(&j).unwrap();
-    text.resize(text.len().next_multiple_of(4), b' ');
-    let mut bin = bin.to_vec();
-    bin.resize(bin.len().next_multiple_of(4), 0);
-    let total = 12 + 8 + text.len() + 8 + bin.len();
-    let mut out = b"glTF".to_vec();
-    for w in [2, total as u32, text.len() as u32, 0x4E4F_534A] {
-        out.extend(w.to_le_bytes());
-    }
-    out.extend(text);
-    for w in [bin.len() as u32, 0x004E_4942] {
-        out.extend(w.to_le_bytes());
-    }
-    out.extend(bin);
-    out
-}
-
 #[test]
 fn gltf_dataset_goes_through_features_and_training() {
     let d = tempfile::tempdir().unwrap();
     let meshes = d.path().join("meshes");
-    shapeclf(&[
+    common::shapeclf_ok(&[
         "synth",
         s(&meshes),
         "--per-class",
@@ -89,7 +53,7 @@ fn gltf_dataset_goes_through_features_and_training() {
         {"mesh": 0, "scale": [0.5, 0.5, 0.5]},
         {"mesh": 0, "translation": [3, 0, 0], "scale": [0.5, 0.5, 0.5]},
     ]);
-    std::fs::write(extra.join("scene.glb"), glb(&j, &bin)).unwrap();
+    std::fs::write(extra.join("scene.glb"), common::glb(&j, &bin)).unwrap();
 
     // Non-indexed: the indices dropped, the positions listed triangle by triangle.
     let (mut j, bin) = synth_gltf(&meshes, "cup");
@@ -110,7 +74,7 @@ fn gltf_dataset_goes_through_features_and_training() {
         json!([{"bufferView": 0, "componentType": 5126, "count": idx.len(), "type": "VEC3"}]);
     j["bufferViews"] = json!([{"buffer": 0, "byteLength": soup.len()}]);
     j["buffers"] = json!([{"byteLength": soup.len()}]);
-    std::fs::write(extra.join("soup.glb"), glb(&j, &soup)).unwrap();
+    std::fs::write(extra.join("soup.glb"), common::glb(&j, &soup)).unwrap();
 
     // A .gltf with its buffer in a file beside it, its name percent-encoded.
     let (mut j, bin) = synth_gltf(&meshes, "mug");
@@ -121,7 +85,7 @@ fn gltf_dataset_goes_through_features_and_training() {
     let found = 9 * 5 + 3;
     let features = d.path().join("features");
     let run = || {
-        shapeclf(&[
+        common::shapeclf_ok(&[
             "features",
             s(&meshes),
             "--out",
@@ -167,7 +131,7 @@ fn gltf_dataset_goes_through_features_and_training() {
     assert_ne!(row(&table, "external.gltf"), row(&again, "external.gltf"));
     assert_eq!(row(&table, "scene.glb"), row(&again, "scene.glb"));
 
-    let out = shapeclf(&[
+    let out = common::shapeclf_ok(&[
         "train",
         "--model",
         "logistic",
@@ -190,7 +154,7 @@ fn gltf_dataset_goes_through_features_and_training() {
     let model = d.path().join("model");
     args.push(s(&model));
     args.extend(files.iter().map(|p| s(p)));
-    let out = shapeclf(&args);
+    let out = common::shapeclf_ok(&args);
     let text = String::from_utf8_lossy(&out.stdout);
     for n in ["scene.glb: ", "soup.glb: ", "external.gltf: "] {
         let line = text
@@ -200,3 +164,5 @@ fn gltf_dataset_goes_through_features_and_training() {
         assert!(!line.contains("error"), "{line}");
     }
 }
+
+mod common;

@@ -225,3 +225,42 @@ fn broken_gltf() -> Vec<(String, Vec<u8>, &'static str)> {
     );
     v
 }
+
+/// Runs the `shapeclf` binary and asserts it succeeded, showing its output when not.
+pub fn shapeclf_ok(args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shapeclf"))
+        .args(args)
+        .output()
+        .expect("run shapeclf");
+    assert!(
+        out.status.success(),
+        "{args:?}: exit {:?}\n{}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `json` and `bin` as a GLB file (the buffer's `uri` dropped: it is the binary chunk).
+pub fn glb(json: &serde_json::Value, bin: &[u8]) -> Vec<u8> {
+    let mut j = json.clone();
+    if let Some(b) = j["buffers"][0].as_object_mut() {
+        b.remove("uri");
+    }
+    let mut text = serde_json::to_vec(&j).unwrap();
+    text.resize(text.len().next_multiple_of(4), b' ');
+    let mut bin = bin.to_vec();
+    bin.resize(bin.len().next_multiple_of(4), 0);
+    let total = 12 + 8 + text.len() + 8 + bin.len();
+    let mut out = b"glTF".to_vec();
+    for w in [2, total as u32, text.len() as u32, 0x4E4F_534A] {
+        out.extend(w.to_le_bytes());
+    }
+    out.extend(text);
+    for w in [bin.len() as u32, 0x004E_4942] {
+        out.extend(w.to_le_bytes());
+    }
+    out.extend(bin);
+    out
+}
