@@ -241,6 +241,54 @@ pub fn content_hash(bytes: &[u8]) -> u64 {
     h ^ (h >> 31)
 }
 
+/// [`content_hash`] computed while the bytes stream past, for files too large to hold twice:
+/// `len` (the length the hash is seeded with) must be the total that `update` will see.
+#[derive(Debug, Clone)]
+pub struct ContentHasher {
+    h: u64,
+    pending: [u8; 8],
+    n: usize,
+}
+
+impl ContentHasher {
+    const P: u64 = 0x9e37_79b9_7f4a_7c15;
+
+    /// A hasher for `len` bytes.
+    pub fn new(len: u64) -> Self {
+        ContentHasher {
+            h: 0xcbf2_9ce4_8422_2325u64 ^ len.wrapping_mul(Self::P),
+            pending: [0; 8],
+            n: 0,
+        }
+    }
+
+    /// Feeds the next bytes.
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let take = (8 - self.n).min(bytes.len());
+            self.pending[self.n..self.n + take].copy_from_slice(&bytes[..take]);
+            self.n += take;
+            bytes = &bytes[take..];
+            if self.n == 8 {
+                let v = u64::from_le_bytes(self.pending);
+                self.h = (self.h ^ v).wrapping_mul(Self::P).rotate_left(29);
+                self.n = 0;
+            }
+        }
+    }
+
+    /// The hash, equal to [`content_hash`] of everything fed when `len` was right.
+    pub fn finish(&self) -> u64 {
+        let mut h = self.h;
+        for &b in &self.pending[..self.n] {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        h ^ (h >> 31)
+    }
+}
+
 pub use crate::seeding::mesh_seed;
 
 #[cfg(test)]
@@ -362,6 +410,19 @@ mod tests {
             "{}",
             bad[0].reason
         );
+    }
+
+    #[test]
+    fn streamed_hash_equals_the_whole_buffer_hash() {
+        let bytes: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for split in [0, 1, 7, 8, 9, 500, 999, 1000] {
+            let mut h = ContentHasher::new(bytes.len() as u64);
+            h.update(&bytes[..split]);
+            for chunk in bytes[split..].chunks(3) {
+                h.update(chunk);
+            }
+            assert_eq!(h.finish(), content_hash(&bytes), "split at {split}");
+        }
     }
 
     #[test]

@@ -84,11 +84,11 @@ impl Previous {
     /// Reads a previous feature folder, or nothing when it is missing, unreadable or made with
     /// other parameters, another seed or another shapeclf version.
     fn load(dir: &Path, opts: &ExtractOptions) -> Option<Previous> {
-        let (table, manifest) = crate::features::read_folder(dir).ok()?;
+        let (table, manifest, intact) = crate::features::read_folder_checked(dir).ok()?;
         // Only a table and cache provably written with this manifest (one generation) are
         // trusted, whatever else happened to the folder.
         let cache_bytes = std::fs::read(dir.join(CACHE_FILE)).ok()?;
-        let same = crate::features::table_matches_manifest(dir, &manifest) == Some(true)
+        let same = intact == Some(true)
             && manifest.cache_hash.as_deref()
                 == Some(crate::features::hash_hex(&cache_bytes).as_str())
             && manifest.tool_version == env!("CARGO_PKG_VERSION")

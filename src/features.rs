@@ -372,19 +372,55 @@ pub fn table_matches_manifest(dir: &Path, manifest: &Manifest) -> Option<bool> {
     Some(hash_hex(&bytes) == *want)
 }
 
-/// Reads a features folder's table and manifest and checks they agree with each other.
-pub fn read_folder(dir: &Path) -> Result<(FeatureTable, Manifest), FeatureError> {
+/// A reader that hashes what passes through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: crate::dataset::ContentHasher,
+}
+
+impl<R: std::io::Read> std::io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// [`read_folder`], also saying whether the table is byte for byte the one the manifest was
+/// written with ([`table_matches_manifest`]), hashed while it is parsed: the table is read once.
+pub fn read_folder_checked(
+    dir: &Path,
+) -> Result<(FeatureTable, Manifest, Option<bool>), FeatureError> {
     finish_interrupted_write(dir)?;
     let manifest = Manifest::read(&dir.join(MANIFEST_FILE))?;
     let tpath = dir.join(TABLE_FILE);
-    let table = FeatureTable::read_csv(&tpath)?;
+    let io = |source| FeatureError::Io {
+        path: tpath.clone(),
+        source,
+    };
+    let file = std::fs::File::open(&tpath).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let mut reader = HashingReader {
+        inner: std::io::BufReader::new(file),
+        hasher: crate::dataset::ContentHasher::new(len),
+    };
+    let table = FeatureTable::parse_csv(&mut reader, &tpath)?;
     if table.columns != manifest.columns {
         return Err(fmt_err(
             &tpath,
             "columns differ from those the manifest records: table and manifest are from different runs",
         ));
     }
-    Ok((table, manifest))
+    let intact = manifest
+        .table_hash
+        .as_ref()
+        .map(|want| format!("{:016x}", reader.hasher.finish()) == *want);
+    Ok((table, manifest, intact))
+}
+
+/// Reads a features folder's table and manifest and checks they agree with each other.
+pub fn read_folder(dir: &Path) -> Result<(FeatureTable, Manifest), FeatureError> {
+    read_folder_checked(dir).map(|(t, m, _)| (t, m))
 }
 
 #[cfg(test)]

@@ -30,9 +30,9 @@ pub fn train_model(
     cfg.validate().map_err(anyhow::Error::msg)?;
     // Refused before any work, and checked again just before the folder is replaced.
     model_dir::check_replaceable(out)?;
-    let (table, manifest) = features::read_folder(features_dir)
+    let (table, manifest, intact) = features::read_folder_checked(features_dir)
         .with_context(|| format!("reading features from {}", features_dir.display()))?;
-    if features::table_matches_manifest(features_dir, &manifest) == Some(false) {
+    if intact == Some(false) {
         eprintln!(
             "warning: {} is not the table {} was written with (edited by hand, or copied from another run)",
             features_dir.join(features::TABLE_FILE).display(),
