@@ -535,22 +535,17 @@ pub enum OutputError {
 /// Whether `dir` may receive a `features` run's output: missing, empty, or a folder a previous
 /// `features` run wrote (its manifest, or its lock file from a run that wrote nothing yet).
 pub fn check_output_folder(dir: &Path) -> Result<(), OutputError> {
-    if !dir.exists() {
-        return Ok(());
-    }
-    if !dir.is_dir() {
-        return Err(OutputError::NotAFolder(dir.to_path_buf()));
-    }
-    let empty = std::fs::read_dir(dir).is_ok_and(|mut r| r.next().is_none());
-    let ours = dir.join(crate::io::LOCK_FILE).is_file()
-        || std::fs::read(dir.join(MANIFEST_FILE))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .is_some_and(|v| v.get("tool").and_then(|t| t.as_str()) == Some("shapeclf"));
-    if empty || ours {
-        Ok(())
-    } else {
-        Err(OutputError::NotFeatureFolder(dir.to_path_buf()))
+    use crate::io::OutputTarget as T;
+    match crate::io::output_target(dir) {
+        T::Missing | T::Empty => Ok(()),
+        T::NotAFolder => Err(OutputError::NotAFolder(dir.to_path_buf())),
+        T::Occupied
+            if dir.join(crate::io::LOCK_FILE).is_file()
+                || crate::io::shapeclf_json(&dir.join(MANIFEST_FILE)).is_some() =>
+        {
+            Ok(())
+        }
+        T::Occupied => Err(OutputError::NotFeatureFolder(dir.to_path_buf())),
     }
 }
 

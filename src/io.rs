@@ -196,6 +196,40 @@ fn remove_strays(dir: &Path, depth: usize) -> std::io::Result<usize> {
     Ok(removed)
 }
 
+/// What an output path holds, for the one rule every command that writes a folder follows:
+/// only a missing path, an empty folder or a folder shapeclf itself wrote is written into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputTarget {
+    /// Nothing there.
+    Missing,
+    /// A file or something else that is not a folder (symbolic links followed).
+    NotAFolder,
+    /// An empty folder.
+    Empty,
+    /// A folder with something in it: the caller decides whether it is its own.
+    Occupied,
+}
+
+/// Classifies `dir` as an [`OutputTarget`].
+pub fn output_target(dir: &Path) -> OutputTarget {
+    if std::fs::symlink_metadata(dir).is_err() {
+        OutputTarget::Missing
+    } else if !dir.is_dir() {
+        OutputTarget::NotAFolder
+    } else if std::fs::read_dir(dir).is_ok_and(|mut r| r.next().is_none()) {
+        OutputTarget::Empty
+    } else {
+        OutputTarget::Occupied
+    }
+}
+
+/// The JSON in `file` when it says `"tool": "shapeclf"` (a feature manifest or a model's
+/// config): how a folder is recognised as one shapeclf wrote.
+pub fn shapeclf_json(file: &Path) -> Option<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(file).ok()?).ok()?;
+    (v.get("tool").and_then(|t| t.as_str()) == Some("shapeclf")).then_some(v)
+}
+
 /// An exclusive lock on an output folder, held while a run writes it and released when dropped
 /// or when the process dies (an OS file lock, so a killed run never leaves a stale lock). The
 /// lock file holds the holder's process id, for the message another run prints.

@@ -68,29 +68,23 @@ pub enum ReplaceError {
 /// Whether a folder is one `shapeclf train` wrote: its `config.json` carries shapeclf's tool
 /// name and a format version (any version, so an old model folder can be replaced by a new).
 pub fn is_model_folder(dir: &Path) -> bool {
-    std::fs::read(dir.join(CONFIG_FILE))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .is_some_and(|v| {
-            v.get("tool").and_then(|t| t.as_str()) == Some("shapeclf")
-                && v.get("format_version").is_some_and(|f| f.is_u64())
-        })
+    crate::io::shapeclf_json(&dir.join(CONFIG_FILE))
+        .is_some_and(|v| v.get("format_version").is_some_and(|f| f.is_u64()))
 }
 
 /// Checks that `out` may be replaced by a model folder: it is missing, an empty folder, or a
 /// model folder. Anything else (a user's data, a feature folder, a file) is refused untouched.
 pub fn check_replaceable(out: &Path) -> Result<(), ReplaceError> {
-    if std::fs::symlink_metadata(out).is_err() {
-        return Ok(());
-    }
-    if !out.is_dir() || std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
+    use crate::io::OutputTarget as T;
+    // A link would be replaced, not the folder it points to.
+    if std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(ReplaceError::NotAFolder(out.to_path_buf()));
     }
-    let empty = std::fs::read_dir(out).is_ok_and(|mut r| r.next().is_none());
-    if empty || is_model_folder(out) {
-        Ok(())
-    } else {
-        Err(ReplaceError::NotModelFolder(out.to_path_buf()))
+    match crate::io::output_target(out) {
+        T::Missing | T::Empty => Ok(()),
+        T::NotAFolder => Err(ReplaceError::NotAFolder(out.to_path_buf())),
+        T::Occupied if is_model_folder(out) => Ok(()),
+        T::Occupied => Err(ReplaceError::NotModelFolder(out.to_path_buf())),
     }
 }
 
