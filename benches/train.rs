@@ -9,7 +9,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use burn::tensor::Device;
 use shapeclf::dataset::Split;
 use shapeclf::features::{FeatureTable, Row};
-use shapeclf::models::ModelKind;
+use shapeclf::models::{ModelKind, NetConfig};
 use shapeclf::train::{self, TrainConfig};
 
 fn table(n: usize, d: usize, k: usize) -> FeatureTable {
@@ -40,8 +40,9 @@ fn throughput(c: &mut Criterion) {
         cfg.epochs = 1;
         cfg.val_fraction = 0.0;
         cfg.batch_size = 64;
+        let net = NetConfig::for_spec(&cfg.model, 243, data.classes.len()).expect("dense");
         g.bench_function(model.name(), |b| {
-            b.iter(|| train::train(&cfg, &data, &device, |_| {}))
+            b.iter(|| train::train_descriptors(&cfg, &net, &data, &device, |_| {}))
         });
     }
     g.finish();
@@ -53,8 +54,8 @@ fn gpu() -> Result<Device, shapeclf::models::DeviceError> {
 
 fn cnn_throughput(c: &mut Criterion) {
     use rand::Rng;
-    use shapeclf::cnn_train::{self, ViewSet};
     use shapeclf::models::CnnConfig;
+    use shapeclf::train::ViewSet;
     let (n, v, r, k) = (64usize, 12usize, 32usize, 10usize);
     let mut rng = shapeclf::descriptors::rng_for(2, 1);
     let set = ViewSet {
@@ -63,6 +64,7 @@ fn cnn_throughput(c: &mut Criterion) {
         paths: (0..n).map(|i| i.to_string()).collect(),
         views: v,
         resolution: r,
+        ..Default::default()
     };
     let mut cfg = TrainConfig::defaults(ModelKind::Cnn);
     cfg.epochs = 1;
@@ -77,7 +79,7 @@ fn cnn_throughput(c: &mut Criterion) {
         .filter_map(|(name, d)| d.ok().map(|d| (name, d)));
     for (name, device) in devices {
         g.bench_function(format!("mvcnn_12x32_{name}"), |b| {
-            b.iter(|| cnn_train::train(&cfg, &net, &set, &device, |_| {}))
+            b.iter(|| shapeclf::train::train_cnn(&cfg, &net, &set, &device, |_| {}))
         });
     }
     g.finish();

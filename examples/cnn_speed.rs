@@ -5,9 +5,9 @@
 use std::time::Instant;
 
 use rand::Rng;
-use shapeclf::cnn_train::{self, ViewSet};
 use shapeclf::models::{CnnConfig, ModelKind};
 use shapeclf::train::TrainConfig;
+use shapeclf::train::ViewSet;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -25,6 +25,7 @@ fn main() {
         paths: (0..n).map(|i| i.to_string()).collect(),
         views: v,
         resolution: r,
+        ..Default::default()
     };
     let mut cfg = TrainConfig::defaults(ModelKind::Cnn);
     cfg.epochs = 1;
@@ -48,7 +49,7 @@ fn main() {
     let mut times = Vec::new();
     for i in 0..4 {
         let t = Instant::now();
-        cnn_train::train(&cfg, &net, &set, &device, |_| {});
+        shapeclf::train::train_cnn(&cfg, &net, &set, &device, |_| {});
         if i > 0 {
             times.push(t.elapsed().as_secs_f64());
         }

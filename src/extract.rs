@@ -9,8 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use image::ImageEncoder;
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +19,7 @@ use crate::features::{
     Counts, Failure, FeatureTable, MANIFEST_FILE, Manifest, Row, TABLE_FILE, VIEWS_DIR, ViewsInfo,
 };
 use crate::mesh::{self, LoadStats, MeshError};
+use crate::observe::{Event, Observer};
 
 /// How to run a feature extraction.
 #[derive(Debug, Clone, Default)]
@@ -33,8 +32,6 @@ pub struct ExtractOptions {
     pub jobs: Option<usize>,
     /// Reject meshes with more triangles than this.
     pub max_faces: Option<usize>,
-    /// Draw a progress bar on a terminal.
-    pub progress: bool,
     /// Render depth views with these parameters into `<views_root>/views/<path>.png`.
     pub views: Option<(ViewConfig, PathBuf)>,
     /// A feature folder written before (usually the output folder): rows of meshes whose file
@@ -44,6 +41,17 @@ pub struct ExtractOptions {
     /// Set (by a Ctrl-C handler) to stop starting new meshes; the meshes in hand finish and
     /// the rest are counted as not reached.
     pub stop: Option<Arc<AtomicBool>>,
+}
+
+impl ExtractOptions {
+    /// Checks the descriptor and view settings before anything is read or written.
+    pub fn validate(&self) -> Result<(), ExtractError> {
+        self.config.validate().map_err(ExtractError::Config)?;
+        if let Some((v, _)) = &self.views {
+            v.validate().map_err(ExtractError::Views)?;
+        }
+        Ok(())
+    }
 }
 
 /// What a later run needs to reuse a mesh's row without recomputing it: one entry per mesh,
@@ -141,6 +149,9 @@ pub enum ExtractError {
     /// Descriptor parameters are inconsistent.
     #[error("invalid descriptor parameters: {0}")]
     Config(String),
+    /// View settings are out of range.
+    #[error("invalid view settings: {0}")]
+    Views(String),
     /// The thread pool could not start.
     #[error("cannot start {0} worker threads")]
     Threads(usize),
@@ -232,8 +243,12 @@ fn process_guarded(
         let mut view_hash = None;
         if let (Some(v), Some((vc, root))) = (&mut f.descriptors.views, &opts.views) {
             view_hash = Some(
-                write_views(v, vc, &crate::features::view_file(root, &e.rel))
-                    .map_err(|err| format!("cannot write its views: {err}"))?,
+                crate::view_store::write_view_file(
+                    v,
+                    vc,
+                    &crate::features::view_file(root, &e.rel),
+                )
+                .map_err(|err| format!("cannot write its views: {err}"))?,
             );
             // The image is on disk; keeping its pixels until the run ends would make memory
             // grow with the dataset (measured: +23 KB per mesh).
@@ -267,55 +282,21 @@ fn content_hash_with_links(path: &Path, bytes: &[u8]) -> u64 {
         })
 }
 
-/// Writes tiled views as a grayscale PNG, atomically; returns the hash of its bytes.
-fn write_views(
-    v: &descriptors::views::Views,
-    cfg: &ViewConfig,
-    path: &Path,
-) -> std::io::Result<String> {
-    let (w, h, img) = v.tile(cfg.grid_columns());
-    let mut png = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut png)
-        .write_image(&img, w, h, image::ExtendedColorType::L8)
-        .map_err(std::io::Error::other)?;
-    crate::io::write_bytes_atomic(path, &png)?;
-    Ok(crate::features::hash_hex(&png))
-}
-
-/// Whether the view image of a reused row is still the one recorded for it.
-fn view_still_valid(path: &Path, want: Option<&str>) -> bool {
-    let Some(want) = want else { return false };
-    // A view image is a few KB; anything far larger is not ours.
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() && m.len() <= 64 << 20 => {}
-        _ => return false,
-    }
-    std::fs::read(path).is_ok_and(|b| crate::features::hash_hex(&b) == want)
-}
-
-fn progress_bar(n: usize, visible: bool) -> ProgressBar {
-    if !visible {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(n as u64);
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} meshes  {per_sec}  eta {eta}",
-        )
-        .expect("static template"),
-    );
-    pb
-}
-
-/// Extracts the features of every mesh under `root`.
-pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, ExtractError> {
-    opts.config.validate().map_err(ExtractError::Config)?;
+/// Extracts the features of every mesh under `root`, telling `observer` of each mesh done and
+/// each file skipped (and why).
+pub fn extract(
+    root: &Path,
+    opts: &ExtractOptions,
+    observer: &dyn Observer,
+) -> Result<Extraction, ExtractError> {
+    opts.validate()?;
     let start = Instant::now();
     let (entries, unusable) = dataset::discover_all(root, opts.seed)?;
     for u in &unusable {
-        if opts.progress {
-            eprintln!("{}: {}", root.join(&u.rel).display(), u.reason);
-        }
+        observer.event(Event::Skipped {
+            path: &root.join(&u.rel).display().to_string(),
+            reason: &u.reason,
+        });
     }
     let threads = opts.jobs.unwrap_or_else(rayon::current_num_threads).max(1);
     let pool = rayon::ThreadPoolBuilder::new()
@@ -326,7 +307,16 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
         .resume_from
         .as_deref()
         .and_then(|d| Previous::load(d, opts));
-    let pb = progress_bar(entries.len(), opts.progress);
+    observer.event(Event::Begin {
+        stage: "meshes",
+        total: entries.len() as u64,
+    });
+    let skipped = |path: &Path, reason: &str| {
+        observer.event(Event::Skipped {
+            path: &path.display().to_string(),
+            reason,
+        })
+    };
     let results: Vec<Outcome> = pool.install(|| {
         entries
             .par_iter()
@@ -343,8 +333,8 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
                     Ok(b) => b,
                     Err(err) => {
                         let msg = err.to_string();
-                        pb.suspend(|| eprintln!("{}: {msg}", e.path.display()));
-                        pb.inc(1);
+                        skipped(&e.path, &msg);
+                        observer.event(Event::Step);
                         return Outcome::Failed(msg);
                     }
                 };
@@ -353,28 +343,28 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
                     && let Some((values, c)) = prev.rows.get(&e.rel)
                     && c.hash == format!("{h:016x}")
                     && opts.views.as_ref().is_none_or(|(_, root)| {
-                        view_still_valid(
+                        crate::view_store::view_file_unchanged(
                             &crate::features::view_file(root, &e.rel),
                             c.view_hash.as_deref(),
                         )
                     })
                 {
-                    pb.inc(1);
+                    observer.event(Event::Step);
                     return Outcome::Reused(values.clone(), c.clone());
                 }
                 let r = process_guarded(e, bytes, opts);
-                pb.inc(1);
+                if let Err(msg) = &r {
+                    skipped(&e.path, msg);
+                }
+                observer.event(Event::Step);
                 match r {
                     Ok((f, vh)) => Outcome::Computed(Box::new(f), h, vh),
-                    Err(msg) => {
-                        pb.suspend(|| eprintln!("{}: {msg}", e.path.display()));
-                        Outcome::Failed(msg)
-                    }
+                    Err(msg) => Outcome::Failed(msg),
                 }
             })
             .collect()
     });
-    pb.finish_and_clear();
+    observer.event(Event::End);
 
     let columns = opts.config.columns();
     let mut table = FeatureTable {
@@ -560,4 +550,86 @@ pub fn prepare_output(
     let lock = crate::io::FolderLock::acquire(dir)?;
     let rec = crate::io::recover(dir).map_err(|e| OutputError::Recover(dir.to_path_buf(), e))?;
     Ok((lock, rec))
+}
+
+/// Why a whole `features` run ([`run`]) wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The output folder cannot take the run's output.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// The dataset or the parameters are unusable.
+    #[error(transparent)]
+    Extract(#[from] ExtractError),
+    /// Stopped (Ctrl-C) before any mesh finished.
+    #[error("interrupted before any mesh finished; nothing written")]
+    Interrupted,
+    /// Every mesh failed.
+    #[error("all {found} meshes failed; nothing written (first: {first}: {reason})")]
+    AllFailed {
+        /// Meshes found.
+        found: usize,
+        /// The first failed mesh.
+        first: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// Writing the table, cache or manifest failed.
+    #[error("writing features to {0}: {1}")]
+    Write(PathBuf, std::io::Error),
+}
+
+/// The whole `features` command as one call: checks and locks the output folder `out` (and
+/// completes or undoes an interrupted earlier write), extracts every mesh under `root`, and
+/// writes the table, cache and manifest as one generation. A run in which no mesh succeeded
+/// writes nothing and is an error.
+pub fn run(
+    root: &Path,
+    out: &Path,
+    opts: &ExtractOptions,
+    observer: &dyn Observer,
+) -> Result<Extraction, RunError> {
+    opts.validate()?;
+    // Checked, locked and tidied before any mesh is computed: an unwritable or foreign folder
+    // is found now, not after an hour of work.
+    let (_lock, recovered) = prepare_output(out)?;
+    if recovered.rolled_forward {
+        observer.event(Event::Info(&format!(
+            "finished writing {} (an earlier run was stopped while replacing its files)",
+            out.display()
+        )));
+    }
+    if recovered.removed > 0 {
+        observer.event(Event::Info(&format!(
+            "removed {} temporary file(s) an interrupted run left in {}",
+            recovered.removed,
+            out.display()
+        )));
+    }
+    observer.event(Event::Info(&format!(
+        "features: {} -> {} ({} threads, CPU ray casting with parry3d)",
+        root.display(),
+        out.display(),
+        opts.jobs.unwrap_or_else(rayon::current_num_threads).max(1)
+    )));
+    let ex = extract(root, opts, observer)?;
+    let m = &ex.manifest;
+    if m.counts.ok == 0 && m.counts.not_reached > 0 {
+        return Err(RunError::Interrupted);
+    }
+    if m.counts.ok == 0 {
+        let (first, reason) = m
+            .failed
+            .first()
+            .map(|f| (f.path.clone(), f.error.clone()))
+            .unwrap_or_default();
+        return Err(RunError::AllFailed {
+            found: m.counts.found,
+            first,
+            reason,
+        });
+    }
+    ex.write(out)
+        .map_err(|e| RunError::Write(out.to_path_buf(), e))?;
+    Ok(ex)
 }

@@ -7,16 +7,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use indicatif::{ProgressBar, ProgressStyle};
 use shapeclf::descriptors::DescriptorConfig;
 use shapeclf::descriptors::views::{UpAxis, ViewConfig, ViewLayout};
-use shapeclf::extract::{self, ExtractOptions};
+use shapeclf::extract::{self, ExtractOptions, Extraction};
 use shapeclf::models::{Activation, BackendKind, ModelKind};
+use shapeclf::observe::{Event, Observer};
+use shapeclf::report::Report;
+use shapeclf::report::render::comparison_text;
 use shapeclf::synth;
-use shapeclf::train::{ClassWeight, OptimizerKind, TrainConfig};
-use shapeclf::workflow;
+use shapeclf::train::{ClassWeight, ModelSpec, OptimizerKind, TrainConfig};
+use shapeclf::{inference, workflow};
 
 /// Exit code when `features --strict` is given and some meshes failed, and when `predict`
 /// classified some meshes but not all.
@@ -279,15 +283,6 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
         sdf_rays: a.sdf_rays,
         ..Default::default()
     };
-    if !(8..=512).contains(&a.view_res) {
-        bail!("--view-res must lie between 8 and 512");
-    }
-    config
-        .validate()
-        .map_err(|e| anyhow::anyhow!("invalid descriptor parameters: {e}"))?;
-    for w in config.cost_warnings() {
-        eprintln!("warning: {w}");
-    }
     let views = (!a.no_views).then(|| {
         (
             ViewConfig {
@@ -303,12 +298,15 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
         seed: a.seed,
         jobs: a.jobs,
         max_faces: a.max_faces,
-        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         views,
         resume_from: (!a.fresh).then(|| a.out.clone()),
         stop: Some(ctrl_c_flag()),
     };
-    let failures = run_features(&a.mesh_dir, &a.out, &opts)?;
+    opts.validate()?;
+    for w in opts.config.cost_warnings() {
+        eprintln!("warning: {w}");
+    }
+    let ex = run_features(&a.mesh_dir, &a.out, &opts)?;
     if opts
         .stop
         .as_ref()
@@ -316,6 +314,7 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
     {
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
+    let failures = ex.manifest.counts.failed;
     if a.strict && failures > 0 {
         eprintln!("--strict: {failures} mesh(es) failed");
         return Ok(ExitCode::from(EXIT_STRICT_FAILURES));
@@ -354,46 +353,16 @@ fn ctrl_c_flag() -> Arc<AtomicBool> {
     flag
 }
 
-/// Extracts, writes and summarises; returns the number of failed meshes.
-fn run_features(mesh_dir: &Path, out: &Path, opts: &ExtractOptions) -> Result<usize> {
-    let threads = opts.jobs.unwrap_or_else(rayon::current_num_threads);
-    // Checked, locked and tidied before any mesh is computed: an unwritable or foreign folder
-    // is found now, not after an hour of work.
-    let (_lock, recovered) = extract::prepare_output(out)?;
-    if recovered.rolled_forward {
-        eprintln!(
-            "finished writing {} (an earlier run was stopped while replacing its files)",
-            out.display()
-        );
-    }
-    if recovered.removed > 0 {
-        eprintln!(
-            "removed {} temporary file(s) an interrupted run left in {}",
-            recovered.removed,
-            out.display()
-        );
-    }
-    eprintln!(
-        "features: {} -> {} ({} threads, CPU ray casting with parry3d)",
-        mesh_dir.display(),
-        out.display(),
-        threads
-    );
-    let ex = extract::extract(mesh_dir, opts)?;
+/// Extracts, writes and summarises.
+fn run_features(mesh_dir: &Path, out: &Path, opts: &ExtractOptions) -> Result<Extraction> {
+    let ex = extract::run(mesh_dir, out, opts, &Terminal::new())?;
+    print_features(out, &ex)?;
+    Ok(ex)
+}
+
+/// The summary of a features run, on stdout.
+fn print_features(out: &Path, ex: &Extraction) -> Result<()> {
     let m = &ex.manifest;
-    if m.counts.ok == 0 && m.counts.not_reached > 0 {
-        bail!("interrupted before any mesh finished; nothing written");
-    }
-    if m.counts.ok == 0 {
-        bail!(
-            "all {} meshes failed; nothing written (first: {}: {})",
-            m.counts.found,
-            m.failed[0].path,
-            m.failed[0].error
-        );
-    }
-    ex.write(out)
-        .with_context(|| format!("writing features to {}", out.display()))?;
     let mut o = std::io::stdout().lock();
     // Rates only when every row was computed in this run: reused rows cost no rays.
     let rates = if m.counts.reused == 0 {
@@ -459,7 +428,7 @@ fn run_features(mesh_dir: &Path, out: &Path, opts: &ExtractOptions) -> Result<us
         out.join(shapeclf::features::TABLE_FILE).display(),
         out.join(shapeclf::features::MANIFEST_FILE).display()
     )?;
-    Ok(m.counts.failed)
+    Ok(())
 }
 
 fn cmd_synth(a: &SynthArgs) -> Result<ExitCode> {
@@ -480,44 +449,37 @@ fn cmd_synth(a: &SynthArgs) -> Result<ExitCode> {
 
 fn cmd_demo(a: &DemoArgs) -> Result<ExitCode> {
     let t = Instant::now();
-    let meshes = a.dir.join("meshes").join("demo");
-    if meshes.is_dir() {
-        println!("using existing demo meshes in {}", meshes.display());
-    } else {
-        cmd_synth(&SynthArgs {
-            dir: meshes.clone(),
-            per_class: a.per_class,
-            seed: a.seed,
-            subdivide: 0,
-            formats: synth::DEFAULT_FORMATS.map(String::from).to_vec(),
-        })?;
-    }
-    let features = a.dir.join("features");
-    let opts = ExtractOptions {
+    let opts = workflow::DemoOptions {
+        dir: a.dir.clone(),
+        per_class: a.per_class,
         seed: a.seed,
-        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        views: Some((ViewConfig::default(), features.clone())),
-        ..Default::default()
     };
-    run_features(&meshes, &features, &opts)?;
-    let models = a.dir.join("models");
-    for model in [ModelKind::Logistic, ModelKind::Mlp, ModelKind::Cnn] {
-        let mut cfg = TrainConfig::defaults(model);
-        cfg.seed = a.seed;
-        if model == ModelKind::Cnn {
-            // The synthetic classes are learnt within a few epochs (validation accuracy 1.0 by
-            // epoch 3 of 40 measured); 20 keep the whole demo within minutes on two cores.
-            cfg.epochs = 20;
+    let mut printed = Ok(());
+    let demo = workflow::demo(&opts, &Terminal::new(), |step| {
+        let r = match step {
+            workflow::DemoStep::Synthesised(dir, n) => writeln!(
+                std::io::stdout(),
+                "wrote {n} meshes of {} classes to {}",
+                synth::CLASSES.len(),
+                dir.display()
+            )
+            .map_err(Into::into),
+            workflow::DemoStep::Features(out, ex) => print_features(out, ex),
+            workflow::DemoStep::Trained(out, r) => print_report(out, r),
+        };
+        if printed.is_ok() {
+            printed = r;
         }
-        run_train(&features, &models.join(model.name()), &cfg)?;
-    }
-    cmd_compare(&CompareArgs {
-        models: models.clone(),
     })?;
+    printed?;
+    print_comparison(&a.dir.join("models"), &demo.comparison)?;
     println!(
         "demo finished in {:.1} s; open {} to see the whole comparison on one page",
         t.elapsed().as_secs_f64(),
-        models.join(workflow::COMPARISON_HTML).display()
+        a.dir
+            .join("models")
+            .join(workflow::COMPARISON_HTML)
+            .display()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -534,16 +496,32 @@ fn train_config(a: &TrainArgs) -> TrainConfig {
         c.tune_weight_decay = false;
     }
     c.optimizer = a.optimizer.unwrap_or(c.optimizer);
-    c.hidden = a.hidden.clone().unwrap_or(c.hidden);
-    c.activation = a.activation.unwrap_or(c.activation);
-    c.dropout = a.dropout.unwrap_or(c.dropout);
     c.val_fraction = a.val_fraction.unwrap_or(c.val_fraction);
     c.patience = a.patience.unwrap_or(c.patience);
     c.positive = a.positive.clone();
     c.class_weight = a.class_weight.unwrap_or(ClassWeight::None);
-    c.channels = a.channels.clone().unwrap_or(c.channels);
-    c.flip = c.flip && !a.no_flip;
-    c.jitter = a.jitter.unwrap_or(c.jitter);
+    match &mut c.model {
+        // Logistic regression has no hidden layers, no dropout and no augmentation: those
+        // flags do not apply to it.
+        ModelSpec::Logistic => {}
+        ModelSpec::Mlp(m) => {
+            m.hidden = a.hidden.clone().unwrap_or(std::mem::take(&mut m.hidden));
+            m.activation = a.activation.unwrap_or(m.activation);
+            m.dropout = a.dropout.unwrap_or(m.dropout);
+        }
+        ModelSpec::Cnn(n) => {
+            if let Some(&f) = a.hidden.as_ref().and_then(|h| h.first()) {
+                n.features = f;
+            }
+            n.dropout = a.dropout.unwrap_or(n.dropout);
+            n.channels = a
+                .channels
+                .clone()
+                .unwrap_or(std::mem::take(&mut n.channels));
+            n.flip = n.flip && !a.no_flip;
+            n.jitter = a.jitter.unwrap_or(n.jitter);
+        }
+    }
     c
 }
 
@@ -566,8 +544,12 @@ fn run_train(features: &Path, out: &Path, cfg: &TrainConfig) -> Result<()> {
         out.display(),
         cfg.backend.describe()
     );
-    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let r = workflow::train_model(features, out, cfg, progress)?;
+    let r = workflow::train_model(features, out, cfg, &Terminal::new())?;
+    print_report(out, &r)
+}
+
+/// A trained model's results, on stdout.
+fn print_report(out: &Path, r: &Report) -> Result<()> {
     let mut o = std::io::stdout().lock();
     writeln!(
         o,
@@ -587,24 +569,30 @@ fn run_train(features: &Path, out: &Path, cfg: &TrainConfig) -> Result<()> {
 }
 
 fn cmd_compare(a: &CompareArgs) -> Result<ExitCode> {
-    let cmp = workflow::compare(&a.models)?;
-    for (name, why) in &cmp.skipped {
-        eprintln!("warning: skipped {}: {why}", a.models.join(name).display());
-    }
-    let mut o = std::io::stdout().lock();
-    writeln!(o, "\n{}", workflow::comparison_text(&cmp.rows))?;
-    writeln!(
-        o,
-        "wrote {}, {} and {}",
-        a.models.join("comparison.md").display(),
-        a.models.join("comparison.png").display(),
-        a.models.join(workflow::COMPARISON_HTML).display()
-    )?;
+    let cmp = workflow::compare(&a.models, &Terminal::new())?;
+    print_comparison(&a.models, &cmp)?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// A comparison, skipped folders on stderr and the table on stdout.
+fn print_comparison(models: &Path, cmp: &workflow::Comparison) -> Result<()> {
+    for (name, why) in &cmp.skipped {
+        eprintln!("warning: skipped {}: {why}", models.join(name).display());
+    }
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "\n{}", comparison_text(&cmp.rows))?;
+    writeln!(
+        o,
+        "wrote {}, {} and {}",
+        models.join("comparison.md").display(),
+        models.join("comparison.png").display(),
+        models.join(workflow::COMPARISON_HTML).display()
+    )?;
+    Ok(())
+}
+
 fn cmd_predict(a: &PredictArgs) -> Result<ExitCode> {
-    let preds = workflow::predict(&a.model, &a.meshes, a.top)?;
+    let preds = inference::predict(&a.model, &a.meshes, a.top)?;
     let mut o = std::io::stdout().lock();
     if a.json {
         writeln!(o, "{}", serde_json::to_string_pretty(&preds)?)?;
@@ -628,4 +616,79 @@ fn cmd_predict(a: &PredictArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The terminal side of the library's events: a progress bar per stage on an interactive
+/// stderr, and lines for skipped inputs, warnings and notes.
+struct Terminal {
+    bar: std::sync::Mutex<Option<ProgressBar>>,
+    interactive: bool,
+}
+
+impl Terminal {
+    fn new() -> Terminal {
+        Terminal {
+            bar: std::sync::Mutex::new(None),
+            interactive: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        }
+    }
+
+    fn bar(&self) -> Option<ProgressBar> {
+        self.bar.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Prints a line on stderr without tearing the bar.
+    fn line(&self, text: &str) {
+        match self.bar() {
+            Some(pb) => pb.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
+        }
+    }
+}
+
+impl Observer for Terminal {
+    fn event(&self, e: Event<'_>) {
+        match e {
+            Event::Begin { stage, total } => {
+                if !self.interactive {
+                    return;
+                }
+                let pb = ProgressBar::new(total);
+                let template = if stage == "meshes" {
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} meshes  {per_sec}  eta {eta}"
+                } else {
+                    "{spinner} {prefix} [{elapsed_precise}] {wide_bar} epoch {pos}/{len} {msg}"
+                };
+                pb.set_style(ProgressStyle::with_template(template).expect("static template"));
+                pb.set_prefix(stage.to_string());
+                *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = Some(pb);
+            }
+            Event::Step => {
+                if let Some(pb) = self.bar() {
+                    pb.inc(1);
+                }
+            }
+            Event::Epoch(s) => {
+                if let Some(pb) = self.bar() {
+                    pb.set_position(s.epoch as u64);
+                    let val = s
+                        .val_accuracy
+                        .map(|v| format!(" val {v:.3}"))
+                        .unwrap_or_default();
+                    pb.set_message(format!(
+                        "loss {:.4} train {:.3}{val}",
+                        s.loss, s.train_accuracy
+                    ));
+                }
+            }
+            Event::End => {
+                if let Some(pb) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                    pb.finish_and_clear();
+                }
+            }
+            Event::Skipped { path, reason } => self.line(&format!("{path}: {reason}")),
+            Event::Warning(w) => self.line(&format!("warning: {w}")),
+            Event::Info(i) => self.line(i),
+        }
+    }
 }

@@ -426,7 +426,7 @@ fn concurrent_runs_never_mix_views() {
         let (table, m) = shapeclf::features::read_folder(&out).unwrap();
         let views = m.views.unwrap();
         for r in &table.rows {
-            shapeclf::cnn_train::read_view_file(&out, &r.path, &views.config)
+            shapeclf::view_store::read_view_file(&out, &r.path, &views.config)
                 .unwrap_or_else(|e| panic!("trial {trial}: {e}"));
         }
     }

@@ -6,7 +6,7 @@
 use burn::tensor::Device;
 use shapeclf::dataset::Split;
 use shapeclf::features::{FeatureTable, Row};
-use shapeclf::models::{BackendKind, ModelKind};
+use shapeclf::models::{BackendKind, ModelKind, NetConfig};
 use shapeclf::train::{self, TrainConfig};
 
 fn table() -> FeatureTable {
@@ -46,10 +46,9 @@ fn mlp_and_logistic_train_on_the_gpu_backend() {
         let mut cfg = TrainConfig::defaults(model);
         cfg.backend = BackendKind::Gpu;
         cfg.epochs = 40;
-        let t = train::train(&cfg, &data, &device, |_| {});
-        let mut x = data.test.x.clone();
-        t.standardizer.apply(&mut x);
-        let p = train::predict_proba(&t.net, &x, 6, &device);
+        let net = NetConfig::for_spec(&cfg.model, 6, 3).expect("dense model");
+        let t = train::train_descriptors(&cfg, &net, &data, &device, |_| {});
+        let p = t.predict_proba(&data.test, &device);
         let pred = train::argmax_rows(&p, 3);
         let acc = pred
             .iter()
@@ -63,28 +62,26 @@ fn mlp_and_logistic_train_on_the_gpu_backend() {
             BackendKind::Gpu.describe()
         );
         // The same data on the CPU reaches the same quality: the GPU path is not a different model.
-        let cpu = train::train(
+        let cpu = train::train_descriptors(
             &TrainConfig {
                 backend: BackendKind::Cpu,
                 ..cfg
             },
+            &net,
             &data,
             &Device::flex(),
             |_| {},
         );
-        assert!(
-            (cpu.history.last().unwrap().train_accuracy - t.history.last().unwrap().train_accuracy)
-                .abs()
-                < 0.1
-        );
+        let last = |f: &train::Fit<_>| f.history.last().unwrap().train_accuracy;
+        assert!((last(&cpu.fit) - last(&t.fit)).abs() < 0.1);
     }
 }
 
 /// Left-half against right-half bright blocks, two views each: a small CNN separates them within
 /// a few epochs.
-fn halves() -> shapeclf::cnn_train::ViewSet {
+fn halves() -> shapeclf::train::ViewSet {
     let (v, r) = (2usize, 16usize);
-    let mut set = shapeclf::cnn_train::ViewSet {
+    let mut set = shapeclf::train::ViewSet {
         views: v,
         resolution: r,
         ..Default::default()
@@ -107,7 +104,6 @@ fn halves() -> shapeclf::cnn_train::ViewSet {
 
 /// Trains the small CNN on `device` and returns its training accuracy and first and last loss.
 fn train_halves(backend: BackendKind, device: &Device) -> (f64, f64, f64) {
-    use shapeclf::cnn_train;
     use shapeclf::models::CnnConfig;
     let set = halves();
     let mut cfg = TrainConfig::defaults(ModelKind::Cnn);
@@ -115,17 +111,19 @@ fn train_halves(backend: BackendKind, device: &Device) -> (f64, f64, f64) {
     cfg.epochs = 12;
     cfg.lr = 3e-3;
     cfg.val_fraction = 0.0;
-    cfg.jitter = 0;
-    // A mirror image swaps left and right, the very thing that tells these classes apart.
-    cfg.flip = false;
+    if let shapeclf::train::ModelSpec::Cnn(spec) = &mut cfg.model {
+        spec.jitter = 0;
+        // A mirror image swaps left and right, the very thing that tells these classes apart.
+        spec.flip = false;
+    }
     let net = CnnConfig {
         channels: vec![4, 8],
         features: 16,
         dropout: 0.0,
         ..CnnConfig::new(2, 16, 2)
     };
-    let t = cnn_train::train(&cfg, &net, &set, device, |_| {});
-    let p = cnn_train::predict_proba(&t.net, &set, device);
+    let t = shapeclf::train::train_cnn(&cfg, &net, &set, device, |_| {});
+    let p = shapeclf::train::predict_proba(&t.net, &set, device);
     assert_eq!(p.len(), 2 * set.len());
     let pred = train::argmax_rows(&p, 2);
     let acc = pred.iter().zip(&set.y).filter(|(a, b)| a == b).count() as f64 / set.len() as f64;

@@ -60,6 +60,24 @@ impl Default for ViewConfig {
 const CAMERA_DISTANCE: f32 = 2.0;
 
 impl ViewConfig {
+    /// Smallest and largest view resolution accepted (pixels per side).
+    pub const RESOLUTION_RANGE: std::ops::RangeInclusive<usize> = 8..=512;
+
+    /// Checks the settings can be rendered and read back: a resolution in
+    /// [`Self::RESOLUTION_RANGE`].
+    pub fn validate(&self) -> Result<(), String> {
+        if Self::RESOLUTION_RANGE.contains(&self.resolution) {
+            Ok(())
+        } else {
+            Err(format!(
+                "--view-res is {}; it must lie between {} and {}",
+                self.resolution,
+                Self::RESOLUTION_RANGE.start(),
+                Self::RESOLUTION_RANGE.end()
+            ))
+        }
+    }
+
     /// Unit vectors from the centre to each camera, in view order.
     pub fn directions(&self) -> Vec<Vec3> {
         let up = self.up_vector();

@@ -1,217 +1,8 @@
-//! `comparison.html`: the whole comparison on one self-contained page (pictures inlined as data
-//! URIs, no network, no script from elsewhere), readable offline and easy to send: the models
-//! side by side (mean ± std over seeds), recall per class, where each model goes wrong with the
-//! depth views the network saw, every model's pictures, and the dataset's summary.
+//! The sections of the comparison page, each a table or a grid of pictures.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use super::*;
 
-use base64::Engine as _;
-
-use crate::features::{FeatureTable, Manifest};
-use crate::model_dir::Report;
-
-/// One trained model folder as the page shows it.
-#[derive(Debug, Clone)]
-pub struct PageModel {
-    /// Folder name.
-    pub name: String,
-    /// The folder.
-    pub dir: PathBuf,
-    /// Its report.
-    pub report: Report,
-    /// Its configuration with the seed left out: folders with equal keys are one method
-    /// trained with several seeds, shown as mean ± standard deviation.
-    pub group_key: String,
-}
-
-/// Most misclassified meshes listed (the page stays small enough to send).
-const MAX_MISCLASSIFIED: usize = 150;
-
-/// Escapes text for HTML content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
-/// A PNG file as an `<img>` with a data URI, or `None` when it cannot be read (or is not a PNG,
-/// or is unreasonably large for a page).
-fn img(path: &Path, alt: &str, class: &str) -> Option<String> {
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() || meta.len() > 8 << 20 {
-        return None;
-    }
-    let bytes = std::fs::read(path).ok()?;
-    if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        return None;
-    }
-    let (w, h) =
-        image::ImageReader::with_format(std::io::Cursor::new(&bytes), image::ImageFormat::Png)
-            .into_dimensions()
-            .ok()?;
-    Some(format!(
-        r#"<img class="{class}" src="data:image/png;base64,{}" width="{w}" height="{h}" alt="{}">"#,
-        base64::engine::general_purpose::STANDARD.encode(&bytes),
-        esc(alt)
-    ))
-}
-
-fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len().max(1) as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let var = if v.len() > 1 {
-        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (m, var.sqrt())
-}
-
-fn fmt_score(v: &[f64]) -> String {
-    let (m, s) = mean_std(v);
-    if v.len() > 1 {
-        format!("{m:.3} ± {s:.3}")
-    } else {
-        format!("{m:.3}")
-    }
-}
-
-/// What a model said about each of its test meshes: path -> (true class, predicted, probability).
-fn predictions(r: &Report) -> BTreeMap<String, (String, String, Option<f32>)> {
-    if !r.predictions.is_empty() {
-        return r
-            .predictions
-            .iter()
-            .map(|p| {
-                (
-                    p.path.clone(),
-                    (p.class.clone(), p.predicted.clone(), Some(p.probability)),
-                )
-            })
-            .collect();
-    }
-    // Older reports list only the mistakes.
-    r.misclassified
-        .iter()
-        .map(|[p, t, q]| (p.clone(), (t.clone(), q.clone(), None)))
-        .collect()
-}
-
-/// Counts per class and split from the feature table the models were trained on, if it can
-/// still be read.
-fn split_counts(features: &Path) -> Option<BTreeMap<String, [usize; 2]>> {
-    let t = FeatureTable::read_csv(&features.join(crate::features::TABLE_FILE)).ok()?;
-    let mut m: BTreeMap<String, [usize; 2]> = BTreeMap::new();
-    for r in &t.rows {
-        m.entry(r.class.clone()).or_default()
-            [usize::from(r.split == crate::dataset::Split::Test)] += 1;
-    }
-    Some(m)
-}
-
-const STYLE: &str = r#"
-:root { --blue:#0072B2; --orange:#E69F00; --green:#009E73; --verm:#D55E00; --ink:#1b1b1b; --muted:#5a5a5a; --line:#d0d0d0; }
-* { box-sizing: border-box; }
-body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--ink); margin: 0 auto; max-width: 1200px; padding: 1.5rem; }
-h1 { font-size: 1.6rem; margin: 0 0 .3rem; } h2 { font-size: 1.25rem; margin-top: 2.2rem; border-bottom: 2px solid var(--blue); padding-bottom: .2rem; }
-h3 { font-size: 1.05rem; margin: 1.4rem 0 .4rem; }
-p.lead { color: var(--muted); margin-top: 0; }
-nav a { margin-right: 1rem; color: var(--blue); }
-table { border-collapse: collapse; margin: .6rem 0; font-variant-numeric: tabular-nums; }
-th, td { border: 1px solid var(--line); padding: .3rem .55rem; text-align: right; vertical-align: middle; }
-th { background: #f2f5f8; } th[scope=row], td.l, th.l { text-align: left; }
-caption { caption-side: top; text-align: left; color: var(--muted); padding-bottom: .3rem; }
-td.best { background: #e3f0f8; font-weight: 700; }
-td.best::after { content: " \2605"; color: var(--blue); }
-td.right { color: var(--blue); } td.wrong { color: var(--verm); font-weight: 700; }
-td.right::before { content: "\2713 "; } td.wrong::before { content: "\2717 "; }
-img.views { image-rendering: pixelated; width: 256px; height: auto; border: 1px solid var(--line); }
-img.plot { max-width: 100%; height: auto; border: 1px solid var(--line); }
-figure { display: inline-block; margin: .4rem 1rem .8rem 0; vertical-align: top; } figcaption { color: var(--muted); font-size: .9rem; }
-.models { display: flex; flex-wrap: wrap; gap: .5rem 2rem; }
-details { margin: .5rem 0; } code { font-size: .9em; }
-"#;
-
-/// Checks the page's own pictures and requests once it has loaded, and records the result on
-/// `<body>` (`data-images-ok`, `data-images-broken`, `data-requests`, `data-load-ms`): what
-/// a headless browser test reads, and nothing a reader sees.
-const CHECK_SCRIPT: &str = r#"
-window.addEventListener("load", function () {
-  var imgs = Array.prototype.slice.call(document.images);
-  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
-  var b = document.body.dataset;
-  b.imagesOk = ok; b.imagesBroken = imgs.length - ok;
-  b.requests = performance.getEntriesByType("resource").filter(function (e) { return !/^data:/.test(e.name); }).length;
-  b.loadMs = Math.round(performance.now());
-});
-"#;
-
-/// Renders the page. `models` are sorted by folder name; `skipped` names folders left out.
-pub fn comparison_page(
-    models_dir: &Path,
-    models: &[PageModel],
-    skipped: &[(String, String)],
-) -> String {
-    let mut h = String::new();
-    let title = format!(
-        "shapeclf: descriptors against learned features ({})",
-        models_dir.display()
-    );
-    let _ = write!(
-        h,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n\
-         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
-        esc(&title)
-    );
-    let manifest = models.iter().find_map(|m| {
-        std::fs::read_to_string(m.dir.join(crate::model_dir::MANIFEST_FILE))
-            .ok()
-            .and_then(|t| serde_json::from_str::<Manifest>(&t).ok())
-    });
-    let _ = write!(
-        h,
-        "<header>\n<h1>Hand-engineered descriptors against learned features</h1>\n\
-         <p class=\"lead\">{} model folder(s) under <code>{}</code>{}</p>\n\
-         <nav aria-label=\"sections\"><a href=\"#models\">Models</a><a href=\"#recall\">Recall per class</a>\
-         <a href=\"#mistakes\">Where they go wrong</a><a href=\"#pictures\">Each model</a><a href=\"#dataset\">Dataset</a></nav>\n</header>\n",
-        models.len(),
-        esc(&models_dir.display().to_string()),
-        manifest
-            .as_ref()
-            .map(|m| format!(
-                "; dataset <code>{}</code>, {} classes",
-                esc(&m.dataset),
-                m.classes.len()
-            ))
-            .unwrap_or_default()
-    );
-    models_table(&mut h, models, skipped);
-    recall_table(&mut h, models);
-    mistakes(&mut h, models);
-    pictures(&mut h, models);
-    dataset(&mut h, models, manifest.as_ref());
-    let _ = write!(
-        h,
-        "<footer><p class=\"lead\">Written by shapeclf {}.</p></footer>\n<script>{CHECK_SCRIPT}</script>\n</body>\n</html>\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    h
-}
-
-fn models_table(h: &mut String, models: &[PageModel], skipped: &[(String, String)]) {
+pub(super) fn models_table(h: &mut String, models: &[PageModel], skipped: &[(String, String)]) {
     let mut groups: Vec<(String, Vec<&PageModel>)> = Vec::new();
     for m in models {
         match groups.iter_mut().find(|(k, _)| *k == m.group_key) {
@@ -274,7 +65,7 @@ fn models_table(h: &mut String, models: &[PageModel], skipped: &[(String, String
     h.push_str("</section>\n");
 }
 
-fn recall_table(h: &mut String, models: &[PageModel]) {
+pub(super) fn recall_table(h: &mut String, models: &[PageModel]) {
     let classes: BTreeSet<&str> = models
         .iter()
         .flat_map(|m| m.report.metrics.classes.iter().map(String::as_str))
@@ -323,7 +114,7 @@ fn recall_table(h: &mut String, models: &[PageModel]) {
     h.push_str("</tbody>\n</table>\n</section>\n");
 }
 
-fn mistakes(h: &mut String, models: &[PageModel]) {
+pub(super) fn mistakes(h: &mut String, models: &[PageModel]) {
     let preds: Vec<_> = models.iter().map(|m| predictions(&m.report)).collect();
     // Every mesh some model got wrong, the most disputed first.
     let mut wrong: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
@@ -401,7 +192,7 @@ fn mistakes(h: &mut String, models: &[PageModel]) {
     h.push_str("</tbody>\n</table>\n</section>\n");
 }
 
-fn pictures(h: &mut String, models: &[PageModel]) {
+pub(super) fn pictures(h: &mut String, models: &[PageModel]) {
     h.push_str("<section id=\"pictures\">\n<h2>Each model</h2>\n");
     for m in models {
         let _ = write!(
@@ -443,7 +234,7 @@ fn pictures(h: &mut String, models: &[PageModel]) {
     h.push_str("</section>\n");
 }
 
-fn dataset(h: &mut String, models: &[PageModel], manifest: Option<&Manifest>) {
+pub(super) fn dataset(h: &mut String, models: &[PageModel], manifest: Option<&Manifest>) {
     h.push_str("<section id=\"dataset\">\n<h2>Dataset</h2>\n");
     let counts = models
         .iter()
@@ -498,23 +289,4 @@ fn dataset(h: &mut String, models: &[PageModel], manifest: Option<&Manifest>) {
         h.push_str("</ul></details>\n");
     }
     h.push_str("</section>\n");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn text_is_escaped() {
-        assert_eq!(
-            esc(r#"<a href="x">&'"#),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
-    }
-
-    #[test]
-    fn seeds_give_mean_and_sample_std() {
-        assert_eq!(fmt_score(&[0.5]), "0.500");
-        assert_eq!(fmt_score(&[0.8, 0.9, 1.0]), "0.900 ± 0.100");
-    }
 }

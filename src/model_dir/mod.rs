@@ -7,12 +7,18 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::features::Manifest;
-use crate::models::{CnnConfig, Mvcnn, Net, NetConfig};
-use crate::report::Metrics;
-use crate::train::{EpochStats, Standardizer, TrainConfig};
+use crate::models::{Mvcnn, Net};
+use crate::report::Report;
+use crate::train::Standardizer;
+
+mod config;
+mod staging;
+
+pub use config::{ModelConfig, Network, read_config};
+pub use staging::{CommitError, ReplaceError, check_replaceable, is_model_folder, write_staged};
 
 /// Weights (Burn's burnpack record).
 pub const WEIGHTS_FILE: &str = "model.bpk";
@@ -26,67 +32,9 @@ pub const NORMALIZATION_FILE: &str = "normalization.json";
 pub const MANIFEST_FILE: &str = "features_manifest.json";
 /// Machine-readable report.
 pub const REPORT_FILE: &str = "report.json";
-/// Layout version of a model folder.
-pub const MODEL_FORMAT_VERSION: u32 = 1;
-
-/// `config.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelConfig {
-    /// Always `shapeclf`.
-    pub tool: String,
-    /// shapeclf version that trained it.
-    pub tool_version: String,
-    /// [`MODEL_FORMAT_VERSION`].
-    pub format_version: u32,
-    /// Hyperparameters.
-    pub train: TrainConfig,
-    /// Network shape of a descriptor model (logistic, MLP).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub net: Option<NetConfig>,
-    /// Network shape of a multi-view CNN.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cnn: Option<CnnConfig>,
-    /// [`crate::features::hash_hex`] of `model.bpk`, checked on load: a damaged or swapped
-    /// weights file is refused instead of predicting nonsense.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weights_hash: Option<String>,
-}
-
-/// Why a folder may not be replaced by a new model folder.
-#[derive(Debug, thiserror::Error)]
-pub enum ReplaceError {
-    /// It holds something other than a shapeclf model.
-    #[error(
-        "{0} is not empty and is not a shapeclf model folder (no config.json written by `shapeclf train`); refusing to replace it: choose a new or empty folder"
-    )]
-    NotModelFolder(PathBuf),
-    /// It is a file, not a folder.
-    #[error("{0} exists and is not a folder; refusing to replace it")]
-    NotAFolder(PathBuf),
-}
-
-/// Whether a folder is one `shapeclf train` wrote: its `config.json` carries shapeclf's tool
-/// name and a format version (any version, so an old model folder can be replaced by a new).
-pub fn is_model_folder(dir: &Path) -> bool {
-    crate::io::shapeclf_json(&dir.join(CONFIG_FILE))
-        .is_some_and(|v| v.get("format_version").is_some_and(|f| f.is_u64()))
-}
-
-/// Checks that `out` may be replaced by a model folder: it is missing, an empty folder, or a
-/// model folder. Anything else (a user's data, a feature folder, a file) is refused untouched.
-pub fn check_replaceable(out: &Path) -> Result<(), ReplaceError> {
-    use crate::io::OutputTarget as T;
-    // A link would be replaced, not the folder it points to.
-    if std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(ReplaceError::NotAFolder(out.to_path_buf()));
-    }
-    match crate::io::output_target(out) {
-        T::Missing | T::Empty => Ok(()),
-        T::NotAFolder => Err(ReplaceError::NotAFolder(out.to_path_buf())),
-        T::Occupied if is_model_folder(out) => Ok(()),
-        T::Occupied => Err(ReplaceError::NotModelFolder(out.to_path_buf())),
-    }
-}
+/// Layout version of a model folder: 2 since the training settings hold a [`ModelSpec`] and
+/// the network shape is one [`Network`]. Folders of format 1 are still read.
+pub const MODEL_FORMAT_VERSION: u32 = 2;
 
 /// A trained network of either kind.
 pub enum Classifier {
@@ -117,68 +65,6 @@ impl Classifier {
     }
 }
 
-/// `report.json`: what training measured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Report {
-    /// Model kind (`logistic`, `mlp`).
-    pub model: String,
-    /// Backend and device that trained it.
-    pub backend: String,
-    /// Training seed.
-    pub seed: u64,
-    /// Feature folder it was trained from.
-    pub features: String,
-    /// Test metrics.
-    #[serde(flatten)]
-    pub metrics: Metrics,
-    /// Training rows (after the validation split).
-    pub train_size: usize,
-    /// Validation rows.
-    pub val_size: usize,
-    /// Test rows.
-    pub test_size: usize,
-    /// Trainable parameters.
-    pub parameters: usize,
-    /// Wall-clock seconds of training.
-    pub train_seconds: f64,
-    /// Training throughput.
-    pub samples_per_second: f64,
-    /// Epochs run.
-    pub epochs_run: usize,
-    /// Epoch whose weights were kept.
-    pub best_epoch: usize,
-    /// Per-epoch loss and accuracies.
-    pub history: Vec<EpochStats>,
-    /// Test meshes classified wrongly: path, true class, predicted class.
-    pub misclassified: Vec<[String; 3]>,
-    /// L2 strength of the final fit.
-    #[serde(default)]
-    pub weight_decay: f32,
-    /// Cross-validated accuracy of each L2 strength tried (empty when not tuned).
-    #[serde(default)]
-    pub cv: Vec<crate::train::CvScore>,
-    /// Rows left out because their inputs could not be read (the CNN's view images), with why.
-    #[serde(default)]
-    pub skipped: Vec<crate::features::Failure>,
-    /// Every test mesh's predicted class and its probability, so a comparison can show what
-    /// each model said about each mesh (empty in reports of older versions).
-    #[serde(default)]
-    pub predictions: Vec<TestPrediction>,
-}
-
-/// One test mesh as a model classified it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TestPrediction {
-    /// Mesh path, as in the feature table.
-    pub path: String,
-    /// True class.
-    pub class: String,
-    /// Predicted class.
-    pub predicted: String,
-    /// The model's probability for the predicted class.
-    pub probability: f32,
-}
-
 /// Errors reading a model folder.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -200,7 +86,7 @@ pub enum ModelError {
     },
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ModelError> {
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ModelError> {
     let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
         path: path.to_path_buf(),
         source,
@@ -263,16 +149,7 @@ impl SavedModel {
             });
         }
         let cpath = dir.join(CONFIG_FILE);
-        let config: ModelConfig = read_json(&cpath)?;
-        if config.tool != "shapeclf" || config.format_version != MODEL_FORMAT_VERSION {
-            return Err(ModelError::Corrupt {
-                path: cpath,
-                msg: format!(
-                    "model format {} from {} {}; this shapeclf reads format {MODEL_FORMAT_VERSION}: retrain it",
-                    config.format_version, config.tool, config.tool_version
-                ),
-            });
-        }
+        let config = read_config(&cpath)?;
         let classes: Vec<String> = read_json(&dir.join(CLASSES_FILE))?;
         let mut sorted: Vec<&String> = classes.iter().collect();
         sorted.sort();
@@ -305,8 +182,8 @@ impl SavedModel {
         let misfit = |e: burn::store::RecordError| {
             corrupt(&wpath, format!("weights do not fit the network: {e}"))
         };
-        let (standardizer, model) = match (&config.net, &config.cnn) {
-            (Some(net), None) => {
+        let (standardizer, model) = match &config.network {
+            Network::Dense(net) => {
                 if classes.len() != net.classes {
                     return Err(corrupt(
                         &dir.join(CLASSES_FILE),
@@ -329,7 +206,7 @@ impl SavedModel {
                 let net = net.init(device).try_load_record(record).map_err(misfit)?;
                 (Some(standardizer), Classifier::Dense(net))
             }
-            (None, Some(cnn)) => {
+            Network::Cnn(cnn) => {
                 if classes.len() != cnn.classes {
                     return Err(corrupt(
                         &dir.join(CLASSES_FILE),
@@ -353,12 +230,6 @@ impl SavedModel {
                 }
                 let net = cnn.init(device).try_load_record(record).map_err(misfit)?;
                 (None, Classifier::Cnn(net))
-            }
-            _ => {
-                return Err(corrupt(
-                    &cpath,
-                    "must describe exactly one network (`net` or `cnn`)".into(),
-                ));
             }
         };
         Ok(SavedModel {
@@ -412,49 +283,4 @@ pub fn read_report(dir: &Path) -> Result<Report, ModelError> {
         });
     }
     Ok(r)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    proptest::proptest! {
-        /// Whatever a folder holds, it is replaceable only when it is empty or carries a
-        /// shapeclf model config: random files, random `config.json` contents and nested
-        /// folders are all refused.
-        #[test]
-        fn only_empty_or_model_folders_are_replaceable(
-            files in proptest::collection::vec(("[a-z.]{1,8}", proptest::collection::vec(proptest::num::u8::ANY, 0..16)), 0..5),
-            config in proptest::option::of(0u8..4),
-            sub in proptest::bool::ANY,
-        ) {
-            let d = tempfile::tempdir().unwrap();
-            let dir = d.path().join("out");
-            std::fs::create_dir(&dir).unwrap();
-            for (name, bytes) in &files {
-                if name != CONFIG_FILE && name != "." && name != ".." {
-                    std::fs::write(dir.join(name), bytes).unwrap();
-                }
-            }
-            if sub {
-                std::fs::create_dir_all(dir.join("sub/x")).unwrap();
-            }
-            let cfg: Option<&str> = config.map(|c| match c {
-                0 => r#"{"tool":"shapeclf","format_version":1}"#,
-                1 => r#"{"tool":"other","format_version":1}"#,
-                2 => r#"{"tool":"shapeclf"}"#,
-                _ => "not json",
-            });
-            if let Some(c) = cfg {
-                std::fs::write(dir.join(CONFIG_FILE), c).unwrap();
-            }
-            let empty = std::fs::read_dir(&dir).unwrap().next().is_none();
-            let model = config == Some(0);
-            proptest::prop_assert_eq!(check_replaceable(&dir).is_ok(), empty || model);
-            // A file is never replaceable.
-            let file = d.path().join("file");
-            std::fs::write(&file, b"x").unwrap();
-            proptest::prop_assert!(check_replaceable(&file).is_err());
-        }
-    }
 }

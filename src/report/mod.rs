@@ -1,8 +1,15 @@
 //! Classification metrics and their presentation: accuracy, per-class precision, recall, F1 and
 //! support (as scikit-learn's `classification_report`), the confusion matrix, and text, Markdown
-//! and PNG renderings.
+//! and PNG renderings ([`render`], [`plots`], [`html`]), and the [`Report`] a trained model
+//! carries.
 
 use serde::{Deserialize, Serialize};
+
+use crate::train::EpochStats;
+
+pub mod html;
+pub mod plots;
+pub mod render;
 
 /// Precision, recall, F1 and support of one class (or an average over classes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,98 +109,68 @@ impl Metrics {
             weighted_avg,
         }
     }
+}
 
-    /// A classification report in scikit-learn's layout, then the confusion matrix.
-    pub fn to_text(&self) -> String {
-        let w = self
-            .classes
-            .iter()
-            .map(String::len)
-            .chain([12])
-            .max()
-            .unwrap_or(12);
-        let mut s = format!(
-            "{:>w$}  {:>9} {:>9} {:>9} {:>9}\n\n",
-            "", "precision", "recall", "f1-score", "support"
-        );
-        let row = |c: &ClassScores| {
-            format!(
-                "{:>w$}  {:>9.2} {:>9.2} {:>9.2} {:>9}\n",
-                c.class, c.precision, c.recall, c.f1, c.support
-            )
-        };
-        for c in &self.per_class {
-            s += &row(c);
-        }
-        let n = self.macro_avg.support;
-        s += &format!(
-            "\n{:>w$}  {:>9} {:>9} {:>9.2} {:>9}\n",
-            "accuracy", "", "", self.accuracy, n
-        );
-        s += &row(&self.macro_avg);
-        s += &row(&self.weighted_avg);
-        s += &format!(
-            "\nmean class accuracy {:.4}\n\nconfusion matrix (rows: true, columns: predicted)\n",
-            self.mean_class_accuracy
-        );
-        let cw = self
-            .confusion_matrix
-            .iter()
-            .flatten()
-            .map(|v| v.to_string().len())
-            .max()
-            .unwrap_or(1)
-            .max(2);
-        s += &format!("{:>w$} ", "");
-        for j in 0..self.classes.len() {
-            s += &format!(" {:>cw$}", j);
-        }
-        s += "\n";
-        for (i, r) in self.confusion_matrix.iter().enumerate() {
-            s += &format!("{:>w$} ", format!("{} {i}", self.classes[i]));
-            for &v in r {
-                if v == 0 {
-                    s += &format!(" {:>cw$}", ".");
-                } else {
-                    s += &format!(" {v:>cw$}");
-                }
-            }
-            s += "\n";
-        }
-        s
-    }
+/// `report.json`: what training measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Model kind (`logistic`, `mlp`).
+    pub model: String,
+    /// Backend and device that trained it.
+    pub backend: String,
+    /// Training seed.
+    pub seed: u64,
+    /// Feature folder it was trained from.
+    pub features: String,
+    /// Test metrics.
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    /// Training rows (after the validation split).
+    pub train_size: usize,
+    /// Validation rows.
+    pub val_size: usize,
+    /// Test rows.
+    pub test_size: usize,
+    /// Trainable parameters.
+    pub parameters: usize,
+    /// Wall-clock seconds of training.
+    pub train_seconds: f64,
+    /// Training throughput.
+    pub samples_per_second: f64,
+    /// Epochs run.
+    pub epochs_run: usize,
+    /// Epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// Per-epoch loss and accuracies.
+    pub history: Vec<EpochStats>,
+    /// Test meshes classified wrongly: path, true class, predicted class.
+    pub misclassified: Vec<[String; 3]>,
+    /// L2 strength of the final fit.
+    #[serde(default)]
+    pub weight_decay: f32,
+    /// Cross-validated accuracy of each L2 strength tried (empty when not tuned).
+    #[serde(default)]
+    pub cv: Vec<crate::train::CvScore>,
+    /// Rows left out because their inputs could not be read (the CNN's view images), with why.
+    #[serde(default)]
+    pub skipped: Vec<crate::features::Failure>,
+    /// Every test mesh's predicted class and its probability, so a comparison can show what
+    /// each model said about each mesh (empty in reports of older versions).
+    #[serde(default)]
+    pub predictions: Vec<TestPrediction>,
+}
 
-    /// The per-class table and confusion matrix in Markdown.
-    pub fn to_markdown(&self) -> String {
-        let mut s = String::from(
-            "| class | precision | recall | F1 | support |\n|---|---:|---:|---:|---:|\n",
-        );
-        for c in self
-            .per_class
-            .iter()
-            .chain([&self.macro_avg, &self.weighted_avg])
-        {
-            s += &format!(
-                "| {} | {:.3} | {:.3} | {:.3} | {} |\n",
-                c.class, c.precision, c.recall, c.f1, c.support
-            );
-        }
-        s += "\nConfusion matrix (rows: true class, columns: predicted):\n\n| |";
-        for c in &self.classes {
-            s += &format!(" {c} |");
-        }
-        s += "\n|---|";
-        s += &"---:|".repeat(self.classes.len());
-        s += "\n";
-        for (i, r) in self.confusion_matrix.iter().enumerate() {
-            s += &format!("| **{}** |", self.classes[i]);
-            for v in r {
-                s += &format!(" {v} |");
-            }
-            s += "\n";
-        }
-        s
-    }
+/// One test mesh as a model classified it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestPrediction {
+    /// Mesh path, as in the feature table.
+    pub path: String,
+    /// True class.
+    pub class: String,
+    /// Predicted class.
+    pub predicted: String,
+    /// The model's probability for the predicted class.
+    pub probability: f32,
 }
 
 #[cfg(test)]

@@ -1,0 +1,101 @@
+//! The library's error for whole commands ([`crate::workflow`], [`crate::inference`]): one
+//! variant per way a run can fail, each saying what to do. Lower modules keep their own typed
+//! errors, which this one wraps.
+
+use std::path::PathBuf;
+
+/// Why a command's work could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A setting is out of range (names the flag).
+    #[error("{0}")]
+    Config(String),
+    /// The feature folder cannot be read.
+    #[error("reading features from {dir}: {source}")]
+    Features {
+        /// The feature folder.
+        dir: PathBuf,
+        /// Why.
+        source: crate::features::FeatureError,
+    },
+    /// A features run failed as a whole.
+    #[error(transparent)]
+    Extract(#[from] crate::extract::RunError),
+    /// The table cannot be trained on.
+    #[error(transparent)]
+    Data(#[from] crate::train::DataError),
+    /// No usable device.
+    #[error(transparent)]
+    Device(#[from] crate::models::DeviceError),
+    /// The output folder may not be replaced.
+    #[error(transparent)]
+    Replace(#[from] crate::model_dir::ReplaceError),
+    /// A new model folder could not be swapped in.
+    #[error(transparent)]
+    Commit(#[from] crate::model_dir::CommitError),
+    /// A model folder is missing or broken.
+    #[error(transparent)]
+    Model(#[from] crate::model_dir::ModelError),
+    /// The CNN was asked to train on a feature folder without views.
+    #[error(
+        "{0} has no depth views (it was made with --no-views): rerun `shapeclf features` without --no-views to train the CNN"
+    )]
+    NoViews(PathBuf),
+    /// Every view image of one split is unreadable.
+    #[error("no readable views for the {split} split under {dir}")]
+    NoReadableViews {
+        /// `train` or `test`.
+        split: &'static str,
+        /// The feature folder.
+        dir: PathBuf,
+    },
+    /// The loss became NaN or infinite: no model is written.
+    #[error(
+        "training diverged: the loss became NaN or infinite in epoch {epoch} (learning rate {lr}); no model written. Try a smaller --lr"
+    )]
+    Diverged {
+        /// The epoch.
+        epoch: usize,
+        /// The learning rate used.
+        lr: f64,
+    },
+    /// No model folder under a models folder could be read.
+    #[error(
+        "no readable trained models under {dir} (expected <name>/report.json; run `shapeclf train` first){why}"
+    )]
+    NoModels {
+        /// The models folder.
+        dir: PathBuf,
+        /// `; skipped ...` naming each unreadable folder, or empty.
+        why: String,
+    },
+    /// A model's recorded descriptor parameters do not produce the columns it was trained on.
+    #[error(
+        "{0}: the model was trained on columns that its recorded descriptor parameters do not produce; retrain it"
+    )]
+    ColumnMismatch(PathBuf),
+    /// Reading or writing a file failed.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// `reading`, `writing`, ...
+        what: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// An I/O error on `path` while `what` (`reading`, `writing`).
+    pub fn io(
+        what: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { what, path, source }
+    }
+}
+
+/// The library's result type for whole commands.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

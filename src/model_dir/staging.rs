@@ -1,0 +1,177 @@
+//! Replacing a model folder safely: only a folder `train` wrote may be replaced, and a new one is
+//! built beside it and swapped in whole.
+
+use std::path::{Path, PathBuf};
+
+use super::CONFIG_FILE;
+
+/// Why a folder may not be replaced by a new model folder.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplaceError {
+    /// It holds something other than a shapeclf model.
+    #[error(
+        "{0} is not empty and is not a shapeclf model folder (no config.json written by `shapeclf train`); refusing to replace it: choose a new or empty folder"
+    )]
+    NotModelFolder(PathBuf),
+    /// It is a file, not a folder.
+    #[error("{0} exists and is not a folder; refusing to replace it")]
+    NotAFolder(PathBuf),
+}
+
+/// Whether a folder is one `shapeclf train` wrote: its `config.json` carries shapeclf's tool
+/// name and a format version (any version, so an old model folder can be replaced by a new).
+pub fn is_model_folder(dir: &Path) -> bool {
+    crate::io::shapeclf_json(&dir.join(CONFIG_FILE))
+        .is_some_and(|v| v.get("format_version").is_some_and(|f| f.is_u64()))
+}
+
+/// Checks that `out` may be replaced by a model folder: it is missing, an empty folder, or a
+/// model folder. Anything else (a user's data, a feature folder, a file) is refused untouched.
+pub fn check_replaceable(out: &Path) -> Result<(), ReplaceError> {
+    use crate::io::OutputTarget as T;
+    // A link would be replaced, not the folder it points to.
+    if std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(ReplaceError::NotAFolder(out.to_path_buf()));
+    }
+    match crate::io::output_target(out) {
+        T::Missing | T::Empty => Ok(()),
+        T::NotAFolder => Err(ReplaceError::NotAFolder(out.to_path_buf())),
+        T::Occupied if is_model_folder(out) => Ok(()),
+        T::Occupied => Err(ReplaceError::NotModelFolder(out.to_path_buf())),
+    }
+}
+
+/// Writes a model folder the way a kill can never half-do: `write` fills a fresh hidden
+/// staging folder beside `out`, which then replaces `out` whole (the previous folder moved
+/// aside first and removed last). `out` is checked to be replaceable before and again just
+/// before the swap; on any error the staging folder is removed and `out` is untouched.
+pub fn write_staged<E: From<CommitError>>(
+    out: &Path,
+    write: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<(), E> {
+    check_replaceable(out).map_err(CommitError::Replace)?;
+    let staging = stage_dir(out).map_err(|e| CommitError::Io(out.to_path_buf(), e))?;
+    let result = write(&staging).and_then(|()| {
+        check_replaceable(out).map_err(CommitError::Replace)?;
+        commit_dir(&staging, out).map_err(|e| CommitError::Io(out.to_path_buf(), e))?;
+        Ok(())
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    result
+}
+
+/// Why a staged model folder could not replace its target.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// The target became something that may not be replaced.
+    #[error(transparent)]
+    Replace(#[from] ReplaceError),
+    /// Creating the staging folder or swapping it in failed.
+    #[error("replacing {0} with the new model: {1}")]
+    Io(PathBuf, std::io::Error),
+}
+
+/// A fresh, empty hidden folder beside `out` to build a model folder in.
+fn stage_dir(out: &Path) -> std::io::Result<PathBuf> {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)?;
+    remove_stale_staging(&parent, &name);
+    let staging = parent.join(format!(".{name}.staging-{}", std::process::id()));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)?;
+    }
+    std::fs::create_dir_all(&staging)?;
+    Ok(staging)
+}
+
+/// Removes `.NAME.staging-PID` folders (and their `.old` twins) that a killed `train` left
+/// beside `NAME`, when process PID is no longer running.
+fn remove_stale_staging(parent: &Path, name: &str) {
+    let prefix = format!(".{name}.staging-");
+    let Ok(rd) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let file_name = e.file_name();
+        let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let pid = rest.strip_suffix(".old").unwrap_or(rest);
+        if let Ok(pid) = pid.parse::<u32>()
+            && pid != std::process::id()
+            && !crate::io::process_alive(pid)
+            && e.file_type().is_ok_and(|t| t.is_dir())
+        {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// Moves the finished `staging` folder to `out`, the previous `out` aside first and removed last.
+fn commit_dir(staging: &Path, out: &Path) -> std::io::Result<()> {
+    if out.exists() {
+        let old = staging.with_extension("old");
+        if old.exists() {
+            std::fs::remove_dir_all(&old)?;
+        }
+        std::fs::rename(out, &old)?;
+        std::fs::rename(staging, out)?;
+        std::fs::remove_dir_all(&old)
+    } else {
+        std::fs::rename(staging, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Whatever a folder holds, it is replaceable only when it is empty or carries a
+        /// shapeclf model config: random files, random `config.json` contents and nested
+        /// folders are all refused.
+        #[test]
+        fn only_empty_or_model_folders_are_replaceable(
+            files in proptest::collection::vec(("[a-z.]{1,8}", proptest::collection::vec(proptest::num::u8::ANY, 0..16)), 0..5),
+            config in proptest::option::of(0u8..4),
+            sub in proptest::bool::ANY,
+        ) {
+            let d = tempfile::tempdir().unwrap();
+            let dir = d.path().join("out");
+            std::fs::create_dir(&dir).unwrap();
+            for (name, bytes) in &files {
+                if name != CONFIG_FILE && name != "." && name != ".." {
+                    std::fs::write(dir.join(name), bytes).unwrap();
+                }
+            }
+            if sub {
+                std::fs::create_dir_all(dir.join("sub/x")).unwrap();
+            }
+            let cfg: Option<&str> = config.map(|c| match c {
+                0 => r#"{"tool":"shapeclf","format_version":1}"#,
+                1 => r#"{"tool":"other","format_version":1}"#,
+                2 => r#"{"tool":"shapeclf"}"#,
+                _ => "not json",
+            });
+            if let Some(c) = cfg {
+                std::fs::write(dir.join(CONFIG_FILE), c).unwrap();
+            }
+            let empty = std::fs::read_dir(&dir).unwrap().next().is_none();
+            let model = config == Some(0);
+            proptest::prop_assert_eq!(check_replaceable(&dir).is_ok(), empty || model);
+            // A file is never replaceable.
+            let file = d.path().join("file");
+            std::fs::write(&file, b"x").unwrap();
+            proptest::prop_assert!(check_replaceable(&file).is_err());
+        }
+    }
+}

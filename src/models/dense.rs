@@ -1,0 +1,144 @@
+//! The descriptor classifiers: one fully connected [`Net`], which with no hidden layer is
+//! logistic regression (sigmoid for two classes, softmax for more) and with hidden layers an MLP.
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::tensor::activation::{leaky_relu, relu};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::{Activation, nll_loss, probabilities};
+use crate::train::{Learner, ModelSpec};
+
+/// Shape of a [`Net`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetConfig {
+    /// Input features.
+    pub inputs: usize,
+    /// Classes.
+    pub classes: usize,
+    /// Hidden layer widths; empty for logistic regression.
+    pub hidden: Vec<usize>,
+    /// Hidden nonlinearity.
+    pub activation: Activation,
+    /// Dropout probability after each hidden layer.
+    pub dropout: f64,
+}
+
+impl NetConfig {
+    /// The network a descriptor model's spec asks for on `inputs` columns and `classes`
+    /// classes; `None` for a model that does not read descriptors.
+    pub fn for_spec(spec: &ModelSpec, inputs: usize, classes: usize) -> Option<NetConfig> {
+        let (hidden, activation, dropout) = match spec {
+            ModelSpec::Logistic => (vec![], Activation::Relu, 0.0),
+            ModelSpec::Mlp(m) => (m.hidden.clone(), m.activation, m.dropout),
+            ModelSpec::Cnn(_) => return None,
+        };
+        Some(NetConfig {
+            inputs,
+            classes,
+            hidden,
+            activation,
+            dropout,
+        })
+    }
+
+    /// Output units: one logit for two-class logistic regression (sigmoid), else one per class.
+    pub fn outputs(&self) -> usize {
+        if self.hidden.is_empty() && self.classes == 2 {
+            1
+        } else {
+            self.classes
+        }
+    }
+
+    /// Builds a freshly initialised network on `device`.
+    pub fn init(&self, device: &Device) -> Net {
+        let mut widths = vec![self.inputs];
+        widths.extend(&self.hidden);
+        let hidden = widths
+            .windows(2)
+            .map(|w| LinearConfig::new(w[0], w[1]).init(device))
+            .collect();
+        Net {
+            hidden,
+            out: LinearConfig::new(*widths.last().unwrap_or(&self.inputs), self.outputs())
+                .init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            leaky: self.activation == Activation::LeakyRelu,
+        }
+    }
+}
+
+/// A fully connected classifier; with no hidden layer, logistic regression.
+#[derive(Module, Debug)]
+pub struct Net {
+    hidden: Vec<Linear>,
+    out: Linear,
+    dropout: Dropout,
+    #[module(skip)]
+    leaky: bool,
+}
+
+impl Net {
+    /// Logits, `[batch, outputs]`, from standardised features `[batch, inputs]`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let mut h = x;
+        for layer in &self.hidden {
+            h = layer.forward(h);
+            h = if self.leaky {
+                leaky_relu(h, 0.01)
+            } else {
+                relu(h)
+            };
+            h = self.dropout.forward(h);
+        }
+        self.out.forward(h)
+    }
+
+    /// Weighted mean negative log-likelihood of integer labels; see [`nll_loss`].
+    pub fn loss(&self, logits: Tensor<2>, labels: &[usize], weights: &[f32]) -> Tensor<1> {
+        nll_loss(logits, labels, weights)
+    }
+
+    /// Class probabilities `[batch, classes]`.
+    pub fn probabilities(&self, x: Tensor<2>) -> Tensor<2> {
+        probabilities(self.forward(x))
+    }
+}
+
+impl Learner for Net {
+    type Input = Tensor<2>;
+
+    fn logits(&self, x: Tensor<2>) -> Tensor<2> {
+        self.forward(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+
+    #[test]
+    fn two_class_logistic_has_one_output_and_valid_probabilities() {
+        let device = Device::flex();
+        let cfg = NetConfig {
+            inputs: 4,
+            classes: 2,
+            hidden: vec![],
+            activation: Activation::Relu,
+            dropout: 0.0,
+        };
+        assert_eq!(cfg.outputs(), 1);
+        let net = cfg.init(&device);
+        let x = Tensor::<2>::from_data(TensorData::new(vec![0.5f32; 12], [3, 4]), &device);
+        let p: Vec<f32> = net.probabilities(x).into_data().try_to_vec().unwrap();
+        assert_eq!(p.len(), 6);
+        for r in p.chunks(2) {
+            assert!((r[0] + r[1] - 1.0).abs() < 1e-6);
+        }
+        let multi = NetConfig { classes: 5, ..cfg };
+        assert_eq!(multi.outputs(), 5);
+    }
+}

@@ -1,0 +1,56 @@
+//! How the library tells its caller what is happening without printing anything itself:
+//! progress, per-epoch numbers, skipped inputs and warnings go to an [`Observer`] the caller
+//! supplies. The command line draws bars and lines from them; a test can collect them; a Rust
+//! user who wants none passes [`Silent`].
+
+use crate::train::EpochStats;
+
+/// Something the library has to say while it works.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// A stage begins with `total` steps: `meshes` to process, `epochs` to train (the
+    /// `stage` names the unit).
+    Begin {
+        /// What is counted (`meshes`, or the model name for epochs).
+        stage: &'a str,
+        /// Steps expected.
+        total: u64,
+    },
+    /// One step of the current stage finished (a mesh processed).
+    Step,
+    /// An epoch of training finished, with its numbers.
+    Epoch(&'a EpochStats),
+    /// The current stage ended.
+    End,
+    /// One input could not be used and the work goes on without it.
+    Skipped {
+        /// The input (a mesh file, a table row).
+        path: &'a str,
+        /// Why.
+        reason: &'a str,
+    },
+    /// Something the user should know that does not stop the work.
+    Warning(&'a str),
+    /// What is being done, for a log.
+    Info(&'a str),
+}
+
+/// Receives [`Event`]s; called from worker threads, so it must be `Sync`.
+pub trait Observer: Sync {
+    /// Handles one event.
+    fn event(&self, e: Event<'_>);
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Silent;
+
+impl Observer for Silent {
+    fn event(&self, _: Event<'_>) {}
+}
+
+impl<F: Fn(Event<'_>) + Sync> Observer for F {
+    fn event(&self, e: Event<'_>) {
+        self(e)
+    }
+}

@@ -1,0 +1,349 @@
+//! What a training run is asked to do: the settings every model shares, and a [`ModelSpec`]
+//! naming the model and its own settings. Saved as the model folder's `config.json`.
+
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::models::{Activation, BackendKind, ModelKind};
+
+/// Optimiser choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Plain stochastic gradient descent.
+    Sgd,
+    /// SGD with momentum 0.9.
+    Momentum,
+    /// Adam.
+    Adam,
+}
+
+/// How classes are weighted in the loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum ClassWeight {
+    /// Every instance counts the same.
+    None,
+    /// Instances weighted inversely to their class's frequency, so a rare class (one class
+    /// against the rest) is not ignored.
+    Balanced,
+}
+
+/// The MLP's own settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MlpSpec {
+    /// Hidden layer widths.
+    pub hidden: Vec<usize>,
+    /// Hidden nonlinearity.
+    pub activation: Activation,
+    /// Dropout after each hidden layer.
+    pub dropout: f64,
+}
+
+/// The multi-view CNN's own settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CnnSpec {
+    /// Output channels of the conv blocks.
+    pub channels: Vec<usize>,
+    /// Width of the per-view descriptor that views are max-pooled over.
+    pub features: usize,
+    /// Dropout before the classifier.
+    pub dropout: f64,
+    /// Augmentation: a seeded random mirror image of each training shape (all its views
+    /// flipped left to right) per batch.
+    pub flip: bool,
+    /// Augmentation: shift each training shape's views by up to this many pixels (seeded,
+    /// background filled in).
+    pub jitter: usize,
+}
+
+/// Which model to train, with the settings only that model has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ModelSpec {
+    /// Logistic regression on the standardised descriptors.
+    Logistic,
+    /// A multi-layer perceptron on the standardised descriptors.
+    Mlp(MlpSpec),
+    /// The multi-view CNN on the depth views.
+    Cnn(CnnSpec),
+}
+
+impl ModelSpec {
+    /// The model's default settings.
+    pub fn defaults(kind: ModelKind) -> ModelSpec {
+        match kind {
+            ModelKind::Logistic => ModelSpec::Logistic,
+            ModelKind::Mlp => ModelSpec::Mlp(MlpSpec {
+                hidden: vec![256, 128],
+                activation: Activation::Relu,
+                dropout: 0.3,
+            }),
+            ModelKind::Cnn => ModelSpec::Cnn(CnnSpec {
+                channels: vec![32, 64, 128],
+                features: 256,
+                dropout: 0.5,
+                flip: true,
+                jitter: 2,
+            }),
+        }
+    }
+
+    /// Which model this is.
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            ModelSpec::Logistic => ModelKind::Logistic,
+            ModelSpec::Mlp(_) => ModelKind::Mlp,
+            ModelSpec::Cnn(_) => ModelKind::Cnn,
+        }
+    }
+
+    /// `logistic`, `mlp` or `cnn`.
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// Whether it learns from the descriptor table (else from the depth views).
+    pub fn reads_descriptors(&self) -> bool {
+        !matches!(self, ModelSpec::Cnn(_))
+    }
+}
+
+/// Every setting of a training run; saved in the model's `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// The model and its own settings.
+    pub model: ModelSpec,
+    /// CPU or GPU.
+    pub backend: BackendKind,
+    /// Seed for initialisation, shuffling, augmentation and the validation split.
+    pub seed: u64,
+    /// Maximum epochs.
+    pub epochs: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// Minibatch size.
+    pub batch_size: usize,
+    /// L2 penalty on the weights.
+    pub weight_decay: f32,
+    /// Optimiser.
+    pub optimizer: OptimizerKind,
+    /// Share of each training class held out for early stopping; 0 trains on all of it.
+    pub val_fraction: f64,
+    /// Epochs without a better validation score before stopping (0 never stops early).
+    pub patience: usize,
+    /// Loss weighting of classes.
+    pub class_weight: ClassWeight,
+    /// One class against the rest (a two-class task), instead of all classes.
+    pub positive: Option<String>,
+    /// Descriptor models: choose `weight_decay` from [`super::WEIGHT_DECAY_GRID`] by stratified
+    /// k-fold cross-validation on the training rows before the final fit, since the right L2
+    /// strength depends on the data. Ignored by the CNN.
+    #[serde(default)]
+    pub tune_weight_decay: bool,
+}
+
+impl TrainConfig {
+    /// Defaults measured to work for each model.
+    pub fn defaults(kind: ModelKind) -> TrainConfig {
+        let base = TrainConfig {
+            model: ModelSpec::defaults(kind),
+            backend: BackendKind::Cpu,
+            seed: 0,
+            epochs: 300,
+            lr: 1e-3,
+            batch_size: 64,
+            weight_decay: 1e-4,
+            optimizer: OptimizerKind::Adam,
+            val_fraction: 0.0,
+            patience: 0,
+            class_weight: ClassWeight::None,
+            positive: None,
+            tune_weight_decay: false,
+        };
+        match kind {
+            ModelKind::Logistic => TrainConfig {
+                lr: 0.01,
+                weight_decay: 1e-3,
+                tune_weight_decay: true,
+                ..base
+            },
+            ModelKind::Mlp => TrainConfig {
+                val_fraction: 0.15,
+                patience: 40,
+                ..base
+            },
+            ModelKind::Cnn => TrainConfig {
+                epochs: 40,
+                batch_size: 16,
+                val_fraction: 0.1,
+                patience: 15,
+                ..base
+            },
+        }
+    }
+
+    /// Largest number of trainable parameters accepted: 2^28 (1 GiB of weights, about 4 GiB
+    /// with gradients and Adam's moments), so an impossible size is refused with a message
+    /// instead of dying in an allocation.
+    pub const MAX_PARAMETERS: u64 = 1 << 28;
+
+    /// Checks every setting is finite and in range before anything is trained: a value that
+    /// cannot train (or cannot be saved and read back, as infinities in JSON) is refused with a
+    /// message naming the flag.
+    pub fn validate(&self) -> Result<(), String> {
+        let fin = |name: &str, v: f64, lo: f64, hi: f64, lo_open: bool| {
+            let ok = v.is_finite() && (if lo_open { v > lo } else { v >= lo }) && v <= hi;
+            if ok {
+                Ok(())
+            } else {
+                let open = if lo_open { "(" } else { "[" };
+                Err(format!("--{name} is {v}; it must lie in {open}{lo}, {hi}]"))
+            }
+        };
+        fin("lr", self.lr, 0.0, 10.0, true)?;
+        fin(
+            "weight-decay",
+            f64::from(self.weight_decay),
+            0.0,
+            10.0,
+            false,
+        )?;
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            return Err(format!(
+                "--val-fraction is {}; it must lie in [0, 1)",
+                self.val_fraction
+            ));
+        }
+        if !(1..=100_000).contains(&self.epochs) {
+            return Err(format!(
+                "--epochs is {}; it must lie in [1, 100000]",
+                self.epochs
+            ));
+        }
+        if !(1..=1 << 20).contains(&self.batch_size) {
+            return Err(format!(
+                "--batch-size is {}; it must lie in [1, 1048576]",
+                self.batch_size
+            ));
+        }
+        let dropout = |p: f64| {
+            if (0.0..1.0).contains(&p) {
+                Ok(())
+            } else {
+                Err(format!("--dropout is {p}; it must lie in [0, 1)"))
+            }
+        };
+        let widths = |name: &str, v: &[usize], max: usize| {
+            if v.iter().any(|&w| w == 0 || w > max) {
+                Err(format!("--{name} widths must lie in [1, {max}], got {v:?}"))
+            } else {
+                Ok(())
+            }
+        };
+        // Weights between consecutive layers; the input width is not known yet but is small
+        // next to these (a descriptor table has a few hundred columns).
+        let mut params = 0u64;
+        let layers = match &self.model {
+            ModelSpec::Logistic => String::new(),
+            ModelSpec::Mlp(m) => {
+                dropout(m.dropout)?;
+                widths("hidden", &m.hidden, 1 << 16)?;
+                for w in m.hidden.windows(2) {
+                    params += w[0] as u64 * w[1] as u64;
+                }
+                format!("--hidden {:?}", m.hidden)
+            }
+            ModelSpec::Cnn(c) => {
+                dropout(c.dropout)?;
+                if c.jitter > 64 {
+                    return Err(format!("--jitter is {}; at most 64 pixels", c.jitter));
+                }
+                widths("hidden", &[c.features], 1 << 16)?;
+                widths("channels", &c.channels, 4096)?;
+                for w in c.channels.windows(2) {
+                    params += 9 * w[0] as u64 * w[1] as u64;
+                }
+                format!("--channels {:?}", c.channels)
+            }
+        };
+        if params > Self::MAX_PARAMETERS {
+            return Err(format!(
+                "{layers} make {params} parameters, more than the {} this machine can train; choose smaller layers",
+                Self::MAX_PARAMETERS
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn optimizer(&self) -> ModuleOptimizer {
+        let decay = (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay));
+        match self.optimizer {
+            OptimizerKind::Sgd => SgdConfig::new().with_weight_decay(decay).init(),
+            OptimizerKind::Momentum => SgdConfig::new()
+                .with_weight_decay(decay)
+                .with_momentum(Some(MomentumConfig::new().with_dampening(0.0)))
+                .init(),
+            OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hyperparameters_are_validated() {
+        for m in [ModelKind::Logistic, ModelKind::Mlp, ModelKind::Cnn] {
+            assert!(TrainConfig::defaults(m).validate().is_ok());
+        }
+        fn mlp(c: &mut TrainConfig) -> &mut MlpSpec {
+            match &mut c.model {
+                ModelSpec::Mlp(m) => m,
+                _ => unreachable!(),
+            }
+        }
+        type Edit = fn(&mut TrainConfig);
+        let bad: [(&str, Edit); 11] = [
+            ("lr", |c| c.lr = f64::INFINITY),
+            ("lr", |c| c.lr = 1e30),
+            ("lr", |c| c.lr = 0.0),
+            ("weight-decay", |c| c.weight_decay = f32::NAN),
+            ("weight-decay", |c| c.weight_decay = f32::INFINITY),
+            ("weight-decay", |c| c.weight_decay = -1.0),
+            ("dropout", |c| mlp(c).dropout = 1.0),
+            ("epochs", |c| c.epochs = 0),
+            ("batch-size", |c| c.batch_size = 0),
+            ("hidden", |c| mlp(c).hidden = vec![100_000, 100_000]),
+            ("parameters", |c| mlp(c).hidden = vec![65_536, 65_536]),
+        ];
+        for (flag, f) in bad {
+            let mut c = TrainConfig::defaults(ModelKind::Mlp);
+            f(&mut c);
+            let e = c.validate().expect_err(flag);
+            assert!(e.contains(flag), "{flag}: {e}");
+        }
+        let mut c = TrainConfig::defaults(ModelKind::Cnn);
+        if let ModelSpec::Cnn(s) = &mut c.model {
+            s.jitter = 65;
+        }
+        assert!(c.validate().unwrap_err().contains("jitter"));
+    }
+
+    #[test]
+    fn spec_is_saved_with_its_kind() {
+        let c = TrainConfig::defaults(ModelKind::Cnn);
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["model"]["kind"], "cnn");
+        assert_eq!(v["model"]["channels"], serde_json::json!([32, 64, 128]));
+        let back: TrainConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(back, c);
+        let l = serde_json::to_value(TrainConfig::defaults(ModelKind::Logistic)).unwrap();
+        assert_eq!(l["model"], serde_json::json!({"kind": "logistic"}));
+    }
+}

@@ -1,0 +1,86 @@
+//! Cross-validation of the L2 strength of the descriptor models.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::Device;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use super::{Prepared, TrainConfig, accuracy, argmax_rows, train_descriptors};
+use crate::models::NetConfig;
+
+/// L2 strengths tried by cross-validation.
+pub const WEIGHT_DECAY_GRID: [f32; 5] = [1e-4, 1e-3, 1e-2, 3e-2, 1e-1];
+
+/// Mean cross-validated accuracy of each weight decay tried.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CvScore {
+    /// L2 strength.
+    pub weight_decay: f32,
+    /// Mean accuracy over the held-out folds.
+    pub accuracy: f64,
+}
+
+/// Picks the weight decay with the best mean accuracy over stratified, seeded folds of the
+/// training rows (ties go to the stronger penalty). Returns it with every score.
+pub fn tune_weight_decay(
+    cfg: &TrainConfig,
+    data: &Prepared,
+    device: &Device,
+) -> (f32, Vec<CvScore>) {
+    let d = data.columns.len();
+    let k = data.classes.len();
+    let Some(net) = NetConfig::for_spec(&cfg.model, d, k) else {
+        // Not a descriptor model: nothing to tune.
+        return (cfg.weight_decay, Vec::new());
+    };
+    let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, &c) in data.train.y.iter().enumerate() {
+        by_class.entry(c).or_default().push(i);
+    }
+    let smallest = by_class.values().map(Vec::len).min().unwrap_or(0);
+    let folds = smallest.clamp(2, 5);
+    let mut fold_of = vec![0usize; data.train.len()];
+    let mut rng = crate::seeding::rng(cfg.seed, crate::seeding::Stream::Folds);
+    for idx in by_class.values_mut() {
+        idx.shuffle(&mut rng);
+        for (j, &i) in idx.iter().enumerate() {
+            fold_of[i] = j % folds;
+        }
+    }
+    let mut scores = Vec::new();
+    for &wd in &WEIGHT_DECAY_GRID {
+        let mut acc = 0.0;
+        for f in 0..folds {
+            let tr: Vec<usize> = (0..data.train.len()).filter(|&i| fold_of[i] != f).collect();
+            let te: Vec<usize> = (0..data.train.len()).filter(|&i| fold_of[i] == f).collect();
+            let part = Prepared {
+                classes: data.classes.clone(),
+                columns: data.columns.clone(),
+                train: data.train.subset(&tr, d),
+                test: data.train.subset(&te, d),
+            };
+            let c = TrainConfig {
+                weight_decay: wd,
+                tune_weight_decay: false,
+                val_fraction: 0.0,
+                ..cfg.clone()
+            };
+            let t = train_descriptors(&c, &net, &part, device, |_| {});
+            let pred = argmax_rows(&t.predict_proba(&part.test, device), k);
+            acc += accuracy(&pred, &part.test.y) / folds as f64;
+        }
+        scores.push(CvScore {
+            weight_decay: wd,
+            accuracy: acc,
+        });
+    }
+    let best = scores
+        .iter()
+        .fold(
+            &scores[0],
+            |b, s| if s.accuracy >= b.accuracy { s } else { b },
+        )
+        .weight_decay;
+    (best, scores)
+}

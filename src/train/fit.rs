@@ -1,0 +1,336 @@
+//! The one training loop every model goes through: seeded shuffling, minibatches from a
+//! [`Batcher`], the optimiser step, per-epoch validation, early stopping that keeps the best
+//! epoch's weights, and divergence detection.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor};
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{TrainConfig, sample_weights};
+use crate::models::{nll_loss, probabilities};
+use crate::seeding::Stream;
+
+/// A network the loop can train: a batch in, logits out.
+pub trait Learner: Module {
+    /// What one batch of inputs is (a matrix of rows, a stack of view images).
+    type Input;
+    /// Logits `[batch, outputs]`; one output stands for two classes (a sigmoid).
+    fn logits(&self, x: Self::Input) -> Tensor<2>;
+}
+
+/// Labelled inputs of one kind, turned into batches on a device.
+pub trait Batcher: Sized + Sync {
+    /// The batch type the matching [`Learner`] takes.
+    type Input;
+    /// Random stream that shuffles (and augments) this kind of input.
+    const STREAM: Stream;
+    /// Samples per batch when only predicting.
+    const EVAL_CHUNK: usize;
+    /// Whether the epoch's training accuracy is measured by a second pass over the training
+    /// samples after the epoch (cheap inputs) or on the batches as they were trained (for
+    /// expensive ones, where a second pass would cost a third of an epoch).
+    const SECOND_PASS: bool;
+    /// Samples.
+    fn len(&self) -> usize;
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Class index of each sample.
+    fn labels(&self) -> &[usize];
+    /// The samples at `idx`, in that order.
+    fn subset(&self, idx: &[usize]) -> Self;
+    /// The samples at `idx` as one batch on `device`; `augment` carries the run's random
+    /// stream when training (draws in sample order), `None` when predicting.
+    fn batch(
+        &self,
+        idx: &[usize],
+        augment: Option<&mut ChaCha8Rng>,
+        device: &Device,
+    ) -> Self::Input;
+}
+
+/// One epoch's numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    /// Epoch, from 1.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches.
+    pub loss: f64,
+    /// Accuracy on the training rows at the end of the epoch.
+    pub train_accuracy: f64,
+    /// Accuracy on the validation rows (absent without a validation split).
+    pub val_accuracy: Option<f64>,
+    /// Loss on the validation rows.
+    pub val_loss: Option<f64>,
+}
+
+/// A trained network and how training went: what every model's training hands back.
+pub struct Fit<N> {
+    /// The kept network (the best epoch's, or the last without validation), in inference
+    /// mode on the plain (non-autodiff) device.
+    pub net: N,
+    /// Per-epoch history.
+    pub history: Vec<EpochStats>,
+    /// Epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// Training samples (after the validation split).
+    pub train_size: usize,
+    /// Validation samples.
+    pub val_size: usize,
+    /// Wall-clock seconds of training.
+    pub train_seconds: f64,
+    /// The epoch in which the loss became NaN or infinite, if it did; training stopped there
+    /// and the model must not be used.
+    pub diverged: Option<usize>,
+    /// Training samples per second (forward and backward).
+    pub samples_per_second: f64,
+}
+
+impl<N> Fit<N> {
+    /// The same fit with its network turned into another type (wrapped in an enum, say).
+    pub fn map<M>(self, f: impl FnOnce(N) -> M) -> Fit<M> {
+        Fit {
+            net: f(self.net),
+            history: self.history,
+            best_epoch: self.best_epoch,
+            train_size: self.train_size,
+            val_size: self.val_size,
+            train_seconds: self.train_seconds,
+            diverged: self.diverged,
+            samples_per_second: self.samples_per_second,
+        }
+    }
+}
+
+/// Splits `data` into training and validation samples: a seeded, stratified `val_fraction`
+/// of each class (see [`super::validation_split`]).
+pub fn split<B: Batcher>(data: &B, val_fraction: f64, seed: u64) -> (B, B) {
+    let (tr, va) = super::validation_split(data.labels(), val_fraction, seed);
+    (data.subset(&tr), data.subset(&va))
+}
+
+/// Class probabilities, row-major `[samples, classes]`, of every sample of `data`.
+pub fn predict_proba<N, B>(net: &N, data: &B, device: &Device) -> Vec<f32>
+where
+    N: Learner,
+    B: Batcher<Input = N::Input>,
+{
+    let all: Vec<usize> = (0..data.len()).collect();
+    let mut out = Vec::with_capacity(data.len());
+    for idx in all.chunks(B::EVAL_CHUNK.max(1)) {
+        let p = probabilities(net.logits(data.batch(idx, None, device)));
+        out.extend(
+            p.into_data()
+                .try_to_vec::<f32>()
+                .expect("float probabilities"),
+        );
+    }
+    out
+}
+
+/// Trains the network `init` builds on `train`, choosing the epoch by `val` (when not empty),
+/// with the shared settings of `cfg`; `on_epoch` sees each epoch's numbers as they come.
+pub fn fit<N, B>(
+    cfg: &TrainConfig,
+    classes: usize,
+    init: impl FnOnce(&Device) -> N,
+    train: &B,
+    val: &B,
+    device: &Device,
+    mut on_epoch: impl FnMut(&EpochStats),
+) -> Fit<N>
+where
+    N: Learner,
+    B: Batcher<Input = N::Input>,
+{
+    let k = classes;
+    let _guard = one_run_at_a_time();
+    device.seed(cfg.seed);
+    let ad = device.clone().autodiff();
+    let weights = sample_weights(train.labels(), k, cfg.class_weight);
+    let mut net = init(&ad);
+    let mut optim = cfg.optimizer();
+    let mut rng = crate::seeding::rng(cfg.seed, B::STREAM);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let bs = cfg.batch_size.max(1);
+
+    let start = Instant::now();
+    let mut samples = 0usize;
+    let mut history = Vec::new();
+    let mut stopping = EarlyStopping::new(cfg.patience);
+    let (mut by, mut bw) = (Vec::new(), Vec::new());
+    let mut diverged = None;
+    'epochs: for epoch in 1..=cfg.epochs.max(1) {
+        order.shuffle(&mut rng);
+        let (mut loss_sum, mut batches, mut correct) = (0f64, 0usize, 0usize);
+        for chunk in order.chunks(bs) {
+            by.clear();
+            bw.clear();
+            for &i in chunk {
+                by.push(train.labels()[i]);
+                bw.push(weights[i]);
+            }
+            let x = train.batch(chunk, Some(&mut rng), &ad);
+            let logits = net.logits(x);
+            let loss = nll_loss(logits.clone(), &by, &bw);
+            if !B::SECOND_PASS {
+                let [_, outputs] = logits.dims();
+                let pred = predicted(
+                    &logits
+                        .detach()
+                        .into_data()
+                        .try_to_vec::<f32>()
+                        .expect("float logits"),
+                    outputs,
+                );
+                correct += pred.iter().zip(&by).filter(|(a, b)| a == b).count();
+            }
+            let l = loss.clone().into_scalar::<f32>();
+            if !l.is_finite() {
+                // Weights past this point are garbage: stop, and let the caller refuse them.
+                diverged = Some(epoch);
+                break 'epochs;
+            }
+            loss_sum += f64::from(l);
+            batches += 1;
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = optim.step(cfg.lr, net, grads);
+            samples += chunk.len();
+        }
+        let eval = net.valid();
+        let train_accuracy = if B::SECOND_PASS {
+            let pred = argmax_rows(&predict_proba(&eval, train, device), k);
+            accuracy(&pred, train.labels())
+        } else {
+            correct as f64 / train.len().max(1) as f64
+        };
+        let (val_accuracy, val_loss) = if val.is_empty() {
+            (None, None)
+        } else {
+            let (acc, nll) = score(&predict_proba(&eval, val, device), val.labels(), k);
+            (Some(acc), Some(nll))
+        };
+        let stats = EpochStats {
+            epoch,
+            loss: loss_sum / batches.max(1) as f64,
+            train_accuracy,
+            val_accuracy,
+            val_loss,
+        };
+        on_epoch(&stats);
+        let stop = stopping.observe(&stats, || eval);
+        history.push(stats);
+        if stop {
+            break;
+        }
+    }
+    let train_seconds = start.elapsed().as_secs_f64();
+    let (net, best_epoch) = stopping.finish(|| net.valid(), history.len());
+    Fit {
+        net,
+        history,
+        best_epoch,
+        train_size: train.len(),
+        val_size: val.len(),
+        train_seconds,
+        samples_per_second: samples as f64 / train_seconds.max(1e-9),
+        diverged,
+    }
+}
+
+/// Predicted class of each row of logits with `outputs` columns: the largest logit, or for a
+/// single logit (two classes through a sigmoid) whether it is positive.
+fn predicted(logits: &[f32], outputs: usize) -> Vec<usize> {
+    if outputs == 1 {
+        logits.iter().map(|&z| usize::from(z > 0.0)).collect()
+    } else {
+        argmax_rows(logits, outputs)
+    }
+}
+
+/// Index of the largest value of each row of `k` values.
+pub fn argmax_rows(p: &[f32], k: usize) -> Vec<usize> {
+    p.chunks_exact(k)
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+                .0
+        })
+        .collect()
+}
+
+pub(crate) fn accuracy(pred: &[usize], y: &[usize]) -> f64 {
+    pred.iter().zip(y).filter(|(a, b)| a == b).count() as f64 / y.len().max(1) as f64
+}
+
+/// Keeps the best model by validation accuracy (ties broken by lower validation loss) and says
+/// when `patience` epochs have passed without a better one.
+pub(crate) struct EarlyStopping<M> {
+    best: Option<(f64, f64, usize, M)>,
+    since_best: usize,
+    patience: usize,
+}
+
+impl<M> EarlyStopping<M> {
+    pub(crate) fn new(patience: usize) -> Self {
+        EarlyStopping {
+            best: None,
+            since_best: 0,
+            patience,
+        }
+    }
+
+    /// Records an epoch's validation scores; `model` is called only when they are the best so
+    /// far. Returns whether training should stop.
+    pub(crate) fn observe(&mut self, stats: &EpochStats, model: impl FnOnce() -> M) -> bool {
+        let (Some(acc), Some(vl)) = (stats.val_accuracy, stats.val_loss) else {
+            return false;
+        };
+        let better = self
+            .best
+            .as_ref()
+            .is_none_or(|(ba, bl, _, _)| acc > *ba || (acc == *ba && vl < *bl));
+        if better {
+            self.best = Some((acc, vl, stats.epoch, model()));
+            self.since_best = 0;
+            false
+        } else {
+            self.since_best += 1;
+            self.patience > 0 && self.since_best >= self.patience
+        }
+    }
+
+    /// The best model and its epoch, or `last()` and `last_epoch` without validation.
+    pub(crate) fn finish(self, last: impl FnOnce() -> M, last_epoch: usize) -> (M, usize) {
+        match self.best {
+            Some((_, _, e, m)) => (m, e),
+            None => (last(), last_epoch),
+        }
+    }
+}
+
+/// Accuracy and mean negative log-likelihood of probabilities `p` (`[n, k]`) for labels `y`.
+pub(crate) fn score(p: &[f32], y: &[usize], k: usize) -> (f64, f64) {
+    let nll = y
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| -f64::from(p[i * k + c].max(1e-12)).ln())
+        .sum::<f64>()
+        / y.len().max(1) as f64;
+    (accuracy(&argmax_rows(p, k), y), nll)
+}
+
+/// Burn's random stream (initialisation, dropout) is per backend, not per run: two runs
+/// interleaving in one process would each see the other's draws. Holding this lock for a whole
+/// run keeps every draw of a run flowing from its seed alone.
+pub(crate) fn one_run_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,276 @@
+//! Training, the same way for every model: data preparation and standardisation ([`data`]),
+//! the settings and model specs ([`config`]), cross-validation of the L2 strength ([`cv`]), the
+//! one loop ([`fit`]), and one batcher per input kind ([`rows`] for descriptor rows, [`views`]
+//! for stacks of depth views).
+
+pub mod config;
+pub mod cv;
+pub mod data;
+pub mod fit;
+pub mod rows;
+pub mod views;
+
+use burn::tensor::Device;
+
+pub use config::{ClassWeight, CnnSpec, MlpSpec, ModelSpec, OptimizerKind, TrainConfig};
+pub use cv::{CvScore, WEIGHT_DECAY_GRID, tune_weight_decay};
+pub(crate) use data::sample_weights;
+pub use data::{DataError, Prepared, Samples, Standardizer, prepare, validation_split};
+pub(crate) use fit::accuracy;
+pub use fit::{Batcher, EpochStats, Fit, Learner, argmax_rows, fit, predict_proba, split};
+pub use rows::RowSet;
+pub use views::{Augment, AugmentSpec, ViewSet, push_views};
+
+use crate::models::{CnnConfig, Mvcnn, Net, NetConfig};
+
+/// A trained descriptor model (logistic regression or MLP): the network, the statistics its
+/// inputs are standardised with, and how training went.
+pub struct DescriptorModel {
+    /// The network and its training history.
+    pub fit: Fit<Net>,
+    /// Its shape.
+    pub net_config: NetConfig,
+    /// Standardisation fitted on the training rows.
+    pub standardizer: Standardizer,
+}
+
+impl DescriptorModel {
+    /// Class probabilities, row-major `[rows, classes]`, of raw (unstandardised) rows.
+    pub fn predict_proba(&self, s: &Samples, device: &Device) -> Vec<f32> {
+        let mut x = s.x.clone();
+        self.standardizer.apply(&mut x);
+        let rows = RowSet {
+            x,
+            y: s.y.clone(),
+            columns: self.net_config.inputs,
+        };
+        predict_proba(&self.fit.net, &rows, device)
+    }
+}
+
+/// Trains the descriptor network `net` on `data.train`: a seeded stratified validation split,
+/// standardisation fitted on the remaining training rows, then [`fit`]. `on_epoch` sees each
+/// epoch's numbers.
+pub fn train_descriptors(
+    cfg: &TrainConfig,
+    net: &NetConfig,
+    data: &Prepared,
+    device: &Device,
+    on_epoch: impl FnMut(&EpochStats),
+) -> DescriptorModel {
+    let d = data.columns.len();
+    let (tr_idx, va_idx) = validation_split(&data.train.y, cfg.val_fraction, cfg.seed);
+    let mut tr = data.train.subset(&tr_idx, d);
+    let mut va = data.train.subset(&va_idx, d);
+    let standardizer = Standardizer::fit(&data.columns, &tr.x);
+    standardizer.apply(&mut tr.x);
+    standardizer.apply(&mut va.x);
+    let fit = fit(
+        cfg,
+        data.classes.len(),
+        |dev| net.init(dev),
+        &RowSet::new(&tr, d),
+        &RowSet::new(&va, d),
+        device,
+        on_epoch,
+    );
+    DescriptorModel {
+        fit,
+        net_config: net.clone(),
+        standardizer,
+    }
+}
+
+/// Trains the multi-view CNN `net` on the views `data`: a seeded stratified validation split,
+/// the augmentation of `cfg`'s CNN spec on the training shapes, then [`fit`].
+pub fn train_cnn(
+    cfg: &TrainConfig,
+    net: &CnnConfig,
+    data: &ViewSet,
+    device: &Device,
+    on_epoch: impl FnMut(&EpochStats),
+) -> Fit<Mvcnn> {
+    let (mut tr, va) = split(data, cfg.val_fraction, cfg.seed);
+    if let ModelSpec::Cnn(s) = &cfg.model {
+        tr.augment = AugmentSpec {
+            flip: s.flip,
+            jitter: s.jitter,
+        };
+    }
+    fit(
+        cfg,
+        net.classes,
+        |dev| net.init(dev),
+        &tr,
+        &va,
+        device,
+        on_epoch,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::Split;
+    use crate::features::{FeatureTable, Row};
+    use crate::models::ModelKind;
+
+    fn dense(cfg: &TrainConfig, data: &Prepared) -> NetConfig {
+        NetConfig::for_spec(&cfg.model, data.columns.len(), data.classes.len()).unwrap()
+    }
+
+    fn train(cfg: &TrainConfig, data: &Prepared) -> DescriptorModel {
+        train_descriptors(cfg, &dense(cfg, data), data, &Device::flex(), |_| {})
+    }
+
+    fn blobs(n_per: usize, k: usize, seed: u64) -> FeatureTable {
+        use rand::Rng;
+        let mut rng = crate::descriptors::rng_for(seed, 1);
+        let mut rows = Vec::new();
+        for c in 0..k {
+            for i in 0..n_per {
+                let mut v: Vec<f32> = (0..4).map(|_| rng.random::<f32>() * 0.8).collect();
+                v[c % 4] += 2.0;
+                rows.push(Row {
+                    path: format!("c{c}/{i}"),
+                    class: format!("c{c}"),
+                    split: if i % 4 == 0 {
+                        Split::Test
+                    } else {
+                        Split::Train
+                    },
+                    values: v,
+                });
+            }
+        }
+        FeatureTable {
+            columns: (0..4).map(|i| format!("f{i}")).collect(),
+            rows,
+        }
+    }
+
+    #[test]
+    fn both_models_learn_separable_blobs() {
+        let data = prepare(&blobs(40, 3, 1), None).unwrap();
+        for model in [ModelKind::Logistic, ModelKind::Mlp] {
+            let mut cfg = TrainConfig::defaults(model);
+            cfg.epochs = 60;
+            let t = train(&cfg, &data);
+            let pred = argmax_rows(&t.predict_proba(&data.test, &Device::flex()), 3);
+            assert!(accuracy(&pred, &data.test.y) > 0.95, "{model:?}");
+            assert!(t.fit.history[0].loss > t.fit.history.last().unwrap().loss);
+        }
+    }
+
+    #[test]
+    fn cross_validation_scores_every_grid_value() {
+        let data = prepare(&blobs(20, 3, 5), None).unwrap();
+        let mut cfg = TrainConfig::defaults(ModelKind::Logistic);
+        cfg.epochs = 20;
+        let (wd, scores) = tune_weight_decay(&cfg, &data, &Device::flex());
+        assert_eq!(scores.len(), WEIGHT_DECAY_GRID.len());
+        assert!(WEIGHT_DECAY_GRID.contains(&wd));
+        let best = scores.iter().map(|s| s.accuracy).fold(0.0, f64::max);
+        assert_eq!(
+            scores
+                .iter()
+                .find(|s| s.weight_decay == wd)
+                .unwrap()
+                .accuracy,
+            best
+        );
+        assert!(best > 0.9, "separable blobs: {best}");
+    }
+
+    #[test]
+    fn same_seed_same_training() {
+        let data = prepare(&blobs(20, 3, 4), None).unwrap();
+        let mut cfg = TrainConfig::defaults(ModelKind::Mlp);
+        cfg.epochs = 5;
+        let run = |c: &TrainConfig| train(c, &data).fit.history;
+        let a = run(&cfg);
+        assert_eq!(a, run(&cfg), "same seed, same history");
+        cfg.seed = 1;
+        assert_ne!(a, run(&cfg), "another seed, another history");
+    }
+
+    #[test]
+    fn one_vs_rest_and_bad_tables() {
+        let table = blobs(20, 3, 2);
+        let p = prepare(&table, Some("c1")).unwrap();
+        assert_eq!(p.classes, vec!["not-c1", "c1"]);
+        assert_eq!(p.train.y.iter().filter(|&&y| y == 1).count(), 15);
+        assert!(matches!(
+            prepare(&table, Some("zz")),
+            Err(DataError::UnknownClass(..))
+        ));
+        assert!(matches!(
+            prepare(&FeatureTable::default(), None),
+            Err(DataError::Empty)
+        ));
+        let mut one = table.clone();
+        one.rows.retain(|r| r.class == "c0");
+        assert!(matches!(prepare(&one, None), Err(DataError::OneClass(1))));
+        let mut no_test = table.clone();
+        no_test.rows.retain(|r| r.split == Split::Train);
+        assert!(matches!(prepare(&no_test, None), Err(DataError::NoTest)));
+    }
+
+    #[test]
+    fn validation_split_is_stratified_and_seeded() {
+        let y: Vec<usize> = (0..100).map(|i| i % 4).collect();
+        let (tr, va) = validation_split(&y, 0.2, 3);
+        assert_eq!(tr.len() + va.len(), 100);
+        for c in 0..4 {
+            assert_eq!(va.iter().filter(|&&i| y[i] == c).count(), 5);
+        }
+        assert_eq!(validation_split(&y, 0.2, 3), (tr, va.clone()));
+        assert_ne!(validation_split(&y, 0.2, 4).1, va);
+    }
+
+    #[test]
+    fn standardizer_centres_and_scales() {
+        let cols = vec!["a".to_string(), "b".to_string()];
+        let mut x = vec![1.0, 5.0, 3.0, 5.0];
+        let s = Standardizer::fit(&cols, &x);
+        assert_eq!(s.mean, vec![2.0, 5.0]);
+        assert_eq!(s.std, vec![1.0, 1.0]);
+        s.apply(&mut x);
+        assert_eq!(x, vec![-1.0, 0.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn zero_or_broken_spread_never_makes_nan() {
+        let mut s = Standardizer {
+            columns: vec!["a".into(), "b".into()],
+            mean: vec![1.0, 1.0],
+            std: vec![0.0, f32::NAN],
+        };
+        let mut x = vec![3.0, 3.0];
+        s.apply(&mut x);
+        assert_eq!(x, vec![2.0, 2.0]);
+        assert!(s.validate().is_err(), "NaN spread is refused on load");
+        s.std[1] = 0.0;
+        assert!(
+            s.validate().is_ok(),
+            "zero spread is a constant column, guarded"
+        );
+        s.mean[0] = f32::INFINITY;
+        assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn a_diverging_run_stops_and_says_so() {
+        let data = prepare(&blobs(20, 3, 1), None).unwrap();
+        let mut cfg = TrainConfig::defaults(ModelKind::Mlp);
+        cfg.lr = 1e30;
+        cfg.optimizer = OptimizerKind::Sgd;
+        cfg.epochs = 20;
+        let t = train(&cfg, &data).fit;
+        assert!(t.diverged.is_some(), "loss stayed finite at lr 1e30");
+        assert!(t.history.len() < 20);
+        let mut ok = cfg.clone();
+        ok.lr = 1e-3;
+        assert_eq!(train(&ok, &data).fit.diverged, None);
+    }
+}

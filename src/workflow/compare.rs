@@ -1,0 +1,141 @@
+//! `compare`: every trained model of a models folder side by side, as a table, a chart and one
+//! self-contained page.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::io::write_bytes_atomic;
+use crate::model_dir;
+use crate::observe::{Event, Observer};
+use crate::report::plots;
+use crate::report::render::{ComparisonRow, comparison_markdown};
+
+/// A comparison: one row per readable model folder, and the folders left out with why.
+#[derive(Debug, Clone, Default)]
+pub struct Comparison {
+    /// Models side by side, sorted by folder name.
+    pub rows: Vec<ComparisonRow>,
+    /// `(folder, reason)` of each folder whose report is missing or broken.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Reads every `*/report.json` under `models_dir` (sorted by folder name), writes
+/// `comparison.md`, `comparison.png` and `comparison.html` there, and returns the rows. A
+/// folder whose report is missing, unreadable or impossible is left out and named, and the
+/// others are compared.
+pub fn compare(models_dir: &Path, observer: &dyn Observer) -> Result<Comparison> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(models_dir)
+        .map_err(Error::io("reading models folder", models_dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            // Hidden folders are model folders still being written (or left by a killed run).
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                && p.is_dir()
+        })
+        .collect();
+    dirs.sort();
+    let mut rows = Vec::new();
+    let mut page = Vec::new();
+    let mut skipped = Vec::new();
+    for d in &dirs {
+        let name = d
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !d.join(model_dir::REPORT_FILE).is_file() {
+            if model_dir::is_model_folder(d) {
+                skipped.push((name, format!("no {}", model_dir::REPORT_FILE)));
+            }
+            continue;
+        }
+        let r = match model_dir::read_report(d) {
+            Ok(r) => r,
+            Err(e) => {
+                skipped.push((name, e.to_string()));
+                continue;
+            }
+        };
+        page.push(crate::report::html::PageModel {
+            name: name.clone(),
+            dir: d.clone(),
+            report: r.clone(),
+            group_key: group_key(d),
+        });
+        rows.push(ComparisonRow {
+            name: d
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            model: r.model,
+            accuracy: r.metrics.accuracy,
+            mean_class_accuracy: r.metrics.mean_class_accuracy,
+            macro_f1: r.metrics.macro_avg.f1,
+            train_seconds: r.train_seconds,
+            parameters: r.parameters,
+            backend: r.backend,
+            test_size: r.test_size,
+        });
+    }
+    if rows.is_empty() {
+        let why: Vec<String> = skipped.iter().map(|(n, e)| format!("{n}: {e}")).collect();
+        return Err(Error::NoModels {
+            dir: models_dir.to_path_buf(),
+            why: if why.is_empty() {
+                String::new()
+            } else {
+                format!("; skipped {}", why.join("; "))
+            },
+        });
+    }
+    let md = models_dir.join("comparison.md");
+    write_bytes_atomic(&md, comparison_markdown(&rows).as_bytes())
+        .map_err(Error::io("writing", &md))?;
+    let bars: Vec<(String, [f64; 3])> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.name.clone(),
+                [r.accuracy, r.mean_class_accuracy, r.macro_f1],
+            )
+        })
+        .collect();
+    if let Err(e) = plots::comparison_png(&bars, &models_dir.join("comparison.png")) {
+        observer.event(Event::Warning(&format!("comparison.png not drawn: {e}")));
+    }
+    let html = models_dir.join(COMPARISON_HTML);
+    write_bytes_atomic(
+        &html,
+        crate::report::html::comparison_page(models_dir, &page, &skipped).as_bytes(),
+    )
+    .map_err(Error::io("writing", &html))?;
+    Ok(Comparison { rows, skipped })
+}
+
+/// The one-page comparison `compare` writes into the models folder.
+pub const COMPARISON_HTML: &str = "comparison.html";
+
+/// A model folder's configuration without what differs between seeds of one method (the
+/// seed, the tool version, the weights): folders with equal keys are averaged on the page.
+fn group_key(dir: &Path) -> String {
+    let Ok(bytes) = std::fs::read(dir.join(model_dir::CONFIG_FILE)) else {
+        return dir.display().to_string();
+    };
+    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(mut v) => {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("weights_hash");
+                o.remove("tool_version");
+                if let Some(t) = o.get_mut("train").and_then(|t| t.as_object_mut()) {
+                    t.remove("seed");
+                }
+            }
+            // The feature folder too: the same method on other features is another row.
+            let features = std::fs::read(dir.join(model_dir::MANIFEST_FILE))
+                .map(|b| crate::features::hash_hex(&b))
+                .unwrap_or_default();
+            format!("{v}|{features}")
+        }
+        Err(_) => dir.display().to_string(),
+    }
+}

@@ -1,0 +1,292 @@
+//! The commands' work as library calls: train a model from a feature folder into a model
+//! folder, compare trained models, and run the whole demo. Nothing here prints: progress and
+//! warnings go to the caller's [`Observer`].
+
+use std::path::Path;
+
+mod compare;
+mod demo;
+
+pub use compare::{COMPARISON_HTML, Comparison, compare};
+pub use demo::{Demo, DemoOptions, DemoStep, demo};
+
+use crate::error::{Error, Result};
+use crate::features;
+use crate::io::{write_bytes_atomic, write_json_atomic};
+use crate::model_dir::{self, Classifier, ModelConfig, Network};
+use crate::models::{CnnConfig, Mvcnn, NetConfig};
+use crate::observe::{Event, Observer};
+use crate::report::render::report_markdown;
+use crate::report::{Metrics, Report, TestPrediction, plots};
+use crate::train::{self, Fit, ModelSpec, Standardizer, TrainConfig, ViewSet};
+
+/// What training one model produced, whichever model it was.
+struct Outcome {
+    fit: Fit<Classifier>,
+    network: Network,
+    standardizer: Option<Standardizer>,
+    /// Test paths, labels and predicted probabilities (`[n, classes]`).
+    test: (Vec<String>, Vec<usize>, Vec<f32>),
+    /// Inputs left out because they could not be read.
+    skipped: Vec<features::Failure>,
+    /// The CNN's test views, for its pictures.
+    views: Option<ViewSet>,
+}
+
+/// Trains `cfg.model` on the features in `features_dir` and writes the model folder `out`
+/// (weights, config, classes, normalisation, manifest, report.json, report.md, confusion.png,
+/// curves.png; for the CNN also filters.png and feature_maps.png), replacing it whole. Returns
+/// the report.
+pub fn train_model(
+    features_dir: &Path,
+    out: &Path,
+    cfg: &TrainConfig,
+    observer: &dyn Observer,
+) -> Result<Report> {
+    cfg.validate().map_err(Error::Config)?;
+    // Refused before any work, and checked again just before the folder is replaced.
+    model_dir::check_replaceable(out)?;
+    let (table, manifest, intact) =
+        features::read_folder_checked(features_dir).map_err(|source| Error::Features {
+            dir: features_dir.to_path_buf(),
+            source,
+        })?;
+    if intact == Some(false) {
+        observer.event(Event::Warning(&format!(
+            "{} is not the table {} was written with (edited by hand, or copied from another run)",
+            features_dir.join(features::TABLE_FILE).display(),
+            features::MANIFEST_FILE
+        )));
+    }
+    let manifest_path = features_dir.join(features::MANIFEST_FILE);
+    let manifest_bytes =
+        std::fs::read(&manifest_path).map_err(Error::io("reading", &manifest_path))?;
+    let data = train::prepare(&table, cfg.positive.as_deref())?;
+    let device = cfg.backend.device()?;
+    let mut cfg = cfg.clone();
+    let mut cv = Vec::new();
+    let k = data.classes.len();
+    let dense = NetConfig::for_spec(&cfg.model, data.columns.len(), k);
+    if cfg.tune_weight_decay && dense.is_some() {
+        let (wd, scores) = train::tune_weight_decay(&cfg, &data, &device);
+        observer.event(Event::Info(&format!(
+            "cross-validated weight decay: {wd} ({} values tried)",
+            scores.len()
+        )));
+        cfg.weight_decay = wd;
+        cv = scores;
+    }
+    let cfg = &cfg;
+    let on_epoch = |e: &train::EpochStats| observer.event(Event::Epoch(e));
+    let outcome = match (&dense, &cfg.model) {
+        (Some(net), _) => {
+            observer.event(Event::Begin {
+                stage: cfg.model.name(),
+                total: cfg.epochs as u64,
+            });
+            let t = train::train_descriptors(cfg, net, &data, &device, on_epoch);
+            observer.event(Event::End);
+            let proba = t.predict_proba(&data.test, &device);
+            Outcome {
+                fit: t.fit.map(Classifier::Dense),
+                network: Network::Dense(t.net_config),
+                standardizer: Some(t.standardizer),
+                test: (data.test.paths.clone(), data.test.y.clone(), proba),
+                skipped: Vec::new(),
+                views: None,
+            }
+        }
+        (None, ModelSpec::Cnn(spec)) => {
+            let info = manifest
+                .views
+                .as_ref()
+                .ok_or_else(|| Error::NoViews(features_dir.to_path_buf()))?;
+            let (train_set, s1) = crate::view_store::load_views(features_dir, info, &data.train);
+            let (test_set, s2) = crate::view_store::load_views(features_dir, info, &data.test);
+            let skipped: Vec<features::Failure> = s1.into_iter().chain(s2).collect();
+            for f in &skipped {
+                observer.event(Event::Skipped {
+                    path: &f.path,
+                    reason: &f.error,
+                });
+            }
+            for (set, split) in [(&train_set, "train"), (&test_set, "test")] {
+                if set.is_empty() {
+                    return Err(Error::NoReadableViews {
+                        split,
+                        dir: features_dir.to_path_buf(),
+                    });
+                }
+            }
+            let net_cfg = CnnConfig {
+                channels: spec.channels.clone(),
+                features: spec.features,
+                dropout: spec.dropout,
+                ..CnnConfig::new(info.count, info.config.resolution, k)
+            };
+            observer.event(Event::Begin {
+                stage: cfg.model.name(),
+                total: cfg.epochs as u64,
+            });
+            let t = train::train_cnn(cfg, &net_cfg, &train_set, &device, on_epoch);
+            observer.event(Event::End);
+            let proba = train::predict_proba(&t.net, &test_set, &device);
+            Outcome {
+                fit: t.map(Classifier::Cnn),
+                network: Network::Cnn(net_cfg),
+                standardizer: None,
+                test: (test_set.paths.clone(), test_set.y.clone(), proba),
+                skipped,
+                views: Some(test_set),
+            }
+        }
+        (None, _) => unreachable!("every descriptor model has a dense network"),
+    };
+    if let Some(epoch) = outcome.fit.diverged {
+        return Err(Error::Diverged { epoch, lr: cfg.lr });
+    }
+    let report = build_report(features_dir, cfg, &data.classes, &outcome, cv);
+    let config = ModelConfig {
+        tool: "shapeclf".into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        format_version: model_dir::MODEL_FORMAT_VERSION,
+        train: cfg.clone(),
+        network: outcome.network.clone(),
+        weights_hash: None,
+    };
+    // Everything goes into a staging folder beside `out`, which then replaces `out` whole: a
+    // kill at any moment leaves either the previous model folder or the new one, never a mix.
+    model_dir::write_staged(out, |dir| -> Result<()> {
+        let wrote = |e| Error::Io {
+            what: "writing model to",
+            path: dir.to_path_buf(),
+            source: e,
+        };
+        model_dir::save(
+            dir,
+            &config,
+            &data.classes,
+            outcome.standardizer.as_ref(),
+            &manifest_bytes,
+            &outcome.fit.net,
+        )
+        .map_err(wrote)?;
+        write_json_atomic(&dir.join(model_dir::REPORT_FILE), &report).map_err(wrote)?;
+        write_bytes_atomic(&dir.join("report.md"), report_markdown(&report).as_bytes())
+            .map_err(wrote)?;
+        draw_pictures(features_dir, &report, &outcome, &device, dir, observer);
+        Ok(())
+    })?;
+    Ok(report)
+}
+
+/// The report of a finished training run: test metrics, predictions and how training went.
+fn build_report(
+    features_dir: &Path,
+    cfg: &TrainConfig,
+    classes: &[String],
+    o: &Outcome,
+    cv: Vec<train::CvScore>,
+) -> Report {
+    let k = classes.len();
+    let (paths, y, proba) = &o.test;
+    let pred = train::argmax_rows(proba, k);
+    let predictions = paths
+        .iter()
+        .zip(y.iter().zip(&pred))
+        .enumerate()
+        .map(|(i, (path, (&t, &p)))| TestPrediction {
+            path: path.clone(),
+            class: classes[t].clone(),
+            predicted: classes[p].clone(),
+            probability: proba[i * k + p],
+        })
+        .collect();
+    let misclassified = paths
+        .iter()
+        .zip(y.iter().zip(&pred))
+        .filter(|(_, (t, p))| t != p)
+        .map(|(path, (&t, &p))| [path.clone(), classes[t].clone(), classes[p].clone()])
+        .collect();
+    let f = &o.fit;
+    Report {
+        model: cfg.model.name().to_string(),
+        backend: cfg.backend.describe(),
+        seed: cfg.seed,
+        features: features_dir.display().to_string(),
+        metrics: Metrics::compute(classes, y, &pred),
+        train_size: f.train_size,
+        val_size: f.val_size,
+        test_size: y.len(),
+        parameters: f.net.num_params(),
+        train_seconds: f.train_seconds,
+        samples_per_second: f.samples_per_second,
+        epochs_run: f.history.len(),
+        best_epoch: f.best_epoch,
+        history: f.history.clone(),
+        misclassified,
+        weight_decay: cfg.weight_decay,
+        cv,
+        skipped: o.skipped.clone(),
+        predictions,
+    }
+}
+
+/// `confusion.png`, `curves.png`, and for the CNN `filters.png` and `feature_maps.png`. A
+/// picture that cannot be drawn is a warning, not a failed training run.
+fn draw_pictures(
+    features_dir: &Path,
+    report: &Report,
+    o: &Outcome,
+    device: &burn::tensor::Device,
+    dir: &Path,
+    observer: &dyn Observer,
+) {
+    let warn = |what: &str, e: &dyn std::fmt::Display| {
+        observer.event(Event::Warning(&format!("{what} not drawn: {e}")))
+    };
+    let title = format!("{} ({})", report.model, features_dir.display());
+    if let Err(e) = plots::confusion_png(&report.metrics, &title, &dir.join("confusion.png")) {
+        warn("confusion.png", &e);
+    }
+    if let Err(e) = plots::curves_png(&report.history, &report.model, &dir.join("curves.png")) {
+        warn("curves.png", &e);
+    }
+    if let (Classifier::Cnn(net), Some(test_set)) = (&o.fit.net, &o.views)
+        && let Err(e) = draw_cnn_pictures(net, test_set, device, dir)
+    {
+        warn("filters.png / feature_maps.png", &e);
+    }
+}
+
+/// `filters.png` (the first layer's filters) and `feature_maps.png` (what the first layer makes
+/// of the first view of the first test shape).
+fn draw_cnn_pictures(
+    net: &Mvcnn,
+    test_set: &ViewSet,
+    device: &burn::tensor::Device,
+    out: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let Some(filters) = net.first_filters() else {
+        return Ok(());
+    };
+    let [_, _, kh, _] = filters.dims();
+    let w: Vec<f32> = filters.into_data().try_to_vec()?;
+    plots::filters_png(&w, kh, &out.join("filters.png"))?;
+    let r = test_set.resolution;
+    let mut view = Vec::new();
+    train::push_views(
+        &mut view,
+        &test_set.shape_pixels(0)[..r * r],
+        r,
+        train::Augment::default(),
+    );
+    // On the device the network lives on (the GPU's, after GPU training).
+    let x = burn::tensor::Tensor::<4>::from_data(
+        burn::tensor::TensorData::new(view.clone(), [1, 1, r, r]),
+        device,
+    );
+    let maps: Vec<f32> = net.first_maps(x).into_data().try_to_vec()?;
+    plots::feature_maps_png(&view, &maps, r, &out.join("feature_maps.png"))?;
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! The library as a Rust user calls it: features, train, compare and predict with no output on
+//! the terminal, everything it has to say arriving at the caller's observer instead.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use shapeclf::descriptors::DescriptorConfig;
+use shapeclf::descriptors::views::ViewConfig;
+use shapeclf::extract::{self, ExtractOptions};
+use shapeclf::models::ModelKind;
+use shapeclf::observe::{Event, Observer};
+use shapeclf::train::{ModelSpec, TrainConfig};
+use shapeclf::{inference, synth, workflow};
+
+/// Counts what the library reported.
+#[derive(Default)]
+struct Collect {
+    log: Mutex<Vec<String>>,
+}
+
+impl Observer for Collect {
+    fn event(&self, e: Event<'_>) {
+        let line = match e {
+            Event::Begin { stage, total } => format!("begin {stage} {total}"),
+            Event::Step => "step".into(),
+            Event::Epoch(s) => format!("epoch {}", s.epoch),
+            Event::End => "end".into(),
+            Event::Skipped { path, reason } => format!("skipped {path}: {reason}"),
+            Event::Warning(w) => format!("warning {w}"),
+            Event::Info(i) => format!("info {i}"),
+        };
+        self.log.lock().unwrap().push(line);
+    }
+}
+
+/// Features, three models, the comparison and a prediction, all through the library.
+fn whole_flow(dir: &Path) -> Vec<String> {
+    let meshes = dir.join("meshes");
+    let files = synth::write_dataset(&meshes, 5, 3, 0).unwrap();
+    // One broken file: reported to the observer, not printed.
+    std::fs::write(meshes.join("mug/train/broken.off"), b"OFF\n3 1 0\n0 0 0\n").unwrap();
+    let features = dir.join("features");
+    let opts = ExtractOptions {
+        config: DescriptorConfig {
+            d2_points: 256,
+            sdf_points: 64,
+            sdf_rays: 8,
+            ..Default::default()
+        },
+        views: Some((
+            ViewConfig {
+                resolution: 16,
+                ..Default::default()
+            },
+            features.clone(),
+        )),
+        ..Default::default()
+    };
+    let seen = Collect::default();
+    let ex = extract::run(&meshes, &features, &opts, &seen).unwrap();
+    assert_eq!(ex.manifest.counts.ok, files.len());
+    let models = dir.join("models");
+    for kind in [ModelKind::Logistic, ModelKind::Mlp, ModelKind::Cnn] {
+        let mut cfg = TrainConfig::defaults(kind);
+        cfg.epochs = 3;
+        if let ModelSpec::Cnn(c) = &mut cfg.model {
+            c.channels = vec![4, 8];
+            c.features = 16;
+        }
+        let r = workflow::train_model(&features, &models.join(kind.name()), &cfg, &seen).unwrap();
+        assert_eq!(r.model, kind.name());
+    }
+    let cmp = workflow::compare(&models, &seen).unwrap();
+    assert_eq!(cmp.rows.len(), 3);
+    let p = inference::predict(&models.join("cnn"), &files[..2], 2).unwrap();
+    assert!(p.iter().all(|p| p.error.is_none() && p.top.len() == 2));
+    seen.log.into_inner().unwrap()
+}
+
+#[test]
+fn the_library_reports_to_its_observer_and_prints_nothing() {
+    if std::env::var_os("SHAPECLF_SILENT_CHILD").is_some() {
+        let d = tempfile::tempdir().unwrap();
+        let log = whole_flow(d.path());
+        // What the observer saw: a bar's worth of meshes, epochs, and the broken file.
+        let steps = log.iter().filter(|l| *l == "step").count();
+        assert_eq!(steps, 5 * synth::CLASSES.len() + 1, "{log:?}");
+        assert!(log.iter().any(|l| l.starts_with("begin meshes")));
+        assert!(log.iter().any(|l| l == "epoch 3"));
+        assert!(
+            log.iter()
+                .any(|l| l.starts_with("skipped") && l.contains("broken.off")),
+            "{log:?}"
+        );
+        return;
+    }
+    // The flow runs in a child process so that its stdout and stderr can be read whole.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "the_library_reports_to_its_observer_and_prints_nothing",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("SHAPECLF_SILENT_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.trim().is_empty(),
+        "the library wrote to stderr:\n{stderr}"
+    );
+    // Only the test harness's own lines are on stdout.
+    for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            line.starts_with("running ")
+                || line.starts_with("test ")
+                || line.starts_with("test result"),
+            "the library wrote to stdout: {line:?}\n{stdout}"
+        );
+    }
+}
+
+/// A model folder written before model specs (format 1: flat settings, `net` or `cnn`) is
+/// still read and predicts the same; an unknown format is refused naming its version.
+#[test]
+fn format_1_model_folders_are_still_read() {
+    let d = tempfile::tempdir().unwrap();
+    let meshes = d.path().join("meshes");
+    let files = synth::write_dataset(&meshes, 4, 1, 0).unwrap();
+    let features = d.path().join("features");
+    let opts = ExtractOptions {
+        config: DescriptorConfig {
+            d2_points: 256,
+            sdf_points: 64,
+            sdf_rays: 8,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let silent = shapeclf::observe::Silent;
+    extract::run(&meshes, &features, &opts, &silent).unwrap();
+    let out = d.path().join("mlp");
+    let mut cfg = TrainConfig::defaults(ModelKind::Mlp);
+    cfg.epochs = 4;
+    workflow::train_model(&features, &out, &cfg, &silent).unwrap();
+    let before = inference::predict(&out, &files[..3], 3).unwrap();
+
+    let path = out.join("config.json");
+    let v2: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let t = &v2["train"];
+    let m = &t["model"];
+    let v1 = serde_json::json!({
+        "tool": "shapeclf",
+        "tool_version": "0.1.0",
+        "format_version": 1,
+        "train": {
+            "model": "mlp", "backend": t["backend"], "seed": t["seed"], "epochs": t["epochs"],
+            "lr": t["lr"], "batch_size": t["batch_size"], "weight_decay": t["weight_decay"],
+            "optimizer": t["optimizer"], "hidden": m["hidden"], "activation": m["activation"],
+            "dropout": m["dropout"], "val_fraction": t["val_fraction"], "patience": t["patience"],
+            "class_weight": t["class_weight"], "positive": null, "tune_weight_decay": false,
+            "channels": [], "flip": false, "jitter": 0
+        },
+        "net": v2["network"].as_object().map(|o| {
+            let mut o = o.clone();
+            o.remove("kind");
+            o
+        }),
+        "weights_hash": v2["weights_hash"],
+    });
+    std::fs::write(&path, serde_json::to_vec_pretty(&v1).unwrap()).unwrap();
+    let config = shapeclf::model_dir::read_config(&path).unwrap();
+    assert_eq!(
+        config.train, cfg,
+        "format 1 reads back as the settings trained with"
+    );
+    let after = inference::predict(&out, &files[..3], 3).unwrap();
+    for (a, b) in before.iter().zip(&after) {
+        assert_eq!(a.top, b.top);
+    }
+
+    let mut future = v2.clone();
+    future["format_version"] = 99.into();
+    std::fs::write(&path, serde_json::to_vec(&future).unwrap()).unwrap();
+    let err = inference::predict(&out, &files[..1], 1)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("format 99"), "{err}");
+}
