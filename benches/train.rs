@@ -7,30 +7,11 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use burn::tensor::Device;
-use shapeclf::dataset::Split;
-use shapeclf::features::{FeatureTable, Row};
 use shapeclf::models::{ModelKind, NetConfig};
 use shapeclf::train::{self, TrainConfig};
 
-fn table(n: usize, d: usize, k: usize) -> FeatureTable {
-    use rand::Rng;
-    let mut rng = shapeclf::descriptors::rng_for(1, 1);
-    FeatureTable {
-        columns: (0..d).map(|i| format!("f{i}")).collect(),
-        rows: (0..n + k)
-            .map(|i| Row {
-                path: i.to_string(),
-                class: format!("c{}", i % k),
-                // One test row per class; the rest train.
-                split: if i >= n { Split::Test } else { Split::Train },
-                values: (0..d).map(|_| rng.random::<f32>()).collect(),
-            })
-            .collect(),
-    }
-}
-
 fn throughput(c: &mut Criterion) {
-    let data = train::prepare(&table(1024, 243, 20), None).unwrap();
+    let data = train::prepare(&shapeclf::fixtures::noise_table(1024, 243, 20, 1), None).unwrap();
     let device = Device::flex();
     let mut g = c.benchmark_group("train_epoch_flex");
     g.sample_size(10);
@@ -53,19 +34,9 @@ fn gpu() -> Result<Device, shapeclf::models::DeviceError> {
 }
 
 fn cnn_throughput(c: &mut Criterion) {
-    use rand::Rng;
     use shapeclf::models::CnnConfig;
-    use shapeclf::train::ViewSet;
     let (n, v, r, k) = (64usize, 12usize, 32usize, 10usize);
-    let mut rng = shapeclf::descriptors::rng_for(2, 1);
-    let set = ViewSet {
-        pixels: (0..n * v * r * r).map(|_| rng.random::<u8>()).collect(),
-        y: (0..n).map(|i| i % k).collect(),
-        paths: (0..n).map(|i| i.to_string()).collect(),
-        views: v,
-        resolution: r,
-        ..Default::default()
-    };
+    let set = shapeclf::fixtures::noise_views(n, v, r, k, 2);
     let mut cfg = TrainConfig::defaults(ModelKind::Cnn);
     cfg.epochs = 1;
     cfg.val_fraction = 0.0;

@@ -4,10 +4,8 @@
 //! `SHAPECLF_GPU=cuda|wgpu` pins the GPU runtime when both are built in.
 use std::time::Instant;
 
-use rand::Rng;
 use shapeclf::models::{CnnConfig, ModelKind};
 use shapeclf::train::TrainConfig;
-use shapeclf::train::ViewSet;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -18,15 +16,7 @@ fn main() {
         .map(|s| s.split(',').filter_map(|c| c.parse().ok()).collect())
         .unwrap_or_else(|| vec![32, 64, 128]);
     let (n, k) = (64usize, 10usize);
-    let mut rng = shapeclf::descriptors::rng_for(2, 1);
-    let set = ViewSet {
-        pixels: (0..n * v * r * r).map(|_| rng.random::<u8>()).collect(),
-        y: (0..n).map(|i| i % k).collect(),
-        paths: (0..n).map(|i| i.to_string()).collect(),
-        views: v,
-        resolution: r,
-        ..Default::default()
-    };
+    let set = shapeclf::fixtures::noise_views(n, v, r, k, 2);
     let mut cfg = TrainConfig::defaults(ModelKind::Cnn);
     cfg.epochs = 1;
     cfg.val_fraction = 0.0;

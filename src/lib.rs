@@ -19,6 +19,7 @@ pub mod descriptors;
 pub mod error;
 pub mod extract;
 pub mod features;
+pub mod fixtures;
 pub mod inference;
 pub mod io;
 pub mod mesh;

@@ -31,6 +31,8 @@ pub enum Stream {
     /// The shapes of one synthetic class (index into [`crate::synth::ShapeClass::ALL`]); keyed
     /// by the dataset seed, never a per-mesh seed.
     SynthClass(usize),
+    /// The realistic perturbation (scale, noise, holes, pose) of one synthetic class's shapes.
+    SynthPose(usize),
 }
 
 impl Stream {
@@ -46,7 +48,10 @@ impl Stream {
             Stream::DescriptorBatches => 22,
             Stream::Folds => 23,
             Stream::ViewBatches => 24,
-            Stream::SynthClass(i) => i as u64 + 1,
+            // The first nine keep the numbers the demo dataset was made with.
+            Stream::SynthClass(i) if i < 9 => i as u64 + 1,
+            Stream::SynthClass(i) => 100 + i as u64,
+            Stream::SynthPose(i) => 200 + i as u64,
         }
     }
 }

@@ -2,41 +2,10 @@
 //! concurrent runs, odd file names, absurd parameters, special files and tampered model folders.
 //! Each test reproduces one defect found by abuse testing and checks its fix.
 
+use common::{fails, ok, s, shapeclf, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-
-fn shapeclf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shapeclf"))
-        .args(args)
-        .output()
-        .expect("run shapeclf")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "{}", text(out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Asserts exit code `code` and that stderr contains `words`.
-fn fails(out: &Output, code: i32, words: &str) {
-    assert_eq!(out.status.code(), Some(code), "{}", text(out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(words), "expected {words:?} in\n{}", text(out));
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// Fast descriptor settings for these tests.
 const FAST: [&str; 6] = [

@@ -4,12 +4,9 @@
 //! installs it and sets `CI`, where a missing browser fails the test; elsewhere it is skipped
 //! with a notice.
 
+use common::s;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn browser() -> Option<PathBuf> {
     [

@@ -1,33 +1,8 @@
 //! The `shapeclf` binary end to end on a small synthetic dataset.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn shapeclf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shapeclf"))
-        .args(args)
-        .output()
-        .expect("run shapeclf")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn manifest(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
-}
+use common::{fails, manifest, ok, s, shapeclf, text};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 #[test]
 fn features_end_to_end_with_broken_files_and_determinism() {
@@ -191,39 +166,66 @@ fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap()
 }
 
-#[test]
-fn train_compare_predict_and_their_bad_inputs() {
-    let d = tempfile::tempdir().unwrap();
-    let meshes = d.path().join("meshes");
-    let features = d.path().join("features");
-    let models = d.path().join("models");
-    ok(&shapeclf(&[
-        "synth",
-        s(&meshes),
-        "--per-class",
-        "10",
-        "--seed",
-        "5",
-    ]));
-    ok(&shapeclf(&["features", s(&meshes), "--out", s(&features)]));
+/// A dataset, its features, and logistic and MLP models trained on them, built once and
+/// shared by the train, compare and predict cases below.
+struct Trained {
+    _dir: tempfile::TempDir,
+    meshes: PathBuf,
+    features: PathBuf,
+    models: PathBuf,
+}
 
-    for model in ["logistic", "mlp"] {
-        let out = models.join(model);
-        let text = ok(&shapeclf(&[
-            "train",
-            "--model",
-            model,
-            "--features",
-            s(&features),
-            "--out",
-            s(&out),
-            "--epochs",
-            "60",
+fn trained() -> &'static Trained {
+    static T: OnceLock<Trained> = OnceLock::new();
+    T.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        let meshes = d.path().join("meshes");
+        let features = d.path().join("features");
+        let models = d.path().join("models");
+        ok(&shapeclf(&[
+            "synth",
+            s(&meshes),
+            "--per-class",
+            "10",
+            "--seed",
+            "5",
         ]));
-        assert!(
-            text.contains("precision") && text.contains("confusion matrix"),
-            "{text}"
-        );
+        ok(&shapeclf(&["features", s(&meshes), "--out", s(&features)]));
+        for model in ["logistic", "mlp"] {
+            let text = ok(&shapeclf(&[
+                "train",
+                "--model",
+                model,
+                "--features",
+                s(&features),
+                "--out",
+                s(&models.join(model)),
+                "--epochs",
+                "60",
+            ]));
+            assert!(
+                text.contains("precision") && text.contains("confusion matrix"),
+                "{text}"
+            );
+        }
+        Trained {
+            _dir: d,
+            meshes,
+            features,
+            models,
+        }
+    })
+}
+
+fn mug(t: &Trained) -> PathBuf {
+    t.meshes.join("mug/test/mug_0004.off")
+}
+
+#[test]
+fn train_writes_a_complete_model_folder() {
+    let t = trained();
+    for model in ["logistic", "mlp"] {
+        let out = t.models.join(model);
         for f in [
             "model.bpk",
             "config.json",
@@ -246,19 +248,32 @@ fn train_compare_predict_and_their_bad_inputs() {
         assert!(!hist.is_empty() && hist[0]["loss"].as_f64().is_some());
         assert_eq!(
             &read(&out.join("features_manifest.json")),
-            &read(&features.join("manifest.json"))
+            &read(&t.features.join("manifest.json"))
         );
+    }
+}
+
+#[test]
+fn compare_puts_the_models_side_by_side() {
+    let t = trained();
+    let d = tempfile::tempdir().unwrap();
+    let models = d.path().join("models");
+    for m in ["logistic", "mlp"] {
+        copy_dir(&t.models.join(m), &models.join(m));
     }
     let text = ok(&shapeclf(&["compare", "--models", s(&models)]));
     assert!(text.contains("logistic") && text.contains("mlp"), "{text}");
     assert!(models.join("comparison.md").is_file() && models.join("comparison.png").is_file());
+}
 
-    // Predict: text and JSON, a missing mesh reported per file (exit 3: some classified).
-    let mug = meshes.join("mug/test/mug_0004.off");
+#[test]
+fn predict_reports_each_mesh_and_exits_3_when_some_fail() {
+    let t = trained();
+    let mug = mug(t);
     let partial = shapeclf(&[
         "predict",
         "--model",
-        s(&models.join("mlp")),
+        s(&t.models.join("mlp")),
         s(&mug),
         "/no/such.off",
     ]);
@@ -271,7 +286,7 @@ fn train_compare_predict_and_their_bad_inputs() {
     let json = ok(&shapeclf(&[
         "predict",
         "--model",
-        s(&models.join("logistic")),
+        s(&t.models.join("logistic")),
         "--json",
         "--top",
         "2",
@@ -279,8 +294,12 @@ fn train_compare_predict_and_their_bad_inputs() {
     ]));
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v[0]["top"].as_array().unwrap().len(), 2);
+}
 
-    // One class against the rest.
+#[test]
+fn one_class_against_the_rest() {
+    let t = trained();
+    let d = tempfile::tempdir().unwrap();
     let text = ok(&shapeclf(&[
         "train",
         "--model",
@@ -288,95 +307,107 @@ fn train_compare_predict_and_their_bad_inputs() {
         "--positive",
         "mug",
         "--features",
-        s(&features),
+        s(&t.features),
         "--out",
-        s(&models.join("mug")),
+        s(&d.path().join("mug")),
         "--epochs",
         "60",
     ]));
     assert!(text.contains("not-mug"), "{text}");
+}
 
-    // A corrupt or mismatched model is a clear error, never a panic.
+#[test]
+fn a_corrupt_or_mismatched_model_is_a_clear_error() {
+    let t = trained();
+    let mug = mug(t);
+    let d = tempfile::tempdir().unwrap();
     let broken = d.path().join("broken");
-    std::fs::create_dir_all(&broken).unwrap();
-    for f in std::fs::read_dir(models.join("mlp")).unwrap() {
-        let f = f.unwrap().path();
-        std::fs::copy(&f, broken.join(f.file_name().unwrap())).unwrap();
-    }
+    copy_dir(&t.models.join("mlp"), &broken);
     let w = read(&broken.join("normalization.json")).replace("\"d2_00\"", "\"x2_00\"");
     std::fs::write(broken.join("normalization.json"), w).unwrap();
-    let out = shapeclf(&["predict", "--model", s(&broken), s(&mug)]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("columns"));
-    let bytes = std::fs::read(models.join("mlp/model.bpk")).unwrap();
+    fails(
+        &shapeclf(&["predict", "--model", s(&broken), s(&mug)]),
+        1,
+        "columns",
+    );
+    let bytes = std::fs::read(t.models.join("mlp/model.bpk")).unwrap();
     std::fs::write(broken.join("model.bpk"), &bytes[..bytes.len() / 2]).unwrap();
     std::fs::copy(
-        models.join("mlp/normalization.json"),
+        t.models.join("mlp/normalization.json"),
         broken.join("normalization.json"),
     )
     .unwrap();
-    let out = shapeclf(&["predict", "--model", s(&broken), s(&mug)]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("weights"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    fails(
+        &shapeclf(&["predict", "--model", s(&broken), s(&mug)]),
+        1,
+        "weights",
     );
-    let out = shapeclf(&["predict", "--model", s(&d.path().join("nope")), s(&mug)]);
-    assert_eq!(out.status.code(), Some(1));
+    fails(
+        &shapeclf(&["predict", "--model", s(&d.path().join("nope")), s(&mug)]),
+        1,
+        "no such model folder",
+    );
+}
 
-    // Bad feature tables.
-    let out = shapeclf(&[
-        "train",
-        "--model",
-        "mlp",
-        "--features",
-        s(&d.path().join("nope")),
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let one = d.path().join("one");
-    std::fs::create_dir_all(&one).unwrap();
-    std::fs::copy(features.join("manifest.json"), one.join("manifest.json")).unwrap();
-    let t = read(&features.join("descriptors.csv"));
-    let mut lines = t.lines();
-    let mut only_mugs = format!("{}\n", lines.next().unwrap());
-    for l in lines.filter(|l| l.contains(",mug,")) {
-        only_mugs += &format!("{l}\n");
+#[test]
+fn bad_feature_tables_are_refused_with_the_reason() {
+    let t = trained();
+    let d = tempfile::tempdir().unwrap();
+    fails(
+        &shapeclf(&[
+            "train",
+            "--model",
+            "mlp",
+            "--features",
+            s(&d.path().join("nope")),
+        ]),
+        1,
+        "nope",
+    );
+    let table = read(&t.features.join("descriptors.csv"));
+    let header = table.lines().next().unwrap();
+    let only_mugs: String = std::iter::once(header)
+        .chain(table.lines().filter(|l| l.contains(",mug,")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let cases: [(&str, String, &str); 3] = [
+        ("one class", only_mugs, "at least two classes"),
+        (
+            "no test rows",
+            table.replace(",test,", ",train,"),
+            "no test rows",
+        ),
+        ("empty", String::new(), "features"),
+    ];
+    for (case, csv, words) in cases {
+        let one = d.path().join(case.replace(' ', "_"));
+        std::fs::create_dir_all(&one).unwrap();
+        std::fs::copy(t.features.join("manifest.json"), one.join("manifest.json")).unwrap();
+        std::fs::write(one.join("descriptors.csv"), csv).unwrap();
+        let out = shapeclf(&[
+            "train",
+            "--model",
+            "logistic",
+            "--features",
+            s(&one),
+            "--out",
+            s(&d.path().join("m").join(case.replace(' ', "_"))),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{case}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(words),
+            "{case}: expected {words:?}: {}",
+            text(&out)
+        );
     }
-    std::fs::write(one.join("descriptors.csv"), only_mugs).unwrap();
-    let out = shapeclf(&[
-        "train",
-        "--model",
-        "logistic",
-        "--features",
-        s(&one),
-        "--out",
-        s(&d.path().join("m1")),
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("at least two classes"));
-    std::fs::write(one.join("descriptors.csv"), t.replace(",test,", ",train,")).unwrap();
-    let out = shapeclf(&[
-        "train",
-        "--model",
-        "logistic",
-        "--features",
-        s(&one),
-        "--out",
-        s(&d.path().join("m1")),
-    ]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no test rows"));
-    std::fs::write(one.join("descriptors.csv"), "").unwrap();
-    let out = shapeclf(&[
-        "train",
-        "--model",
-        "logistic",
-        "--features",
-        s(&one),
-        "--out",
-        s(&d.path().join("m1")),
-    ]);
-    assert_eq!(out.status.code(), Some(1));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for f in std::fs::read_dir(from).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, to.join(f.file_name().unwrap())).unwrap();
+    }
 }
 
 #[test]
@@ -512,3 +543,5 @@ fn cnn_trains_on_views_predicts_and_reports_bad_views() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--no-views"));
 }
+
+mod common;

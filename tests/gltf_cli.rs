@@ -3,18 +3,11 @@
 //! through `features` and `train --model logistic` like any other format, and a rerun notices a
 //! changed `.bin` although its `.gltf` is byte for byte the same.
 
+use common::{manifest, s};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use serde_json::{Value, json};
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn manifest(dir: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
-}
 
 /// A mesh of `class` from a `.gltf` that synth wrote: its JSON, and its buffer decoded.
 fn synth_gltf(root: &Path, class: &str) -> (Value, Vec<u8>) {

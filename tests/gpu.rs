@@ -4,35 +4,12 @@
 #![cfg(any(feature = "wgpu", feature = "cuda"))]
 
 use burn::tensor::Device;
-use shapeclf::dataset::Split;
-use shapeclf::features::{FeatureTable, Row};
+use shapeclf::features::FeatureTable;
 use shapeclf::models::{BackendKind, ModelKind, NetConfig};
 use shapeclf::train::{self, TrainConfig};
 
 fn table() -> FeatureTable {
-    use rand::Rng;
-    let mut rng = shapeclf::descriptors::rng_for(9, 1);
-    let mut rows = Vec::new();
-    for c in 0..3 {
-        for i in 0..40 {
-            let mut v: Vec<f32> = (0..6).map(|_| rng.random::<f32>()).collect();
-            v[c] += 2.0;
-            rows.push(Row {
-                path: format!("c{c}/{i}"),
-                class: format!("c{c}"),
-                split: if i % 4 == 0 {
-                    Split::Test
-                } else {
-                    Split::Train
-                },
-                values: v,
-            });
-        }
-    }
-    FeatureTable {
-        columns: (0..6).map(|i| format!("f{i}")).collect(),
-        rows,
-    }
+    shapeclf::fixtures::blobs(40, 3, 6, 1.0, 9)
 }
 
 #[test]
@@ -77,35 +54,10 @@ fn mlp_and_logistic_train_on_the_gpu_backend() {
     }
 }
 
-/// Left-half against right-half bright blocks, two views each: a small CNN separates them within
-/// a few epochs.
-fn halves() -> shapeclf::train::ViewSet {
-    let (v, r) = (2usize, 16usize);
-    let mut set = shapeclf::train::ViewSet {
-        views: v,
-        resolution: r,
-        ..Default::default()
-    };
-    for i in 0..96 {
-        let class = i % 2;
-        for _ in 0..v {
-            for y in 0..r {
-                for x in 0..r {
-                    let on = (x < r / 2) == (class == 0) && (4..12).contains(&y);
-                    set.pixels.push(if on { 200 } else { 0 });
-                }
-            }
-        }
-        set.y.push(class);
-        set.paths.push(i.to_string());
-    }
-    set
-}
-
 /// Trains the small CNN on `device` and returns its training accuracy and first and last loss.
 fn train_halves(backend: BackendKind, device: &Device) -> (f64, f64, f64) {
     use shapeclf::models::CnnConfig;
-    let set = halves();
+    let set = shapeclf::fixtures::halves(96);
     let mut cfg = TrainConfig::defaults(ModelKind::Cnn);
     cfg.backend = backend;
     cfg.epochs = 12;

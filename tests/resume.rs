@@ -1,6 +1,7 @@
 //! Interrupted and repeated `features` runs: Ctrl-C writes what is done and a rerun finishes it,
 //! SIGKILL leaves the earlier outputs intact, and unchanged files are never recomputed.
 
+use common::{manifest, s};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -19,14 +20,6 @@ fn run(args: &[&str]) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn manifest(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
 }
 
 fn table(dir: &Path) -> Vec<u8> {
@@ -254,3 +247,5 @@ fn killed_training_leaves_the_previous_model_folder_whole() {
         .collect();
     assert_eq!(left, vec!["mlp".to_string()]);
 }
+
+mod common;

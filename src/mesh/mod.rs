@@ -1,6 +1,7 @@
 //! Triangle meshes: loading from OBJ, OFF, STL, PLY and glTF, validation, clean-up,
 //! normalisation and area-weighted surface sampling.
 
+mod align;
 mod gltf;
 mod obj;
 mod off;

@@ -10,8 +10,11 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::mesh::RawMesh;
 
+mod realistic;
 mod shapes;
 mod write;
+
+pub use realistic::perturb;
 
 pub use shapes::{icosphere, shape};
 pub use write::{glb_bytes, gltf_bytes, write_mesh};
@@ -42,6 +45,12 @@ pub enum ShapeClass {
     Table,
     /// A revolved bulging shell.
     Vase,
+    /// A chair without its back (realistic set only).
+    Stool,
+    /// A mug with a spout (realistic set only).
+    Pitcher,
+    /// A table with a drawer under its top (realistic set only).
+    Desk,
 }
 
 impl std::fmt::Display for ShapeClass {
@@ -64,17 +73,37 @@ impl ShapeClass {
         ShapeClass::Vase,
     ];
 
+    /// The classes of the realistic set ([`SynthOptions::realistic`]): [`Self::ALL`] and three
+    /// that differ from one of them only in a part (stool from chair, pitcher from mug, desk
+    /// from table).
+    pub const REALISTIC: [ShapeClass; 12] = [
+        ShapeClass::Bottle,
+        ShapeClass::Bowl,
+        ShapeClass::Chair,
+        ShapeClass::Cup,
+        ShapeClass::Glass,
+        ShapeClass::Lamp,
+        ShapeClass::Mug,
+        ShapeClass::Table,
+        ShapeClass::Vase,
+        ShapeClass::Stool,
+        ShapeClass::Pitcher,
+        ShapeClass::Desk,
+    ];
+
     /// The folder name.
     pub fn name(self) -> &'static str {
-        CLASSES[self as usize]
+        match self {
+            ShapeClass::Stool => "stool",
+            ShapeClass::Pitcher => "pitcher",
+            ShapeClass::Desk => "desk",
+            c => CLASSES[c as usize],
+        }
     }
 
     /// The class with this folder name, if there is one.
     pub fn parse(name: &str) -> Option<ShapeClass> {
-        CLASSES
-            .iter()
-            .position(|c| *c == name)
-            .map(|i| ShapeClass::ALL[i])
+        Self::REALISTIC.into_iter().find(|c| c.name() == name)
     }
 }
 
@@ -111,7 +140,7 @@ pub const MAX_TRIANGLES: u64 = 16_000_000;
 /// Refuses, up front, a subdivision level whose meshes would not fit in memory or on disk,
 /// saying how many triangles it would make.
 pub fn check_size(per_class: usize, levels: u32) -> Result<(), String> {
-    let base = ShapeClass::ALL
+    let base = ShapeClass::REALISTIC
         .iter()
         .map(|c| shape(*c, &mut ChaCha8Rng::seed_from_u64(0)).triangles.len() as u64)
         .max()
@@ -161,6 +190,41 @@ pub fn write_dataset_in(
     levels: u32,
     formats: &[&str],
 ) -> std::io::Result<Vec<PathBuf>> {
+    write_dataset_with(
+        dir,
+        &SynthOptions {
+            per_class,
+            seed,
+            levels,
+            formats: formats.iter().map(|f| f.to_string()).collect(),
+            realistic: false,
+        },
+    )
+}
+
+/// What [`write_dataset_with`] writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SynthOptions {
+    /// Shapes per class (one in five to test, at least one per class).
+    pub per_class: usize,
+    /// Seed for every shape.
+    pub seed: u64,
+    /// Times every triangle is split into four.
+    pub levels: u32,
+    /// Formats cycled through shape by shape (each one of [`WRITABLE_FORMATS`]).
+    pub formats: Vec<String>,
+    /// The realistic regime: the twelve classes of [`ShapeClass::REALISTIC`], each shape
+    /// scaled unevenly, roughened, sometimes holed or given a non-manifold fin, and turned to an
+    /// arbitrary 3D orientation (see [`perturb`]); a development set that is hard the way real
+    /// collections are.
+    pub realistic: bool,
+}
+
+/// Writes a dataset as `opts` says under `dir/<class>/{train,test}/`; returns the files written.
+/// `dir` must be new or empty.
+pub fn write_dataset_with(dir: &Path, opts: &SynthOptions) -> std::io::Result<Vec<PathBuf>> {
+    let (per_class, seed, levels) = (opts.per_class, opts.seed, opts.levels);
+    let formats: Vec<&str> = opts.formats.iter().map(String::as_str).collect();
     if formats.is_empty() || formats.iter().any(|f| !WRITABLE_FORMATS.contains(f)) {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -194,9 +258,15 @@ pub fn write_dataset_in(
         ));
     }
     let mut written = Vec::new();
-    for (ci, &kind) in ShapeClass::ALL.iter().enumerate() {
+    let classes: &[ShapeClass] = if opts.realistic {
+        &ShapeClass::REALISTIC
+    } else {
+        &ShapeClass::ALL
+    };
+    for (ci, &kind) in classes.iter().enumerate() {
         let class = kind.name();
         let mut rng = crate::seeding::rng(seed, crate::seeding::Stream::SynthClass(ci));
+        let mut pose = crate::seeding::rng(seed, crate::seeding::Stream::SynthPose(ci));
         for i in 0..per_class {
             let split = if is_test(i, per_class) {
                 "test"
@@ -207,7 +277,11 @@ pub fn write_dataset_in(
             let sub = dir.join(class).join(split);
             std::fs::create_dir_all(&sub)?;
             let path = sub.join(format!("{class}_{i:04}.{ext}"));
-            let mesh = subdivide(shape(kind, &mut rng), levels);
+            let mut mesh = shape(kind, &mut rng);
+            if opts.realistic {
+                mesh = perturb(mesh, &mut pose);
+            }
+            let mesh = subdivide(mesh, levels);
             write_mesh(&path, &mesh, i % 8 == 0)?;
             written.push(path);
         }

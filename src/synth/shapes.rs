@@ -169,7 +169,7 @@ pub fn shape(class: ShapeClass, rng: &mut ChaCha8Rng) -> RawMesh {
     let seg = rng.random_range(12..40);
     let rings = rng.random_range(3..12);
     match class {
-        C::Mug | C::Cup => {
+        C::Mug | C::Cup | C::Pitcher => {
             let r = between(rng, 0.35, 0.5);
             let h = between(rng, 0.8, 1.2);
             let th = between(rng, 0.03, 0.06);
@@ -179,7 +179,7 @@ pub fn shape(class: ShapeClass, rng: &mut ChaCha8Rng) -> RawMesh {
                 between(rng, -0.03, 0.05)
             };
             b.revolve(&shell_profile(r, r * (1.0 + taper), h, th, 0.0, rings), seg);
-            if class == C::Mug {
+            if class != C::Cup {
                 let (z0, z1) = (h * between(rng, 0.15, 0.3), h * between(rng, 0.7, 0.85));
                 let reach = r * between(rng, 0.45, 0.8);
                 let n = rng.random_range(6..14);
@@ -195,6 +195,17 @@ pub fn shape(class: ShapeClass, rng: &mut ChaCha8Rng) -> RawMesh {
                     })
                     .collect();
                 b.tube(&path, r * between(rng, 0.07, 0.12), rng.random_range(6..12));
+            }
+            if class == C::Pitcher {
+                // A spout on the rim opposite the handle, leaning out and up.
+                let len = r * between(rng, 0.35, 0.6);
+                let lean = between(rng, 0.5, 1.0);
+                let z = h * between(rng, 0.8, 0.9);
+                let spout = [
+                    Vec3::new(-(r - th), 0.0, z),
+                    Vec3::new(-(r + len * lean.cos()), 0.0, z + len * lean.sin()),
+                ];
+                b.tube(&spout, r * between(rng, 0.1, 0.16), rng.random_range(6..12));
             }
         }
         C::Glass => {
@@ -276,7 +287,7 @@ pub fn shape(class: ShapeClass, rng: &mut ChaCha8Rng) -> RawMesh {
                 seg,
             );
         }
-        C::Table => {
+        C::Table | C::Desk => {
             let (w, d) = (between(rng, 0.8, 1.4), between(rng, 0.5, 1.0));
             let h = between(rng, 0.6, 0.9);
             let top = between(rng, 0.03, 0.07);
@@ -290,8 +301,16 @@ pub fn shape(class: ShapeClass, rng: &mut ChaCha8Rng) -> RawMesh {
                 let c = Vec3::new(sx * w / 2.0 * inset, sy * d / 2.0 * inset, h / 2.0);
                 b.cuboid(c, Vec3::new(leg, leg, h / 2.0));
             }
+            if class == C::Desk {
+                // A drawer block hanging under one half of the top.
+                let dh = h * between(rng, 0.2, 0.35);
+                b.cuboid(
+                    Vec3::new(w / 4.0 * inset, 0.0, h - top / 2.0 - dh / 2.0),
+                    Vec3::new(w / 4.0 * inset * 0.9, d / 2.0 * inset * 0.9, dh / 2.0),
+                );
+            }
         }
-        C::Chair => {
+        C::Chair | C::Stool => {
             let w = between(rng, 0.45, 0.6);
             let h = between(rng, 0.4, 0.5);
             let leg = between(rng, 0.02, 0.04);
@@ -301,10 +320,12 @@ pub fn shape(class: ShapeClass, rng: &mut ChaCha8Rng) -> RawMesh {
                 b.cuboid(c, Vec3::new(leg, leg, h / 2.0));
             }
             let back = between(rng, 0.4, 0.6);
-            b.cuboid(
-                Vec3::new(0.0, -w / 2.0 + 0.02, h + back / 2.0),
-                Vec3::new(w / 2.0, 0.02, back / 2.0),
-            );
+            if class == C::Chair {
+                b.cuboid(
+                    Vec3::new(0.0, -w / 2.0 + 0.02, h + back / 2.0),
+                    Vec3::new(w / 2.0, 0.02, back / 2.0),
+                );
+            }
         }
         C::Lamp => {
             let base = between(rng, 0.25, 0.4);

@@ -89,3 +89,50 @@ fn icosphere_is_closed_and_round() {
         "{vol}"
     );
 }
+
+#[test]
+fn realistic_shapes_are_valid_and_arbitrarily_posed() {
+    for (ci, class) in ShapeClass::REALISTIC.into_iter().enumerate() {
+        assert_eq!(ShapeClass::parse(class.name()), Some(class));
+        let mut rng = crate::seeding::rng(0, crate::seeding::Stream::SynthClass(ci));
+        let mut pose = crate::seeding::rng(0, crate::seeding::Stream::SynthPose(ci));
+        for _ in 0..3 {
+            let raw = perturb(shape(class, &mut rng), &mut pose);
+            Mesh::from_raw(raw).unwrap_or_else(|e| panic!("{class}: {e}"));
+        }
+    }
+    // A glass stands tall along z; posed arbitrarily, z is its longest extent only sometimes.
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let mut pose = ChaCha8Rng::seed_from_u64(5);
+    let tall_in_z = (0..40)
+        .filter(|_| {
+            let m = perturb(shape(ShapeClass::Glass, &mut rng), &mut pose);
+            let ext = |k: usize| {
+                let (lo, hi) = m
+                    .vertices
+                    .iter()
+                    .fold((f32::MAX, f32::MIN), |(l, h), v| (l.min(v[k]), h.max(v[k])));
+                hi - lo
+            };
+            ext(2) > ext(0) && ext(2) > ext(1)
+        })
+        .count();
+    assert!(
+        (3..37).contains(&tall_in_z),
+        "z longest in {tall_in_z} of 40"
+    );
+}
+
+#[test]
+fn the_part_classes_differ_from_their_twins_by_a_part() {
+    // Same draws up to the extra part: a stool is a chair's seat and legs.
+    let stool = shape(ShapeClass::Stool, &mut ChaCha8Rng::seed_from_u64(9));
+    let chair = shape(ShapeClass::Chair, &mut ChaCha8Rng::seed_from_u64(9));
+    assert!(stool.triangles.len() < chair.triangles.len());
+    let pitcher = shape(ShapeClass::Pitcher, &mut ChaCha8Rng::seed_from_u64(9));
+    let mug = shape(ShapeClass::Mug, &mut ChaCha8Rng::seed_from_u64(9));
+    assert!(pitcher.triangles.len() > mug.triangles.len());
+    let desk = shape(ShapeClass::Desk, &mut ChaCha8Rng::seed_from_u64(9));
+    let table = shape(ShapeClass::Table, &mut ChaCha8Rng::seed_from_u64(9));
+    assert_eq!(desk.triangles.len(), table.triangles.len() + 12);
+}

@@ -112,7 +112,7 @@ pub fn train_cnn(
 mod tests {
     use super::*;
     use crate::dataset::Split;
-    use crate::features::{FeatureTable, Row};
+    use crate::features::FeatureTable;
     use crate::models::ModelKind;
 
     fn dense(cfg: &TrainConfig, data: &Prepared) -> NetConfig {
@@ -124,29 +124,7 @@ mod tests {
     }
 
     fn blobs(n_per: usize, k: usize, seed: u64) -> FeatureTable {
-        use rand::Rng;
-        let mut rng = crate::descriptors::rng_for(seed, 1);
-        let mut rows = Vec::new();
-        for c in 0..k {
-            for i in 0..n_per {
-                let mut v: Vec<f32> = (0..4).map(|_| rng.random::<f32>() * 0.8).collect();
-                v[c % 4] += 2.0;
-                rows.push(Row {
-                    path: format!("c{c}/{i}"),
-                    class: format!("c{c}"),
-                    split: if i % 4 == 0 {
-                        Split::Test
-                    } else {
-                        Split::Train
-                    },
-                    values: v,
-                });
-            }
-        }
-        FeatureTable {
-            columns: (0..4).map(|i| format!("f{i}")).collect(),
-            rows,
-        }
+        crate::fixtures::blobs(n_per, k, 4, 0.8, seed)
     }
 
     #[test]

@@ -204,36 +204,7 @@ mod tests {
     #[test]
     fn cnn_learns_squares_from_crosses() {
         let (r, v) = (16usize, 2usize);
-        let mut rng = crate::descriptors::rng_for(3, 1);
-        let mut set = ViewSet {
-            views: v,
-            resolution: r,
-            ..Default::default()
-        };
-        for i in 0..96 {
-            let class = i % 2;
-            for _ in 0..v {
-                let mut img = vec![0u8; r * r];
-                let (cx, cy) = (rng.random_range(4..12), rng.random_range(4..12));
-                let b = rng.random_range(120..255u8);
-                for y in 0..r {
-                    for x in 0..r {
-                        let (ax, ay) = ((x as i32 - cx).abs(), (y as i32 - cy).abs());
-                        let on = if class == 0 {
-                            ax <= 2 && ay <= 2
-                        } else {
-                            (ax == 0 && ay <= 3) || (ay == 0 && ax <= 3)
-                        };
-                        if on {
-                            img[y * r + x] = b;
-                        }
-                    }
-                }
-                set.pixels.extend(img);
-            }
-            set.y.push(class);
-            set.paths.push(format!("s{i}"));
-        }
+        let set = crate::fixtures::squares_and_crosses(96, v, 3);
         let test_idx: Vec<usize> = (64..96).collect();
         let train_set = set.subset(&(0..64).collect::<Vec<_>>());
         let test_set = set.subset(&test_idx);

@@ -226,20 +226,52 @@ fn broken_gltf() -> Vec<(String, Vec<u8>, &'static str)> {
     v
 }
 
-/// Runs the `shapeclf` binary and asserts it succeeded, showing its output when not.
-pub fn shapeclf_ok(args: &[&str]) -> std::process::Output {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shapeclf"))
+/// Runs the `shapeclf` binary with `args`.
+pub fn shapeclf(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_shapeclf"))
         .args(args)
         .output()
-        .expect("run shapeclf");
-    assert!(
-        out.status.success(),
-        "{args:?}: exit {:?}\n{}\n{}",
+        .expect("run shapeclf")
+}
+
+/// A run's exit code, stdout and stderr, for assertion messages.
+pub fn text(out: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
         out.status.code(),
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
+    )
+}
+
+/// Asserts the run succeeded and returns its stdout.
+pub fn ok(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "{}", text(out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts exit code `code` and that stderr contains `words`.
+pub fn fails(out: &std::process::Output, code: i32, words: &str) {
+    assert_eq!(out.status.code(), Some(code), "{}", text(out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(words), "expected {words:?} in\n{}", text(out));
+}
+
+/// Runs the `shapeclf` binary and asserts it succeeded, showing its output when not.
+pub fn shapeclf_ok(args: &[&str]) -> std::process::Output {
+    let out = shapeclf(args);
+    assert!(out.status.success(), "{args:?}: {}", text(&out));
     out
+}
+
+/// A path as the `&str` an argument list takes.
+pub fn s(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A feature folder's `manifest.json`.
+pub fn manifest(dir: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
 }
 
 /// `json` and `bin` as a GLB file (the buffer's `uri` dropped: it is the binary chunk).
