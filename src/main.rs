@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use shapeclf::descriptors::DescriptorConfig;
-use shapeclf::descriptors::views::{UpAxis, ViewConfig, ViewLayout};
+use shapeclf::descriptors::views::{Align, UpAxis, ViewConfig, ViewLayout};
 use shapeclf::extract::{self, ExtractOptions, Extraction};
 use shapeclf::models::{Activation, BackendKind, ModelKind};
 use shapeclf::observe::{Event, Observer};
@@ -163,9 +163,15 @@ struct FeaturesArgs {
     /// Pixels per side of each depth view.
     #[arg(long, default_value_t = 32)]
     view_res: usize,
-    /// Up axis of the dataset, for the ring of cameras.
+    /// Up axis of the dataset, for the ring of cameras (under `--align pca`, an axis of the
+    /// principal frame: x the largest spread, z the smallest).
     #[arg(long, value_enum, default_value_t = UpAxis::Z)]
     up: UpAxis,
+    /// Pose of the cameras: `none` renders in the files' own axes (for consistently oriented
+    /// collections such as ModelNet); `pca` in each mesh's principal axes, so a shape gives the
+    /// same views whatever its orientation (for scans and web collections in arbitrary poses).
+    #[arg(long, value_enum, default_value_t = Align::None)]
+    align: Align,
     /// Exit non-zero if any mesh fails.
     #[arg(long)]
     strict: bool,
@@ -294,6 +300,7 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
                 layout: a.views,
                 resolution: a.view_res,
                 up: a.up,
+                align: a.align,
             },
             a.out.clone(),
         )

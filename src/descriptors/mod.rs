@@ -217,6 +217,10 @@ pub fn compute_with_views(
         cfg.d2_pairs,
         seed,
     ));
+    let frame = match view_cfg.map(|v| v.align) {
+        Some(views::Align::Pca) => mesh.principal_frame(),
+        _ => parry3d::math::Mat3::IDENTITY,
+    };
     let tracer = SdfTracer::from_mesh(mesh, cfg);
     let (sdf_values, stats) = tracer.sdf_at(&sdf_samples);
     values.extend(sdf::histogram(&sdf_values, cfg.sdf_bins, cfg.hist_max));
@@ -230,7 +234,7 @@ pub fn compute_with_views(
         values.extend(sdf::statistics(&sdf_values));
         values.extend(shape_statistics(&pts, area));
     }
-    let views = view_cfg.map(|v| views::render(&tracer, v));
+    let views = view_cfg.map(|v| views::render_posed(&tracer, v, frame));
     Descriptors {
         values,
         sdf: stats,

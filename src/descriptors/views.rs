@@ -7,6 +7,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::SdfTracer;
+use parry3d::math::Mat3;
+
 use crate::mesh::Vec3;
 
 /// Camera placement.
@@ -35,6 +37,27 @@ pub enum UpAxis {
     Z,
 }
 
+/// How the cameras are posed relative to the mesh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum Align {
+    /// In the file's own axes: right when a collection is consistently oriented (ModelNet is
+    /// upright).
+    #[default]
+    None,
+    /// In the mesh's area-weighted principal axes (largest spread along x, smallest along z,
+    /// signs fixed by third moments; [`crate::mesh::Mesh::principal_frame`]): the same shape in
+    /// any orientation gets the same views. For collections in arbitrary poses.
+    Pca,
+}
+
+impl Align {
+    fn is_none(&self) -> bool {
+        *self == Align::None
+    }
+}
+
 /// Parameters of the rendered views; recorded in the manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ViewConfig {
@@ -42,8 +65,12 @@ pub struct ViewConfig {
     pub layout: ViewLayout,
     /// Pixels per side of each view.
     pub resolution: usize,
-    /// Up axis for the ring.
+    /// Up axis for the ring (in the principal frame under [`Align::Pca`]).
     pub up: UpAxis,
+    /// Camera pose relative to the mesh (absent in manifests written before it existed, and
+    /// when it is the default).
+    #[serde(default, skip_serializing_if = "Align::is_none")]
+    pub align: Align,
 }
 
 impl Default for ViewConfig {
@@ -52,6 +79,7 @@ impl Default for ViewConfig {
             layout: ViewLayout::Ring12,
             resolution: 32,
             up: UpAxis::Z,
+            align: Align::None,
         }
     }
 }
@@ -158,9 +186,15 @@ pub struct Views {
 
 /// Renders the depth views of the mesh behind `tracer`.
 pub fn render(tracer: &SdfTracer, cfg: &ViewConfig) -> Views {
+    render_posed(tracer, cfg, Mat3::IDENTITY)
+}
+
+/// [`render`] with every camera turned by `frame` about the centre: the views of the mesh
+/// rotated by `frame`'s inverse, without moving the mesh (its BVH stays as built).
+pub fn render_posed(tracer: &SdfTracer, cfg: &ViewConfig, frame: Mat3) -> Views {
     let r = cfg.resolution;
-    let up = cfg.up_vector();
-    let dirs = cfg.directions();
+    let up = frame * cfg.up_vector();
+    let dirs: Vec<Vec3> = cfg.directions().into_iter().map(|d| frame * d).collect();
     let rows: Vec<(Vec<u8>, u64)> = (0..dirs.len() * r)
         .into_par_iter()
         .map(|vr| {
@@ -272,6 +306,7 @@ mod tests {
                 layout,
                 resolution: 32,
                 up: UpAxis::Z,
+                align: Align::None,
             };
             let v = render(&tracer, &cfg);
             assert_eq!(v.count, cfg.count());
@@ -312,5 +347,46 @@ mod tests {
         .directions();
         assert_eq!(dodeca.len(), 20);
         assert!(dodeca.iter().fold(Vec3::ZERO, |a, d| a + *d).length() < 1e-4);
+    }
+
+    #[test]
+    fn pca_alignment_gives_one_shape_in_two_poses_the_same_views() {
+        use crate::mesh::Mesh;
+        use parry3d::math::Rot3;
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let raw = crate::synth::shape(crate::synth::ShapeClass::Mug, &mut rng);
+        let (mut a, _) = Mesh::from_raw(raw).unwrap();
+        a.normalize();
+        let mut b = a.clone();
+        let q = Rot3::from_rotation_z(2.1) * Rot3::from_rotation_x(0.7);
+        for v in &mut b.vertices {
+            *v = q * *v;
+        }
+        let dcfg = DescriptorConfig::default();
+        let differing = |align: Align| {
+            let cfg = ViewConfig {
+                align,
+                ..ViewConfig::default()
+            };
+            let va = crate::descriptors::compute_with_views(a.clone(), &dcfg, 0, Some(&cfg));
+            let vb = crate::descriptors::compute_with_views(b.clone(), &dcfg, 0, Some(&cfg));
+            let (pa, pb) = (va.views.unwrap().pixels, vb.views.unwrap().pixels);
+            pa.iter()
+                .zip(&pb)
+                .filter(|(x, y)| x.abs_diff(**y) > 8)
+                .count() as f64
+                / pa.len() as f64
+        };
+        let aligned = differing(Align::Pca);
+        let raw_pose = differing(Align::None);
+        assert!(
+            aligned < 0.01,
+            "{aligned} of pixels differ with --align pca"
+        );
+        assert!(
+            raw_pose > 0.1,
+            "{raw_pose}: the two poses should look different unaligned"
+        );
     }
 }

@@ -110,7 +110,12 @@ mod tests {
             let want = Mat3::from_quat(q) * fa;
             for c in 0..3 {
                 let d = (fb.col(c) - want.col(c)).length();
-                assert!(d < 1e-3, "pose {k}, axis {c}: {:?} vs {:?}", fb.col(c), want.col(c));
+                assert!(
+                    d < 1e-3,
+                    "pose {k}, axis {c}: {:?} vs {:?}",
+                    fb.col(c),
+                    want.col(c)
+                );
             }
         }
     }
