@@ -297,6 +297,63 @@ fn predict_reports_each_mesh_and_exits_3_when_some_fail() {
 }
 
 #[test]
+fn repeats_report_every_seed_and_their_spread() {
+    let t = trained();
+    let d = tempfile::tempdir().unwrap();
+    let models = d.path().join("models");
+    let out = models.join("logistic3");
+    let text = ok(&shapeclf(&[
+        "train",
+        "--model",
+        "logistic",
+        "--features",
+        s(&t.features),
+        "--out",
+        s(&out),
+        "--epochs",
+        "40",
+        "--seed",
+        "7",
+        "--repeats",
+        "3",
+    ]));
+    assert!(text.contains("over 3 seeds"), "{text}");
+    let r: serde_json::Value = serde_json::from_str(&read(&out.join("report.json"))).unwrap();
+    let runs = r["repeats"].as_array().unwrap();
+    let seeds: Vec<u64> = runs.iter().map(|x| x["seed"].as_u64().unwrap()).collect();
+    assert_eq!(seeds, [7, 8, 9]);
+    assert_eq!(
+        runs[0]["accuracy"], r["accuracy"],
+        "the folder's own seed comes first"
+    );
+    let acc: Vec<f64> = runs
+        .iter()
+        .map(|x| x["accuracy"].as_f64().unwrap())
+        .collect();
+    let mean = acc.iter().sum::<f64>() / 3.0;
+    let sd = (acc.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+    assert!((r["spread"]["accuracy"]["mean"].as_f64().unwrap() - mean).abs() < 1e-12);
+    assert!((r["spread"]["accuracy"]["std"].as_f64().unwrap() - sd).abs() < 1e-12);
+    let cmp = ok(&shapeclf(&["compare", "--models", s(&models)]));
+    assert!(cmp.contains("± ") && cmp.contains("(n=3)"), "{cmp}");
+    fails(
+        &shapeclf(&[
+            "train",
+            "--model",
+            "logistic",
+            "--features",
+            s(&t.features),
+            "--out",
+            s(&d.path().join("x")),
+            "--repeats",
+            "0",
+        ]),
+        1,
+        "--repeats",
+    );
+}
+
+#[test]
 fn one_class_against_the_rest() {
     let t = trained();
     let d = tempfile::tempdir().unwrap();

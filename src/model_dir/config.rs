@@ -153,6 +153,7 @@ impl ConfigV1 {
                 class_weight: t.class_weight,
                 positive: t.positive,
                 tune_weight_decay: t.tune_weight_decay,
+                repeats: 1,
             },
             network,
             weights_hash: self.weights_hash,

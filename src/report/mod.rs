@@ -158,6 +158,104 @@ pub struct Report {
     /// each model said about each mesh (empty in reports of older versions).
     #[serde(default)]
     pub predictions: Vec<TestPrediction>,
+    /// With `--repeats N`: every seed's scores, this folder's own seed first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repeats: Vec<RepeatScore>,
+    /// With `--repeats N`: mean and standard deviation of each score over the seeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spread: Option<Spread>,
+}
+
+/// One seed's scores in a repeated training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepeatScore {
+    /// The seed.
+    pub seed: u64,
+    /// Test accuracy.
+    pub accuracy: f64,
+    /// Mean per-class recall.
+    pub mean_class_accuracy: f64,
+    /// Macro-averaged F1.
+    pub macro_f1: f64,
+    /// Seconds of training.
+    pub train_seconds: f64,
+    /// Epoch whose weights were kept.
+    pub best_epoch: usize,
+}
+
+impl RepeatScore {
+    /// The scores of one run's report.
+    pub fn of(r: &Report) -> RepeatScore {
+        RepeatScore {
+            seed: r.seed,
+            accuracy: r.metrics.accuracy,
+            mean_class_accuracy: r.metrics.mean_class_accuracy,
+            macro_f1: r.metrics.macro_avg.f1,
+            train_seconds: r.train_seconds,
+            best_epoch: r.best_epoch,
+        }
+    }
+}
+
+/// A mean and a sample standard deviation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MeanStd {
+    /// Mean.
+    pub mean: f64,
+    /// Sample standard deviation (n - 1 in the denominator; 0 for one value).
+    pub std: f64,
+}
+
+impl MeanStd {
+    /// Of `v` (empty: zeros).
+    pub fn of(v: &[f64]) -> MeanStd {
+        if v.is_empty() {
+            return MeanStd {
+                mean: 0.0,
+                std: 0.0,
+            };
+        }
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let std = if v.len() > 1 {
+            (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+        } else {
+            0.0
+        };
+        MeanStd { mean, std }
+    }
+}
+
+impl std::fmt::Display for MeanStd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.4} ± {:.4}", self.mean, self.std)
+    }
+}
+
+/// Each score's spread over the seeds of a repeated run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    /// Seeds trained.
+    pub runs: usize,
+    /// Test accuracy.
+    pub accuracy: MeanStd,
+    /// Mean per-class recall.
+    pub mean_class_accuracy: MeanStd,
+    /// Macro-averaged F1.
+    pub macro_f1: MeanStd,
+}
+
+impl Spread {
+    /// Over `runs`.
+    pub fn of(runs: &[RepeatScore]) -> Spread {
+        let col = |f: fn(&RepeatScore) -> f64| MeanStd::of(&runs.iter().map(f).collect::<Vec<_>>());
+        Spread {
+            runs: runs.len(),
+            accuracy: col(|r| r.accuracy),
+            mean_class_accuracy: col(|r| r.mean_class_accuracy),
+            macro_f1: col(|r| r.macro_f1),
+        }
+    }
 }
 
 /// One test mesh as a model classified it.

@@ -223,8 +223,24 @@ pub fn report_markdown(r: &Report) -> String {
             .collect::<Vec<_>>()
             .join("\n")
     };
+    let spread = match &r.spread {
+        Some(s) => format!(
+            "Over {} seeds ({}): test accuracy {}, mean class accuracy {}, macro F1 {}. This folder holds seed {}'s model, reported below.\n\n",
+            s.runs,
+            r.repeats
+                .iter()
+                .map(|x| x.seed.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            s.accuracy,
+            s.mean_class_accuracy,
+            s.macro_f1,
+            r.seed
+        ),
+        None => String::new(),
+    };
     format!(
-        "# {model} on {features}\n\n{head}\n\
+        "# {model} on {features}\n\n{spread}{head}\n\
          ![confusion matrix](confusion.png)\n\n![training curves](curves.png)\n\n## Per class\n\n{table}\n\
          ## Misclassified test meshes\n\n{mis}\n",
         model = r.model,
@@ -255,6 +271,9 @@ pub struct ComparisonRow {
     pub backend: String,
     /// Test meshes.
     pub test_size: usize,
+    /// Spread over seeds, for a model trained with `--repeats`.
+    #[serde(default)]
+    pub spread: Option<super::Spread>,
 }
 
 /// The comparison of models as one table; `text` and `markdown` render it.
@@ -270,11 +289,16 @@ pub fn comparison_table(rows: &[ComparisonRow]) -> Table {
         ("backend", Align::Left),
     ]);
     for r in rows {
+        // With repeats, each score is its mean ± standard deviation over the seeds.
+        let score = |v: f64, f: fn(&super::Spread) -> super::MeanStd| match &r.spread {
+            Some(s) => format!("{} (n={})", f(s), s.runs),
+            None => format!("{v:.4}"),
+        };
         t.row(vec![
             r.name.clone(),
-            format!("{:.4}", r.accuracy),
-            format!("{:.4}", r.mean_class_accuracy),
-            format!("{:.4}", r.macro_f1),
+            score(r.accuracy, |s| s.accuracy),
+            score(r.mean_class_accuracy, |s| s.mean_class_accuracy),
+            score(r.macro_f1, |s| s.macro_f1),
             format!("{:.2}", r.train_seconds),
             r.parameters.to_string(),
             r.test_size.to_string(),

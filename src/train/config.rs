@@ -145,6 +145,14 @@ pub struct TrainConfig {
     /// strength depends on the data. Ignored by the CNN.
     #[serde(default)]
     pub tune_weight_decay: bool,
+    /// Train this many times, from seeds `seed`, `seed + 1`, ...: the report gives every score's
+    /// mean and standard deviation over them (the folder keeps the first seed's model).
+    #[serde(default = "one")]
+    pub repeats: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl TrainConfig {
@@ -164,6 +172,7 @@ impl TrainConfig {
             class_weight: ClassWeight::None,
             positive: None,
             tune_weight_decay: false,
+            repeats: 1,
         };
         match kind {
             ModelKind::Logistic => TrainConfig {
@@ -223,6 +232,12 @@ impl TrainConfig {
             return Err(format!(
                 "--epochs is {}; it must lie in [1, 100000]",
                 self.epochs
+            ));
+        }
+        if !(1..=100).contains(&self.repeats) {
+            return Err(format!(
+                "--repeats is {}; it must lie in [1, 100]",
+                self.repeats
             ));
         }
         if !(1..=1 << 20).contains(&self.batch_size) {

@@ -75,6 +75,7 @@ pub fn compare(models_dir: &Path, observer: &dyn Observer) -> Result<Comparison>
             parameters: r.parameters,
             backend: r.backend,
             test_size: r.test_size,
+            spread: r.spread,
         });
     }
     if rows.is_empty() {

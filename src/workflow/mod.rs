@@ -17,7 +17,7 @@ use crate::model_dir::{self, Classifier, ModelConfig, Network};
 use crate::models::{CnnConfig, Mvcnn, NetConfig};
 use crate::observe::{Event, Observer};
 use crate::report::render::report_markdown;
-use crate::report::{Metrics, Report, TestPrediction, plots};
+use crate::report::{Metrics, RepeatScore, Report, Spread, TestPrediction, plots};
 use crate::train::{self, Fit, ModelSpec, Standardizer, TrainConfig, ViewSet};
 
 /// What training one model produced, whichever model it was.
@@ -29,8 +29,67 @@ struct Outcome {
     test: (Vec<String>, Vec<usize>, Vec<f32>),
     /// Inputs left out because they could not be read.
     skipped: Vec<features::Failure>,
-    /// The CNN's test views, for its pictures.
-    views: Option<ViewSet>,
+}
+
+/// What a model learns from, read once for every repeat. (One value per run: the size
+/// difference between the variants costs nothing.)
+#[allow(clippy::large_enum_variant)]
+enum Inputs {
+    /// Descriptor rows (from the prepared table) for this dense network.
+    Rows(NetConfig),
+    /// The views of the training and test shapes for this CNN.
+    Views {
+        train: ViewSet,
+        test: ViewSet,
+        net: CnnConfig,
+        skipped: Vec<features::Failure>,
+    },
+}
+
+/// Trains one model on `inputs` with `cfg` and scores it on the test split.
+fn fit_once(
+    cfg: &TrainConfig,
+    inputs: &Inputs,
+    data: &train::Prepared,
+    device: &burn::tensor::Device,
+    observer: &dyn Observer,
+) -> Outcome {
+    let on_epoch = |e: &train::EpochStats| observer.event(Event::Epoch(e));
+    observer.event(Event::Begin {
+        stage: cfg.model.name(),
+        total: cfg.epochs as u64,
+    });
+    let outcome = match inputs {
+        Inputs::Rows(net) => {
+            let t = train::train_descriptors(cfg, net, data, device, on_epoch);
+            let proba = t.predict_proba(&data.test, device);
+            Outcome {
+                fit: t.fit.map(Classifier::Dense),
+                network: Network::Dense(t.net_config),
+                standardizer: Some(t.standardizer),
+                test: (data.test.paths.clone(), data.test.y.clone(), proba),
+                skipped: Vec::new(),
+            }
+        }
+        Inputs::Views {
+            train: tr,
+            test,
+            net,
+            skipped,
+        } => {
+            let t = train::train_cnn(cfg, net, tr, device, on_epoch);
+            let proba = train::predict_proba(&t.net, test, device);
+            Outcome {
+                fit: t.map(Classifier::Cnn),
+                network: Network::Cnn(net.clone()),
+                standardizer: None,
+                test: (test.paths.clone(), test.y.clone(), proba),
+                skipped: skipped.clone(),
+            }
+        }
+    };
+    observer.event(Event::End);
+    outcome
 }
 
 /// Trains `cfg.model` on the features in `features_dir` and writes the model folder `out`
@@ -77,25 +136,8 @@ pub fn train_model(
         cv = scores;
     }
     let cfg = &cfg;
-    let on_epoch = |e: &train::EpochStats| observer.event(Event::Epoch(e));
-    let outcome = match (&dense, &cfg.model) {
-        (Some(net), _) => {
-            observer.event(Event::Begin {
-                stage: cfg.model.name(),
-                total: cfg.epochs as u64,
-            });
-            let t = train::train_descriptors(cfg, net, &data, &device, on_epoch);
-            observer.event(Event::End);
-            let proba = t.predict_proba(&data.test, &device);
-            Outcome {
-                fit: t.fit.map(Classifier::Dense),
-                network: Network::Dense(t.net_config),
-                standardizer: Some(t.standardizer),
-                test: (data.test.paths.clone(), data.test.y.clone(), proba),
-                skipped: Vec::new(),
-                views: None,
-            }
-        }
+    let inputs = match (dense, &cfg.model) {
+        (Some(net), _) => Inputs::Rows(net),
         (None, ModelSpec::Cnn(spec)) => {
             let info = manifest
                 .views
@@ -118,34 +160,51 @@ pub fn train_model(
                     });
                 }
             }
-            let net_cfg = CnnConfig {
+            let net = CnnConfig {
                 channels: spec.channels.clone(),
                 features: spec.features,
                 dropout: spec.dropout,
                 ..CnnConfig::new(info.count, info.config.resolution, k)
             };
-            observer.event(Event::Begin {
-                stage: cfg.model.name(),
-                total: cfg.epochs as u64,
-            });
-            let t = train::train_cnn(cfg, &net_cfg, &train_set, &device, on_epoch);
-            observer.event(Event::End);
-            let proba = train::predict_proba(&t.net, &test_set, &device);
-            Outcome {
-                fit: t.map(Classifier::Cnn),
-                network: Network::Cnn(net_cfg),
-                standardizer: None,
-                test: (test_set.paths.clone(), test_set.y.clone(), proba),
+            Inputs::Views {
+                train: train_set,
+                test: test_set,
+                net,
                 skipped,
-                views: Some(test_set),
             }
         }
         (None, _) => unreachable!("every descriptor model has a dense network"),
     };
+    let outcome = fit_once(cfg, &inputs, &data, &device, observer);
     if let Some(epoch) = outcome.fit.diverged {
         return Err(Error::Diverged { epoch, lr: cfg.lr });
     }
-    let report = build_report(features_dir, cfg, &data.classes, &outcome, cv);
+    let mut report = build_report(features_dir, cfg, &data.classes, &outcome, cv);
+    if cfg.repeats > 1 {
+        // The same settings from other seeds: the spread that seeds alone make, so a difference
+        // between methods can be told from it. The folder keeps the first seed's model.
+        let mut runs = vec![RepeatScore::of(&report)];
+        for r in 1..cfg.repeats {
+            let c = TrainConfig {
+                seed: cfg.seed.wrapping_add(r as u64),
+                ..cfg.clone()
+            };
+            observer.event(Event::Info(&format!(
+                "repeat {} of {}: seed {}",
+                r + 1,
+                cfg.repeats,
+                c.seed
+            )));
+            let o = fit_once(&c, &inputs, &data, &device, observer);
+            if let Some(epoch) = o.fit.diverged {
+                return Err(Error::Diverged { epoch, lr: c.lr });
+            }
+            let rep = build_report(features_dir, &c, &data.classes, &o, Vec::new());
+            runs.push(RepeatScore::of(&rep));
+        }
+        report.spread = Some(Spread::of(&runs));
+        report.repeats = runs;
+    }
     let config = ModelConfig {
         tool: "shapeclf".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -174,7 +233,19 @@ pub fn train_model(
         write_json_atomic(&dir.join(model_dir::REPORT_FILE), &report).map_err(wrote)?;
         write_bytes_atomic(&dir.join("report.md"), report_markdown(&report).as_bytes())
             .map_err(wrote)?;
-        draw_pictures(features_dir, &report, &outcome, &device, dir, observer);
+        let test_views = match &inputs {
+            Inputs::Views { test, .. } => Some(test),
+            Inputs::Rows(_) => None,
+        };
+        draw_pictures(
+            features_dir,
+            &report,
+            &outcome,
+            test_views,
+            &device,
+            dir,
+            observer,
+        );
         Ok(())
     })?;
     Ok(report)
@@ -229,6 +300,8 @@ fn build_report(
         cv,
         skipped: o.skipped.clone(),
         predictions,
+        repeats: Vec::new(),
+        spread: None,
     }
 }
 
@@ -238,6 +311,7 @@ fn draw_pictures(
     features_dir: &Path,
     report: &Report,
     o: &Outcome,
+    test_views: Option<&ViewSet>,
     device: &burn::tensor::Device,
     dir: &Path,
     observer: &dyn Observer,
@@ -252,7 +326,7 @@ fn draw_pictures(
     if let Err(e) = plots::curves_png(&report.history, &report.model, &dir.join("curves.png")) {
         warn("curves.png", &e);
     }
-    if let (Classifier::Cnn(net), Some(test_set)) = (&o.fit.net, &o.views)
+    if let (Classifier::Cnn(net), Some(test_set)) = (&o.fit.net, test_views)
         && let Err(e) = draw_cnn_pictures(net, test_set, device, dir)
     {
         warn("filters.png / feature_maps.png", &e);
