@@ -9,7 +9,7 @@ use crate::dataset;
 use crate::error::{Error, Result};
 use crate::extract;
 use crate::model_dir::{Classifier, SavedModel};
-use crate::train::{self, RowSet, ViewSet};
+use crate::train::{self, FusionSet, RowSet, ViewSet};
 
 /// Predicted classes of one mesh, most probable first.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,7 +29,9 @@ pub fn predict(model_dir: &Path, meshes: &[PathBuf], top: usize) -> Result<Vec<P
     let model = SavedModel::load(model_dir, &device)?;
     let cfg = &model.manifest.descriptors;
     let views = match &model.model {
-        Classifier::Cnn(_) => model.manifest.views.as_ref().map(|v| v.config),
+        Classifier::Cnn(_) | Classifier::Fusion(_) => {
+            model.manifest.views.as_ref().map(|v| v.config)
+        }
         Classifier::Dense(_) => None,
     };
     if let Some(s) = &model.standardizer
@@ -70,7 +72,30 @@ pub fn predict(model_dir: &Path, meshes: &[PathBuf], top: usize) -> Result<Vec<P
                     };
                     Ok(train::predict_proba(net, &set, &device))
                 }
-                (Classifier::Dense(_), None) => Err("model has no normalisation".into()),
+                (Classifier::Fusion(net), Some(s)) => {
+                    let v = f.descriptors.views.ok_or("no views rendered")?;
+                    let mut x = f.descriptors.values;
+                    s.apply(&mut x);
+                    let set = FusionSet {
+                        views: ViewSet {
+                            pixels: v.pixels,
+                            y: vec![0],
+                            paths: vec![name.clone()],
+                            views: v.count,
+                            resolution: v.resolution,
+                            ..Default::default()
+                        },
+                        rows: RowSet {
+                            columns: x.len(),
+                            x,
+                            y: vec![0],
+                        },
+                    };
+                    Ok(train::predict_proba(net, &set, &device))
+                }
+                (Classifier::Dense(_) | Classifier::Fusion(_), None) => {
+                    Err("model has no normalisation".into())
+                }
             });
         let probs = probs.and_then(|p| {
             if p.iter().all(|q| q.is_finite()) {

@@ -19,7 +19,7 @@ use shapeclf::observe::{Event, Observer};
 use shapeclf::report::Report;
 use shapeclf::report::render::comparison_text;
 use shapeclf::synth;
-use shapeclf::train::{ClassWeight, ModelSpec, OptimizerKind, TrainConfig};
+use shapeclf::train::{ClassWeight, CnnSpec, LrSchedule, ModelSpec, OptimizerKind, TrainConfig};
 use shapeclf::{inference, workflow};
 
 /// Exit code when `features --strict` is given and some meshes failed, and when `predict`
@@ -86,7 +86,8 @@ struct TrainArgs {
     #[arg(long, value_enum)]
     optimizer: Option<OptimizerKind>,
     /// MLP hidden layer widths, comma-separated (default: 256,128); for the CNN, the width of
-    /// the per-view descriptor that views are max-pooled over (default: 256).
+    /// the per-view descriptor that views are max-pooled over (default: 256); for fusion, that
+    /// width and then the descriptor branch's (default: 256,64).
     #[arg(long, value_delimiter = ',')]
     hidden: Option<Vec<usize>>,
     /// MLP hidden nonlinearity (default: relu).
@@ -113,6 +114,9 @@ struct TrainArgs {
     /// CNN: output channels of the conv blocks, comma-separated (default: 32,64,128).
     #[arg(long, value_delimiter = ',')]
     channels: Option<Vec<usize>>,
+    /// Learning-rate schedule (default: constant; CNN cosine).
+    #[arg(long, value_enum)]
+    schedule: Option<LrSchedule>,
     /// Train N times from seeds SEED, SEED+1, ...; the report and `compare` give each score's
     /// mean and standard deviation (on small test sets seeds alone move accuracy by points).
     #[arg(long, default_value_t = 1)]
@@ -526,6 +530,7 @@ fn train_config(a: &TrainArgs) -> TrainConfig {
     c.patience = a.patience.unwrap_or(c.patience);
     c.positive = a.positive.clone();
     c.repeats = a.repeats;
+    c.schedule = a.schedule.unwrap_or(c.schedule);
     c.class_weight = a.class_weight.unwrap_or(ClassWeight::None);
     match &mut c.model {
         // Logistic regression has no hidden layers, no dropout and no augmentation: those
@@ -540,16 +545,33 @@ fn train_config(a: &TrainArgs) -> TrainConfig {
             if let Some(&f) = a.hidden.as_ref().and_then(|h| h.first()) {
                 n.features = f;
             }
-            n.dropout = a.dropout.unwrap_or(n.dropout);
-            n.channels = a
-                .channels
-                .clone()
-                .unwrap_or(std::mem::take(&mut n.channels));
-            n.flip = n.flip && !a.no_flip;
-            n.jitter = a.jitter.unwrap_or(n.jitter);
+            view_branch(n, a);
+        }
+        ModelSpec::Fusion(f) => {
+            // --hidden FEATURES,ROWS: the view descriptor's width, then the descriptor branch's.
+            if let Some(h) = &a.hidden {
+                if let Some(&v) = h.first() {
+                    f.cnn.features = v;
+                }
+                if let Some(&r) = h.get(1) {
+                    f.hidden = r;
+                }
+            }
+            view_branch(&mut f.cnn, a);
         }
     }
     c
+}
+
+/// The CNN flags, for the CNN and the fusion model's view branch.
+fn view_branch(n: &mut CnnSpec, a: &TrainArgs) {
+    n.dropout = a.dropout.unwrap_or(n.dropout);
+    n.channels = a
+        .channels
+        .clone()
+        .unwrap_or(std::mem::take(&mut n.channels));
+    n.flip = n.flip && !a.no_flip;
+    n.jitter = a.jitter.unwrap_or(n.jitter);
 }
 
 fn cmd_train(a: &TrainArgs) -> Result<ExitCode> {

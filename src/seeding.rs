@@ -28,6 +28,8 @@ pub enum Stream {
     Folds,
     /// Minibatch order and augmentation of the CNN.
     ViewBatches,
+    /// Minibatch order and augmentation of the fusion model.
+    FusionBatches,
     /// The shapes of one synthetic class (index into [`crate::synth::ShapeClass::ALL`]); keyed
     /// by the dataset seed, never a per-mesh seed.
     SynthClass(usize),
@@ -48,6 +50,7 @@ impl Stream {
             Stream::DescriptorBatches => 22,
             Stream::Folds => 23,
             Stream::ViewBatches => 24,
+            Stream::FusionBatches => 25,
             // The first nine keep the numbers the demo dataset was made with.
             Stream::SynthClass(i) if i < 9 => i as u64 + 1,
             Stream::SynthClass(i) => 100 + i as u64,

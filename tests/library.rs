@@ -9,7 +9,7 @@ use shapeclf::descriptors::views::ViewConfig;
 use shapeclf::extract::{self, ExtractOptions};
 use shapeclf::models::ModelKind;
 use shapeclf::observe::{Event, Observer};
-use shapeclf::train::{ModelSpec, TrainConfig};
+use shapeclf::train::{FusionSpec, ModelSpec, TrainConfig};
 use shapeclf::{inference, synth, workflow};
 
 /// Counts what the library reported.
@@ -60,10 +60,15 @@ fn whole_flow(dir: &Path) -> Vec<String> {
     let ex = extract::run(&meshes, &features, &opts, &seen).unwrap();
     assert_eq!(ex.manifest.counts.ok, files.len());
     let models = dir.join("models");
-    for kind in [ModelKind::Logistic, ModelKind::Mlp, ModelKind::Cnn] {
+    for kind in [
+        ModelKind::Logistic,
+        ModelKind::Mlp,
+        ModelKind::Cnn,
+        ModelKind::Fusion,
+    ] {
         let mut cfg = TrainConfig::defaults(kind);
         cfg.epochs = 3;
-        if let ModelSpec::Cnn(c) = &mut cfg.model {
+        if let ModelSpec::Cnn(c) | ModelSpec::Fusion(FusionSpec { cnn: c, .. }) = &mut cfg.model {
             c.channels = vec![4, 8];
             c.features = 16;
         }
@@ -71,9 +76,14 @@ fn whole_flow(dir: &Path) -> Vec<String> {
         assert_eq!(r.model, kind.name());
     }
     let cmp = workflow::compare(&models, &seen).unwrap();
-    assert_eq!(cmp.rows.len(), 3);
-    let p = inference::predict(&models.join("cnn"), &files[..2], 2).unwrap();
-    assert!(p.iter().all(|p| p.error.is_none() && p.top.len() == 2));
+    assert_eq!(cmp.rows.len(), 4);
+    for m in ["cnn", "fusion"] {
+        let p = inference::predict(&models.join(m), &files[..2], 2).unwrap();
+        assert!(
+            p.iter().all(|p| p.error.is_none() && p.top.len() == 2),
+            "{m}"
+        );
+    }
     seen.log.into_inner().unwrap()
 }
 
@@ -86,7 +96,7 @@ fn the_library_reports_to_its_observer_and_prints_nothing() {
         let steps = log.iter().filter(|l| *l == "step").count();
         assert_eq!(steps, 5 * synth::CLASSES.len() + 1, "{log:?}");
         assert!(log.iter().any(|l| l.starts_with("begin meshes")));
-        assert!(log.iter().any(|l| l == "epoch 3"));
+        assert_eq!(log.iter().filter(|l| *l == "epoch 3").count(), 4, "{log:?}");
         assert!(
             log.iter()
                 .any(|l| l.starts_with("skipped") && l.contains("broken.off")),

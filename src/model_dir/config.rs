@@ -17,6 +17,8 @@ pub enum Network {
     Dense(NetConfig),
     /// Multi-view CNN on depth views.
     Cnn(CnnConfig),
+    /// Views and descriptors in one classifier.
+    Fusion(crate::models::FusionConfig),
 }
 
 /// `config.json`.
@@ -122,6 +124,7 @@ impl ConfigV1 {
                 activation: t.activation,
                 dropout: t.dropout,
             }),
+            ModelKind::Fusion => return Err("format 1 has no fusion model".into()),
             ModelKind::Cnn => ModelSpec::Cnn(CnnSpec {
                 features: self.cnn.as_ref().map_or(256, |c| c.features),
                 channels: t.channels,
@@ -153,6 +156,7 @@ impl ConfigV1 {
                 class_weight: t.class_weight,
                 positive: t.positive,
                 tune_weight_decay: t.tune_weight_decay,
+                schedule: crate::train::LrSchedule::Constant,
                 repeats: 1,
             },
             network,

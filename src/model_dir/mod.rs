@@ -10,7 +10,7 @@ use burn::tensor::{Bytes, Device};
 use serde::Deserialize;
 
 use crate::features::Manifest;
-use crate::models::{Mvcnn, Net};
+use crate::models::{Fusion, Mvcnn, Net};
 use crate::report::Report;
 use crate::train::Standardizer;
 
@@ -36,12 +36,16 @@ pub const REPORT_FILE: &str = "report.json";
 /// the network shape is one [`Network`]. Folders of format 1 are still read.
 pub const MODEL_FORMAT_VERSION: u32 = 2;
 
-/// A trained network of either kind.
+/// A trained network of any kind. (One value per model: the size difference between the
+/// variants costs nothing.)
+#[allow(clippy::large_enum_variant)]
 pub enum Classifier {
     /// Logistic regression or MLP on standardised descriptors.
     Dense(Net),
     /// Multi-view CNN on depth views.
     Cnn(Mvcnn),
+    /// Views and standardised descriptors together.
+    Fusion(Fusion),
 }
 
 impl Classifier {
@@ -50,6 +54,7 @@ impl Classifier {
         match self {
             Classifier::Dense(n) => n.num_params(),
             Classifier::Cnn(n) => n.num_params(),
+            Classifier::Fusion(n) => n.num_params(),
         }
     }
 
@@ -58,6 +63,7 @@ impl Classifier {
         let bytes = match self {
             Classifier::Dense(n) => n.clone().into_record().into_bytes(),
             Classifier::Cnn(n) => n.clone().into_record().into_bytes(),
+            Classifier::Fusion(n) => n.clone().into_record().into_bytes(),
         };
         bytes
             .map(|b| b.to_vec())
@@ -182,54 +188,69 @@ impl SavedModel {
         let misfit = |e: burn::store::RecordError| {
             corrupt(&wpath, format!("weights do not fit the network: {e}"))
         };
+        let class_count = |n: usize| {
+            if classes.len() == n {
+                Ok(())
+            } else {
+                Err(corrupt(
+                    &dir.join(CLASSES_FILE),
+                    "class count differs from the network's".into(),
+                ))
+            }
+        };
+        let standardizer_for = |inputs: usize| -> Result<Standardizer, ModelError> {
+            let standardizer: Standardizer = read_json(&dir.join(NORMALIZATION_FILE))?;
+            standardizer
+                .validate()
+                .map_err(|m| corrupt(&dir.join(NORMALIZATION_FILE), m))?;
+            if standardizer.columns.len() != inputs
+                || standardizer.mean.len() != inputs
+                || standardizer.std.len() != inputs
+            {
+                return Err(corrupt(
+                    &dir.join(NORMALIZATION_FILE),
+                    "column count differs from the network's inputs".into(),
+                ));
+            }
+            Ok(standardizer)
+        };
+        let views_fit = |cnn: &crate::models::CnnConfig| -> Result<(), ModelError> {
+            let views = manifest.views.as_ref().ok_or_else(|| {
+                corrupt(
+                    &dir.join(MANIFEST_FILE),
+                    "a view model whose feature manifest records no views".into(),
+                )
+            })?;
+            if views.count != cnn.views || views.config.resolution != cnn.resolution {
+                return Err(corrupt(
+                    &dir.join(MANIFEST_FILE),
+                    format!(
+                        "the manifest's views ({} of {}px) are not what the network takes ({} of {}px)",
+                        views.count, views.config.resolution, cnn.views, cnn.resolution
+                    ),
+                ));
+            }
+            Ok(())
+        };
         let (standardizer, model) = match &config.network {
             Network::Dense(net) => {
-                if classes.len() != net.classes {
-                    return Err(corrupt(
-                        &dir.join(CLASSES_FILE),
-                        "class count differs from the network's".into(),
-                    ));
-                }
-                let standardizer: Standardizer = read_json(&dir.join(NORMALIZATION_FILE))?;
-                standardizer
-                    .validate()
-                    .map_err(|m| corrupt(&dir.join(NORMALIZATION_FILE), m))?;
-                if standardizer.columns.len() != net.inputs
-                    || standardizer.mean.len() != net.inputs
-                    || standardizer.std.len() != net.inputs
-                {
-                    return Err(corrupt(
-                        &dir.join(NORMALIZATION_FILE),
-                        "column count differs from the network's inputs".into(),
-                    ));
-                }
+                class_count(net.classes)?;
+                let standardizer = standardizer_for(net.inputs)?;
                 let net = net.init(device).try_load_record(record).map_err(misfit)?;
                 (Some(standardizer), Classifier::Dense(net))
             }
             Network::Cnn(cnn) => {
-                if classes.len() != cnn.classes {
-                    return Err(corrupt(
-                        &dir.join(CLASSES_FILE),
-                        "class count differs from the network's".into(),
-                    ));
-                }
-                let views = manifest.views.as_ref().ok_or_else(|| {
-                    corrupt(
-                        &dir.join(MANIFEST_FILE),
-                        "a CNN model whose feature manifest records no views".into(),
-                    )
-                })?;
-                if views.count != cnn.views || views.config.resolution != cnn.resolution {
-                    return Err(corrupt(
-                        &dir.join(MANIFEST_FILE),
-                        format!(
-                            "the manifest's views ({} of {}px) are not what the network takes ({} of {}px)",
-                            views.count, views.config.resolution, cnn.views, cnn.resolution
-                        ),
-                    ));
-                }
+                class_count(cnn.classes)?;
+                views_fit(cnn)?;
                 let net = cnn.init(device).try_load_record(record).map_err(misfit)?;
                 (None, Classifier::Cnn(net))
+            }
+            Network::Fusion(f) => {
+                class_count(f.classes())?;
+                views_fit(&f.cnn)?;
+                let standardizer = standardizer_for(f.inputs)?;
+                let net = f.init(device).try_load_record(record).map_err(misfit)?;
+                (Some(standardizer), Classifier::Fusion(net))
             }
         };
         Ok(SavedModel {

@@ -119,14 +119,18 @@ impl Mvcnn {
         relu(self.view_fc.forward(h.flatten(1, 3)))
     }
 
-    /// Logits `[shapes, classes]` of views `[shapes, views, R, R]` with values in [0, 1].
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+    /// The shape descriptor `[shapes, features]` of views `[shapes, views, R, R]`: each
+    /// view's descriptor, then view pooling, the element-wise maximum over the views.
+    pub fn pooled(&self, x: Tensor<4>) -> Tensor<2> {
         let [b, v, r, c] = x.dims();
         let f = self.view_features(x.reshape([b * v, 1, r, c]));
         let [_, k] = f.dims();
-        // View pooling: the element-wise maximum over each shape's views.
-        let pooled = f.reshape([b, v, k]).max_dim(1).reshape([b, k]);
-        self.out.forward(self.dropout.forward(pooled))
+        f.reshape([b, v, k]).max_dim(1).reshape([b, k])
+    }
+
+    /// Logits `[shapes, classes]` of views `[shapes, views, R, R]` with values in [0, 1].
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.out.forward(self.dropout.forward(self.pooled(x)))
     }
 
     /// Feature maps of the first block (after ReLU, before pooling) for views

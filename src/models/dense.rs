@@ -32,7 +32,7 @@ impl NetConfig {
         let (hidden, activation, dropout) = match spec {
             ModelSpec::Logistic => (vec![], Activation::Relu, 0.0),
             ModelSpec::Mlp(m) => (m.hidden.clone(), m.activation, m.dropout),
-            ModelSpec::Cnn(_) => return None,
+            ModelSpec::Cnn(_) | ModelSpec::Fusion(_) => return None,
         };
         Some(NetConfig {
             inputs,

@@ -7,11 +7,13 @@ use serde::{Deserialize, Serialize};
 pub mod backend;
 pub mod cnn;
 pub mod dense;
+pub mod fusion;
 pub mod loss;
 
 pub use backend::{BackendKind, DeviceError, GPU_RUNTIME_VAR};
 pub use cnn::{CnnConfig, Mvcnn};
 pub use dense::{Net, NetConfig};
+pub use fusion::{Fusion, FusionConfig};
 pub use loss::{binary_nll, nll_loss, probabilities, weighted_binary_nll};
 
 /// Which model to train.
@@ -25,6 +27,8 @@ pub enum ModelKind {
     Mlp,
     /// Multi-view CNN on the rendered depth views.
     Cnn,
+    /// The CNN's view descriptor and the descriptor row in one classifier.
+    Fusion,
 }
 
 impl ModelKind {
@@ -34,6 +38,7 @@ impl ModelKind {
             ModelKind::Logistic => "logistic",
             ModelKind::Mlp => "mlp",
             ModelKind::Cnn => "cnn",
+            ModelKind::Fusion => "fusion",
         }
     }
 }

@@ -33,6 +33,33 @@ pub enum ClassWeight {
     Balanced,
 }
 
+/// How the learning rate moves over training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// The same rate throughout.
+    #[default]
+    Constant,
+    /// Half a cosine from the rate down to zero over all the steps of training: the last
+    /// epochs take small steps, so the final weights are a settled model rather than one
+    /// picked by a noisy validation score.
+    Cosine,
+}
+
+impl LrSchedule {
+    /// The rate at `step` of `total` for base rate `lr`.
+    pub fn rate(self, lr: f64, step: usize, total: usize) -> f64 {
+        match self {
+            LrSchedule::Constant => lr,
+            LrSchedule::Cosine => {
+                let t = step as f64 / total.max(1) as f64;
+                lr * 0.5 * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos())
+            }
+        }
+    }
+}
+
 /// The MLP's own settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MlpSpec {
@@ -61,6 +88,29 @@ pub struct CnnSpec {
     pub jitter: usize,
 }
 
+/// The fusion model's own settings: its view branch and its descriptor branch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FusionSpec {
+    /// The view branch, as the CNN's settings.
+    pub cnn: CnnSpec,
+    /// Width of the learned projection of the descriptor row.
+    pub hidden: usize,
+}
+
+impl Default for CnnSpec {
+    /// Three blocks of 32, 64 and 128 channels, 256 features (the peer's architecture), with
+    /// flips and 2-pixel shifts.
+    fn default() -> Self {
+        CnnSpec {
+            channels: vec![32, 64, 128],
+            features: 256,
+            dropout: 0.5,
+            flip: true,
+            jitter: 2,
+        }
+    }
+}
+
 /// Which model to train, with the settings only that model has.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -71,6 +121,9 @@ pub enum ModelSpec {
     Mlp(MlpSpec),
     /// The multi-view CNN on the depth views.
     Cnn(CnnSpec),
+    /// The CNN's pooled view descriptor and the standardised descriptor row in one classifier,
+    /// trained end to end.
+    Fusion(FusionSpec),
 }
 
 impl ModelSpec {
@@ -83,12 +136,10 @@ impl ModelSpec {
                 activation: Activation::Relu,
                 dropout: 0.3,
             }),
-            ModelKind::Cnn => ModelSpec::Cnn(CnnSpec {
-                channels: vec![32, 64, 128],
-                features: 256,
-                dropout: 0.5,
-                flip: true,
-                jitter: 2,
+            ModelKind::Cnn => ModelSpec::Cnn(CnnSpec::default()),
+            ModelKind::Fusion => ModelSpec::Fusion(FusionSpec {
+                cnn: CnnSpec::default(),
+                hidden: 64,
             }),
         }
     }
@@ -99,6 +150,7 @@ impl ModelSpec {
             ModelSpec::Logistic => ModelKind::Logistic,
             ModelSpec::Mlp(_) => ModelKind::Mlp,
             ModelSpec::Cnn(_) => ModelKind::Cnn,
+            ModelSpec::Fusion(_) => ModelKind::Fusion,
         }
     }
 
@@ -107,9 +159,13 @@ impl ModelSpec {
         self.kind().name()
     }
 
-    /// Whether it learns from the descriptor table (else from the depth views).
-    pub fn reads_descriptors(&self) -> bool {
-        !matches!(self, ModelSpec::Cnn(_))
+    /// The view branch's settings of a model that reads depth views.
+    pub fn cnn(&self) -> Option<&CnnSpec> {
+        match self {
+            ModelSpec::Cnn(c) => Some(c),
+            ModelSpec::Fusion(f) => Some(&f.cnn),
+            _ => None,
+        }
     }
 }
 
@@ -145,6 +201,9 @@ pub struct TrainConfig {
     /// strength depends on the data. Ignored by the CNN.
     #[serde(default)]
     pub tune_weight_decay: bool,
+    /// Learning-rate schedule.
+    #[serde(default)]
+    pub schedule: LrSchedule,
     /// Train this many times, from seeds `seed`, `seed + 1`, ...: the report gives every score's
     /// mean and standard deviation over them (the folder keeps the first seed's model).
     #[serde(default = "one")]
@@ -172,6 +231,7 @@ impl TrainConfig {
             class_weight: ClassWeight::None,
             positive: None,
             tune_weight_decay: false,
+            schedule: LrSchedule::Constant,
             repeats: 1,
         };
         match kind {
@@ -186,7 +246,7 @@ impl TrainConfig {
                 patience: 40,
                 ..base
             },
-            ModelKind::Cnn => TrainConfig {
+            ModelKind::Cnn | ModelKind::Fusion => TrainConfig {
                 epochs: 40,
                 batch_size: 16,
                 val_fraction: 0.1,
@@ -273,7 +333,10 @@ impl TrainConfig {
                 }
                 format!("--hidden {:?}", m.hidden)
             }
-            ModelSpec::Cnn(c) => {
+            ModelSpec::Cnn(c) | ModelSpec::Fusion(FusionSpec { cnn: c, .. }) => {
+                if let ModelSpec::Fusion(f) = &self.model {
+                    widths("hidden", &[f.hidden], 1 << 16)?;
+                }
                 dropout(c.dropout)?;
                 if c.jitter > 64 {
                     return Err(format!("--jitter is {}; at most 64 pixels", c.jitter));
@@ -314,7 +377,12 @@ mod tests {
 
     #[test]
     fn hyperparameters_are_validated() {
-        for m in [ModelKind::Logistic, ModelKind::Mlp, ModelKind::Cnn] {
+        for m in [
+            ModelKind::Logistic,
+            ModelKind::Mlp,
+            ModelKind::Cnn,
+            ModelKind::Fusion,
+        ] {
             assert!(TrainConfig::defaults(m).validate().is_ok());
         }
         fn mlp(c: &mut TrainConfig) -> &mut MlpSpec {

@@ -159,6 +159,8 @@ where
     let mut rng = crate::seeding::rng(cfg.seed, B::STREAM);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let bs = cfg.batch_size.max(1);
+    let total_steps = cfg.epochs.max(1) * train.len().div_ceil(bs);
+    let mut step = 0usize;
 
     let start = Instant::now();
     let mut samples = 0usize;
@@ -200,7 +202,8 @@ where
             loss_sum += f64::from(l);
             batches += 1;
             let grads = GradientsParams::from_grads(loss.backward(), &net);
-            net = optim.step(cfg.lr, net, grads);
+            net = optim.step(cfg.schedule.rate(cfg.lr, step, total_steps), net, grads);
+            step += 1;
             samples += chunk.len();
         }
         let eval = net.valid();

@@ -7,21 +7,25 @@ pub mod config;
 pub mod cv;
 pub mod data;
 pub mod fit;
+pub mod fusion;
 pub mod rows;
 pub mod views;
 
 use burn::tensor::Device;
 
-pub use config::{ClassWeight, CnnSpec, MlpSpec, ModelSpec, OptimizerKind, TrainConfig};
+pub use config::{
+    ClassWeight, CnnSpec, FusionSpec, LrSchedule, MlpSpec, ModelSpec, OptimizerKind, TrainConfig,
+};
 pub use cv::{CvScore, WEIGHT_DECAY_GRID, tune_weight_decay};
 pub(crate) use data::sample_weights;
 pub use data::{DataError, Prepared, Samples, Standardizer, prepare, validation_split};
 pub(crate) use fit::accuracy;
 pub use fit::{Batcher, EpochStats, Fit, Learner, argmax_rows, fit, predict_proba, split};
+pub use fusion::FusionSet;
 pub use rows::RowSet;
 pub use views::{Augment, AugmentSpec, ViewSet, push_views};
 
-use crate::models::{CnnConfig, Mvcnn, Net, NetConfig};
+use crate::models::{CnnConfig, Fusion, FusionConfig, Mvcnn, Net, NetConfig};
 
 /// A trained descriptor model (logistic regression or MLP): the network, the statistics its
 /// inputs are standardised with, and how training went.
@@ -91,7 +95,7 @@ pub fn train_cnn(
     on_epoch: impl FnMut(&EpochStats),
 ) -> Fit<Mvcnn> {
     let (mut tr, va) = split(data, cfg.val_fraction, cfg.seed);
-    if let ModelSpec::Cnn(s) = &cfg.model {
+    if let Some(s) = cfg.model.cnn() {
         tr.augment = AugmentSpec {
             flip: s.flip,
             jitter: s.jitter,
@@ -106,6 +110,60 @@ pub fn train_cnn(
         device,
         on_epoch,
     )
+}
+
+/// A trained fusion model: the network with the statistics its descriptor rows are
+/// standardised with.
+pub struct FusionModel {
+    /// The network and its training history.
+    pub fit: Fit<Fusion>,
+    /// Standardisation fitted on the training rows.
+    pub standardizer: Standardizer,
+}
+
+/// Trains the fusion network `net` on the views `views` and the raw descriptor rows `rows` of
+/// the same shapes (in the same order): a seeded stratified validation split, standardisation
+/// fitted on the remaining training rows, the view augmentation of `cfg`'s spec, then [`fit`].
+pub fn train_fusion(
+    cfg: &TrainConfig,
+    net: &FusionConfig,
+    views: &ViewSet,
+    rows: &Samples,
+    columns: &[String],
+    device: &Device,
+    on_epoch: impl FnMut(&EpochStats),
+) -> FusionModel {
+    let d = net.inputs;
+    let (tr_idx, va_idx) = validation_split(&views.y, cfg.val_fraction, cfg.seed);
+    let mut tr_rows = rows.subset(&tr_idx, d);
+    let mut va_rows = rows.subset(&va_idx, d);
+    let standardizer = Standardizer::fit(columns, &tr_rows.x);
+    standardizer.apply(&mut tr_rows.x);
+    standardizer.apply(&mut va_rows.x);
+    let mut tr = FusionSet {
+        views: views.subset(&tr_idx),
+        rows: RowSet::new(&tr_rows, d),
+    };
+    let va = FusionSet {
+        views: views.subset(&va_idx),
+        rows: RowSet::new(&va_rows, d),
+    };
+    if let Some(s) = cfg.model.cnn() {
+        tr.views.augment = AugmentSpec {
+            flip: s.flip,
+            jitter: s.jitter,
+        };
+    }
+    let fit = fit(
+        cfg,
+        net.classes(),
+        |dev| net.init(dev),
+        &tr,
+        &va,
+        device,
+        on_epoch,
+    );
+    FusionModel { fit, standardizer }
 }
 
 #[cfg(test)]

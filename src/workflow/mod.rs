@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::features;
 use crate::io::{write_bytes_atomic, write_json_atomic};
 use crate::model_dir::{self, Classifier, ModelConfig, Network};
-use crate::models::{CnnConfig, Mvcnn, NetConfig};
+use crate::models::{CnnConfig, FusionConfig, Mvcnn, NetConfig};
 use crate::observe::{Event, Observer};
 use crate::report::render::report_markdown;
 use crate::report::{Metrics, RepeatScore, Report, Spread, TestPrediction, plots};
@@ -42,6 +42,15 @@ enum Inputs {
         train: ViewSet,
         test: ViewSet,
         net: CnnConfig,
+        skipped: Vec<features::Failure>,
+    },
+    /// The views and the raw descriptor rows of the same shapes for this fusion network.
+    Fusion {
+        train: ViewSet,
+        test: ViewSet,
+        train_rows: train::Samples,
+        test_rows: train::Samples,
+        net: FusionConfig,
         skipped: Vec<features::Failure>,
     },
 }
@@ -83,6 +92,34 @@ fn fit_once(
                 fit: t.map(Classifier::Cnn),
                 network: Network::Cnn(net.clone()),
                 standardizer: None,
+                test: (test.paths.clone(), test.y.clone(), proba),
+                skipped: skipped.clone(),
+            }
+        }
+        Inputs::Fusion {
+            train: tr,
+            test,
+            train_rows,
+            test_rows,
+            net,
+            skipped,
+        } => {
+            let t = train::train_fusion(cfg, net, tr, train_rows, &data.columns, device, on_epoch);
+            let mut x = test_rows.x.clone();
+            t.standardizer.apply(&mut x);
+            let set = train::FusionSet {
+                views: test.clone(),
+                rows: train::RowSet {
+                    x,
+                    y: test_rows.y.clone(),
+                    columns: net.inputs,
+                },
+            };
+            let proba = train::predict_proba(&t.fit.net, &set, device);
+            Outcome {
+                fit: t.fit.map(Classifier::Fusion),
+                network: Network::Fusion(net.clone()),
+                standardizer: Some(t.standardizer),
                 test: (test.paths.clone(), test.y.clone(), proba),
                 skipped: skipped.clone(),
             }
@@ -138,7 +175,10 @@ pub fn train_model(
     let cfg = &cfg;
     let inputs = match (dense, &cfg.model) {
         (Some(net), _) => Inputs::Rows(net),
-        (None, ModelSpec::Cnn(spec)) => {
+        (None, spec) => {
+            let cnn = spec
+                .cnn()
+                .expect("a model without a dense network reads views");
             let info = manifest
                 .views
                 .as_ref()
@@ -161,19 +201,46 @@ pub fn train_model(
                 }
             }
             let net = CnnConfig {
-                channels: spec.channels.clone(),
-                features: spec.features,
-                dropout: spec.dropout,
+                channels: cnn.channels.clone(),
+                features: cnn.features,
+                dropout: cnn.dropout,
                 ..CnnConfig::new(info.count, info.config.resolution, k)
             };
-            Inputs::Views {
-                train: train_set,
-                test: test_set,
-                net,
-                skipped,
+            match spec {
+                ModelSpec::Fusion(f) => {
+                    let d = data.columns.len();
+                    // The rows of the shapes whose views were read, in the views' order.
+                    let rows_of = |s: &train::Samples, set: &ViewSet| {
+                        let at: std::collections::HashMap<&str, usize> = s
+                            .paths
+                            .iter()
+                            .enumerate()
+                            .map(|(i, p)| (p.as_str(), i))
+                            .collect();
+                        let idx: Vec<usize> = set.paths.iter().map(|p| at[p.as_str()]).collect();
+                        s.subset(&idx, d)
+                    };
+                    Inputs::Fusion {
+                        train_rows: rows_of(&data.train, &train_set),
+                        test_rows: rows_of(&data.test, &test_set),
+                        train: train_set,
+                        test: test_set,
+                        net: FusionConfig {
+                            cnn: net,
+                            inputs: d,
+                            hidden: f.hidden,
+                        },
+                        skipped,
+                    }
+                }
+                _ => Inputs::Views {
+                    train: train_set,
+                    test: test_set,
+                    net,
+                    skipped,
+                },
             }
         }
-        (None, _) => unreachable!("every descriptor model has a dense network"),
     };
     let outcome = fit_once(cfg, &inputs, &data, &device, observer);
     if let Some(epoch) = outcome.fit.diverged {
@@ -234,7 +301,7 @@ pub fn train_model(
         write_bytes_atomic(&dir.join("report.md"), report_markdown(&report).as_bytes())
             .map_err(wrote)?;
         let test_views = match &inputs {
-            Inputs::Views { test, .. } => Some(test),
+            Inputs::Views { test, .. } | Inputs::Fusion { test, .. } => Some(test),
             Inputs::Rows(_) => None,
         };
         draw_pictures(
@@ -326,7 +393,12 @@ fn draw_pictures(
     if let Err(e) = plots::curves_png(&report.history, &report.model, &dir.join("curves.png")) {
         warn("curves.png", &e);
     }
-    if let (Classifier::Cnn(net), Some(test_set)) = (&o.fit.net, test_views)
+    let cnn = match &o.fit.net {
+        Classifier::Cnn(net) => Some(net),
+        Classifier::Fusion(f) => Some(f.view_branch()),
+        Classifier::Dense(_) => None,
+    };
+    if let (Some(net), Some(test_set)) = (cnn, test_views)
         && let Err(e) = draw_cnn_pictures(net, test_set, device, dir)
     {
         warn("filters.png / feature_maps.png", &e);
