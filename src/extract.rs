@@ -18,7 +18,7 @@ use crate::dataset::{self, Entry};
 use crate::descriptors::views::ViewConfig;
 use crate::descriptors::{self, DescriptorConfig, Descriptors, SdfStats};
 use crate::features::{
-    Counts, Failure, FeatureTable, MANIFEST_FILE, Manifest, Row, TABLE_FILE, VIEWS_DIR, ViewsInfo,
+    Counts, Failure, FeatureTable, MANIFEST_FILE, Manifest, Row, VIEWS_DIR, ViewsInfo,
 };
 use crate::mesh::{self, LoadStats, MeshError};
 
@@ -44,6 +44,12 @@ pub struct ExtractOptions {
     /// Set (by a Ctrl-C handler) to stop starting new meshes; the meshes in hand finish and
     /// the rest are counted as not reached.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Only the meshes of this shard (the whole dataset is still listed and split first, so
+    /// the split does not depend on the sharding); its part of the folder is written under its
+    /// own names ([`crate::shard::part_files`]).
+    pub shard: Option<crate::shard::Shard>,
+    /// How the table is written.
+    pub format: crate::features::TableFormat,
 }
 
 /// What a later run needs to reuse a mesh's row without recomputing it: one entry per mesh,
@@ -70,8 +76,7 @@ pub struct CachedMesh {
     pub view_hash: Option<String>,
 }
 
-/// The per-mesh cache file of a feature folder.
-pub const CACHE_FILE: &str = "mesh_cache.json";
+pub use crate::features::CACHE_FILE;
 
 /// A previous run's rows that may be reused, by path.
 struct Previous {
@@ -84,10 +89,15 @@ impl Previous {
     /// Reads a previous feature folder, or nothing when it is missing, unreadable or made with
     /// other parameters, another seed or another shapeclf version.
     fn load(dir: &Path, opts: &ExtractOptions) -> Option<Previous> {
-        let (table, manifest, intact) = crate::features::read_folder_checked(dir).ok()?;
+        // A shard resumes from its own part (its lock is held and its commit completed).
+        let (table, manifest, intact) = match opts.shard {
+            None => crate::features::read_folder_checked(dir),
+            Some(s) => crate::features::read_part_checked(dir, &s.manifest_file()),
+        }
+        .ok()?;
         // Only a table and cache provably written with this manifest (one generation) are
         // trusted, whatever else happened to the folder.
-        let cache_bytes = std::fs::read(dir.join(CACHE_FILE)).ok()?;
+        let cache_bytes = std::fs::read(dir.join(manifest.files().cache)).ok()?;
         let same = intact == Some(true)
             && manifest.cache_hash.as_deref()
                 == Some(crate::features::hash_hex(&cache_bytes).as_str())
@@ -311,7 +321,11 @@ fn progress_bar(n: usize, visible: bool) -> ProgressBar {
 pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, ExtractError> {
     opts.config.validate().map_err(ExtractError::Config)?;
     let start = Instant::now();
-    let (entries, unusable) = dataset::discover_all(root, opts.seed)?;
+    let (mut entries, mut unusable) = dataset::discover_all(root, opts.seed)?;
+    if let Some(s) = opts.shard {
+        entries.retain(|e| s.contains(&e.rel));
+        unusable.retain(|u| s.contains(&u.rel));
+    }
     for u in &unusable {
         if opts.progress {
             eprintln!("{}: {}", root.join(&u.rel).display(), u.reason);
@@ -483,6 +497,8 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
         }),
         table_hash: None,
         cache_hash: None,
+        table_format: opts.format,
+        shard: opts.shard,
     };
     Ok(Extraction {
         table,
@@ -492,24 +508,46 @@ pub fn extract(root: &Path, opts: &ExtractOptions) -> Result<Extraction, Extract
 }
 
 impl Extraction {
-    /// Writes `descriptors.csv`, `mesh_cache.json` and `manifest.json` into `dir` as one
-    /// generation ([`crate::io::commit_files`]): a kill at any moment leaves the previous three
-    /// or the new three, never a mix. The manifest records the hashes of the other two.
+    /// Writes `descriptors.csv` (or `.parquet`), `mesh_cache.json` and `manifest.json` into
+    /// `dir` as one generation ([`crate::io::commit_files`]): a kill at any moment leaves the
+    /// previous three or the new three, never a mix. The manifest records the hashes of the
+    /// other two. A shard writes its part's three files under its own journal
+    /// ([`crate::io::commit_part`]), touching no other shard's.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        let table = self.table.to_csv_bytes()?;
-        let cache = crate::io::json_bytes(&self.cache)?;
-        let mut manifest = self.manifest.clone();
-        manifest.table_hash = Some(crate::features::hash_hex(&table));
-        manifest.cache_hash = Some(crate::features::hash_hex(&cache));
-        let manifest = crate::io::json_bytes(&manifest)?;
-        crate::io::commit_files(
-            dir,
-            &[
-                (TABLE_FILE, table),
-                (CACHE_FILE, cache),
-                (MANIFEST_FILE, manifest),
-            ],
-        )
+        write_generation(dir, &self.table, &self.cache, &self.manifest)
+    }
+}
+
+/// Writes a table, its cache and its manifest (whose hashes of the other two are filled in)
+/// into `dir` as one generation, under the names the manifest's shard and format give.
+pub fn write_generation(
+    dir: &Path,
+    table: &FeatureTable,
+    cache: &[CachedMesh],
+    manifest: &Manifest,
+) -> std::io::Result<()> {
+    let files = manifest.files();
+    let table = table.to_bytes(manifest.table_format)?;
+    let cache = crate::io::json_bytes(&cache)?;
+    let mut manifest = manifest.clone();
+    manifest.table_hash = Some(crate::features::hash_hex(&table));
+    manifest.cache_hash = Some(crate::features::hash_hex(&cache));
+    let manifest_bytes = crate::io::json_bytes(&manifest)?;
+    let all = [
+        (files.table.as_str(), table),
+        (files.cache.as_str(), cache),
+        (files.manifest.as_str(), manifest_bytes),
+    ];
+    match manifest.shard {
+        None => crate::io::commit_files(dir, &all),
+        Some(_) => crate::io::commit_part(dir, &files.journal, &all),
+    }
+}
+
+impl Extraction {
+    /// The names of the files [`Extraction::write`] writes.
+    pub fn files(&self) -> crate::shard::PartFiles {
+        self.manifest.files()
     }
 }
 
@@ -541,7 +579,10 @@ pub fn check_output_folder(dir: &Path) -> Result<(), OutputError> {
         T::NotAFolder => Err(OutputError::NotAFolder(dir.to_path_buf())),
         T::Occupied
             if dir.join(crate::io::LOCK_FILE).is_file()
-                || crate::io::shapeclf_json(&dir.join(MANIFEST_FILE)).is_some() =>
+                || crate::io::shapeclf_json(&dir.join(MANIFEST_FILE)).is_some()
+                || crate::shard::parts_in(dir)
+                    .iter()
+                    .any(|s| crate::io::shapeclf_json(&dir.join(s.manifest_file())).is_some()) =>
         {
             Ok(())
         }

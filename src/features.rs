@@ -15,6 +15,39 @@ pub const TABLE_FILE: &str = "descriptors.csv";
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// Version of the table and manifest layout; bumped when either changes incompatibly.
 pub const FORMAT_VERSION: u32 = 1;
+/// The per-mesh cache file of a feature folder (what a rerun needs to reuse rows).
+pub const CACHE_FILE: &str = "mesh_cache.json";
+
+mod parquet_table;
+
+/// How the feature table is stored. The manifest records it (absent means CSV, as every
+/// shapeclf before Parquet wrote), and readers take the table the manifest names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum TableFormat {
+    /// `descriptors.csv`: text, one line per mesh, for people and spreadsheets.
+    #[default]
+    Csv,
+    /// `descriptors.parquet`: Apache Parquet (Snappy-compressed columns), for large tables,
+    /// pandas, polars and Spark.
+    Parquet,
+}
+
+impl TableFormat {
+    /// Whether this is CSV (the manifest then leaves the field out, as before Parquet).
+    pub fn is_csv(&self) -> bool {
+        *self == TableFormat::Csv
+    }
+
+    /// `stem` with this format's extension.
+    pub fn file_name(self, stem: &str) -> String {
+        match self {
+            TableFormat::Csv => format!("{stem}.csv"),
+            TableFormat::Parquet => format!("{stem}.parquet"),
+        }
+    }
+}
 
 /// One mesh's row.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +144,20 @@ pub struct Manifest {
     /// The same for `mesh_cache.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_hash: Option<String>,
+    /// How the table is stored (left out for CSV).
+    #[serde(default, skip_serializing_if = "TableFormat::is_csv")]
+    pub table_format: TableFormat,
+    /// The shard this manifest's part covers, in a sharded run (left out in a whole folder,
+    /// whether written by one run or merged from shards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::Shard>,
+}
+
+impl Manifest {
+    /// The names of the files this manifest belongs with (its shard's part, or the folder's).
+    pub fn files(&self) -> crate::shard::PartFiles {
+        crate::shard::part_files(self.shard, self.table_format)
+    }
 }
 
 /// A content hash as written in manifests.
@@ -304,6 +351,22 @@ impl FeatureTable {
         Ok(FeatureTable { columns, rows })
     }
 
+    /// The table as bytes in `format`, exactly as a features folder holds it.
+    pub fn to_bytes(&self, format: TableFormat) -> std::io::Result<Vec<u8>> {
+        match format {
+            TableFormat::Csv => self.to_csv_bytes(),
+            TableFormat::Parquet => self.to_parquet_bytes(),
+        }
+    }
+
+    /// Reads a table file in `format` and checks it as [`FeatureTable::read_csv`] does.
+    pub fn read(path: &Path, format: TableFormat) -> Result<FeatureTable, FeatureError> {
+        match format {
+            TableFormat::Csv => FeatureTable::read_csv(path),
+            TableFormat::Parquet => FeatureTable::read_parquet(path),
+        }
+    }
+
     /// Class names present in the table, sorted.
     pub fn classes(&self) -> Vec<String> {
         let mut c: Vec<String> = self.rows.iter().map(|r| r.class.clone()).collect();
@@ -368,7 +431,7 @@ pub fn finish_interrupted_write(dir: &Path) -> Result<(), FeatureError> {
 /// when the manifest records no hash (written by an older shapeclf) or the table is unreadable.
 pub fn table_matches_manifest(dir: &Path, manifest: &Manifest) -> Option<bool> {
     let want = manifest.table_hash.as_ref()?;
-    let bytes = std::fs::read(dir.join(TABLE_FILE)).ok()?;
+    let bytes = std::fs::read(dir.join(manifest.files().table)).ok()?;
     Some(hash_hex(&bytes) == *want)
 }
 
@@ -392,19 +455,55 @@ pub fn read_folder_checked(
     dir: &Path,
 ) -> Result<(FeatureTable, Manifest, Option<bool>), FeatureError> {
     finish_interrupted_write(dir)?;
-    let manifest = Manifest::read(&dir.join(MANIFEST_FILE))?;
-    let tpath = dir.join(TABLE_FILE);
+    read_part_checked(dir, MANIFEST_FILE)
+}
+
+/// [`read_folder_checked`] for the generation whose manifest is `manifest_file` in `dir`
+/// (`manifest.json`, or a shard's part manifest), with the table the manifest names (CSV or
+/// Parquet). It completes no interrupted commit: the caller has, or holds the part's lock.
+pub fn read_part_checked(
+    dir: &Path,
+    manifest_file: &str,
+) -> Result<(FeatureTable, Manifest, Option<bool>), FeatureError> {
+    let mpath = dir.join(manifest_file);
+    let manifest = Manifest::read(&mpath)?;
+    let files = manifest.files();
+    if files.manifest != manifest_file {
+        return Err(fmt_err(
+            &mpath,
+            match manifest.shard {
+                Some(s) => format!(
+                    "describes shard {s} of a sharded run, not this folder: run `shapeclf merge {}` to combine the shards",
+                    dir.display()
+                ),
+                None => "describes a whole folder, not a shard's part".to_string(),
+            },
+        ));
+    }
+    let tpath = dir.join(&files.table);
     let io = |source| FeatureError::Io {
         path: tpath.clone(),
         source,
     };
     let file = std::fs::File::open(&tpath).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
-    let mut reader = HashingReader {
-        inner: std::io::BufReader::new(file),
-        hasher: crate::dataset::ContentHasher::new(len),
+    let (table, hash) = match manifest.table_format {
+        TableFormat::Csv => {
+            let mut reader = HashingReader {
+                inner: std::io::BufReader::new(file),
+                hasher: crate::dataset::ContentHasher::new(len),
+            };
+            let table = FeatureTable::parse_csv(&mut reader, &tpath)?;
+            (table, reader.hasher.finish())
+        }
+        TableFormat::Parquet => {
+            // Parquet is read from its footer backwards: it is held whole (its real size,
+            // not a size it claims), hashed, then parsed.
+            let bytes = parquet_table::read_whole(file, len, &tpath)?;
+            let hash = crate::dataset::content_hash(&bytes);
+            (FeatureTable::parse_parquet(bytes, &tpath)?, hash)
+        }
     };
-    let table = FeatureTable::parse_csv(&mut reader, &tpath)?;
     if table.columns != manifest.columns {
         return Err(fmt_err(
             &tpath,
@@ -414,7 +513,7 @@ pub fn read_folder_checked(
     let intact = manifest
         .table_hash
         .as_ref()
-        .map(|want| format!("{:016x}", reader.hasher.finish()) == *want);
+        .map(|want| format!("{hash:016x}") == *want);
     Ok((table, manifest, intact))
 }
 

@@ -47,6 +47,17 @@ enum Command {
     Predict(PredictArgs),
     /// Run the whole comparison on built-in synthetic data.
     Demo(DemoArgs),
+    /// Combine the parts of a sharded `features` run into one table and manifest.
+    Merge(MergeArgs),
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// Feature folder the shards wrote into.
+    dir: PathBuf,
+    /// Merge the shards that are there even when some are missing or unfinished (exit 0).
+    #[arg(long)]
+    allow_missing: bool,
 }
 
 #[derive(Args)]
@@ -187,6 +198,17 @@ struct FeaturesArgs {
     /// Rays per SDF point.
     #[arg(long, default_value_t = 30)]
     sdf_rays: usize,
+    /// Take only shard I of N (e.g. 0/4): the meshes whose path hashes to I. Without it, a
+    /// Slurm array task's SLURM_ARRAY_TASK_ID/COUNT, or a Kubernetes Indexed Job's
+    /// JOB_COMPLETION_INDEX with --shards, is used. Combine the parts with `shapeclf merge`.
+    #[arg(long, value_parser = shapeclf::shard::Shard::parse)]
+    shard: Option<shapeclf::shard::Shard>,
+    /// Number of shards, for a task index taken from JOB_COMPLETION_INDEX (Kubernetes).
+    #[arg(long)]
+    shards: Option<u32>,
+    /// How the feature table is written (train reads either).
+    #[arg(long, value_enum, default_value_t = shapeclf::features::TableFormat::Csv)]
+    format: shapeclf::features::TableFormat,
 }
 
 #[derive(Args)]
@@ -268,6 +290,7 @@ fn try_main(cli: Cli) -> Result<ExitCode> {
         Command::Compare(a) => cmd_compare(&a),
         Command::Predict(a) => cmd_predict(&a),
         Command::Demo(a) => cmd_demo(&a),
+        Command::Merge(a) => cmd_merge(&a),
     }
 }
 
@@ -298,6 +321,11 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
             a.out.clone(),
         )
     });
+    let shard = shapeclf::shard::resolve(a.shard, a.shards, &|k| std::env::var(k).ok())
+        .map_err(anyhow::Error::msg)?;
+    if let Some((s, source)) = shard {
+        eprintln!("shard {s} ({})", source.describe());
+    }
     let opts = ExtractOptions {
         config,
         seed: a.seed,
@@ -307,6 +335,8 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
         views,
         resume_from: (!a.fresh).then(|| a.out.clone()),
         stop: Some(ctrl_c_flag()),
+        shard: shard.map(|(s, _)| s),
+        format: a.format,
     };
     let failures = run_features(&a.mesh_dir, &a.out, &opts)?;
     if opts
@@ -359,7 +389,16 @@ fn run_features(mesh_dir: &Path, out: &Path, opts: &ExtractOptions) -> Result<us
     let threads = opts.jobs.unwrap_or_else(rayon::current_num_threads);
     // Checked, locked and tidied before any mesh is computed: an unwritable or foreign folder
     // is found now, not after an hour of work.
-    let (_lock, recovered) = extract::prepare_output(out)?;
+    let (_lock, _part_lock, recovered) = match opts.shard {
+        None => {
+            let (l, r) = extract::prepare_output(out)?;
+            (Some(l), None, r)
+        }
+        Some(s) => {
+            let (l, r) = shapeclf::shard::prepare_part_output(out, s)?;
+            (None, Some(l), r)
+        }
+    };
     if recovered.rolled_forward {
         eprintln!(
             "finished writing {} (an earlier run was stopped while replacing its files)",
@@ -453,13 +492,59 @@ fn run_features(mesh_dir: &Path, out: &Path, opts: &ExtractOptions) -> Result<us
     for f in &m.failed {
         writeln!(o, "failed: {}: {}", f.path, f.error)?;
     }
+    let files = ex.files();
     writeln!(
         o,
         "wrote {} and {}",
-        out.join(shapeclf::features::TABLE_FILE).display(),
-        out.join(shapeclf::features::MANIFEST_FILE).display()
+        out.join(&files.table).display(),
+        out.join(&files.manifest).display()
     )?;
+    if let Some(s) = m.shard {
+        writeln!(
+            o,
+            "shard {s} done: `shapeclf merge {}` combines the parts once every shard has run",
+            out.display()
+        )?;
+    }
     Ok(m.counts.failed)
+}
+
+fn cmd_merge(a: &MergeArgs) -> Result<ExitCode> {
+    let r = shapeclf::merge::merge(&a.dir, a.allow_missing)?;
+    if r.recovered.rolled_forward || r.recovered.removed > 0 {
+        eprintln!(
+            "tidied {} first (completed an interrupted write: {}, removed {} temporary file(s))",
+            a.dir.display(),
+            r.recovered.rolled_forward,
+            r.recovered.removed
+        );
+    }
+    for m in &r.missing {
+        eprintln!("warning: left out {m}");
+    }
+    let m = &r.manifest;
+    let files = m.files();
+    let mut o = std::io::stdout().lock();
+    writeln!(
+        o,
+        "merged {} shard(s) of {}: {} meshes, {} ok, {} failed, {} classes",
+        r.merged.len(),
+        r.merged.first().map_or(0, |s| s.count),
+        m.counts.found,
+        m.counts.ok,
+        m.counts.failed,
+        m.classes.len()
+    )?;
+    for f in &m.failed {
+        writeln!(o, "failed: {}: {}", f.path, f.error)?;
+    }
+    writeln!(
+        o,
+        "wrote {} and {}",
+        a.dir.join(&files.table).display(),
+        a.dir.join(&files.manifest).display()
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn cmd_synth(a: &SynthArgs) -> Result<ExitCode> {
