@@ -325,12 +325,12 @@ fn a_shard_killed_mid_way_and_rerun_merges_the_same() {
     // Ctrl-C: the shard writes what it did; merge names it as unfinished and writes nothing.
     start_and_kill(&meshes, &sharded, "1/3", nix::sys::signal::Signal::SIGINT);
     let m = shapeclf::features::Manifest::read(&sharded.join("manifest.shard-1-of-3.json"));
-    if let Ok(m) = m {
-        if m.counts.not_reached > 0 {
-            let e = fails(&["merge", s(&sharded)]);
-            assert!(e.contains("shard 1/3: interrupted"), "{e}");
-            assert!(!sharded.join("manifest.json").exists());
-        }
+    if let Ok(m) = m
+        && m.counts.not_reached > 0
+    {
+        let e = fails(&["merge", s(&sharded)]);
+        assert!(e.contains("shard 1/3: interrupted"), "{e}");
+        assert!(!sharded.join("manifest.json").exists());
     }
     // Then killed outright in its rerun, then run to the end.
     start_and_kill(&meshes, &sharded, "1/3", nix::sys::signal::Signal::SIGKILL);
