@@ -17,8 +17,8 @@ fn loading(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let m = sphere();
     let raw = mesh::RawMesh {
-        vertices: m.vertices.iter().map(|v| v.to_array()).collect(),
-        triangles: m.triangles.clone(),
+        vertices: m.vertices().iter().map(|v| v.to_array()).collect(),
+        triangles: m.triangles().to_vec(),
     };
     let mut g = c.benchmark_group("load_20k_triangles");
     for ext in ["off", "obj", "stl", "ply"] {

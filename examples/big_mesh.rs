@@ -9,8 +9,8 @@ fn main() -> std::io::Result<()> {
     let level: u32 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(9);
     let m = shapeclf::synth::icosphere(level);
     let raw = shapeclf::mesh::RawMesh {
-        vertices: m.vertices.iter().map(|v| [v.x, v.y, v.z]).collect(),
-        triangles: m.triangles,
+        vertices: m.vertices().iter().map(|v| [v.x, v.y, v.z]).collect(),
+        triangles: m.triangles().to_vec(),
     };
     shapeclf::synth::write_mesh(std::path::Path::new(out), &raw, false)?;
     println!("{out}: {} triangles", raw.triangles.len());

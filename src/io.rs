@@ -100,6 +100,21 @@ fn sync_dir(dir: &Path) {
 pub fn commit_files(dir: &Path, files: &[(&str, Vec<u8>)]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     recover(dir)?;
+    commit_staged(dir, JOURNAL_FILE, files)
+}
+
+/// [`commit_files`] for one part of a folder that several processes write side by side (a
+/// shard of a sharded `features` run): its own journal `journal` (a name starting with
+/// [`JOURNAL_FILE`]), and before it only that part's own interrupted commit is completed and
+/// its own staged files removed ([`recover_part`]), never another live part's.
+pub fn commit_part(dir: &Path, journal: &str, files: &[(&str, Vec<u8>)]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
+    recover_part(dir, journal, &names)?;
+    commit_staged(dir, journal, files)
+}
+
+fn commit_staged(dir: &Path, journal: &str, files: &[(&str, Vec<u8>)]) -> std::io::Result<()> {
     for (name, bytes) in files {
         let mut f = File::create(dir.join(staged_name(name)))?;
         f.write_all(bytes)?;
@@ -108,15 +123,15 @@ pub fn commit_files(dir: &Path, files: &[(&str, Vec<u8>)]) -> std::io::Result<()
     let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
     COMMITTING.store(true, Ordering::SeqCst);
     let result = (|| {
-        write_json_atomic(&dir.join(JOURNAL_FILE), &names)?;
+        write_json_atomic(&dir.join(journal), &names)?;
         sync_dir(dir);
-        roll_forward(dir, &names)
+        roll_forward(dir, journal, &names)
     })();
     COMMITTING.store(false, Ordering::SeqCst);
     result
 }
 
-fn roll_forward(dir: &Path, names: &[&str]) -> std::io::Result<()> {
+fn roll_forward(dir: &Path, journal: &str, names: &[&str]) -> std::io::Result<()> {
     for name in names {
         match std::fs::rename(dir.join(staged_name(name)), dir.join(name)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
@@ -124,7 +139,57 @@ fn roll_forward(dir: &Path, names: &[&str]) -> std::io::Result<()> {
         }
     }
     sync_dir(dir);
-    remove_if_present(&dir.join(JOURNAL_FILE))
+    remove_if_present(&dir.join(journal))
+}
+
+/// Completes the commit that `journal` in `dir` records, if there is one; a broken journal
+/// (never written by shapeclf: they are written atomically) is dropped. Returns whether a
+/// commit was completed.
+fn roll_forward_journal(dir: &Path, journal: &str) -> std::io::Result<bool> {
+    let path = dir.join(journal);
+    let Ok(text) = std::fs::read(&path) else {
+        return Ok(false);
+    };
+    match serde_json::from_slice::<Vec<String>>(&text) {
+        Ok(names) if names.iter().all(|n| is_plain_name(n)) => {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            roll_forward(dir, journal, &names)?;
+            Ok(true)
+        }
+        _ => remove_if_present(&path).map(|()| false),
+    }
+}
+
+/// The journals in `dir`: the folder's own ([`JOURNAL_FILE`]) and those of its parts.
+fn journals(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .filter(|n| n.starts_with(JOURNAL_FILE))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// [`recover`] for one part of a shared folder: completes the commit its `journal` records
+/// and removes the staged files of its own `names` only. Other parts, which may be written by
+/// live processes at this moment, are left alone. Call it while holding the part's lock.
+pub fn recover_part(dir: &Path, journal: &str, names: &[&str]) -> std::io::Result<Recovery> {
+    let mut out = Recovery {
+        rolled_forward: roll_forward_journal(dir, journal)?,
+        removed: 0,
+    };
+    for name in names {
+        let staged = dir.join(staged_name(name));
+        if staged.is_file() {
+            remove_if_present(&staged)?;
+            out.removed += 1;
+        }
+    }
+    Ok(out)
 }
 
 fn remove_if_present(path: &Path) -> std::io::Result<()> {
@@ -148,23 +213,16 @@ pub fn has_journal(dir: &Path) -> bool {
     dir.join(JOURNAL_FILE).exists()
 }
 
-/// Completes an interrupted [`commit_files`] in `dir`, and removes staged files of an
-/// uncommitted one and stray temporaries of [`write_atomic`] in `dir` and below it. Call it
-/// only while holding the folder's [`FolderLock`] (or on a folder nothing else writes).
+/// Completes every interrupted [`commit_files`] (and [`commit_part`]) in `dir`, and removes
+/// staged files of an uncommitted one and stray temporaries of [`write_atomic`] in `dir` and
+/// below it. Call it only while holding the folder's exclusive [`FolderLock`] (or on a folder
+/// nothing else writes): a part's live writer would lose its temporaries.
 pub fn recover(dir: &Path) -> std::io::Result<Recovery> {
     let mut out = Recovery::default();
-    let journal = dir.join(JOURNAL_FILE);
-    if let Ok(text) = std::fs::read(&journal) {
-        match serde_json::from_slice::<Vec<String>>(&text) {
-            Ok(names) if names.iter().all(|n| is_plain_name(n)) => {
-                let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                roll_forward(dir, &names)?;
-                out.rolled_forward = true;
-            }
-            // A journal is written atomically, so a broken one was not written by shapeclf:
-            // leave the files as they are and drop it.
-            _ => remove_if_present(&journal)?,
-        }
+    for journal in journals(dir) {
+        // A journal is written atomically, so a broken one was not written by shapeclf:
+        // it is dropped and the files left as they are.
+        out.rolled_forward |= roll_forward_journal(dir, &journal)?;
     }
     out.removed = remove_strays(dir, 0)?;
     Ok(out)
@@ -265,12 +323,29 @@ pub enum LockError {
 impl FolderLock {
     /// Creates `dir` if needed and locks it, or says who holds it.
     pub fn acquire(dir: &Path) -> Result<FolderLock, LockError> {
+        Self::take(dir, LOCK_FILE, false)
+    }
+
+    /// Takes the lock file `name` in `dir` exclusively, as [`FolderLock::acquire`] does with
+    /// the folder's own lock file: the lock of one part of a folder (a shard).
+    pub fn acquire_named(dir: &Path, name: &str) -> Result<FolderLock, LockError> {
+        Self::take(dir, name, false)
+    }
+
+    /// Shares the folder's lock with other holders of a shared lock (the shards of one run,
+    /// writing their own parts side by side) while keeping out every exclusive holder (an
+    /// unsharded run, a merge, a reader completing an interrupted commit), and they it.
+    pub fn acquire_shared(dir: &Path) -> Result<FolderLock, LockError> {
+        Self::take(dir, LOCK_FILE, true)
+    }
+
+    fn take(dir: &Path, name: &str, shared: bool) -> Result<FolderLock, LockError> {
         let io = |source| LockError::Io {
             dir: dir.to_path_buf(),
             source,
         };
         std::fs::create_dir_all(dir).map_err(io)?;
-        let path = dir.join(LOCK_FILE);
+        let path = dir.join(name);
         let mut file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -278,7 +353,12 @@ impl FolderLock {
             .truncate(false)
             .open(&path)
             .map_err(io)?;
-        match file.try_lock() {
+        let r = if shared {
+            file.try_lock_shared()
+        } else {
+            file.try_lock()
+        };
+        match r {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 let pid = std::fs::read_to_string(&path).unwrap_or_default();
@@ -289,6 +369,7 @@ impl FolderLock {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
+        // Shared holders all write their ids: the last one stays, naming one live holder.
         file.set_len(0).map_err(io)?;
         write!(file, "{}", std::process::id()).map_err(io)?;
         Ok(FolderLock { _file: file, path })
@@ -311,70 +392,4 @@ pub fn process_alive(pid: u32) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_names_write_through_short_temporaries() {
-        let d = tempfile::tempdir().unwrap();
-        let name = "x".repeat(250);
-        write_bytes_atomic(&d.path().join(&name), b"ok").unwrap();
-        assert_eq!(std::fs::read(d.path().join(&name)).unwrap(), b"ok");
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn outputs_get_ordinary_permissions() {
-        use std::os::unix::fs::PermissionsExt;
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("a.json");
-        write_json_atomic(&p, &1).unwrap();
-        let created = d.path().join("b");
-        std::fs::write(&created, b"x").unwrap();
-        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(
-            mode(&p),
-            mode(&created),
-            "same mode as a plainly created file"
-        );
-    }
-
-    #[test]
-    fn an_interrupted_commit_is_completed_or_undone() {
-        let d = tempfile::tempdir().unwrap();
-        let dir = d.path();
-        commit_files(dir, &[("a", b"1".to_vec()), ("b", b"1".to_vec())]).unwrap();
-        // Killed after staging, before the journal: the old generation stays.
-        std::fs::write(dir.join(staged_name("a")), b"2").unwrap();
-        let r = recover(dir).unwrap();
-        assert!(!r.rolled_forward);
-        assert_eq!(r.removed, 1);
-        assert_eq!(std::fs::read(dir.join("a")).unwrap(), b"1");
-        // Killed after the journal and one rename: the new generation is completed.
-        std::fs::write(dir.join("a"), b"2").unwrap();
-        std::fs::write(dir.join(staged_name("b")), b"2").unwrap();
-        write_json_atomic(&dir.join(JOURNAL_FILE), &["a", "b"]).unwrap();
-        let r = recover(dir).unwrap();
-        assert!(r.rolled_forward);
-        assert_eq!(std::fs::read(dir.join("b")).unwrap(), b"2");
-        assert!(!has_journal(dir));
-        // Stray temporaries in subfolders go too; other hidden files stay.
-        std::fs::create_dir_all(dir.join("v/c")).unwrap();
-        std::fs::write(dir.join("v/c/.shapeclf-abc.tmp"), b"").unwrap();
-        std::fs::write(dir.join("v/c/.keep"), b"").unwrap();
-        assert_eq!(recover(dir).unwrap().removed, 1);
-        assert!(dir.join("v/c/.keep").exists());
-    }
-
-    #[test]
-    fn a_locked_folder_is_refused_until_released() {
-        let d = tempfile::tempdir().unwrap();
-        let a = FolderLock::acquire(d.path()).unwrap();
-        match FolderLock::acquire(d.path()) {
-            Err(LockError::Held { pid, .. }) => assert_eq!(pid, std::process::id().to_string()),
-            other => panic!("expected Held, got {other:?}"),
-        }
-        drop(a);
-        FolderLock::acquire(d.path()).unwrap();
-    }
-}
+mod tests;

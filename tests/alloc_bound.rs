@@ -94,6 +94,12 @@ fn read(kind: &str, bytes: &[u8]) {
         "table" => {
             let _ = shapeclf::features::FeatureTable::parse_csv(bytes, Path::new("t.csv"));
         }
+        "parquet" => {
+            let _ = shapeclf::features::FeatureTable::parse_parquet(
+                bytes.to_vec(),
+                Path::new("t.parquet"),
+            );
+        }
         "manifest" => {
             let text = String::from_utf8_lossy(bytes);
             let _ = shapeclf::features::Manifest::parse(&text, Path::new("m.json"));
@@ -124,6 +130,7 @@ fn valid_inputs() -> Vec<(&'static str, Vec<u8>)> {
         ("ply", "mesh_ply"),
         ("gltf", "mesh_gltf"),
         ("table", "feature_table"),
+        ("parquet", "feature_table_parquet"),
         ("manifest", "manifest"),
     ] {
         for e in std::fs::read_dir(seeds.join(dir)).unwrap() {
@@ -139,8 +146,8 @@ fn valid_inputs() -> Vec<(&'static str, Vec<u8>)> {
     }
     let m = shapeclf::synth::icosphere(3);
     let raw = RawMesh {
-        vertices: m.vertices.iter().map(|v| v.to_array()).collect(),
-        triangles: m.triangles.clone(),
+        vertices: m.vertices().iter().map(|v| v.to_array()).collect(),
+        triangles: m.triangles().to_vec(),
     };
     let dir = tempfile::tempdir().unwrap();
     for kind in MESH_KINDS {
@@ -193,7 +200,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_stay_bounded(
-        kind in prop::sample::select(vec!["off", "obj", "stl", "ply", "glb", "gltf", "table", "manifest"]),
+        kind in prop::sample::select(vec!["off", "obj", "stl", "ply", "glb", "gltf", "table", "parquet", "manifest"]),
         bytes in prop::collection::vec(any::<u8>(), 0..4096),
     ) {
         check(kind, &bytes)?;
@@ -271,8 +278,8 @@ const GLTF_FIELDS: [&str; 17] = [
 fn gltf_json() -> serde_json::Value {
     let m = shapeclf::synth::icosphere(1);
     let raw = RawMesh {
-        vertices: m.vertices.iter().map(|v| v.to_array()).collect(),
-        triangles: m.triangles,
+        vertices: m.vertices().iter().map(|v| v.to_array()).collect(),
+        triangles: m.triangles().to_vec(),
     };
     let mut j: serde_json::Value =
         serde_json::from_slice(&shapeclf::synth::gltf_bytes(&raw)).unwrap();

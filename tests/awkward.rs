@@ -36,11 +36,11 @@ fn every_awkward_file_loads_whole() {
     for p in corpus() {
         let name = p.file_name().unwrap().to_str().unwrap();
         let (m, stats) = shapeclf::mesh::load(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(m.triangles.len(), expected_triangles(name), "{name}");
+        assert_eq!(m.triangles().len(), expected_triangles(name), "{name}");
         assert_eq!(stats.degenerate_dropped, 0, "{name}");
         // A column misread as a coordinate would move vertices off the unit tetrahedron:
         // after normalising, its vertices all lie on the unit sphere only for the real shape.
-        let r = m.vertices.iter().map(|v| v.length()).fold(0.0, f32::max);
+        let r = m.vertices().iter().map(|v| v.length()).fold(0.0, f32::max);
         assert!((r - 1.0).abs() < 1e-5, "{name}: radius {r}");
         assert!(m.area() > 0.5, "{name}: area {}", m.area());
     }

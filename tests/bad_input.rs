@@ -21,9 +21,9 @@ fn good_files_in_every_format_load() {
         let p = d.path().join(format!("t.{ext}"));
         shapeclf::synth::write_mesh(&p, &raw, false).unwrap();
         let (m, stats) = mesh::load(&p).unwrap_or_else(|e| panic!("{ext}: {e}"));
-        assert_eq!(m.triangles.len(), 4, "{ext}");
+        assert_eq!(m.triangles().len(), 4, "{ext}");
         assert_eq!(stats.faces_in, 4);
-        let r = m.vertices.iter().map(|v| v.length()).fold(0.0, f32::max);
+        let r = m.vertices().iter().map(|v| v.length()).fold(0.0, f32::max);
         assert!((r - 1.0).abs() < 1e-5, "{ext}: normalised radius {r}");
     }
 }
@@ -58,4 +58,42 @@ fn unknown_extension_is_refused() {
 fn errors_are_typed() {
     let e = mesh::parse_bytes("off", b"OFF\n99999999999 0 0\n").unwrap_err();
     assert!(matches!(e, MeshError::ClaimsTooMuch { .. }));
+}
+
+/// Broken and foreign Parquet tables fail with a reason, never a panic: cut anywhere, garbage,
+/// a codec shapeclf does not read (named), a page header that lies about its size.
+#[test]
+fn broken_parquet_tables_fail_with_their_reason() {
+    use shapeclf::features::FeatureTable;
+    let kept = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions/parquet");
+    let good = std::fs::read(kept.join("shapeclf_small.parquet")).unwrap();
+    let p = Path::new("t.parquet");
+    assert_eq!(
+        FeatureTable::parse_parquet(good.clone(), p)
+            .unwrap()
+            .rows
+            .len(),
+        3
+    );
+    // pyarrow's own Snappy file reads too.
+    let foreign = std::fs::read(kept.join("pyarrow_snappy.parquet")).unwrap();
+    assert_eq!(
+        FeatureTable::parse_parquet(foreign, p).unwrap().rows.len(),
+        2
+    );
+    let zstd = std::fs::read(kept.join("pyarrow_zstd.parquet")).unwrap();
+    let e = FeatureTable::parse_parquet(zstd, p)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is not supported"), "{e}");
+    for (bytes, want) in [
+        (good[..good.len() / 2].to_vec(), "not a Parquet table"),
+        (b"PAR1garbagePAR1".to_vec(), "not a Parquet table"),
+        (Vec::new(), "not a Parquet table"),
+    ] {
+        let e = FeatureTable::parse_parquet(bytes, p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(want), "{e}");
+    }
 }

@@ -43,6 +43,13 @@ fn table_and_manifest_readers_never_panic_on_kept_inputs() {
         });
         assert!(r.is_ok(), "{name} panicked the table reader");
     }
+    for (name, bytes) in inputs("parquet") {
+        let r = std::panic::catch_unwind(|| {
+            shapeclf::features::FeatureTable::parse_parquet(bytes.clone(), Path::new("t.parquet"))
+                .is_ok()
+        });
+        assert!(r.is_ok(), "{name} panicked the Parquet table reader");
+    }
     for (name, bytes) in inputs("manifest") {
         let text = String::from_utf8_lossy(&bytes);
         let r = std::panic::catch_unwind(|| {

@@ -111,7 +111,11 @@ fn predictions(r: &Report) -> BTreeMap<String, (String, String, Option<f32>)> {
 /// Counts per class and split from the feature table the models were trained on, if it can
 /// still be read.
 fn split_counts(features: &Path) -> Option<BTreeMap<String, [usize; 2]>> {
-    let t = FeatureTable::read_csv(&features.join(crate::features::TABLE_FILE)).ok()?;
+    // The table the manifest names (CSV or Parquet); CSV when the manifest is unreadable.
+    let format = crate::features::Manifest::read(&features.join(crate::features::MANIFEST_FILE))
+        .map_or(Default::default(), |m| m.table_format);
+    let file = crate::shard::part_files(None, format).table;
+    let t = FeatureTable::read(&features.join(file), format).ok()?;
     let mut m: BTreeMap<String, [usize; 2]> = BTreeMap::new();
     for r in &t.rows {
         m.entry(r.class.clone()).or_default()

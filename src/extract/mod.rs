@@ -16,10 +16,17 @@ use crate::dataset::{self, Entry};
 use crate::descriptors::views::ViewConfig;
 use crate::descriptors::{self, DescriptorConfig, Descriptors, SdfStats};
 use crate::features::{
-    Counts, Failure, FeatureTable, MANIFEST_FILE, Manifest, Row, TABLE_FILE, VIEWS_DIR, ViewsInfo,
+    Counts, Failure, FeatureTable, MANIFEST_FILE, Manifest, Row, VIEWS_DIR, ViewsInfo,
 };
 use crate::mesh::{self, LoadStats, MeshError};
+
+mod output;
+mod process;
+
 use crate::observe::{Event, Observer};
+pub use output::{OutputError, RunError, check_output_folder, prepare_output, run};
+pub use process::{MeshFeatures, process_file, process_file_with_views};
+use process::{content_hash_with_links, process_guarded};
 
 /// How to run a feature extraction.
 #[derive(Debug, Clone, Default)]
@@ -41,6 +48,12 @@ pub struct ExtractOptions {
     /// Set (by a Ctrl-C handler) to stop starting new meshes; the meshes in hand finish and
     /// the rest are counted as not reached.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Only the meshes of this shard (the whole dataset is still listed and split first, so
+    /// the split does not depend on the sharding); its part of the folder is written under its
+    /// own names ([`crate::shard::part_files`]).
+    pub shard: Option<crate::shard::Shard>,
+    /// How the table is written.
+    pub format: crate::features::TableFormat,
 }
 
 impl ExtractOptions {
@@ -78,8 +91,7 @@ pub struct CachedMesh {
     pub view_hash: Option<String>,
 }
 
-/// The per-mesh cache file of a feature folder.
-pub const CACHE_FILE: &str = "mesh_cache.json";
+pub use crate::features::CACHE_FILE;
 
 /// A previous run's rows that may be reused, by path.
 struct Previous {
@@ -92,10 +104,15 @@ impl Previous {
     /// Reads a previous feature folder, or nothing when it is missing, unreadable or made with
     /// other parameters, another seed or another shapeclf version.
     fn load(dir: &Path, opts: &ExtractOptions) -> Option<Previous> {
-        let (table, manifest, intact) = crate::features::read_folder_checked(dir).ok()?;
+        // A shard resumes from its own part (its lock is held and its commit completed).
+        let (table, manifest, intact) = match opts.shard {
+            None => crate::features::read_folder_checked(dir),
+            Some(s) => crate::features::read_part_checked(dir, &s.manifest_file()),
+        }
+        .ok()?;
         // Only a table and cache provably written with this manifest (one generation) are
         // trusted, whatever else happened to the folder.
-        let cache_bytes = std::fs::read(dir.join(CACHE_FILE)).ok()?;
+        let cache_bytes = std::fs::read(dir.join(manifest.files().cache)).ok()?;
         let same = intact == Some(true)
             && manifest.cache_hash.as_deref()
                 == Some(crate::features::hash_hex(&cache_bytes).as_str())
@@ -157,131 +174,6 @@ pub enum ExtractError {
     Threads(usize),
 }
 
-/// One mesh processed: its descriptors, what loading found, its triangle count.
-pub struct MeshFeatures {
-    /// Descriptor values and SDF counts.
-    pub descriptors: Descriptors,
-    /// Clean-up counts.
-    pub load: LoadStats,
-    /// Triangles after clean-up.
-    pub triangles: usize,
-}
-
-/// Loads one mesh file and computes its descriptors with a per-mesh `seed`.
-pub fn process_file(
-    path: &Path,
-    cfg: &DescriptorConfig,
-    seed: u64,
-    max_faces: Option<usize>,
-) -> Result<MeshFeatures, MeshError> {
-    process_file_with_views(path, cfg, seed, max_faces, None)
-}
-
-/// [`process_file`], also rendering depth views; a mesh whose views all come out empty fails.
-pub fn process_file_with_views(
-    path: &Path,
-    cfg: &DescriptorConfig,
-    seed: u64,
-    max_faces: Option<usize>,
-    views: Option<&ViewConfig>,
-) -> Result<MeshFeatures, MeshError> {
-    let bytes = mesh::read_file(path)?;
-    process_bytes_with_views(path, bytes, cfg, seed, max_faces, views)
-}
-
-/// [`process_file_with_views`] on the file's bytes, already read. They are dropped once parsed:
-/// a 5M-triangle binary STL is 250 MB that the descriptors never need.
-fn process_bytes_with_views(
-    path: &Path,
-    bytes: Vec<u8>,
-    cfg: &DescriptorConfig,
-    seed: u64,
-    max_faces: Option<usize>,
-    views: Option<&ViewConfig>,
-) -> Result<MeshFeatures, MeshError> {
-    let (mesh, load) = mesh::load_bytes(path, &bytes)?;
-    drop(bytes);
-    if let Some(limit) = max_faces
-        && mesh.triangles.len() > limit
-    {
-        return Err(MeshError::TooManyFaces {
-            faces: mesh.triangles.len(),
-            limit,
-        });
-    }
-    let triangles = mesh.triangles.len();
-    let descriptors = descriptors::compute_with_views(mesh, cfg, seed, views);
-    if let Some(v) = &descriptors.views
-        && v.hits == 0
-    {
-        return Err(MeshError::Invalid(format!(
-            "all {} view rays missed the mesh: its views would be empty",
-            v.rays
-        )));
-    }
-    Ok(MeshFeatures {
-        descriptors,
-        load,
-        triangles,
-    })
-}
-
-/// Runs [`process_file`] and turns a panic into that mesh's error, so one bad file cannot end a
-/// run (the panic itself is still a bug to fix at its cause). Returns the hash of the view
-/// image written, if any.
-fn process_guarded(
-    e: &Entry,
-    bytes: Vec<u8>,
-    opts: &ExtractOptions,
-) -> Result<(MeshFeatures, Option<String>), String> {
-    let seed = dataset::mesh_seed(opts.seed, &e.rel);
-    match catch_unwind(AssertUnwindSafe(|| {
-        let vcfg = opts.views.as_ref().map(|v| &v.0);
-        let mut f =
-            process_bytes_with_views(&e.path, bytes, &opts.config, seed, opts.max_faces, vcfg)
-                .map_err(|err| err.to_string())?;
-        let mut view_hash = None;
-        if let (Some(v), Some((vc, root))) = (&mut f.descriptors.views, &opts.views) {
-            view_hash = Some(
-                crate::view_store::write_view_file(
-                    v,
-                    vc,
-                    &crate::features::view_file(root, &e.rel),
-                )
-                .map_err(|err| format!("cannot write its views: {err}"))?,
-            );
-            // The image is on disk; keeping its pixels until the run ends would make memory
-            // grow with the dataset (measured: +23 KB per mesh).
-            v.pixels = Vec::new();
-        }
-        Ok((f, view_hash))
-    })) {
-        Ok(r) => r,
-        Err(p) => {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown".into());
-            Err(format!(
-                "internal error while processing (please report): {msg}"
-            ))
-        }
-    }
-}
-
-/// [`dataset::content_hash`] of a mesh file, folded with that of every file it links to (a
-/// glTF's external buffers): a changed `.bin` beside an unchanged `.gltf` is a changed mesh. A
-/// linked file that cannot be read counts as empty; loading then says why.
-fn content_hash_with_links(path: &Path, bytes: &[u8]) -> u64 {
-    mesh::linked_files(path, bytes)
-        .iter()
-        .fold(dataset::content_hash(bytes), |h, p| {
-            let linked = mesh::read_file(p).map_or(0, |b| dataset::content_hash(&b));
-            dataset::content_hash(&[h.to_le_bytes(), linked.to_le_bytes()].concat())
-        })
-}
-
 /// Extracts the features of every mesh under `root`, telling `observer` of each mesh done and
 /// each file skipped (and why).
 pub fn extract(
@@ -291,7 +183,11 @@ pub fn extract(
 ) -> Result<Extraction, ExtractError> {
     opts.validate()?;
     let start = Instant::now();
-    let (entries, unusable) = dataset::discover_all(root, opts.seed)?;
+    let (mut entries, mut unusable) = dataset::discover_all(root, opts.seed)?;
+    if let Some(s) = opts.shard {
+        entries.retain(|e| s.contains(&e.rel));
+        unusable.retain(|u| s.contains(&u.rel));
+    }
     for u in &unusable {
         observer.event(Event::Skipped {
             path: &root.join(&u.rel).display().to_string(),
@@ -473,6 +369,8 @@ pub fn extract(
         }),
         table_hash: None,
         cache_hash: None,
+        table_format: opts.format,
+        shard: opts.shard,
     };
     Ok(Extraction {
         table,
@@ -482,154 +380,45 @@ pub fn extract(
 }
 
 impl Extraction {
-    /// Writes `descriptors.csv`, `mesh_cache.json` and `manifest.json` into `dir` as one
-    /// generation ([`crate::io::commit_files`]): a kill at any moment leaves the previous three
-    /// or the new three, never a mix. The manifest records the hashes of the other two.
+    /// Writes `descriptors.csv` (or `.parquet`), `mesh_cache.json` and `manifest.json` into
+    /// `dir` as one generation ([`crate::io::commit_files`]): a kill at any moment leaves the
+    /// previous three or the new three, never a mix. The manifest records the hashes of the
+    /// other two. A shard writes its part's three files under its own journal
+    /// ([`crate::io::commit_part`]), touching no other shard's.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        let table = self.table.to_csv_bytes()?;
-        let cache = crate::io::json_bytes(&self.cache)?;
-        let mut manifest = self.manifest.clone();
-        manifest.table_hash = Some(crate::features::hash_hex(&table));
-        manifest.cache_hash = Some(crate::features::hash_hex(&cache));
-        let manifest = crate::io::json_bytes(&manifest)?;
-        crate::io::commit_files(
-            dir,
-            &[
-                (TABLE_FILE, table),
-                (CACHE_FILE, cache),
-                (MANIFEST_FILE, manifest),
-            ],
-        )
+        write_generation(dir, &self.table, &self.cache, &self.manifest)
     }
 }
 
-/// Why a folder cannot take a `features` run's output.
-#[derive(Debug, thiserror::Error)]
-pub enum OutputError {
-    /// The folder holds something else: nothing is written into it.
-    #[error(
-        "{0} is not empty and is not a shapeclf feature folder (it has no manifest.json written by shapeclf); refusing to write into it: choose a new or empty folder"
-    )]
-    NotFeatureFolder(PathBuf),
-    /// The path is a file.
-    #[error("{0} exists and is not a folder; refusing to replace it")]
-    NotAFolder(PathBuf),
-    /// Another run holds it, or it cannot be written.
-    #[error(transparent)]
-    Lock(#[from] crate::io::LockError),
-    /// Recovering an interrupted earlier write failed.
-    #[error("cannot tidy {0} after an interrupted run: {1}")]
-    Recover(PathBuf, std::io::Error),
-}
-
-/// Whether `dir` may receive a `features` run's output: missing, empty, or a folder a previous
-/// `features` run wrote (its manifest, or its lock file from a run that wrote nothing yet).
-pub fn check_output_folder(dir: &Path) -> Result<(), OutputError> {
-    use crate::io::OutputTarget as T;
-    match crate::io::output_target(dir) {
-        T::Missing | T::Empty => Ok(()),
-        T::NotAFolder => Err(OutputError::NotAFolder(dir.to_path_buf())),
-        T::Occupied
-            if dir.join(crate::io::LOCK_FILE).is_file()
-                || crate::io::shapeclf_json(&dir.join(MANIFEST_FILE)).is_some() =>
-        {
-            Ok(())
-        }
-        T::Occupied => Err(OutputError::NotFeatureFolder(dir.to_path_buf())),
-    }
-}
-
-/// Gets `dir` ready for a run: checks it may be written ([`check_output_folder`]), locks it
-/// against other runs for as long as the returned lock lives (found out up front, not after
-/// every mesh is computed, when it is unwritable), and completes or clears what an interrupted
-/// earlier run left (a half-done commit, stray temporary files).
-pub fn prepare_output(
+/// Writes a table, its cache and its manifest (whose hashes of the other two are filled in)
+/// into `dir` as one generation, under the names the manifest's shard and format give.
+pub fn write_generation(
     dir: &Path,
-) -> Result<(crate::io::FolderLock, crate::io::Recovery), OutputError> {
-    check_output_folder(dir)?;
-    let lock = crate::io::FolderLock::acquire(dir)?;
-    let rec = crate::io::recover(dir).map_err(|e| OutputError::Recover(dir.to_path_buf(), e))?;
-    Ok((lock, rec))
+    table: &FeatureTable,
+    cache: &[CachedMesh],
+    manifest: &Manifest,
+) -> std::io::Result<()> {
+    let files = manifest.files();
+    let table = table.to_bytes(manifest.table_format)?;
+    let cache = crate::io::json_bytes(&cache)?;
+    let mut manifest = manifest.clone();
+    manifest.table_hash = Some(crate::features::hash_hex(&table));
+    manifest.cache_hash = Some(crate::features::hash_hex(&cache));
+    let manifest_bytes = crate::io::json_bytes(&manifest)?;
+    let all = [
+        (files.table.as_str(), table),
+        (files.cache.as_str(), cache),
+        (files.manifest.as_str(), manifest_bytes),
+    ];
+    match manifest.shard {
+        None => crate::io::commit_files(dir, &all),
+        Some(_) => crate::io::commit_part(dir, &files.journal, &all),
+    }
 }
 
-/// Why a whole `features` run ([`run`]) wrote nothing.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// The output folder cannot take the run's output.
-    #[error(transparent)]
-    Output(#[from] OutputError),
-    /// The dataset or the parameters are unusable.
-    #[error(transparent)]
-    Extract(#[from] ExtractError),
-    /// Stopped (Ctrl-C) before any mesh finished.
-    #[error("interrupted before any mesh finished; nothing written")]
-    Interrupted,
-    /// Every mesh failed.
-    #[error("all {found} meshes failed; nothing written (first: {first}: {reason})")]
-    AllFailed {
-        /// Meshes found.
-        found: usize,
-        /// The first failed mesh.
-        first: String,
-        /// Why it failed.
-        reason: String,
-    },
-    /// Writing the table, cache or manifest failed.
-    #[error("writing features to {0}: {1}")]
-    Write(PathBuf, std::io::Error),
-}
-
-/// The whole `features` command as one call: checks and locks the output folder `out` (and
-/// completes or undoes an interrupted earlier write), extracts every mesh under `root`, and
-/// writes the table, cache and manifest as one generation. A run in which no mesh succeeded
-/// writes nothing and is an error.
-pub fn run(
-    root: &Path,
-    out: &Path,
-    opts: &ExtractOptions,
-    observer: &dyn Observer,
-) -> Result<Extraction, RunError> {
-    opts.validate()?;
-    // Checked, locked and tidied before any mesh is computed: an unwritable or foreign folder
-    // is found now, not after an hour of work.
-    let (_lock, recovered) = prepare_output(out)?;
-    if recovered.rolled_forward {
-        observer.event(Event::Info(&format!(
-            "finished writing {} (an earlier run was stopped while replacing its files)",
-            out.display()
-        )));
+impl Extraction {
+    /// The names of the files [`Extraction::write`] writes.
+    pub fn files(&self) -> crate::shard::PartFiles {
+        self.manifest.files()
     }
-    if recovered.removed > 0 {
-        observer.event(Event::Info(&format!(
-            "removed {} temporary file(s) an interrupted run left in {}",
-            recovered.removed,
-            out.display()
-        )));
-    }
-    observer.event(Event::Info(&format!(
-        "features: {} -> {} ({} threads, CPU ray casting with parry3d)",
-        root.display(),
-        out.display(),
-        opts.jobs.unwrap_or_else(rayon::current_num_threads).max(1)
-    )));
-    let ex = extract(root, opts, observer)?;
-    let m = &ex.manifest;
-    if m.counts.ok == 0 && m.counts.not_reached > 0 {
-        return Err(RunError::Interrupted);
-    }
-    if m.counts.ok == 0 {
-        let (first, reason) = m
-            .failed
-            .first()
-            .map(|f| (f.path.clone(), f.error.clone()))
-            .unwrap_or_default();
-        return Err(RunError::AllFailed {
-            found: m.counts.found,
-            first,
-            reason,
-        });
-    }
-    ex.write(out)
-        .map_err(|e| RunError::Write(out.to_path_buf(), e))?;
-    Ok(ex)
 }

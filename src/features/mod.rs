@@ -15,6 +15,40 @@ pub const TABLE_FILE: &str = "descriptors.csv";
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// Version of the table and manifest layout; bumped when either changes incompatibly.
 pub const FORMAT_VERSION: u32 = 1;
+/// The per-mesh cache file of a feature folder (what a rerun needs to reuse rows).
+pub const CACHE_FILE: &str = "mesh_cache.json";
+
+mod parquet_table;
+mod table;
+
+/// How the feature table is stored. The manifest records it (absent means CSV, as every
+/// shapeclf before Parquet wrote), and readers take the table the manifest names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum TableFormat {
+    /// `descriptors.csv`: text, one line per mesh, for people and spreadsheets.
+    #[default]
+    Csv,
+    /// `descriptors.parquet`: Apache Parquet (Snappy-compressed columns), for large tables,
+    /// pandas, polars and Spark.
+    Parquet,
+}
+
+impl TableFormat {
+    /// Whether this is CSV (the manifest then leaves the field out, as before Parquet).
+    pub fn is_csv(&self) -> bool {
+        *self == TableFormat::Csv
+    }
+
+    /// `stem` with this format's extension.
+    pub fn file_name(self, stem: &str) -> String {
+        match self {
+            TableFormat::Csv => format!("{stem}.csv"),
+            TableFormat::Parquet => format!("{stem}.parquet"),
+        }
+    }
+}
 
 /// One mesh's row.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +145,20 @@ pub struct Manifest {
     /// The same for `mesh_cache.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_hash: Option<String>,
+    /// How the table is stored (left out for CSV).
+    #[serde(default, skip_serializing_if = "TableFormat::is_csv")]
+    pub table_format: TableFormat,
+    /// The shard this manifest's part covers, in a sharded run (left out in a whole folder,
+    /// whether written by one run or merged from shards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::Shard>,
+}
+
+impl Manifest {
+    /// The names of the files this manifest belongs with (its shard's part, or the folder's).
+    pub fn files(&self) -> crate::shard::PartFiles {
+        crate::shard::part_files(self.shard, self.table_format)
+    }
 }
 
 /// A content hash as written in manifests.
@@ -193,126 +241,6 @@ fn fmt_err(path: &Path, msg: impl Into<String>) -> FeatureError {
     }
 }
 
-impl FeatureTable {
-    /// Writes the table as CSV, atomically. Values use the shortest text that reads back to the
-    /// same `f32`, so equal features give byte-identical files.
-    pub fn write_csv(&self, path: &Path) -> std::io::Result<()> {
-        crate::io::write_bytes_atomic(path, &self.to_csv_bytes()?)
-    }
-
-    /// The table as CSV bytes, exactly as [`FeatureTable::write_csv`] writes them.
-    pub fn to_csv_bytes(&self) -> std::io::Result<Vec<u8>> {
-        let mut buf = Vec::new();
-        {
-            let w: &mut dyn std::io::Write = &mut buf;
-            let mut csv = csv::Writer::from_writer(w);
-            let mut header = vec!["path", "class", "split"];
-            header.extend(self.columns.iter().map(String::as_str));
-            csv.write_record(&header)?;
-            let mut rec: Vec<String> = Vec::with_capacity(header.len());
-            for r in &self.rows {
-                rec.clear();
-                rec.push(r.path.clone());
-                rec.push(r.class.clone());
-                rec.push(r.split.as_str().to_string());
-                rec.extend(r.values.iter().map(|v| v.to_string()));
-                csv.write_record(&rec)?;
-            }
-            csv.flush()?;
-        }
-        Ok(buf)
-    }
-
-    /// Reads and checks a table: header, column count of every row, known splits, finite values.
-    pub fn read_csv(path: &Path) -> Result<FeatureTable, FeatureError> {
-        let file = std::fs::File::open(path).map_err(|source| FeatureError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        FeatureTable::parse_csv(std::io::BufReader::new(file), path)
-    }
-
-    /// [`FeatureTable::read_csv`] from any reader; `path` names it in errors.
-    pub fn parse_csv(
-        reader: impl std::io::Read,
-        path: &Path,
-    ) -> Result<FeatureTable, FeatureError> {
-        let mut rdr = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .from_reader(reader);
-        let header = rdr
-            .headers()
-            .map_err(|e| fmt_err(path, format!("unreadable header: {e}")))?
-            .clone();
-        if header.len() < 4
-            || &header[0] != "path"
-            || &header[1] != "class"
-            || &header[2] != "split"
-        {
-            return Err(fmt_err(
-                path,
-                "header must start with path,class,split and name at least one descriptor column",
-            ));
-        }
-        let columns: Vec<String> = header.iter().skip(3).map(str::to_string).collect();
-        let mut rows = Vec::new();
-        for (i, rec) in rdr.records().enumerate() {
-            let line = i + 2;
-            let rec = rec.map_err(|e| fmt_err(path, format!("line {line}: {e}")))?;
-            if rec.len() != header.len() {
-                return Err(fmt_err(
-                    path,
-                    format!(
-                        "line {line}: {} fields, header has {}",
-                        rec.len(),
-                        header.len()
-                    ),
-                ));
-            }
-            let split = Split::parse(&rec[2]).ok_or_else(|| {
-                fmt_err(
-                    path,
-                    format!("line {line}: split {:?} is not train or test", &rec[2]),
-                )
-            })?;
-            let mut values = Vec::with_capacity(columns.len());
-            for (k, s) in rec.iter().skip(3).enumerate() {
-                let v: f32 = s.trim().parse().map_err(|_| {
-                    fmt_err(
-                        path,
-                        format!("line {line}: column {}: {s:?} is not a number", columns[k]),
-                    )
-                })?;
-                if !v.is_finite() {
-                    return Err(fmt_err(
-                        path,
-                        format!(
-                            "line {line}: column {}: value {s} is not finite",
-                            columns[k]
-                        ),
-                    ));
-                }
-                values.push(v);
-            }
-            rows.push(Row {
-                path: rec[0].to_string(),
-                class: rec[1].to_string(),
-                split,
-                values,
-            });
-        }
-        Ok(FeatureTable { columns, rows })
-    }
-
-    /// Class names present in the table, sorted.
-    pub fn classes(&self) -> Vec<String> {
-        let mut c: Vec<String> = self.rows.iter().map(|r| r.class.clone()).collect();
-        c.sort();
-        c.dedup();
-        c
-    }
-}
-
 impl Manifest {
     /// Writes the manifest atomically.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
@@ -368,7 +296,7 @@ pub fn finish_interrupted_write(dir: &Path) -> Result<(), FeatureError> {
 /// when the manifest records no hash (written by an older shapeclf) or the table is unreadable.
 pub fn table_matches_manifest(dir: &Path, manifest: &Manifest) -> Option<bool> {
     let want = manifest.table_hash.as_ref()?;
-    let bytes = std::fs::read(dir.join(TABLE_FILE)).ok()?;
+    let bytes = std::fs::read(dir.join(manifest.files().table)).ok()?;
     Some(hash_hex(&bytes) == *want)
 }
 
@@ -392,19 +320,55 @@ pub fn read_folder_checked(
     dir: &Path,
 ) -> Result<(FeatureTable, Manifest, Option<bool>), FeatureError> {
     finish_interrupted_write(dir)?;
-    let manifest = Manifest::read(&dir.join(MANIFEST_FILE))?;
-    let tpath = dir.join(TABLE_FILE);
+    read_part_checked(dir, MANIFEST_FILE)
+}
+
+/// [`read_folder_checked`] for the generation whose manifest is `manifest_file` in `dir`
+/// (`manifest.json`, or a shard's part manifest), with the table the manifest names (CSV or
+/// Parquet). It completes no interrupted commit: the caller has, or holds the part's lock.
+pub fn read_part_checked(
+    dir: &Path,
+    manifest_file: &str,
+) -> Result<(FeatureTable, Manifest, Option<bool>), FeatureError> {
+    let mpath = dir.join(manifest_file);
+    let manifest = Manifest::read(&mpath)?;
+    let files = manifest.files();
+    if files.manifest != manifest_file {
+        return Err(fmt_err(
+            &mpath,
+            match manifest.shard {
+                Some(s) => format!(
+                    "describes shard {s} of a sharded run, not this folder: run `shapeclf merge {}` to combine the shards",
+                    dir.display()
+                ),
+                None => "describes a whole folder, not a shard's part".to_string(),
+            },
+        ));
+    }
+    let tpath = dir.join(&files.table);
     let io = |source| FeatureError::Io {
         path: tpath.clone(),
         source,
     };
     let file = std::fs::File::open(&tpath).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
-    let mut reader = HashingReader {
-        inner: std::io::BufReader::new(file),
-        hasher: crate::dataset::ContentHasher::new(len),
+    let (table, hash) = match manifest.table_format {
+        TableFormat::Csv => {
+            let mut reader = HashingReader {
+                inner: std::io::BufReader::new(file),
+                hasher: crate::dataset::ContentHasher::new(len),
+            };
+            let table = FeatureTable::parse_csv(&mut reader, &tpath)?;
+            (table, reader.hasher.finish())
+        }
+        TableFormat::Parquet => {
+            // Parquet is read from its footer backwards: it is held whole (its real size,
+            // not a size it claims), hashed, then parsed.
+            let bytes = parquet_table::read_whole(file, len, &tpath)?;
+            let hash = crate::dataset::content_hash(&bytes);
+            (FeatureTable::parse_parquet(bytes, &tpath)?, hash)
+        }
     };
-    let table = FeatureTable::parse_csv(&mut reader, &tpath)?;
     if table.columns != manifest.columns {
         return Err(fmt_err(
             &tpath,
@@ -414,7 +378,7 @@ pub fn read_folder_checked(
     let intact = manifest
         .table_hash
         .as_ref()
-        .map(|want| format!("{:016x}", reader.hasher.finish()) == *want);
+        .map(|want| format!("{hash:016x}") == *want);
     Ok((table, manifest, intact))
 }
 
@@ -424,60 +388,4 @@ pub fn read_folder(dir: &Path) -> Result<(FeatureTable, Manifest), FeatureError>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn table() -> FeatureTable {
-        FeatureTable {
-            columns: vec!["d2_00".into(), "d2_01".into()],
-            rows: vec![
-                Row {
-                    path: "a/train/x, y.off".into(),
-                    class: "a".into(),
-                    split: Split::Train,
-                    values: vec![0.1, 1.0 / 3.0],
-                },
-                Row {
-                    path: "b/test/z.off".into(),
-                    class: "b".into(),
-                    split: Split::Test,
-                    values: vec![1e-9, 0.0],
-                },
-            ],
-        }
-    }
-
-    #[test]
-    fn csv_round_trips_exactly() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join(TABLE_FILE);
-        let t = table();
-        t.write_csv(&p).unwrap();
-        assert_eq!(FeatureTable::read_csv(&p).unwrap(), t);
-        let text = std::fs::read_to_string(&p).unwrap();
-        assert!(text.starts_with("path,class,split,d2_00,d2_01\n"));
-        // No temporary files left beside it.
-        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn bad_tables_are_clear_errors() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("t.csv");
-        for (body, want) in [
-            ("a,b\n", "header must start"),
-            ("path,class,split,d2_00\nx,a,train\n", "line 2"),
-            ("path,class,split,d2_00\nx,a,val,1\n", "not train or test"),
-            ("path,class,split,d2_00\nx,a,train,NaN\n", "not finite"),
-            ("path,class,split,d2_00\nx,a,train,abc\n", "not a number"),
-        ] {
-            std::fs::write(&p, body).unwrap();
-            let e = FeatureTable::read_csv(&p).unwrap_err().to_string();
-            assert!(e.contains(want), "{body:?}: {e}");
-        }
-        assert!(matches!(
-            FeatureTable::read_csv(&d.path().join("missing.csv")),
-            Err(FeatureError::Io { .. })
-        ));
-    }
-}
+mod tests;

@@ -1,0 +1,314 @@
+//! The command line's arguments, and the training settings they make.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use shapeclf::descriptors::views::{Align, UpAxis, ViewLayout};
+use shapeclf::models::{Activation, BackendKind, ModelKind};
+use shapeclf::synth;
+use shapeclf::train::{ClassWeight, CnnSpec, LrSchedule, ModelSpec, OptimizerKind, TrainConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "shapeclf",
+    version,
+    about = "Classify 3D shapes from their meshes: hand-engineered descriptors against learned features"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Compute descriptors of every mesh in a dataset folder into a feature table.
+    Features(FeaturesArgs),
+    /// Write a labelled dataset of procedurally modelled shapes (mug and look-alikes).
+    Synth(SynthArgs),
+    /// Train a model on a feature table.
+    Train(TrainArgs),
+    /// Compare every trained model side by side.
+    Compare(CompareArgs),
+    /// Classify meshes with a trained model.
+    Predict(PredictArgs),
+    /// Run the whole comparison on built-in synthetic data.
+    Demo(DemoArgs),
+    /// Combine the parts of a sharded `features` run into one table and manifest.
+    Merge(MergeArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct MergeArgs {
+    /// Feature folder the shards wrote into.
+    pub(crate) dir: PathBuf,
+    /// Merge the shards that are there even when some are missing or unfinished (exit 0).
+    #[arg(long)]
+    pub(crate) allow_missing: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct TrainArgs {
+    /// Model to train.
+    #[arg(long, value_enum)]
+    pub(crate) model: ModelKind,
+    /// Feature folder written by `shapeclf features`.
+    #[arg(long, default_value = "features")]
+    pub(crate) features: PathBuf,
+    /// Output model folder (default: models/<model>).
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+    /// Where to train.
+    #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
+    pub(crate) backend: BackendKind,
+    /// Seed for initialisation, shuffling and the validation split.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// Maximum epochs (default: 300; CNN 40).
+    #[arg(long)]
+    pub(crate) epochs: Option<usize>,
+    /// Learning rate (default: 0.01 logistic, 0.001 MLP and CNN).
+    #[arg(long)]
+    pub(crate) lr: Option<f64>,
+    /// Minibatch size (default: 64; CNN 16 shapes).
+    #[arg(long)]
+    pub(crate) batch_size: Option<usize>,
+    /// L2 penalty (default: logistic chooses it by 5-fold cross-validation; MLP and CNN 1e-4).
+    #[arg(long)]
+    pub(crate) weight_decay: Option<f32>,
+    /// Optimiser (default: adam).
+    #[arg(long, value_enum)]
+    pub(crate) optimizer: Option<OptimizerKind>,
+    /// MLP hidden layer widths, comma-separated (default: 256,128); for the CNN, the width of
+    /// the per-view descriptor that views are max-pooled over (default: 256); for fusion, that
+    /// width and then the descriptor branch's (default: 256,64).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) hidden: Option<Vec<usize>>,
+    /// MLP hidden nonlinearity (default: relu).
+    #[arg(long, value_enum)]
+    pub(crate) activation: Option<Activation>,
+    /// Dropout probability (default: MLP 0.3, CNN 0.5 before the classifier).
+    #[arg(long)]
+    pub(crate) dropout: Option<f64>,
+    /// Share of each training class held out for early stopping (default: 0 logistic, 0.15 MLP,
+    /// 0.1 CNN).
+    #[arg(long)]
+    pub(crate) val_fraction: Option<f64>,
+    /// Epochs without validation improvement before stopping (default: 40, CNN 15; 0 never
+    /// stops).
+    #[arg(long)]
+    pub(crate) patience: Option<usize>,
+    /// Train one class against all others (a two-class task), e.g. `--positive mug`.
+    #[arg(long)]
+    pub(crate) positive: Option<String>,
+    /// Class weighting in the loss (default: none; balanced trades precision for recall of
+    /// a rare class).
+    #[arg(long, value_enum)]
+    pub(crate) class_weight: Option<ClassWeight>,
+    /// CNN: output channels of the conv blocks, comma-separated (default: 32,64,128).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) channels: Option<Vec<usize>>,
+    /// Learning-rate schedule (default: constant; CNN cosine).
+    #[arg(long, value_enum)]
+    pub(crate) schedule: Option<LrSchedule>,
+    /// Train N times from seeds SEED, SEED+1, ...; the report and `compare` give each score's
+    /// mean and standard deviation (on small test sets seeds alone move accuracy by points).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) repeats: usize,
+    /// CNN: no random mirror images of training shapes.
+    #[arg(long)]
+    pub(crate) no_flip: bool,
+    /// CNN: largest random shift of a training shape's views, in pixels (default: 2).
+    #[arg(long)]
+    pub(crate) jitter: Option<usize>,
+}
+
+#[derive(Args)]
+pub(crate) struct CompareArgs {
+    /// Folder holding one folder per trained model.
+    #[arg(long, default_value = "models")]
+    pub(crate) models: PathBuf,
+}
+
+#[derive(Args)]
+pub(crate) struct PredictArgs {
+    /// Model folder written by `shapeclf train`.
+    #[arg(long)]
+    pub(crate) model: PathBuf,
+    /// Mesh files to classify.
+    #[arg(required = true)]
+    pub(crate) meshes: Vec<PathBuf>,
+    /// How many classes to show per mesh.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) top: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct FeaturesArgs {
+    /// Dataset root: ROOT/<class>/{train,test}/<mesh> or ROOT/<class>/<mesh>.
+    pub(crate) mesh_dir: PathBuf,
+    /// Output folder for descriptors.csv and manifest.json.
+    #[arg(long, default_value = "features")]
+    pub(crate) out: PathBuf,
+    /// Seed for sampling and splits; the same seed gives a byte-identical table.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// Skip rendering the depth views the CNN reads.
+    #[arg(long)]
+    pub(crate) no_views: bool,
+    /// Camera layout of the depth views.
+    #[arg(long, value_enum, default_value_t = ViewLayout::Ring12)]
+    pub(crate) views: ViewLayout,
+    /// Pixels per side of each depth view.
+    #[arg(long, default_value_t = 32)]
+    pub(crate) view_res: usize,
+    /// Up axis of the dataset, for the ring of cameras (under `--align pca`, an axis of the
+    /// principal frame: x the largest spread, z the smallest).
+    #[arg(long, value_enum, default_value_t = UpAxis::Z)]
+    pub(crate) up: UpAxis,
+    /// Pose of the cameras: `none` renders in the files' own axes (for consistently oriented
+    /// collections such as ModelNet); `pca` in each mesh's principal axes, so a shape gives the
+    /// same views whatever its orientation (for scans and web collections in arbitrary poses).
+    #[arg(long, value_enum, default_value_t = Align::None)]
+    pub(crate) align: Align,
+    /// Exit non-zero if any mesh fails.
+    #[arg(long)]
+    pub(crate) strict: bool,
+    /// Recompute every mesh, even those whose rows in the output folder are still valid (by
+    /// default a rerun reuses rows of unchanged files made with the same parameters and seed).
+    #[arg(long)]
+    pub(crate) fresh: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, short = 'j')]
+    pub(crate) jobs: Option<usize>,
+    /// Reject meshes with more triangles than this.
+    #[arg(long)]
+    pub(crate) max_faces: Option<usize>,
+    /// Surface points for D2 (all pairs are used unless --d2-pairs is given).
+    #[arg(long, default_value_t = 2048)]
+    pub(crate) d2_points: usize,
+    /// Random point pairs for D2 instead of all pairs.
+    #[arg(long)]
+    pub(crate) d2_pairs: Option<usize>,
+    /// Surface points at which the SDF is measured.
+    #[arg(long, default_value_t = 512)]
+    pub(crate) sdf_points: usize,
+    /// Rays per SDF point.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) sdf_rays: usize,
+    /// Take only shard I of N (e.g. 0/4): the meshes whose path hashes to I. Without it, a
+    /// Slurm array task's SLURM_ARRAY_TASK_ID/COUNT, or a Kubernetes Indexed Job's
+    /// JOB_COMPLETION_INDEX with --shards, is used. Combine the parts with `shapeclf merge`.
+    #[arg(long, value_parser = shapeclf::shard::Shard::parse)]
+    pub(crate) shard: Option<shapeclf::shard::Shard>,
+    /// Number of shards, for a task index taken from JOB_COMPLETION_INDEX (Kubernetes).
+    #[arg(long)]
+    pub(crate) shards: Option<u32>,
+    /// How the feature table is written (train reads either).
+    #[arg(long, value_enum, default_value_t = shapeclf::features::TableFormat::Csv)]
+    pub(crate) format: shapeclf::features::TableFormat,
+}
+
+#[derive(Args)]
+pub(crate) struct SynthArgs {
+    /// Folder to write ROOT/<class>/{train,test}/ into.
+    pub(crate) dir: PathBuf,
+    /// Shapes per class (one in five goes to test).
+    #[arg(long, default_value_t = 40)]
+    pub(crate) per_class: usize,
+    /// Seed for every shape's proportions and tessellation.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// Split every triangle into four this many times (for benchmarks at realistic sizes).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) subdivide: u32,
+    /// File formats, cycled through shape by shape (e.g. off,obj,stl,ply,glb,gltf).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_values_t = synth::DEFAULT_FORMATS.map(String::from),
+        value_parser = synth::WRITABLE_FORMATS
+    )]
+    pub(crate) formats: Vec<String>,
+    /// The realistic regime: twelve classes (three differ from others only in a part), each
+    /// shape unevenly scaled, roughened, sometimes holed or non-manifold, in an arbitrary 3D
+    /// orientation. A development set as hard as real collections; the default is the demo's.
+    #[arg(long)]
+    pub(crate) realistic: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct DemoArgs {
+    /// Working folder: meshes/demo, features/ and models/ go inside it.
+    #[arg(long, default_value = "demo")]
+    pub(crate) dir: PathBuf,
+    /// Shapes per class.
+    #[arg(long, default_value_t = 40)]
+    pub(crate) per_class: usize,
+    /// Seed for data, features and training.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+}
+
+pub(crate) fn train_config(a: &TrainArgs) -> TrainConfig {
+    let mut c = TrainConfig::defaults(a.model);
+    c.backend = a.backend;
+    c.seed = a.seed;
+    c.epochs = a.epochs.unwrap_or(c.epochs);
+    c.lr = a.lr.unwrap_or(c.lr);
+    c.batch_size = a.batch_size.unwrap_or(c.batch_size);
+    if let Some(wd) = a.weight_decay {
+        c.weight_decay = wd;
+        c.tune_weight_decay = false;
+    }
+    c.optimizer = a.optimizer.unwrap_or(c.optimizer);
+    c.val_fraction = a.val_fraction.unwrap_or(c.val_fraction);
+    c.patience = a.patience.unwrap_or(c.patience);
+    c.positive = a.positive.clone();
+    c.repeats = a.repeats;
+    c.schedule = a.schedule.unwrap_or(c.schedule);
+    c.class_weight = a.class_weight.unwrap_or(ClassWeight::None);
+    match &mut c.model {
+        // Logistic regression has no hidden layers, no dropout and no augmentation: those
+        // flags do not apply to it.
+        ModelSpec::Logistic => {}
+        ModelSpec::Mlp(m) => {
+            m.hidden = a.hidden.clone().unwrap_or(std::mem::take(&mut m.hidden));
+            m.activation = a.activation.unwrap_or(m.activation);
+            m.dropout = a.dropout.unwrap_or(m.dropout);
+        }
+        ModelSpec::Cnn(n) => {
+            if let Some(&f) = a.hidden.as_ref().and_then(|h| h.first()) {
+                n.features = f;
+            }
+            view_branch(n, a);
+        }
+        ModelSpec::Fusion(f) => {
+            // --hidden FEATURES,ROWS: the view descriptor's width, then the descriptor branch's.
+            if let Some(h) = &a.hidden {
+                if let Some(&v) = h.first() {
+                    f.cnn.features = v;
+                }
+                if let Some(&r) = h.get(1) {
+                    f.hidden = r;
+                }
+            }
+            view_branch(&mut f.cnn, a);
+        }
+    }
+    c
+}
+
+/// The CNN flags, for the CNN and the fusion model's view branch.
+fn view_branch(n: &mut CnnSpec, a: &TrainArgs) {
+    n.dropout = a.dropout.unwrap_or(n.dropout);
+    n.channels = a
+        .channels
+        .clone()
+        .unwrap_or(std::mem::take(&mut n.channels));
+    n.flip = n.flip && !a.no_flip;
+    n.jitter = a.jitter.unwrap_or(n.jitter);
+}

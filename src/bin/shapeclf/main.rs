@@ -1,0 +1,327 @@
+//! The `shapeclf` command line: parses arguments and hands each command to the library.
+
+mod args;
+mod print;
+mod terminal;
+
+use args::*;
+use print::{print_comparison, print_features, print_report};
+use terminal::Terminal;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use shapeclf::descriptors::DescriptorConfig;
+use shapeclf::descriptors::views::ViewConfig;
+use shapeclf::extract::{self, ExtractOptions, Extraction};
+use shapeclf::synth;
+use shapeclf::train::TrainConfig;
+use shapeclf::{inference, workflow};
+
+/// Exit code when `features --strict` is given and some meshes failed, and when `predict`
+/// classified some meshes but not all.
+const EXIT_STRICT_FAILURES: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match try_main(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // A closed pipe (`shapeclf ... | head`) is not an error worth a message.
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {}", error_chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes, `: `-separated, leaving out a cause whose text the message
+/// before it already contains (many errors print their source themselves).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+fn try_main(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Features(a) => cmd_features(&a),
+        Command::Synth(a) => cmd_synth(&a),
+        Command::Train(a) => cmd_train(&a),
+        Command::Compare(a) => cmd_compare(&a),
+        Command::Predict(a) => cmd_predict(&a),
+        Command::Demo(a) => cmd_demo(&a),
+        Command::Merge(a) => cmd_merge(&a),
+    }
+}
+
+fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
+    let config = DescriptorConfig {
+        d2_points: a.d2_points,
+        d2_pairs: a.d2_pairs,
+        sdf_points: a.sdf_points,
+        sdf_rays: a.sdf_rays,
+        ..Default::default()
+    };
+    let views = (!a.no_views).then(|| {
+        (
+            ViewConfig {
+                layout: a.views,
+                resolution: a.view_res,
+                up: a.up,
+                align: a.align,
+            },
+            a.out.clone(),
+        )
+    });
+    let shard = shapeclf::shard::resolve(a.shard, a.shards, &|k| std::env::var(k).ok())
+        .map_err(anyhow::Error::msg)?;
+    if let Some((s, source)) = shard {
+        eprintln!("shard {s} ({})", source.describe());
+    }
+    let opts = ExtractOptions {
+        config,
+        seed: a.seed,
+        jobs: a.jobs,
+        max_faces: a.max_faces,
+        views,
+        resume_from: (!a.fresh).then(|| a.out.clone()),
+        stop: Some(ctrl_c_flag()),
+        shard: shard.map(|(s, _)| s),
+        format: a.format,
+    };
+    opts.validate()?;
+    for w in opts.config.cost_warnings() {
+        eprintln!("warning: {w}");
+    }
+    let ex = run_features(&a.mesh_dir, &a.out, &opts)?;
+    if opts
+        .stop
+        .as_ref()
+        .is_some_and(|s| s.load(Ordering::Relaxed))
+    {
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    let failures = ex.manifest.counts.failed;
+    if a.strict && failures > 0 {
+        eprintln!("--strict: {failures} mesh(es) failed");
+        return Ok(ExitCode::from(EXIT_STRICT_FAILURES));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// A flag that the first Ctrl-C sets, so a run finishes the meshes in hand, writes what is done
+/// and stops; a second Ctrl-C ends the process at once (outputs are written atomically, so
+/// earlier ones stay intact either way).
+fn ctrl_c_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    let installed = ctrlc::set_handler(move || {
+        if f.swap(true, Ordering::SeqCst) {
+            if shapeclf::io::committing() {
+                // Replacing the table, cache and manifest takes milliseconds; let it finish
+                // (a kill then would be completed by the next run anyway).
+                eprintln!("\ninterrupted: finishing the write in hand");
+                return;
+            }
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+        eprintln!(
+            "\ninterrupted: finishing the meshes in hand, then writing what is done (Ctrl-C again to stop at once)"
+        );
+    });
+    if let Err(e) = installed {
+        eprintln!(
+            "warning: Ctrl-C handler not installed ({e}); an interrupted run keeps only earlier outputs"
+        );
+    }
+    flag
+}
+
+/// Extracts, writes and summarises.
+fn run_features(mesh_dir: &Path, out: &Path, opts: &ExtractOptions) -> Result<Extraction> {
+    let ex = extract::run(mesh_dir, out, opts, &Terminal::new())?;
+    print_features(out, &ex)?;
+    Ok(ex)
+}
+
+fn cmd_merge(a: &MergeArgs) -> Result<ExitCode> {
+    let r = shapeclf::merge::merge(&a.dir, a.allow_missing)?;
+    if r.recovered.rolled_forward || r.recovered.removed > 0 {
+        eprintln!(
+            "tidied {} first (completed an interrupted write: {}, removed {} temporary file(s))",
+            a.dir.display(),
+            r.recovered.rolled_forward,
+            r.recovered.removed
+        );
+    }
+    for m in &r.missing {
+        eprintln!("warning: left out {m}");
+    }
+    let m = &r.manifest;
+    let files = m.files();
+    let mut o = std::io::stdout().lock();
+    writeln!(
+        o,
+        "merged {} shard(s) of {}: {} meshes, {} ok, {} failed, {} classes",
+        r.merged.len(),
+        r.merged.first().map_or(0, |s| s.count),
+        m.counts.found,
+        m.counts.ok,
+        m.counts.failed,
+        m.classes.len()
+    )?;
+    for f in &m.failed {
+        writeln!(o, "failed: {}: {}", f.path, f.error)?;
+    }
+    writeln!(
+        o,
+        "wrote {} and {}",
+        a.dir.join(&files.table).display(),
+        a.dir.join(&files.manifest).display()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_synth(a: &SynthArgs) -> Result<ExitCode> {
+    let t = Instant::now();
+    synth::check_size(a.per_class, a.subdivide).map_err(anyhow::Error::msg)?;
+    let opts = synth::SynthOptions {
+        per_class: a.per_class,
+        seed: a.seed,
+        levels: a.subdivide,
+        formats: a.formats.clone(),
+        realistic: a.realistic,
+    };
+    let files = synth::write_dataset_with(&a.dir, &opts)
+        .with_context(|| format!("writing synthetic dataset to {}", a.dir.display()))?;
+    println!(
+        "wrote {} meshes of {} classes to {} in {:.2} s",
+        files.len(),
+        if a.realistic {
+            synth::ShapeClass::REALISTIC.len()
+        } else {
+            synth::CLASSES.len()
+        },
+        a.dir.display(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_demo(a: &DemoArgs) -> Result<ExitCode> {
+    let t = Instant::now();
+    let opts = workflow::DemoOptions {
+        dir: a.dir.clone(),
+        per_class: a.per_class,
+        seed: a.seed,
+    };
+    let mut printed = Ok(());
+    let demo = workflow::demo(&opts, &Terminal::new(), |step| {
+        let r = match step {
+            workflow::DemoStep::Synthesised(dir, n) => writeln!(
+                std::io::stdout(),
+                "wrote {n} meshes of {} classes to {}",
+                synth::CLASSES.len(),
+                dir.display()
+            )
+            .map_err(Into::into),
+            workflow::DemoStep::Features(out, ex) => print_features(out, ex),
+            workflow::DemoStep::Trained(out, r) => print_report(out, r),
+        };
+        if printed.is_ok() {
+            printed = r;
+        }
+    })?;
+    printed?;
+    print_comparison(&a.dir.join("models"), &demo.comparison)?;
+    println!(
+        "demo finished in {:.1} s; open {} to see the whole comparison on one page",
+        t.elapsed().as_secs_f64(),
+        a.dir
+            .join("models")
+            .join(workflow::COMPARISON_HTML)
+            .display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_train(a: &TrainArgs) -> Result<ExitCode> {
+    let cfg = train_config(a);
+    cfg.validate().map_err(anyhow::Error::msg)?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("models").join(cfg.model.name()));
+    run_train(&a.features, &out, &cfg)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_train(features: &Path, out: &Path, cfg: &TrainConfig) -> Result<()> {
+    eprintln!(
+        "train {}: {} -> {} on {}",
+        cfg.model.name(),
+        features.display(),
+        out.display(),
+        cfg.backend.describe()
+    );
+    let r = workflow::train_model(features, out, cfg, &Terminal::new())?;
+    print_report(out, &r)
+}
+
+fn cmd_compare(a: &CompareArgs) -> Result<ExitCode> {
+    let cmp = workflow::compare(&a.models, &Terminal::new())?;
+    print_comparison(&a.models, &cmp)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_predict(a: &PredictArgs) -> Result<ExitCode> {
+    let preds = inference::predict(&a.model, &a.meshes, a.top)?;
+    let mut o = std::io::stdout().lock();
+    if a.json {
+        writeln!(o, "{}", serde_json::to_string_pretty(&preds)?)?;
+    } else {
+        for p in &preds {
+            match &p.error {
+                Some(e) => writeln!(o, "{}: error: {e}", p.path)?,
+                None => {
+                    let top: Vec<String> =
+                        p.top.iter().map(|(c, q)| format!("{c} {q:.3}")).collect();
+                    writeln!(o, "{}: {}", p.path, top.join(", "))?;
+                }
+            }
+        }
+    }
+    let failed = preds.iter().filter(|p| p.error.is_some()).count();
+    Ok(if failed == preds.len() {
+        ExitCode::FAILURE
+    } else if failed > 0 {
+        ExitCode::from(EXIT_STRICT_FAILURES)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,133 @@
+//! Results on stdout: a features run's summary, a trained model's report, a comparison.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Result;
+use shapeclf::extract::Extraction;
+use shapeclf::report::Report;
+use shapeclf::report::render::comparison_text;
+use shapeclf::workflow;
+
+/// The summary of a features run, on stdout.
+pub(crate) fn print_features(out: &Path, ex: &Extraction) -> Result<()> {
+    let m = &ex.manifest;
+    let mut o = std::io::stdout().lock();
+    // Rates only when every row was computed in this run: reused rows cost no rays.
+    let rates = if m.counts.reused == 0 {
+        format!(
+            "{:.1} meshes/s, {:.2} M rays/s, ",
+            m.counts.found as f64 / m.wall_seconds.max(1e-9),
+            (m.sdf.rays + m.views.as_ref().map_or(0, |v| v.rays)) as f64
+                / m.wall_seconds.max(1e-9)
+                / 1e6
+        )
+    } else {
+        String::new()
+    };
+    writeln!(
+        o,
+        "{} meshes: {} ok, {} failed in {:.2} s ({rates}{} classes)",
+        m.counts.found,
+        m.counts.ok,
+        m.counts.failed,
+        m.wall_seconds,
+        m.classes.len()
+    )?;
+    if m.counts.reused > 0 {
+        writeln!(
+            o,
+            "{} rows reused from the previous run in {} (unchanged files, same parameters and seed; --fresh recomputes them)",
+            m.counts.reused,
+            out.display()
+        )?;
+    }
+    if m.counts.not_reached > 0 {
+        writeln!(
+            o,
+            "interrupted: {} meshes not reached; rerun the same command to finish them (the {} rows written are reused)",
+            m.counts.not_reached, m.counts.ok
+        )?;
+    }
+    if let Some(v) = &m.views {
+        writeln!(
+            o,
+            "views: {} per mesh ({:?}, {}x{} pixels) in {}, {:.2} M rays",
+            v.count,
+            v.config.layout,
+            v.config.resolution,
+            v.config.resolution,
+            out.join(&v.folder).display(),
+            v.rays as f64 / 1e6
+        )?;
+    }
+    if m.sdf.no_hit_points > 0 || m.sdf.flipped_points > 0 {
+        writeln!(
+            o,
+            "SDF: {} of {} points found no opposite wall (left out of the histograms), {} measured through the outward cone",
+            m.sdf.no_hit_points, m.sdf.points, m.sdf.flipped_points
+        )?;
+    }
+    for f in &m.failed {
+        writeln!(o, "failed: {}: {}", f.path, f.error)?;
+    }
+    let files = ex.files();
+    writeln!(
+        o,
+        "wrote {} and {}",
+        out.join(&files.table).display(),
+        out.join(&files.manifest).display()
+    )?;
+    if let Some(s) = m.shard {
+        writeln!(
+            o,
+            "shard {s} done: `shapeclf merge {}` combines the parts once every shard has run",
+            out.display()
+        )?;
+    }
+    Ok(())
+}
+
+/// A trained model's results, on stdout.
+pub(crate) fn print_report(out: &Path, r: &Report) -> Result<()> {
+    let mut o = std::io::stdout().lock();
+    writeln!(
+        o,
+        "\n{}: test accuracy {:.4} ({} meshes), mean class accuracy {:.4}; trained in {:.2} s ({} epochs, best {}, {:.0} samples/s)\n",
+        r.model,
+        r.metrics.accuracy,
+        r.test_size,
+        r.metrics.mean_class_accuracy,
+        r.train_seconds,
+        r.epochs_run,
+        r.best_epoch,
+        r.samples_per_second
+    )?;
+    writeln!(o, "{}", r.metrics.to_text())?;
+    if let Some(s) = &r.spread {
+        writeln!(
+            o,
+            "over {} seeds: test accuracy {}, mean class accuracy {}, macro F1 {} (the folder holds seed {}'s model)",
+            s.runs, s.accuracy, s.mean_class_accuracy, s.macro_f1, r.seed
+        )?;
+    }
+    writeln!(o, "wrote {}", out.display())?;
+    Ok(())
+}
+
+/// A comparison, skipped folders on stderr and the table on stdout.
+pub(crate) fn print_comparison(models: &Path, cmp: &workflow::Comparison) -> Result<()> {
+    for (name, why) in &cmp.skipped {
+        eprintln!("warning: skipped {}: {why}", models.join(name).display());
+    }
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "\n{}", comparison_text(&cmp.rows))?;
+    writeln!(
+        o,
+        "wrote {}, {} and {}",
+        models.join("comparison.md").display(),
+        models.join("comparison.png").display(),
+        models.join(workflow::COMPARISON_HTML).display()
+    )?;
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! The output folder of a `features` run, and the whole run as one call.
+
+use super::*;
+
+/// Why a folder cannot take a `features` run's output.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The folder holds something else: nothing is written into it.
+    #[error(
+        "{0} is not empty and is not a shapeclf feature folder (it has no manifest.json written by shapeclf); refusing to write into it: choose a new or empty folder"
+    )]
+    NotFeatureFolder(PathBuf),
+    /// The path is a file.
+    #[error("{0} exists and is not a folder; refusing to replace it")]
+    NotAFolder(PathBuf),
+    /// Another run holds it, or it cannot be written.
+    #[error(transparent)]
+    Lock(#[from] crate::io::LockError),
+    /// Recovering an interrupted earlier write failed.
+    #[error("cannot tidy {0} after an interrupted run: {1}")]
+    Recover(PathBuf, std::io::Error),
+}
+
+/// Whether `dir` may receive a `features` run's output: missing, empty, or a folder a previous
+/// `features` run wrote (its manifest, or its lock file from a run that wrote nothing yet).
+pub fn check_output_folder(dir: &Path) -> Result<(), OutputError> {
+    use crate::io::OutputTarget as T;
+    match crate::io::output_target(dir) {
+        T::Missing | T::Empty => Ok(()),
+        T::NotAFolder => Err(OutputError::NotAFolder(dir.to_path_buf())),
+        T::Occupied
+            if dir.join(crate::io::LOCK_FILE).is_file()
+                || crate::io::shapeclf_json(&dir.join(MANIFEST_FILE)).is_some()
+                || crate::shard::parts_in(dir)
+                    .iter()
+                    .any(|s| crate::io::shapeclf_json(&dir.join(s.manifest_file())).is_some()) =>
+        {
+            Ok(())
+        }
+        T::Occupied => Err(OutputError::NotFeatureFolder(dir.to_path_buf())),
+    }
+}
+
+/// Gets `dir` ready for a run: checks it may be written ([`check_output_folder`]), locks it
+/// against other runs for as long as the returned lock lives (found out up front, not after
+/// every mesh is computed, when it is unwritable), and completes or clears what an interrupted
+/// earlier run left (a half-done commit, stray temporary files).
+pub fn prepare_output(
+    dir: &Path,
+) -> Result<(crate::io::FolderLock, crate::io::Recovery), OutputError> {
+    check_output_folder(dir)?;
+    let lock = crate::io::FolderLock::acquire(dir)?;
+    let rec = crate::io::recover(dir).map_err(|e| OutputError::Recover(dir.to_path_buf(), e))?;
+    Ok((lock, rec))
+}
+
+/// Why a whole `features` run ([`run`]) wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The output folder cannot take the run's output.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// The dataset or the parameters are unusable.
+    #[error(transparent)]
+    Extract(#[from] ExtractError),
+    /// Stopped (Ctrl-C) before any mesh finished.
+    #[error("interrupted before any mesh finished; nothing written")]
+    Interrupted,
+    /// Every mesh failed.
+    #[error("all {found} meshes failed; nothing written (first: {first}: {reason})")]
+    AllFailed {
+        /// Meshes found.
+        found: usize,
+        /// The first failed mesh.
+        first: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// Writing the table, cache or manifest failed.
+    #[error("writing features to {0}: {1}")]
+    Write(PathBuf, std::io::Error),
+}
+
+/// The whole `features` command as one call: checks and locks the output folder `out` (and
+/// completes or undoes an interrupted earlier write), extracts every mesh under `root`, and
+/// writes the table, cache and manifest as one generation. A run in which no mesh succeeded
+/// writes nothing and is an error.
+pub fn run(
+    root: &Path,
+    out: &Path,
+    opts: &ExtractOptions,
+    observer: &dyn Observer,
+) -> Result<Extraction, RunError> {
+    opts.validate()?;
+    // Checked, locked and tidied before any mesh is computed: an unwritable or foreign folder
+    // is found now, not after an hour of work. A shard holds the folder shared and its own part
+    // exclusively; an unsharded run holds the whole folder.
+    let (_lock, recovered): (Box<dyn std::any::Any>, _) = match opts.shard {
+        None => {
+            let (l, r) = prepare_output(out)?;
+            (Box::new(l), r)
+        }
+        Some(s) => {
+            let (l, r) = crate::shard::prepare_part_output(out, s)?;
+            (Box::new(l), r)
+        }
+    };
+    if recovered.rolled_forward {
+        observer.event(Event::Info(&format!(
+            "finished writing {} (an earlier run was stopped while replacing its files)",
+            out.display()
+        )));
+    }
+    if recovered.removed > 0 {
+        observer.event(Event::Info(&format!(
+            "removed {} temporary file(s) an interrupted run left in {}",
+            recovered.removed,
+            out.display()
+        )));
+    }
+    observer.event(Event::Info(&format!(
+        "features: {} -> {} ({} threads, CPU ray casting with parry3d)",
+        root.display(),
+        out.display(),
+        opts.jobs.unwrap_or_else(rayon::current_num_threads).max(1)
+    )));
+    let ex = extract(root, opts, observer)?;
+    let m = &ex.manifest;
+    if m.counts.ok == 0 && m.counts.not_reached > 0 {
+        return Err(RunError::Interrupted);
+    }
+    if m.counts.ok == 0 {
+        let (first, reason) = m
+            .failed
+            .first()
+            .map(|f| (f.path.clone(), f.error.clone()))
+            .unwrap_or_default();
+        return Err(RunError::AllFailed {
+            found: m.counts.found,
+            first,
+            reason,
+        });
+    }
+    ex.write(out)
+        .map_err(|e| RunError::Write(out.to_path_buf(), e))?;
+    Ok(ex)
+}

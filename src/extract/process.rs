@@ -1,0 +1,129 @@
+//! One mesh file through loading, descriptors and views, with panics and oversize meshes
+//! turned into errors.
+
+use super::*;
+
+/// One mesh processed: its descriptors, what loading found, its triangle count.
+pub struct MeshFeatures {
+    /// Descriptor values and SDF counts.
+    pub descriptors: Descriptors,
+    /// Clean-up counts.
+    pub load: LoadStats,
+    /// Triangles after clean-up.
+    pub triangles: usize,
+}
+
+/// Loads one mesh file and computes its descriptors with a per-mesh `seed`.
+pub fn process_file(
+    path: &Path,
+    cfg: &DescriptorConfig,
+    seed: u64,
+    max_faces: Option<usize>,
+) -> Result<MeshFeatures, MeshError> {
+    process_file_with_views(path, cfg, seed, max_faces, None)
+}
+
+/// [`process_file`], also rendering depth views; a mesh whose views all come out empty fails.
+pub fn process_file_with_views(
+    path: &Path,
+    cfg: &DescriptorConfig,
+    seed: u64,
+    max_faces: Option<usize>,
+    views: Option<&ViewConfig>,
+) -> Result<MeshFeatures, MeshError> {
+    let bytes = mesh::read_file(path)?;
+    process_bytes_with_views(path, bytes, cfg, seed, max_faces, views)
+}
+
+/// [`process_file_with_views`] on the file's bytes, already read. They are dropped once parsed:
+/// a 5M-triangle binary STL is 250 MB that the descriptors never need.
+fn process_bytes_with_views(
+    path: &Path,
+    bytes: Vec<u8>,
+    cfg: &DescriptorConfig,
+    seed: u64,
+    max_faces: Option<usize>,
+    views: Option<&ViewConfig>,
+) -> Result<MeshFeatures, MeshError> {
+    let (mesh, load) = mesh::load_bytes(path, &bytes)?;
+    drop(bytes);
+    if let Some(limit) = max_faces
+        && mesh.triangles.len() > limit
+    {
+        return Err(MeshError::TooManyFaces {
+            faces: mesh.triangles.len(),
+            limit,
+        });
+    }
+    let triangles = mesh.triangles.len();
+    let descriptors = descriptors::compute_with_views(mesh, cfg, seed, views);
+    if let Some(v) = &descriptors.views
+        && v.hits == 0
+    {
+        return Err(MeshError::Invalid(format!(
+            "all {} view rays missed the mesh: its views would be empty",
+            v.rays
+        )));
+    }
+    Ok(MeshFeatures {
+        descriptors,
+        load,
+        triangles,
+    })
+}
+
+/// Runs [`process_file`] and turns a panic into that mesh's error, so one bad file cannot end a
+/// run (the panic itself is still a bug to fix at its cause). Returns the hash of the view
+/// image written, if any.
+pub(super) fn process_guarded(
+    e: &Entry,
+    bytes: Vec<u8>,
+    opts: &ExtractOptions,
+) -> Result<(MeshFeatures, Option<String>), String> {
+    let seed = dataset::mesh_seed(opts.seed, &e.rel);
+    match catch_unwind(AssertUnwindSafe(|| {
+        let vcfg = opts.views.as_ref().map(|v| &v.0);
+        let mut f =
+            process_bytes_with_views(&e.path, bytes, &opts.config, seed, opts.max_faces, vcfg)
+                .map_err(|err| err.to_string())?;
+        let mut view_hash = None;
+        if let (Some(v), Some((vc, root))) = (&mut f.descriptors.views, &opts.views) {
+            view_hash = Some(
+                crate::view_store::write_view_file(
+                    v,
+                    vc,
+                    &crate::features::view_file(root, &e.rel),
+                )
+                .map_err(|err| format!("cannot write its views: {err}"))?,
+            );
+            // The image is on disk; keeping its pixels until the run ends would make memory
+            // grow with the dataset (measured: +23 KB per mesh).
+            v.pixels = Vec::new();
+        }
+        Ok((f, view_hash))
+    })) {
+        Ok(r) => r,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            Err(format!(
+                "internal error while processing (please report): {msg}"
+            ))
+        }
+    }
+}
+
+/// [`dataset::content_hash`] of a mesh file, folded with that of every file it links to (a
+/// glTF's external buffers): a changed `.bin` beside an unchanged `.gltf` is a changed mesh. A
+/// linked file that cannot be read counts as empty; loading then says why.
+pub(super) fn content_hash_with_links(path: &Path, bytes: &[u8]) -> u64 {
+    mesh::linked_files(path, bytes)
+        .iter()
+        .fold(dataset::content_hash(bytes), |h, p| {
+            let linked = mesh::read_file(p).map_or(0, |b| dataset::content_hash(&b));
+            dataset::content_hash(&[h.to_le_bytes(), linked.to_le_bytes()].concat())
+        })
+}

@@ -1,0 +1,67 @@
+//! Unit tests of the parent module.
+
+use super::*;
+
+#[test]
+fn long_names_write_through_short_temporaries() {
+    let d = tempfile::tempdir().unwrap();
+    let name = "x".repeat(250);
+    write_bytes_atomic(&d.path().join(&name), b"ok").unwrap();
+    assert_eq!(std::fs::read(d.path().join(&name)).unwrap(), b"ok");
+}
+
+#[cfg(unix)]
+#[test]
+fn outputs_get_ordinary_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("a.json");
+    write_json_atomic(&p, &1).unwrap();
+    let created = d.path().join("b");
+    std::fs::write(&created, b"x").unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        mode(&p),
+        mode(&created),
+        "same mode as a plainly created file"
+    );
+}
+
+#[test]
+fn an_interrupted_commit_is_completed_or_undone() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    commit_files(dir, &[("a", b"1".to_vec()), ("b", b"1".to_vec())]).unwrap();
+    // Killed after staging, before the journal: the old generation stays.
+    std::fs::write(dir.join(staged_name("a")), b"2").unwrap();
+    let r = recover(dir).unwrap();
+    assert!(!r.rolled_forward);
+    assert_eq!(r.removed, 1);
+    assert_eq!(std::fs::read(dir.join("a")).unwrap(), b"1");
+    // Killed after the journal and one rename: the new generation is completed.
+    std::fs::write(dir.join("a"), b"2").unwrap();
+    std::fs::write(dir.join(staged_name("b")), b"2").unwrap();
+    write_json_atomic(&dir.join(JOURNAL_FILE), &["a", "b"]).unwrap();
+    let r = recover(dir).unwrap();
+    assert!(r.rolled_forward);
+    assert_eq!(std::fs::read(dir.join("b")).unwrap(), b"2");
+    assert!(!has_journal(dir));
+    // Stray temporaries in subfolders go too; other hidden files stay.
+    std::fs::create_dir_all(dir.join("v/c")).unwrap();
+    std::fs::write(dir.join("v/c/.shapeclf-abc.tmp"), b"").unwrap();
+    std::fs::write(dir.join("v/c/.keep"), b"").unwrap();
+    assert_eq!(recover(dir).unwrap().removed, 1);
+    assert!(dir.join("v/c/.keep").exists());
+}
+
+#[test]
+fn a_locked_folder_is_refused_until_released() {
+    let d = tempfile::tempdir().unwrap();
+    let a = FolderLock::acquire(d.path()).unwrap();
+    match FolderLock::acquire(d.path()) {
+        Err(LockError::Held { pid, .. }) => assert_eq!(pid, std::process::id().to_string()),
+        other => panic!("expected Held, got {other:?}"),
+    }
+    drop(a);
+    FolderLock::acquire(d.path()).unwrap();
+}

@@ -1,0 +1,68 @@
+//! Unit tests of the parent module.
+
+use super::*;
+
+fn tri(vertices: Vec<[f32; 3]>, triangles: Vec<[u32; 3]>) -> RawMesh {
+    RawMesh {
+        vertices,
+        triangles,
+    }
+}
+
+#[test]
+fn rejects_nan_and_out_of_range() {
+    let e = Mesh::from_raw(tri(vec![[0.0, 0.0, f32::NAN]; 3], vec![[0, 1, 2]])).unwrap_err();
+    assert!(e.to_string().contains("non-finite"), "{e}");
+    let e = Mesh::from_raw(tri(vec![[0.0; 3]; 3], vec![[0, 1, 7]])).unwrap_err();
+    assert!(e.to_string().contains("vertex 7"), "{e}");
+}
+
+#[test]
+fn drops_degenerate_and_fails_when_none_left() {
+    let v = vec![
+        [0.0, 0.0, 0.0],
+        [1.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0],
+        [2.0, 0.0, 0.0],
+    ];
+    let (m, s) = Mesh::from_raw(tri(v.clone(), vec![[0, 1, 2], [0, 0, 1], [0, 1, 3]])).unwrap();
+    assert_eq!(m.triangles.len(), 1);
+    assert_eq!(s.degenerate_dropped, 2);
+    let e = Mesh::from_raw(tri(v, vec![[0, 1, 3], [1, 1, 2]])).unwrap_err();
+    assert!(e.to_string().contains("degenerate"), "{e}");
+}
+
+#[test]
+fn normalize_centres_and_scales() {
+    // A unit square far from the origin, scaled by 100.
+    let v = vec![
+        [100.0, 100.0, 5.0],
+        [300.0, 100.0, 5.0],
+        [300.0, 300.0, 5.0],
+        [100.0, 300.0, 5.0],
+    ];
+    let (mut m, _) = Mesh::from_raw(tri(v, vec![[0, 1, 2], [0, 2, 3]])).unwrap();
+    m.normalize();
+    let max = m.vertices.iter().map(|v| v.length()).fold(0.0, f32::max);
+    assert!((max - 1.0).abs() < 1e-6);
+    let c = m.vertices.iter().fold(Vec3::ZERO, |a, v| a + *v) / 4.0;
+    assert!(c.length() < 1e-6);
+}
+
+#[test]
+fn orient_outward_flips_inverted_tetrahedron() {
+    let v = vec![
+        [0.0, 0.0, 0.0],
+        [1.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0],
+        [0.0, 0.0, 1.0],
+    ];
+    // Inward-facing winding.
+    let t = vec![[0, 1, 2], [0, 3, 1], [0, 2, 3], [1, 3, 2]];
+    let (mut m, _) = Mesh::from_raw(tri(v, t)).unwrap();
+    m.normalize();
+    assert!(m.signed_volume() < 0.0);
+    assert!(m.orient_outward());
+    assert!(m.signed_volume() > 0.0);
+    assert!(!m.orient_outward());
+}

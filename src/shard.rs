@@ -1,0 +1,385 @@
+//! Splitting one `features` run over the tasks of a job array (Slurm's `--array`, Kubernetes'
+//! Indexed Jobs): which meshes a task takes, where its index comes from, and the names of the
+//! files its part of the output folder is made of.
+//!
+//! Task `I` of `N` takes the meshes whose relative path hashes to `I` ([`shard_of`]): the same
+//! path always goes to the same task, whatever the listing order or the machine, and shards are
+//! balanced to within sampling noise. Every task discovers the whole dataset and computes the
+//! train/test split as an unsharded run does before keeping its own meshes, so a mesh's split
+//! (and its row) does not depend on the sharding.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::features::TableFormat;
+
+/// One task's share of a sharded run: index `index` of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Shard {
+    /// This task's index, `0..count`.
+    pub index: u32,
+    /// How many tasks share the dataset.
+    pub count: u32,
+}
+
+/// Most tasks one run may be split into (Slurm's default `MaxArraySize` is 1001).
+pub const MAX_SHARDS: u32 = 100_000;
+
+/// The task a relative mesh path belongs to among `count`: the path's
+/// [`crate::seeding::stable_hash`], spread by a splitmix64 finaliser (FNV's low bits follow
+/// the bytes' low bits alone) and mapped onto `0..count` by a multiply-shift, which stays
+/// balanced for any `count`. Part of the output format: changing it reassigns meshes to tasks.
+pub fn shard_of(rel: &str, count: u32) -> u32 {
+    let mut z = crate::seeding::stable_hash(rel);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    ((u128::from(z) * u128::from(count.max(1))) >> 64) as u32
+}
+
+impl Shard {
+    /// A shard, checked: `count` in `1..=MAX_SHARDS`, `index < count`.
+    pub fn new(index: u32, count: u32) -> Result<Shard, String> {
+        if count == 0 || count > MAX_SHARDS {
+            return Err(format!(
+                "the number of shards must lie between 1 and {MAX_SHARDS}, not {count}"
+            ));
+        }
+        if index >= count {
+            return Err(format!(
+                "shard index {index} is out of range: shards of {count} are numbered 0 to {}",
+                count - 1
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Parses `I/N` (as `--shard` takes it).
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let bad = || format!("{s:?} is not a shard: write I/N, e.g. 0/4 for the first of four");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let i: u32 = i.trim().parse().map_err(|_| bad())?;
+        let n: u32 = n.trim().parse().map_err(|_| bad())?;
+        Shard::new(i, n)
+    }
+
+    /// Whether the mesh at relative path `rel` is this shard's.
+    pub fn contains(&self, rel: &str) -> bool {
+        shard_of(rel, self.count) == self.index
+    }
+
+    /// `shard-I-of-N`: the tag in the names of this shard's files.
+    pub fn tag(&self) -> String {
+        format!("shard-{}-of-{}", self.index, self.count)
+    }
+
+    /// This shard's manifest file name, `manifest.shard-I-of-N.json`.
+    pub fn manifest_file(&self) -> String {
+        format!("manifest.{}.json", self.tag())
+    }
+
+    /// This shard's lock file, held exclusively while it runs.
+    pub fn lock_file(&self) -> String {
+        format!(".shapeclf.{}.lock", self.tag())
+    }
+
+    /// The shard a part manifest's file name belongs to, if it is one.
+    pub fn from_manifest_file(name: &str) -> Option<Shard> {
+        let tag = name
+            .strip_prefix("manifest.shard-")?
+            .strip_suffix(".json")?;
+        let (i, n) = tag.split_once("-of-")?;
+        let s = Shard::new(i.parse().ok()?, n.parse().ok()?).ok()?;
+        // Only the canonical spelling (no leading zeros or signs): one name per shard.
+        (s.manifest_file() == name).then_some(s)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// The names of the files that make up one generation in a feature folder: the whole folder's
+/// (`descriptors.csv`, `mesh_cache.json`, `manifest.json`) or one shard's part of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartFiles {
+    /// The feature table.
+    pub table: String,
+    /// The per-mesh cache for resuming.
+    pub cache: String,
+    /// The manifest.
+    pub manifest: String,
+    /// The journal of its commits.
+    pub journal: String,
+}
+
+/// The files of the unsharded folder (`shard` `None`) or of one shard's part, for a table in
+/// `format`.
+pub fn part_files(shard: Option<Shard>, format: TableFormat) -> PartFiles {
+    match shard {
+        None => PartFiles {
+            table: format.file_name("descriptors"),
+            cache: crate::features::CACHE_FILE.to_string(),
+            manifest: crate::features::MANIFEST_FILE.to_string(),
+            journal: crate::io::JOURNAL_FILE.to_string(),
+        },
+        Some(s) => PartFiles {
+            table: format.file_name(&format!("descriptors.{}", s.tag())),
+            cache: format!("mesh_cache.{}.json", s.tag()),
+            manifest: s.manifest_file(),
+            journal: format!("{}.{}", crate::io::JOURNAL_FILE, s.tag()),
+        },
+    }
+}
+
+/// Where a task's shard came from, for the line the terminal prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardSource {
+    /// `--shard I/N`.
+    Flag,
+    /// `SLURM_ARRAY_TASK_ID` (less `SLURM_ARRAY_TASK_MIN`) of `SLURM_ARRAY_TASK_COUNT`.
+    Slurm,
+    /// Kubernetes' `JOB_COMPLETION_INDEX` of `--shards N`.
+    Kubernetes,
+}
+
+impl ShardSource {
+    /// Says where the shard came from, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ShardSource::Flag => "from --shard",
+            ShardSource::Slurm => {
+                "from Slurm's job array (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT)"
+            }
+            ShardSource::Kubernetes => {
+                "from Kubernetes' Indexed Job (JOB_COMPLETION_INDEX of --shards)"
+            }
+        }
+    }
+}
+
+/// This task's shard: `--shard` when given (`flag`), else the job array's index from the
+/// environment (`env` looks a variable up): Slurm's `SLURM_ARRAY_TASK_ID` and
+/// `SLURM_ARRAY_TASK_COUNT` (`--shards N`, if given, must agree), or Kubernetes'
+/// `JOB_COMPLETION_INDEX` with `--shards N`. `None` for an unsharded run. A count that does
+/// not match the array, or an index without a count, is an error rather than a guess: a wrong
+/// split silently leaves meshes out.
+pub fn resolve(
+    flag: Option<Shard>,
+    shards: Option<u32>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<(Shard, ShardSource)>, String> {
+    let num = |name: &str| -> Result<Option<u32>, String> {
+        match env(name) {
+            None => Ok(None),
+            Some(v) if v.trim().is_empty() => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("{name}={v:?} is not a task number")),
+        }
+    };
+    if let Some(s) = flag {
+        if let Some(n) = shards
+            && n != s.count
+        {
+            return Err(format!("--shard {s} and --shards {n} disagree"));
+        }
+        return Ok(Some((s, ShardSource::Flag)));
+    }
+    if let Some(id) = num("SLURM_ARRAY_TASK_ID")? {
+        let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+        let count = num("SLURM_ARRAY_TASK_COUNT")?.ok_or(
+            "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not: give --shard I/N",
+        )?;
+        if let Some(n) = shards
+            && n != count
+        {
+            return Err(format!(
+                "--shards {n} disagrees with the Slurm array's SLURM_ARRAY_TASK_COUNT={count}"
+            ));
+        }
+        let step = num("SLURM_ARRAY_TASK_STEP")?.unwrap_or(1);
+        let index = id.checked_sub(min).filter(|_| step == 1).ok_or_else(|| {
+            format!(
+                "Slurm array task {id} (first {min}, step {step}) is not one of 0..{count}: submit a contiguous array such as --array=0-{}",
+                count.saturating_sub(1)
+            )
+        })?;
+        return Shard::new(index, count)
+            .map(|s| Some((s, ShardSource::Slurm)))
+            .map_err(|e| {
+                format!(
+                    "{e} (submit a contiguous array such as --array=0-{})",
+                    count.saturating_sub(1)
+                )
+            });
+    }
+    if let Some(index) = num("JOB_COMPLETION_INDEX")? {
+        let count = shards.ok_or(
+            "JOB_COMPLETION_INDEX is set (a Kubernetes Indexed Job) but --shards N is not: give the Job's `completions` as --shards",
+        )?;
+        return Shard::new(index, count).map(|s| Some((s, ShardSource::Kubernetes)));
+    }
+    match shards {
+        Some(n) => Err(format!(
+            "--shards {n} needs a task index: give --shard I/{n}, or run inside a Slurm job array or a Kubernetes Indexed Job"
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Every shard part in `dir` (by its manifest's file name), sorted by count and index.
+pub fn parts_in(dir: &Path) -> Vec<Shard> {
+    let mut v: Vec<Shard> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| Shard::from_manifest_file(e.file_name().to_str()?))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort_by_key(|s| (s.count, s.index));
+    v
+}
+
+/// Holds a shard's part of an output folder: the folder's lock shared with the other shards
+/// (so no unsharded run or merge writes meanwhile) and the shard's own lock (so the same shard
+/// does not run twice). Released when dropped, or when the process dies.
+#[derive(Debug)]
+pub struct PartLock {
+    _folder: crate::io::FolderLock,
+    _own: crate::io::FolderLock,
+}
+
+/// [`crate::extract::prepare_output`] for one shard: checks `dir` may be written, takes the
+/// shard's locks ([`PartLock`]) and completes or clears what an interrupted earlier run of the
+/// same shard left. Other shards' files, live or not, are not touched.
+pub fn prepare_part_output(
+    dir: &Path,
+    shard: Shard,
+) -> Result<(PartLock, crate::io::Recovery), crate::extract::OutputError> {
+    crate::extract::check_output_folder(dir)?;
+    let folder = crate::io::FolderLock::acquire_shared(dir)?;
+    let own = crate::io::FolderLock::acquire_named(dir, &shard.lock_file())?;
+    let mut names: Vec<String> = Vec::new();
+    for format in [TableFormat::Csv, TableFormat::Parquet] {
+        let f = part_files(Some(shard), format);
+        names.extend([f.table, f.cache, f.manifest]);
+    }
+    names.sort();
+    names.dedup();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let journal = part_files(Some(shard), TableFormat::Csv).journal;
+    let rec = crate::io::recover_part(dir, &journal, &names)
+        .map_err(|e| crate::extract::OutputError::Recover(dir.to_path_buf(), e))?;
+    Ok((
+        PartLock {
+            _folder: folder,
+            _own: own,
+        },
+        rec,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_assignment_is_pinned_and_balanced() {
+        // Changing these reassigns meshes to tasks: parts of older runs would not merge.
+        assert_eq!(shard_of("mug/train/mug_0000.off", 4), 3);
+        assert_eq!(shard_of("mug/test/mug_0002.stl", 4), 0);
+        assert_eq!(shard_of("cup/train/cup_0001.ply", 4), 2);
+        let n = 40_000;
+        let mut counts = [0usize; 7];
+        for i in 0..n {
+            counts[shard_of(&format!("c/train/m_{i:05}.off"), 7) as usize] += 1;
+        }
+        for c in counts {
+            // Binomial sd is about 70 here: 5 sd either side.
+            assert!((c as i64 - n / 7).abs() < 350, "{counts:?}");
+        }
+        assert_eq!(shard_of("x", 1), 0);
+    }
+
+    #[test]
+    fn shards_parse_and_check() {
+        assert_eq!(Shard::parse("3/4").unwrap(), Shard { index: 3, count: 4 });
+        for bad in ["4/4", "1/0", "a/4", "3", "-1/4", "1/200000"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+        let s = Shard::new(2, 10).unwrap();
+        assert_eq!(Shard::from_manifest_file(&s.manifest_file()), Some(s));
+        assert_eq!(
+            Shard::from_manifest_file("manifest.shard-02-of-10.json"),
+            None
+        );
+        assert_eq!(Shard::from_manifest_file("manifest.json"), None);
+    }
+
+    #[test]
+    fn the_index_comes_from_the_flag_slurm_or_kubernetes() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let none = env(&[]);
+        assert_eq!(resolve(None, None, &none).unwrap(), None);
+        assert!(
+            resolve(None, Some(4), &none)
+                .unwrap_err()
+                .contains("needs a task index")
+        );
+        let s = Shard::new(1, 4).unwrap();
+        assert_eq!(
+            resolve(Some(s), None, &none).unwrap(),
+            Some((s, ShardSource::Flag))
+        );
+        assert!(resolve(Some(s), Some(5), &none).is_err());
+        let slurm = env(&[
+            ("SLURM_ARRAY_TASK_ID", "3"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+            ("SLURM_ARRAY_TASK_MIN", "0"),
+        ]);
+        assert_eq!(
+            resolve(None, None, &slurm).unwrap(),
+            Some((Shard::new(3, 4).unwrap(), ShardSource::Slurm))
+        );
+        assert!(resolve(None, Some(8), &slurm).is_err());
+        let one_based = env(&[
+            ("SLURM_ARRAY_TASK_ID", "4"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+        ]);
+        assert_eq!(
+            resolve(None, None, &one_based).unwrap().unwrap().0,
+            Shard::new(3, 4).unwrap()
+        );
+        let stepped = env(&[
+            ("SLURM_ARRAY_TASK_ID", "6"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+            ("SLURM_ARRAY_TASK_STEP", "2"),
+        ]);
+        assert!(
+            resolve(None, None, &stepped)
+                .unwrap_err()
+                .contains("contiguous")
+        );
+        let k8s = env(&[("JOB_COMPLETION_INDEX", "2")]);
+        assert!(resolve(None, None, &k8s).unwrap_err().contains("--shards"));
+        assert_eq!(
+            resolve(None, Some(3), &k8s).unwrap(),
+            Some((Shard::new(2, 3).unwrap(), ShardSource::Kubernetes))
+        );
+        assert!(resolve(None, Some(2), &k8s).is_err());
+    }
+}
