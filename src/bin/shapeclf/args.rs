@@ -90,12 +90,12 @@ pub(crate) struct TrainArgs {
     /// Dropout probability (default: MLP 0.3, CNN 0.5 before the classifier).
     #[arg(long)]
     pub(crate) dropout: Option<f64>,
-    /// Share of each training class held out for early stopping (default: 0 logistic, 0.15 MLP,
-    /// 0.1 CNN).
+    /// Share of each training class held out to choose the epoch by (default: 0, every
+    /// training shape trains and the last epoch is kept).
     #[arg(long)]
     pub(crate) val_fraction: Option<f64>,
-    /// Epochs without validation improvement before stopping (default: 40, CNN 15; 0 never
-    /// stops).
+    /// With --val-fraction: epochs without validation improvement before stopping (default: 0,
+    /// never stops).
     #[arg(long)]
     pub(crate) patience: Option<usize>,
     /// Train one class against all others (a two-class task), e.g. `--positive mug`.
@@ -108,7 +108,7 @@ pub(crate) struct TrainArgs {
     /// CNN: output channels of the conv blocks, comma-separated (default: 32,64,128).
     #[arg(long, value_delimiter = ',')]
     pub(crate) channels: Option<Vec<usize>>,
-    /// Learning-rate schedule (default: constant; CNN cosine).
+    /// Learning-rate schedule (default: cosine, annealed to zero over training).
     #[arg(long, value_enum)]
     pub(crate) schedule: Option<LrSchedule>,
     /// Train N times from seeds SEED, SEED+1, ...; the report and `compare` give each score's
