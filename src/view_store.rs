@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use crate::descriptors::views::{ViewConfig, Views};
 use crate::features::{self, Failure, ViewsInfo};
+use crate::train::views::ViewFiles;
 use crate::train::{Samples, ViewSet};
 
 /// Writes tiled views as a grayscale PNG, atomically; returns the hash of its bytes.
@@ -89,37 +90,59 @@ pub fn read_view_file(features_dir: &Path, rel: &str, cfg: &ViewConfig) -> Resul
     Views::untile(w, h, img.as_raw(), cfg).map_err(|e| format!("{}: {e}", file.display()))
 }
 
+/// Where a [`load_views`] set keeps its pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// All in memory: fastest, and memory grows with the dataset.
+    Memory,
+    /// On disk, each batch read from the view images: memory follows the batch.
+    Disk,
+}
+
 /// Reads the views of every row of `samples` from a feature folder whose manifest recorded
-/// `info`. Rows whose image is missing, corrupt or of another size are left out and returned
-/// with their reasons.
+/// `info`, checking every image. Rows whose image is missing, corrupt or of another size are
+/// left out and returned with their reasons. With [`Keep::Disk`] the checked pixels are dropped
+/// again and each batch reads its images (so a set of any size takes the memory of a batch).
 pub fn load_views(
     features_dir: &Path,
     info: &ViewsInfo,
     samples: &Samples,
+    keep: Keep,
 ) -> (ViewSet, Vec<Failure>) {
     let cfg = &info.config;
-    let read: Vec<Result<Views, String>> = samples
-        .paths
-        .par_iter()
-        .map(|p| read_view_file(features_dir, p, cfg))
-        .collect();
+    // Checked in chunks, so a set kept on disk never holds more than a chunk's pixels.
     let mut set = ViewSet {
         views: cfg.count(),
         resolution: cfg.resolution,
+        disk: (keep == Keep::Disk).then(|| {
+            std::sync::Arc::new(ViewFiles {
+                dir: features_dir.to_path_buf(),
+                config: *cfg,
+            })
+        }),
         ..Default::default()
     };
     let mut skipped = Vec::new();
-    for (i, r) in read.into_iter().enumerate() {
-        match r {
-            Ok(v) => {
-                set.pixels.extend_from_slice(&v.pixels);
-                set.y.push(samples.y[i]);
-                set.paths.push(samples.paths[i].clone());
+    for (c, chunk) in samples.paths.chunks(1024).enumerate() {
+        let read: Vec<Result<Views, String>> = chunk
+            .par_iter()
+            .map(|p| read_view_file(features_dir, p, cfg))
+            .collect();
+        for (j, r) in read.into_iter().enumerate() {
+            let i = c * 1024 + j;
+            match r {
+                Ok(v) => {
+                    if keep == Keep::Memory {
+                        set.pixels.extend_from_slice(&v.pixels);
+                    }
+                    set.y.push(samples.y[i]);
+                    set.paths.push(samples.paths[i].clone());
+                }
+                Err(error) => skipped.push(Failure {
+                    path: samples.paths[i].clone(),
+                    error,
+                }),
             }
-            Err(error) => skipped.push(Failure {
-                path: samples.paths[i].clone(),
-                error,
-            }),
         }
     }
     (set, skipped)

@@ -157,6 +157,7 @@ impl ConfigV1 {
                 positive: t.positive,
                 tune_weight_decay: t.tune_weight_decay,
                 schedule: crate::train::LrSchedule::Constant,
+                views_in_memory: false,
                 repeats: 1,
             },
             network,

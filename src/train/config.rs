@@ -204,6 +204,10 @@ pub struct TrainConfig {
     /// Learning-rate schedule.
     #[serde(default)]
     pub schedule: LrSchedule,
+    /// Hold every view in memory instead of reading each batch's view images from the feature
+    /// folder (faster on slow disks; memory then grows with the dataset).
+    #[serde(default)]
+    pub views_in_memory: bool,
     /// Train this many times, from seeds `seed`, `seed + 1`, ...: the report gives every score's
     /// mean and standard deviation over them (the folder keeps the first seed's model).
     #[serde(default = "one")]
@@ -232,6 +236,7 @@ impl TrainConfig {
             positive: None,
             tune_weight_decay: false,
             schedule: LrSchedule::Constant,
+            views_in_memory: false,
             repeats: 1,
         };
         // Every model trains on all its training shapes with the learning rate annealed to zero

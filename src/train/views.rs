@@ -24,6 +24,18 @@ pub struct ViewSet {
     pub resolution: usize,
     /// Augmentation applied to training batches (none by default).
     pub augment: AugmentSpec,
+    /// Where the views stay when they are not held in `pixels`: each batch reads its shapes'
+    /// view images from the feature folder, so memory follows the batch, not the dataset.
+    pub disk: Option<std::sync::Arc<ViewFiles>>,
+}
+
+/// The view images of a feature folder, read on demand.
+#[derive(Debug, Clone)]
+pub struct ViewFiles {
+    /// The feature folder.
+    pub dir: std::path::PathBuf,
+    /// The views' settings, as its manifest records them.
+    pub config: crate::descriptors::views::ViewConfig,
 }
 
 /// Which augmentations training batches get.
@@ -46,10 +58,21 @@ impl ViewSet {
         self.y.is_empty()
     }
 
-    /// Pixels of one shape's views.
-    pub fn shape_pixels(&self, i: usize) -> &[u8] {
+    /// Pixels of one shape's views, from memory or (for a set on disk) read from its image.
+    /// An image that can no longer be read (it was checked when the set was made) gives blank
+    /// views rather than stopping training.
+    pub fn shape_pixels(&self, i: usize) -> std::borrow::Cow<'_, [u8]> {
         let n = self.views * self.resolution * self.resolution;
-        &self.pixels[i * n..(i + 1) * n]
+        match &self.disk {
+            None => std::borrow::Cow::Borrowed(&self.pixels[i * n..(i + 1) * n]),
+            Some(f) => std::borrow::Cow::Owned(
+                crate::view_store::read_view_file(&f.dir, &self.paths[i], &f.config)
+                    .map(|v| v.pixels)
+                    .ok()
+                    .filter(|p| p.len() == n)
+                    .unwrap_or_else(|| vec![0; n]),
+            ),
+        }
     }
 }
 
@@ -72,10 +95,13 @@ impl Batcher for ViewSet {
             views: self.views,
             resolution: self.resolution,
             augment: self.augment,
+            disk: self.disk.clone(),
             ..Default::default()
         };
         for &i in idx {
-            s.pixels.extend_from_slice(self.shape_pixels(i));
+            if self.disk.is_none() {
+                s.pixels.extend_from_slice(&self.shape_pixels(i));
+            }
             s.y.push(self.y[i]);
             s.paths.push(self.paths[i].clone());
         }
@@ -83,18 +109,26 @@ impl Batcher for ViewSet {
     }
 
     fn batch(&self, idx: &[usize], rng: Option<&mut ChaCha8Rng>, device: &Device) -> Tensor<4> {
+        use rayon::prelude::*;
         let r = self.resolution;
         let mut x = Vec::with_capacity(idx.len() * self.views * r * r);
+        // A set on disk reads the batch's images in parallel (a few KB each), then augments
+        // in order, so the random draws do not depend on where the views are kept.
+        let read: Vec<std::borrow::Cow<'_, [u8]>> = if self.disk.is_some() {
+            idx.par_iter().map(|&i| self.shape_pixels(i)).collect()
+        } else {
+            idx.iter().map(|&i| self.shape_pixels(i)).collect()
+        };
         match rng {
             Some(rng) => {
-                for &i in idx {
+                for px in &read {
                     let aug = Augment::draw(rng, self.augment.flip, self.augment.jitter);
-                    push_views(&mut x, self.shape_pixels(i), r, aug);
+                    push_views(&mut x, px, r, aug);
                 }
             }
             None => {
-                for &i in idx {
-                    push_views(&mut x, self.shape_pixels(i), r, Augment::default());
+                for px in &read {
+                    push_views(&mut x, px, r, Augment::default());
                 }
             }
         }

@@ -16,6 +16,7 @@ use crate::io::{write_bytes_atomic, write_json_atomic};
 use crate::model_dir::{self, Classifier, ModelConfig, Network};
 use crate::models::{CnnConfig, FusionConfig, Mvcnn, NetConfig};
 use crate::observe::{Event, Observer};
+use crate::view_store::{Keep, load_views};
 use crate::report::render::report_markdown;
 use crate::report::{Metrics, RepeatScore, Report, Spread, TestPrediction, plots};
 use crate::train::{self, Fit, ModelSpec, Standardizer, TrainConfig, ViewSet};
@@ -183,8 +184,13 @@ pub fn train_model(
                 .views
                 .as_ref()
                 .ok_or_else(|| Error::NoViews(features_dir.to_path_buf()))?;
-            let (train_set, s1) = crate::view_store::load_views(features_dir, info, &data.train);
-            let (test_set, s2) = crate::view_store::load_views(features_dir, info, &data.test);
+            let keep = if cfg.views_in_memory {
+                Keep::Memory
+            } else {
+                Keep::Disk
+            };
+            let (train_set, s1) = load_views(features_dir, info, &data.train, keep);
+            let (test_set, s2) = load_views(features_dir, info, &data.test, keep);
             let skipped: Vec<features::Failure> = s1.into_iter().chain(s2).collect();
             for f in &skipped {
                 observer.event(Event::Skipped {

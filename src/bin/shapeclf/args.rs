@@ -111,6 +111,10 @@ pub(crate) struct TrainArgs {
     /// Learning-rate schedule (default: cosine, annealed to zero over training).
     #[arg(long, value_enum)]
     pub(crate) schedule: Option<LrSchedule>,
+    /// CNN and fusion: hold every view in memory instead of reading each batch's view images
+    /// from the feature folder (memory then grows with the dataset).
+    #[arg(long)]
+    pub(crate) views_in_memory: bool,
     /// Train N times from seeds SEED, SEED+1, ...; the report and `compare` give each score's
     /// mean and standard deviation (on small test sets seeds alone move accuracy by points).
     #[arg(long, default_value_t = 1)]
@@ -269,6 +273,7 @@ pub(crate) fn train_config(a: &TrainArgs) -> TrainConfig {
     c.patience = a.patience.unwrap_or(c.patience);
     c.positive = a.positive.clone();
     c.repeats = a.repeats;
+    c.views_in_memory = a.views_in_memory;
     c.schedule = a.schedule.unwrap_or(c.schedule);
     c.class_weight = a.class_weight.unwrap_or(ClassWeight::None);
     match &mut c.model {
