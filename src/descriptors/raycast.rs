@@ -20,7 +20,7 @@ use crate::mesh::Vec3;
 pub const LEAF: usize = 4;
 
 /// [`LEAF`] triangles, each coordinate in its own row so that the test runs across them at once.
-/// Unused slots of the last leaf have a zero normal, which no ray hits.
+/// Unused slots of the last leaf have zero edges, hence a zero normal, which no ray hits.
 #[derive(Clone, Copy, Default)]
 #[repr(C, align(16))]
 struct Leaf {
@@ -30,21 +30,29 @@ struct Leaf {
     ab: [[f32; LEAF]; 3],
     /// Third corner minus the first.
     ac: [[f32; LEAF]; 3],
-    /// `ab x ac`, not normalised: the triangle's normal as wound.
-    n: [[f32; LEAF]; 3],
 }
 
 impl Leaf {
     /// Puts triangle `a b c` into slot `lane`.
     fn set(&mut self, lane: usize, a: Vec3, b: Vec3, c: Vec3) {
         let (ab, ac) = (b - a, c - a);
-        let n = ab.cross(ac);
         for k in 0..3 {
             self.a[k][lane] = a[k];
             self.ab[k][lane] = ab[k];
             self.ac[k][lane] = ac[k];
-            self.n[k][lane] = n[k];
         }
+    }
+
+    /// The normal of the triangle in `lane` as wound, `ab x ac` (glam's formula, so the same
+    /// bits as the mesh's own cross product), not normalised.
+    #[inline(always)]
+    fn normal(&self, lane: usize) -> [f32; 3] {
+        let (ab, ac) = (&self.ab, &self.ac);
+        [
+            ab[1][lane] * ac[2][lane] - ac[1][lane] * ab[2][lane],
+            ab[2][lane] * ac[0][lane] - ac[2][lane] * ab[0][lane],
+            ab[0][lane] * ac[1][lane] - ac[0][lane] * ab[1][lane],
+        ]
     }
 }
 
@@ -150,7 +158,7 @@ impl RayMesh {
         Some(Hit {
             toi,
             triangle: self.ids[leaf * LEAF + lane],
-            normal: Vec3::new(l.n[0][lane], l.n[1][lane], l.n[2][lane]),
+            normal: Vec3::from_array(l.normal(lane)),
         })
     }
 }
@@ -164,7 +172,7 @@ impl RayMesh {
 fn leaf_hit(leaf: &Leaf, o: Vec3, dir: Vec3, best: f32) -> Option<(f32, u32)> {
     let mut toi = [f32::INFINITY; LEAF];
     for (l, out) in toi.iter_mut().enumerate() {
-        let n = [leaf.n[0][l], leaf.n[1][l], leaf.n[2][l]];
+        let n = leaf.normal(l);
         let d = n[0] * dir.x + n[1] * dir.y + n[2] * dir.z;
         let ap = [o.x - leaf.a[0][l], o.y - leaf.a[1][l], o.z - leaf.a[2][l]];
         let t = ap[0] * n[0] + ap[1] * n[1] + ap[2] * n[2];
