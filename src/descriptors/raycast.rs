@@ -77,10 +77,8 @@ pub struct Hit {
 }
 
 impl RayMesh {
-    /// Prepares `triangles` (indices into `vertices`, all in range) for ray casts.
-    ///
-    /// # Panics
-    /// When a triangle index is out of range for `vertices`.
+    /// Prepares `triangles` (indices into `vertices`) for ray casts. A triangle with an index
+    /// out of range is left out: no ray hits it.
     pub fn new(vertices: &[Vec3], triangles: &[[u32; 3]]) -> Self {
         let order = morton_order(vertices, triangles);
         let mut leaves = vec![Leaf::default(); order.len().div_ceil(LEAF)];
@@ -94,6 +92,7 @@ impl RayMesh {
             let mut lo = Vec3::splat(f32::INFINITY);
             let mut hi = Vec3::splat(f32::NEG_INFINITY);
             for (lane, (&t, id)) in chunk.iter().zip(slot_ids).enumerate() {
+                // In range: `morton_order` keeps only such triangles.
                 let [a, b, c] = triangles[t as usize].map(|i| vertices[i as usize]);
                 leaf.set(lane, a, b, c);
                 lo = lo.min(a).min(b).min(c);
@@ -189,7 +188,8 @@ fn leaf_hit(leaf: &Leaf, o: Vec3, dir: Vec3, best: f32) -> Option<(f32, u32)> {
         let w = if below { ab_e } else { -ab_e };
         let da = d.abs();
         let facing_away = (t < 0.0 && d < 0.0) || (t > 0.0 && d > 0.0);
-        let inside = !(v < 0.0 || v > da) && !(w < 0.0 || v + w > da);
+        // parry's two rejections, negated as written so that NaN compares as parry's do.
+        let inside = !(v < 0.0 || v > da || w < 0.0 || v + w > da);
         let hit = d != 0.0 && !facing_away && inside;
         let invd = 1.0 / da;
         let dist = (if below { -t } else { t }) * invd;
@@ -206,8 +206,9 @@ fn leaf_hit(leaf: &Leaf, o: Vec3, dir: Vec3, best: f32) -> Option<(f32, u32)> {
     found
 }
 
-/// Triangle indices sorted by the Morton code of their centroids in the mesh's bounding box:
-/// neighbours on the curve are neighbours in space, so consecutive triangles make tight leaves.
+/// Indices of the triangles whose corners are all in range, sorted by the Morton code of their
+/// centroids in the mesh's bounding box: neighbours on the curve are neighbours in space, so
+/// consecutive triangles make tight leaves.
 fn morton_order(vertices: &[Vec3], triangles: &[[u32; 3]]) -> Vec<u32> {
     let (lo, hi) = vertices.iter().fold(
         (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY)),
@@ -220,6 +221,7 @@ fn morton_order(vertices: &[Vec3], triangles: &[[u32; 3]]) -> Vec<u32> {
     let mut keys: Vec<u64> = triangles
         .iter()
         .enumerate()
+        .filter(|(_, t)| t.iter().all(|&k| (k as usize) < vertices.len()))
         .map(|(i, t)| {
             let c = t.iter().fold(Vec3::ZERO, |s, &k| s + vertices[k as usize]);
             let q = ((c - lo3) * scale).clamp(Vec3::ZERO, Vec3::splat(1023.0));
@@ -358,6 +360,27 @@ mod tests {
             }
         }
         assert!(hits > 1000);
+    }
+
+    /// A triangle with an index out of range is left out rather than a panic.
+    #[test]
+    fn out_of_range_triangles_are_left_out() {
+        let v = [Vec3::ZERO, Vec3::X, Vec3::Y];
+        let r = RayMesh::new(&v, &[[0, 1, 7], [0, 1, 2]]);
+        assert_eq!(r.triangle_count(), 1);
+        let h = r.cast(Vec3::new(0.2, 0.2, 1.0), Vec3::NEG_Z, 5.0).unwrap();
+        assert_eq!(h.triangle, 1);
+        let none = RayMesh::new(&v, &[[0, 1, 7]]);
+        assert_eq!(none.triangle_count(), 0);
+        assert!(
+            none.cast(Vec3::new(0.2, 0.2, 1.0), Vec3::NEG_Z, 5.0)
+                .is_none()
+        );
+        assert!(
+            RayMesh::new(&[], &[])
+                .cast(Vec3::ZERO, Vec3::X, 1.0)
+                .is_none()
+        );
     }
 
     /// Meshes of 1, 2 and 5 triangles (a root that is a leaf, a partly filled leaf).
