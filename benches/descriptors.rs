@@ -1,5 +1,5 @@
 //! Per-mesh cost of each stage: loading (parse, validate, normalise) in each format, D2, SDF
-//! (BVH build plus 512 x 30 rays), depth views (12 x 32 x 32 rays), and the whole descriptor set,
+//! (BVH build, against parry's TriMesh build for reference, plus 512 x 30 rays), depth views (12 x 32 x 32 rays), and the whole descriptor set,
 //! on a ~20k-triangle mesh.
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -43,6 +43,14 @@ fn descriptor_stages(c: &mut Criterion) {
     });
     g.bench_function("sdf_bvh_build", |b| {
         b.iter(|| SdfTracer::new(black_box(&m), &cfg))
+    });
+    // Reference: parry3d's own TriMesh (one triangle per BVH leaf), what the SDF built before
+    // issue 15; sdf_bvh_build above is our RayMesh (four triangles per leaf) plus the ray cone.
+    g.bench_function("parry_trimesh_build_reference", |b| {
+        b.iter(|| {
+            parry3d::shape::TriMesh::new(black_box(m.vertices().to_vec()), m.triangles().to_vec())
+                .unwrap()
+        })
     });
     let tracer = SdfTracer::new(&m, &cfg);
     g.bench_function("sdf_512x30_rays", |b| {

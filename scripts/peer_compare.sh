@@ -15,7 +15,9 @@ fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 (cd "$here" && cargo build --release -q)
-"$here/target/release/shapeclf" features "$root" --out "$out/f" --no-views > "$out/ours.txt"
+# cargo puts the binary under CARGO_TARGET_DIR when that is set.
+target=${CARGO_TARGET_DIR:-$here/target}
+"$target/release/shapeclf" features "$root" --out "$out/f" --no-views > "$out/ours.txt"
 ours=$(python3 -c "import json;print(json.load(open('$out/f/manifest.json'))['wall_seconds'])")
 "$venv/bin/python" "$peer/peer.py" "$root" --workers "$(nproc)" > "$out/peer.txt" 2>&1
 tail -n 1 "$out/peer.txt" > "$out/peer.json"

@@ -38,45 +38,11 @@ pub fn d2_histogram(
     let n = pts.len();
     match pairs {
         None => {
-            // Structure of arrays and a row of bin indices let the distance loop vectorise
-            // (including the float-to-bin conversion); the scatter spreads over four
-            // histograms so consecutive increments of one bin do not wait on each other.
             let xs: Vec<f32> = pts.iter().map(|p| p.x).collect();
             let ys: Vec<f32> = pts.iter().map(|p| p.y).collect();
             let zs: Vec<f32> = pts.iter().map(|p| p.z).collect();
-            let last = (bins - 1) as f32;
-            let mut row = vec![0u32; n];
             let mut h4 = vec![[0u32; 4]; bins];
-            for i in 0..n {
-                let (x, y, z) = (xs[i], ys[i], zs[i]);
-                let out = &mut row[..n - i - 1];
-                for (((o, &a), &b), &c) in out
-                    .iter_mut()
-                    .zip(&xs[i + 1..])
-                    .zip(&ys[i + 1..])
-                    .zip(&zs[i + 1..])
-                {
-                    let (dx, dy, dz) = (a - x, b - y, c - z);
-                    // `max(0.0)` maps NaN and negatives to 0 and `min(last)` caps +inf, so `b`
-                    // is a finite value in [0, bins - 1] for any points and any `scale`.
-                    let b = ((dx * dx + dy * dy + dz * dz).sqrt() * scale)
-                        .max(0.0)
-                        .min(last);
-                    // SAFETY: `b` is finite and in [0, bins - 1] (above), well inside i32.
-                    // The checked `as` conversion would stop vectorisation.
-                    *o = unsafe { b.to_int_unchecked::<i32>() } as u32;
-                }
-                let mut chunks = out.chunks_exact(4);
-                for c in &mut chunks {
-                    h4[c[0] as usize][0] += 1;
-                    h4[c[1] as usize][1] += 1;
-                    h4[c[2] as usize][2] += 1;
-                    h4[c[3] as usize][3] += 1;
-                }
-                for &k in chunks.remainder() {
-                    h4[k as usize][0] += 1;
-                }
-            }
+            all_pairs(&xs, &ys, &zs, scale, &mut h4);
             for (t, s) in h.iter_mut().zip(&h4) {
                 *t = s.iter().sum();
             }
@@ -92,6 +58,68 @@ pub fn d2_histogram(
         }
     }
     normalise(&h)
+}
+
+/// Bins every pair of points `(xs[i], ys[i], zs[i])` into `h4` (`h4.len()` bins, each spread
+/// over four counters). With AVX2 where the CPU has it: the same IEEE operations eight lanes wide
+/// instead of four, so the same bins.
+fn all_pairs(xs: &[f32], ys: &[f32], zs: &[f32], scale: f32, h4: &mut [[u32; 4]]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above; the function has no other requirement.
+        unsafe { all_pairs_avx2(xs, ys, zs, scale, h4) };
+        return;
+    }
+    all_pairs_body(xs, ys, zs, scale, h4);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn all_pairs_avx2(xs: &[f32], ys: &[f32], zs: &[f32], scale: f32, h4: &mut [[u32; 4]]) {
+    all_pairs_body(xs, ys, zs, scale, h4);
+}
+
+#[inline(always)]
+fn all_pairs_body(xs: &[f32], ys: &[f32], zs: &[f32], scale: f32, h4: &mut [[u32; 4]]) {
+    // Structure of arrays and a row of bin indices let the distance loop vectorise (including
+    // the float-to-bin conversion); the scatter spreads over four histograms so consecutive
+    // increments of one bin do not wait on each other.
+    let n = xs.len().min(ys.len()).min(zs.len());
+    if h4.is_empty() {
+        return;
+    }
+    let last = (h4.len() - 1) as f32;
+    let mut row = vec![0u32; n];
+    for i in 0..n {
+        let (x, y, z) = (xs[i], ys[i], zs[i]);
+        let out = &mut row[..n - i - 1];
+        for (((o, &a), &b), &c) in out
+            .iter_mut()
+            .zip(&xs[i + 1..n])
+            .zip(&ys[i + 1..n])
+            .zip(&zs[i + 1..n])
+        {
+            let (dx, dy, dz) = (a - x, b - y, c - z);
+            // `max(0.0)` maps NaN and negatives to 0 and `min(last)` caps +inf, so `b` is a
+            // finite value in [0, bins - 1] for any points and any `scale`.
+            let b = ((dx * dx + dy * dy + dz * dz).sqrt() * scale)
+                .max(0.0)
+                .min(last);
+            // SAFETY: `b` is finite and in [0, bins - 1] (above), well inside i32. The
+            // checked `as` conversion would stop vectorisation.
+            *o = unsafe { b.to_int_unchecked::<i32>() } as u32;
+        }
+        let mut chunks = out.chunks_exact(4);
+        for c in &mut chunks {
+            h4[c[0] as usize][0] += 1;
+            h4[c[1] as usize][1] += 1;
+            h4[c[2] as usize][2] += 1;
+            h4[c[3] as usize][3] += 1;
+        }
+        for &k in chunks.remainder() {
+            h4[k as usize][0] += 1;
+        }
+    }
 }
 
 /// D1 histogram: distance of each point from the origin (the mesh centroid after normalising).

@@ -2,6 +2,7 @@
 //! the shape diameter function, and a few global shape statistics, as named feature columns.
 
 pub mod d2;
+pub mod raycast;
 pub mod sdf;
 pub mod views;
 

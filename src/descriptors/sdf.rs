@@ -1,12 +1,11 @@
 //! Shape diameter function (Shapira, Shamir and Cohen-Or 2008): at surface points, the robust
 //! mean length of rays cast into the solid through a cone around the inward normal.
 
-use parry3d::query::Ray;
-use parry3d::shape::{CompositeShapeRef, TriMesh};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::DescriptorConfig;
+use super::raycast::{Hit, RayMesh};
 use crate::mesh::{Mesh, SurfaceSamples, Vec3};
 
 /// Rays start this far inside the surface so they do not hit their own triangle.
@@ -48,7 +47,7 @@ impl SdfStats {
 
 /// A mesh prepared for SDF queries: the BVH is built once and queried by every ray.
 pub struct SdfTracer {
-    shape: TriMesh,
+    rays: RayMesh,
     /// Unit ray directions in a frame whose z axis is the cone's axis.
     cone: Vec<Vec3>,
     /// Inverse angle of each cone direction to the axis.
@@ -111,37 +110,32 @@ impl SdfTracer {
     /// on a 5M-triangle mesh a copy is about 250 MB at the moment the BVH build needs the most.
     pub fn from_mesh(mesh: Mesh, cfg: &DescriptorConfig) -> Self {
         let radius = mesh.vertices.iter().map(|v| v.length()).fold(0.0, f32::max);
-        let shape =
-            TriMesh::new(mesh.vertices, mesh.triangles).expect("validated mesh has triangles");
+        // The mesh is validated, so every index is in range. Its buffers are dropped once the
+        // leaves hold their own copy of each triangle.
+        let rays = RayMesh::new(&mesh.vertices, &mesh.triangles);
+        drop(mesh);
         let (cone, weights) = cone_directions(cfg.sdf_rays, cfg.sdf_cone_deg);
         SdfTracer {
             max_toi: 2.0 * radius * (1.0 + 1e-4) + 4.0 * ORIGIN_OFFSET,
-            shape,
+            rays,
             cone,
             weights,
             flip_fallback: cfg.sdf_flip_fallback,
         }
     }
 
-    /// The parry3d triangle mesh (with its BVH), for other ray queries such as rendering views.
-    pub fn shape(&self) -> &TriMesh {
-        &self.shape
-    }
-
-    /// Normal of triangle `tri` as wound, not normalised.
-    #[inline]
-    fn face_normal(&self, tri: u32) -> Vec3 {
-        crate::mesh::triangle_cross(self.shape.vertices(), self.shape.indices()[tri as usize])
+    /// The mesh prepared for ray casts (parry3d's BVH over leaves of triangles), for other ray
+    /// queries such as rendering views.
+    pub fn rays(&self) -> &RayMesh {
+        &self.rays
     }
 
     /// First surface hit along a ray: distance and triangle index.
     #[inline]
     pub fn cast(&self, origin: Vec3, dir: Vec3, max: f32) -> Option<(f32, u32)> {
-        // The plain ray cast (no normal) takes parry's SIMD BVH path and still names the
-        // triangle; the normal comes from the face table.
-        CompositeShapeRef(&self.shape)
-            .cast_local_ray(&Ray::new(origin, dir), max, false)
-            .map(|(tri, toi)| (toi, tri))
+        self.rays
+            .cast(origin, dir, max)
+            .map(|h| (h.toi, h.triangle))
     }
 
     /// Casts the cone around `axis` from `p`; `src_normal` is the face normal at `p` as wound.
@@ -159,13 +153,12 @@ impl SdfTracer {
         for (d, &w) in self.cone.iter().zip(&self.weights) {
             let dir = t * d.x + b * d.y + axis * d.z;
             st.rays += 1;
-            if let Some((toi, tri)) = self.cast(origin, dir, self.max_toi) {
+            if let Some(Hit { toi, normal: n, .. }) = self.rays.cast(origin, dir, self.max_toi) {
                 st.hits += 1;
                 // Shapira et al.: a wall facing the same way as the source is not the
-                // opposite side of the part. The face's normal is worked out here, for the
-                // few triangles rays hit, rather than stored for all of them. A wall at right
-                // angles (a cup's floor seen from its side) is kept whatever the rounding.
-                let n = self.face_normal(tri);
+                // opposite side of the part. The hit's normal is as wound and not normalised;
+                // a wall at right angles (a cup's floor seen from its side) is kept whatever
+                // the rounding.
                 if n.dot(src_normal) > PERPENDICULAR_TOL * n.length() {
                     st.rejected += 1;
                 } else {

@@ -16,10 +16,10 @@ use crate::io::{write_bytes_atomic, write_json_atomic};
 use crate::model_dir::{self, Classifier, ModelConfig, Network};
 use crate::models::{CnnConfig, FusionConfig, Mvcnn, NetConfig};
 use crate::observe::{Event, Observer};
-use crate::view_store::{Keep, load_views};
 use crate::report::render::report_markdown;
 use crate::report::{Metrics, RepeatScore, Report, Spread, TestPrediction, plots};
 use crate::train::{self, Fit, ModelSpec, Standardizer, TrainConfig, ViewSet};
+use crate::view_store::{Keep, load_views};
 
 /// What training one model produced, whichever model it was.
 struct Outcome {
