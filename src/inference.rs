@@ -62,29 +62,14 @@ pub fn predict(model_dir: &Path, meshes: &[PathBuf], top: usize) -> Result<Vec<P
                 }
                 (Classifier::Cnn(net), _) => {
                     let v = f.descriptors.views.ok_or("no views rendered")?;
-                    let set = ViewSet {
-                        pixels: v.pixels,
-                        y: vec![0],
-                        paths: vec![name.clone()],
-                        views: v.count,
-                        resolution: v.resolution,
-                        ..Default::default()
-                    };
-                    Ok(train::predict_proba(net, &set, &device))
+                    Ok(train::predict_proba(net, &one_shape(v, &name), &device))
                 }
                 (Classifier::Fusion(net), Some(s)) => {
                     let v = f.descriptors.views.ok_or("no views rendered")?;
                     let mut x = f.descriptors.values;
                     s.apply(&mut x);
                     let set = FusionSet {
-                        views: ViewSet {
-                            pixels: v.pixels,
-                            y: vec![0],
-                            paths: vec![name.clone()],
-                            views: v.count,
-                            resolution: v.resolution,
-                            ..Default::default()
-                        },
+                        views: one_shape(v, &name),
                         rows: RowSet {
                             columns: x.len(),
                             x,
@@ -128,4 +113,16 @@ pub fn predict(model_dir: &Path, meshes: &[PathBuf], top: usize) -> Result<Vec<P
         }
     }
     Ok(out)
+}
+
+/// One mesh's rendered views as a set of one shape.
+fn one_shape(v: crate::descriptors::views::Views, name: &str) -> ViewSet {
+    ViewSet {
+        pixels: v.pixels,
+        y: vec![0],
+        paths: vec![name.to_string()],
+        views: v.count,
+        resolution: v.resolution,
+        ..Default::default()
+    }
 }

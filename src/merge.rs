@@ -104,6 +104,11 @@ fn settings(m: &Manifest) -> Vec<(&'static str, String)> {
 /// (unless `allow_missing`) when a shard is missing or was interrupted. The parts stay, so a
 /// shard can be rerun and the merge repeated. Takes the folder's lock: no shard may be running.
 pub fn merge(dir: &Path, allow_missing: bool) -> Result<MergeReport, MergeError> {
+    // Nothing is written, not even the lock file, into a folder that holds no parts (a user's
+    // folder, a typo): the lock would create it or leave a file among their own.
+    if !dir.is_dir() || crate::shard::parts_in(dir).is_empty() {
+        return Err(MergeError::NoParts(dir.to_path_buf()));
+    }
     let _lock = crate::io::FolderLock::acquire(dir)?;
     // With the folder's lock held exclusively, no shard is live: every journal can be
     // completed and every stray temporary (of any shard) removed.

@@ -41,12 +41,7 @@ fn whole_flow(dir: &Path) -> Vec<String> {
     std::fs::write(meshes.join("mug/train/broken.off"), b"OFF\n3 1 0\n0 0 0\n").unwrap();
     let features = dir.join("features");
     let opts = ExtractOptions {
-        config: DescriptorConfig {
-            d2_points: 256,
-            sdf_points: 64,
-            sdf_rays: 8,
-            ..Default::default()
-        },
+        config: small_descriptors(),
         views: Some((
             ViewConfig {
                 resolution: 16,
@@ -142,12 +137,7 @@ fn format_1_model_folders_are_still_read() {
     let files = synth::write_dataset(&meshes, 4, 1, 0).unwrap();
     let features = d.path().join("features");
     let opts = ExtractOptions {
-        config: DescriptorConfig {
-            d2_points: 256,
-            sdf_points: 64,
-            sdf_rays: 8,
-            ..Default::default()
-        },
+        config: small_descriptors(),
         ..Default::default()
     };
     let silent = shapeclf::observe::Silent;
@@ -201,4 +191,14 @@ fn format_1_model_folders_are_still_read() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("format 99"), "{err}");
+}
+
+/// Descriptor settings small enough for a test run.
+fn small_descriptors() -> DescriptorConfig {
+    DescriptorConfig {
+        d2_points: 256,
+        sdf_points: 64,
+        sdf_rays: 8,
+        ..Default::default()
+    }
 }

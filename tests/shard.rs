@@ -471,3 +471,22 @@ fn the_index_comes_from_slurm_or_kubernetes_and_the_terminal_says_which() {
     ]);
     assert!(e.contains("being written by another shapeclf run"), "{e}");
 }
+
+/// Merge pointed at a folder of the user's, or at a path that does not exist, writes nothing:
+/// not even its lock file, and no folder is created.
+#[test]
+fn merge_leaves_a_folder_without_parts_untouched() {
+    let d = tempfile::tempdir().unwrap();
+    let notes = d.path().join("notes");
+    std::fs::create_dir(&notes).unwrap();
+    std::fs::write(notes.join("thesis.tex"), b"x").unwrap();
+    assert!(fails(&["merge", s(&notes)]).contains("no shard parts"));
+    let names: Vec<_> = std::fs::read_dir(&notes)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["thesis.tex"]);
+    let missing = d.path().join("missing");
+    assert!(fails(&["merge", s(&missing)]).contains("no shard parts"));
+    assert!(!missing.exists());
+}
