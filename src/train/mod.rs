@@ -52,6 +52,23 @@ impl DescriptorModel {
     }
 }
 
+/// The seeded, stratified validation split of `rows` (indices, then the two parts) with both
+/// parts standardised by statistics fitted on the training part alone.
+fn standardized_split(
+    cfg: &TrainConfig,
+    rows: &Samples,
+    columns: &[String],
+) -> ((Vec<usize>, Vec<usize>), Samples, Samples, Standardizer) {
+    let d = columns.len();
+    let (tr_idx, va_idx) = validation_split(&rows.y, cfg.val_fraction, cfg.seed);
+    let mut tr = rows.subset(&tr_idx, d);
+    let mut va = rows.subset(&va_idx, d);
+    let standardizer = Standardizer::fit(columns, &tr.x);
+    standardizer.apply(&mut tr.x);
+    standardizer.apply(&mut va.x);
+    ((tr_idx, va_idx), tr, va, standardizer)
+}
+
 /// Trains the descriptor network `net` on `data.train`: a seeded stratified validation split,
 /// standardisation fitted on the remaining training rows, then [`fit`]. `on_epoch` sees each
 /// epoch's numbers.
@@ -63,12 +80,7 @@ pub fn train_descriptors(
     on_epoch: impl FnMut(&EpochStats),
 ) -> DescriptorModel {
     let d = data.columns.len();
-    let (tr_idx, va_idx) = validation_split(&data.train.y, cfg.val_fraction, cfg.seed);
-    let mut tr = data.train.subset(&tr_idx, d);
-    let mut va = data.train.subset(&va_idx, d);
-    let standardizer = Standardizer::fit(&data.columns, &tr.x);
-    standardizer.apply(&mut tr.x);
-    standardizer.apply(&mut va.x);
+    let (_, tr, va, standardizer) = standardized_split(cfg, &data.train, &data.columns);
     let fit = fit(
         cfg,
         data.classes.len(),
@@ -134,12 +146,7 @@ pub fn train_fusion(
     on_epoch: impl FnMut(&EpochStats),
 ) -> FusionModel {
     let d = net.inputs;
-    let (tr_idx, va_idx) = validation_split(&views.y, cfg.val_fraction, cfg.seed);
-    let mut tr_rows = rows.subset(&tr_idx, d);
-    let mut va_rows = rows.subset(&va_idx, d);
-    let standardizer = Standardizer::fit(columns, &tr_rows.x);
-    standardizer.apply(&mut tr_rows.x);
-    standardizer.apply(&mut va_rows.x);
+    let ((tr_idx, va_idx), tr_rows, va_rows, standardizer) = standardized_split(cfg, rows, columns);
     let mut tr = FusionSet {
         views: views.subset(&tr_idx),
         rows: RowSet::new(&tr_rows, d),
