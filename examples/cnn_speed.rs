@@ -1,5 +1,9 @@
-//! CNN training throughput on flex or a GPU for a few batch shapes and widths: one epoch of 64
-//! random shapes per run (after a warm-up epoch), median of 3. Usage:
+//! CNN training and inference throughput on flex or a GPU for a few batch shapes and widths:
+//! one training epoch of 64 random shapes per run (after a warm-up epoch), median of 3; then
+//! inference (the network's forward in evaluation mode, as `predict` runs it) over the same
+//! shapes in batches of the same size, median of 5. `SHAPECLF_CNN_KERNELS=burn` runs Burn's
+//! generic operations on flex instead of shapeclf's kernels. `scripts/cnn_bench.sh` runs this
+//! beside PyTorch. Usage:
 //! `cargo run --release [--features cuda|wgpu] --example cnn_speed -- [BATCH] [VIEWS] [RES] [C1,C2,C3] [cpu|gpu]`;
 //! `SHAPECLF_GPU=cuda|wgpu` pins the GPU runtime when both are built in.
 use std::time::Instant;
@@ -45,10 +49,41 @@ fn main() {
         }
     }
     times.sort_by(f64::total_cmp);
+    let train = n as f64 / times[1];
+    // Inference: a fresh network (evaluation mode: batch norm with running statistics) on the
+    // device without autodiff, the views uploaded once.
+    let infer_device = device.clone().inner();
+    let model = net.init(&infer_device);
+    let res2 = r * r;
+    let batches: Vec<burn::tensor::Tensor<4>> = (0..n)
+        .step_by(batch)
+        .map(|s| {
+            let e = (s + batch).min(n);
+            let px: Vec<f32> = set.pixels[s * v * res2..e * v * res2]
+                .iter()
+                .map(|p| *p as f32 / 255.0)
+                .collect();
+            burn::tensor::Tensor::<4>::from_data(
+                burn::tensor::TensorData::new(px, [e - s, v, r, r]),
+                &infer_device,
+            )
+        })
+        .collect();
+    let mut infer: Vec<f64> = (0..6)
+        .map(|_| {
+            let t = Instant::now();
+            for b in &batches {
+                let _ = model.forward(b.clone()).into_data();
+            }
+            t.elapsed().as_secs_f64()
+        })
+        .skip(1)
+        .collect();
+    infer.sort_by(f64::total_cmp);
+    let infer = n as f64 / infer[2];
     println!(
-        "{} batch {batch} views {v} res {r} channels {channels:?}: {:.3} s/epoch = {:.1} shapes/s",
+        "{} batch {batch} views {v} res {r} channels {channels:?}: train {:.3} s/epoch = {train:.1} shapes/s; inference {infer:.1} shapes/s",
         backend.describe(),
         times[1],
-        n as f64 / times[1]
     );
 }

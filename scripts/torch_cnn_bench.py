@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """PyTorch CPU side of the CNN throughput comparison: the peer's MVCNN (imported from
 ../shared/peer/peer_cnn.py, or an architecture given by --channels) trained on random views
-exactly as `cargo bench --bench train -- train_epoch_cnn` trains shapeclf's: 64 shapes of V views
-at R x R, batch 16, Adam, one epoch per sample. Prints shapes/s (median of --reps epochs)."""
+exactly as `examples/cnn_speed.rs` trains shapeclf's: 64 shapes of V views at R x R, batch 16,
+Adam, one epoch per sample; then inference over the same shapes. Prints shapes/s (median of
+--reps epochs). `scripts/cnn_bench.sh` runs it beside shapeclf."""
 import argparse, os, sys, time
 import numpy as np
 import torch
@@ -43,7 +44,18 @@ for rep in range(args.reps + 1):
     if rep > 0:  # first epoch warms up
         times.append(time.perf_counter() - t0)
 med = float(np.median(times))
+# Inference: evaluation mode, no autograd, the same batches.
+model.eval()
+itimes = []
+with torch.inference_mode():
+    for rep in range(args.reps + 1):
+        t0 = time.perf_counter()
+        for i in range(0, args.shapes, args.batch):
+            model(X[i:i + args.batch])
+        if rep > 0:
+            itimes.append(time.perf_counter() - t0)
+imed = float(np.median(itimes))
 print("torch %s, %d threads, channels_last=%s: epoch of %d shapes (%d views %dx%d, batch %d) "
-      "median %.3f s = %.1f shapes/s" % (torch.__version__, args.threads, not args.no_channels_last,
-                                         args.shapes, args.views, args.res, args.res, args.batch,
-                                         med, args.shapes / med))
+      "median %.3f s = %.1f shapes/s; inference %.1f shapes/s"
+      % (torch.__version__, args.threads, not args.no_channels_last, args.shapes, args.views,
+         args.res, args.res, args.batch, med, args.shapes / med, args.shapes / imed))

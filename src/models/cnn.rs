@@ -12,6 +12,8 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::kernels;
+
 /// Shape of an [`Mvcnn`]; saved in the model's `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CnnConfig {
@@ -83,11 +85,45 @@ pub struct ConvBlock {
 }
 
 impl ConvBlock {
+    /// Convolution, batch norm, ReLU and pooling. On burn-flex these run [`super::kernels`]: the
+    /// convolution, then batch norm + ReLU + the 2x2 pool as one operation; elsewhere Burn's
+    /// modules.
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.pool.forward(self.activate(x))
+        if !kernels::applies(&x.device()) {
+            return self.pool.forward(self.activate(x));
+        }
+        let z = kernels::conv_same(x, self.conv.weight.val());
+        let norm = &self.norm;
+        if !(z.device().is_autodiff() && norm.training.is_enabled()) {
+            let device = z.device();
+            return kernels::bn_relu_pool_eval(
+                z,
+                norm.gamma.val(),
+                norm.beta.val(),
+                norm.running_mean.value().to_device(&device),
+                norm.running_var.value().to_device(&device),
+                norm.epsilon,
+            );
+        }
+        let (y, mean, var) =
+            kernels::bn_relu_pool_train(z, norm.gamma.val(), norm.beta.val(), norm.epsilon);
+        // The running statistics as burn-nn's BatchNorm keeps them.
+        let m = norm.momentum;
+        let update = |state: &burn::module::RunningState<Tensor<1>>, batch: Tensor<1>| {
+            let device = batch.device();
+            let old = state.value_sync().to_device(&device);
+            state.update(
+                old.mul_scalar(1.0 - m)
+                    .add(batch.detach().mul_scalar(m))
+                    .detach(),
+            );
+        };
+        update(&norm.running_mean, mean);
+        update(&norm.running_var, var);
+        y
     }
 
-    /// The block's feature maps before pooling.
+    /// The block's feature maps before pooling (for pictures of the first layer).
     fn activate(&self, x: Tensor<4>) -> Tensor<4> {
         relu(self.norm.forward(self.conv.forward(x)))
     }

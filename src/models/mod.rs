@@ -8,6 +8,7 @@ pub mod backend;
 pub mod cnn;
 pub mod dense;
 pub mod fusion;
+pub mod kernels;
 pub mod loss;
 
 pub use backend::{BackendKind, DeviceError, GPU_RUNTIME_VAR};

@@ -1,0 +1,336 @@
+//! CPU kernels for the CNN's hot operations, plugged into Burn through its backend-extension
+//! mechanism: a trait implemented for burn-flex and for `Autodiff<Flex>` (custom backward), so
+//! the CNN keeps Burn's modules, optimiser and autodiff graph and only these operations run our
+//! code. On any other backend (wgpu, CUDA) the CNN uses Burn's own modules: [`applies`] decides.
+//!
+//! - [`conv`]: "same" convolution and both gradients as im2col + GEMM.
+//! - [`norm`]: batch norm, ReLU and 2x2 max pooling as one operation, forward and backward in
+//!   two passes over the maps each.
+
+pub mod conv;
+pub mod norm;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, AutodiffBackend, Backend, Dispatch, Flex, backend_extension};
+use burn::tensor::{Device, Tensor, TensorData};
+use burn_flex::FlexTensor;
+
+use conv::ConvShape;
+
+/// The CNN operations with hand-written CPU kernels.
+#[backend_extension(Flex, Autodiff)]
+pub trait CnnKernels: Backend {
+    /// "Same" convolution without bias: `x` is `[n, cin, h, w]`, `weight` `[cout, cin, k, k]`
+    /// with odd `k`; returns `[n, cout, h, w]`.
+    fn conv_same(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// A conv block's tail in training: `maxpool2x2(relu(batch_norm(x)))` with the batch's own
+    /// statistics; returns the pooled maps and the per-channel mean and biased variance (for
+    /// the running statistics).
+    fn bn_relu_pool_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// A conv block's tail in inference: `maxpool2x2(relu(batch_norm(x)))` with the given
+    /// statistics. The default composes Burn's operations (what autodiff differentiates).
+    fn bn_relu_pool_eval(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        let y = Self::relu(Self::batch_norm(x, gamma, beta, mean, var, epsilon));
+        Self::max_pool2d(y, [2, 2], [2, 2], [0, 0], [1, 1], false)
+    }
+}
+
+/// Environment variable that, set to `burn`, makes the CNN use Burn's generic operations on
+/// burn-flex too: for A/B benchmarks in one binary (`scripts/cnn_bench.sh`) and as an escape
+/// hatch.
+pub const KERNELS_VAR: &str = "SHAPECLF_CNN_KERNELS";
+
+/// Whether the CNN's kernels here serve tensors on `device`: burn-flex, with or without
+/// autodiff, unless [`KERNELS_VAR`] is `burn`. Everything else goes through Burn's generic
+/// modules.
+pub fn applies(device: &Device) -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let off = *OFF.get_or_init(|| std::env::var(KERNELS_VAR).is_ok_and(|v| v == "burn"));
+    !off && device.clone().inner() == Device::flex()
+}
+
+/// [`CnnKernels::conv_same`] on tensors.
+pub fn conv_same(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as CnnKernels>::conv_same(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+    ))
+}
+
+/// [`CnnKernels::bn_relu_pool_train`] on tensors: pooled maps, batch mean, batch variance.
+pub fn bn_relu_pool_train(
+    x: Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    epsilon: f64,
+) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+    let (y, mean, var) = <Dispatch as CnnKernels>::bn_relu_pool_train(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        epsilon,
+    );
+    (
+        Tensor::from_dispatch(y),
+        Tensor::from_dispatch(mean),
+        Tensor::from_dispatch(var),
+    )
+}
+
+/// [`CnnKernels::bn_relu_pool_eval`] on tensors.
+pub fn bn_relu_pool_eval(
+    x: Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    mean: Tensor<1>,
+    var: Tensor<1>,
+    epsilon: f64,
+) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as CnnKernels>::bn_relu_pool_eval(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        mean.into_dispatch(),
+        var.into_dispatch(),
+        epsilon,
+    ))
+}
+
+/// The f32 values of a flex tensor in row-major order (a copy only when it is strided).
+fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => {
+            std::borrow::Cow::Owned(t.clone().into_data().convert::<f32>().try_to_vec().unwrap())
+        }
+    }
+}
+
+fn dims(t: &FlexTensor) -> Vec<usize> {
+    t.layout().shape().to_vec()
+}
+
+fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+fn maps(x: &FlexTensor) -> norm::Maps {
+    let d = dims(x);
+    assert!(
+        d.len() == 4,
+        "a conv block's maps are [n, c, h, w], got {d:?}"
+    );
+    norm::Maps {
+        n: d[0],
+        c: d[1],
+        h: d[2],
+        w: d[3],
+    }
+}
+
+fn conv_shape(x: &FlexTensor, weight: &FlexTensor) -> ConvShape {
+    let (xd, wd) = (dims(x), dims(weight));
+    assert!(
+        xd.len() == 4 && wd.len() == 4 && xd[1] == wd[1] && wd[2] == wd[3] && wd[2] % 2 == 1,
+        "conv_same: input {xd:?} and weight {wd:?} do not fit a same convolution"
+    );
+    ConvShape {
+        n: xd[0],
+        cin: xd[1],
+        cout: wd[0],
+        h: xd[2],
+        w: xd[3],
+        k: wd[2],
+    }
+}
+
+impl CnnKernels for Flex {
+    fn conv_same(x: FlexTensor, weight: FlexTensor) -> FlexTensor {
+        let s = conv_shape(&x, &weight);
+        let y = conv::forward(&values(&x), &values(&weight), &s);
+        tensor(y, vec![s.n, s.cout, s.h, s.w])
+    }
+
+    fn bn_relu_pool_train(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        epsilon: f64,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let m = maps(&x);
+        let out = norm::forward_train(&values(&x), &values(&gamma), &values(&beta), &m, epsilon);
+        (
+            tensor(out.y, vec![m.n, m.c, m.h / 2, m.w / 2]),
+            tensor(out.mean, vec![m.c]),
+            tensor(out.var, vec![m.c]),
+        )
+    }
+
+    fn bn_relu_pool_eval(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        mean: FlexTensor,
+        var: FlexTensor,
+        epsilon: f64,
+    ) -> FlexTensor {
+        let m = maps(&x);
+        let (scale, shift) = norm::affine(
+            &values(&gamma),
+            &values(&beta),
+            &values(&mean),
+            &values(&var),
+            epsilon,
+        );
+        let y = norm::affine_relu_pool(&values(&x), &scale, &shift, &m, None);
+        tensor(y, vec![m.n, m.c, m.h / 2, m.w / 2])
+    }
+}
+
+/// Backward step of [`CnnKernels::conv_same`]; keeps the input and weight.
+#[derive(Debug)]
+struct ConvSameBackward;
+
+impl Backward<Flex, 2> for ConvSameBackward {
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, weight) = ops.state;
+        let s = conv_shape(&x, &weight);
+        let dy = values(&grad);
+        if let Some(node) = node_x {
+            let dx = conv::input_grad(&dy, &values(&weight), &s);
+            grads.register::<Flex>(node.id, tensor(dx, dims(&x)));
+        }
+        if let Some(node) = node_w {
+            let dw = conv::weight_grad(&values(&x), &dy, &s);
+            grads.register::<Flex>(node.id, tensor(dw, dims(&weight)));
+        }
+    }
+}
+
+/// Backward step of [`CnnKernels::bn_relu_pool_train`]; keeps the input, γ, β, the batch
+/// statistics and the pooling winners.
+#[derive(Debug)]
+struct BnReluPoolBackward;
+
+/// What [`BnReluPoolBackward`] keeps.
+#[derive(Debug, Clone)]
+struct BnState {
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    mean: Vec<f32>,
+    var: Vec<f32>,
+    argmax: std::sync::Arc<Vec<u8>>,
+    epsilon: f64,
+}
+
+impl Backward<Flex, 3> for BnReluPoolBackward {
+    type State = BnState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let st = ops.state;
+        let m = maps(&st.x);
+        let g = norm::backward_train(
+            &values(&st.x),
+            &values(&st.gamma),
+            &values(&st.beta),
+            &st.mean,
+            &st.var,
+            &st.argmax,
+            st.epsilon,
+            &values(&grad),
+            &m,
+        );
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, tensor(g.dx, dims(&st.x)));
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, tensor(g.dgamma, vec![m.c]));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, tensor(g.dbeta, vec![m.c]));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> CnnKernels for Autodiff<Flex, C> {
+    fn conv_same(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        match ConvSameBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (x, weight) = (Self::inner(x), Self::inner(weight));
+                let y = Flex::conv_same(x.clone(), weight.clone());
+                prep.finish((x, weight), y)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(Flex::conv_same(Self::inner(x), Self::inner(weight)))
+            }
+        }
+    }
+
+    fn bn_relu_pool_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let prep = BnReluPoolBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful();
+        let (x, gamma, beta) = (Self::inner(x), Self::inner(gamma), Self::inner(beta));
+        let m = maps(&x);
+        let out = norm::forward_train(&values(&x), &values(&gamma), &values(&beta), &m, epsilon);
+        let y = tensor(out.y, vec![m.n, m.c, m.h / 2, m.w / 2]);
+        let (mean, var) = (
+            tensor(out.mean.clone(), vec![m.c]),
+            tensor(out.var.clone(), vec![m.c]),
+        );
+        let y = match prep {
+            OpsKind::Tracked(prep) => {
+                let state = BnState {
+                    x,
+                    gamma,
+                    beta,
+                    mean: out.mean,
+                    var: out.var,
+                    argmax: std::sync::Arc::new(out.argmax),
+                    epsilon,
+                };
+                prep.finish(state, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        };
+        (y, Self::from_inner(mean), Self::from_inner(var))
+    }
+}
+
+#[cfg(test)]
+mod tests;
