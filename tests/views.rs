@@ -226,3 +226,33 @@ fn a_cnn_and_fusion_train_on_every_copy_of_two_channel_views_and_predict() {
         );
     }
 }
+
+#[test]
+fn the_command_line_refuses_view_options_without_views_and_too_many_copies() {
+    let d = tempfile::tempdir().unwrap();
+    let (meshes, _) = dataset(d.path());
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shapeclf"))
+            .args(["features", meshes.to_str().unwrap(), "--out"])
+            .arg(d.path().join("f"))
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for extra in [
+        &["--no-views", "--view-augment", "2"][..],
+        &["--no-views", "--view-channels", "depth+shade"][..],
+    ] {
+        let (code, err) = run(extra);
+        assert_eq!(code, Some(2), "{extra:?}: {err}");
+        assert!(err.contains("cannot be used with"), "{err}");
+    }
+    let (code, err) = run(&["--view-augment", "65"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("--view-augment is 65"), "{err}");
+    assert!(!d.path().join("f").join("manifest.json").exists());
+}

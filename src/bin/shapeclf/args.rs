@@ -180,12 +180,17 @@ pub(crate) struct FeaturesArgs {
     pub(crate) align: Align,
     /// What each view holds: `depth` alone, or `depth+shade`, depth and Lambertian shading
     /// from the camera (a second channel the CNN reads; twice the view images' size).
-    #[arg(long, value_enum, default_value_t = ViewChannels::Depth)]
+    #[arg(long, value_enum, default_value_t = ViewChannels::Depth, conflicts_with = "no_views")]
     pub(crate) view_channels: ViewChannels,
     /// Extra renderings of each training mesh's views under K seeded random rotations (about
     /// the up axis for the ring without `--align pca`, any rotation otherwise); the CNN and
     /// fusion train on every copy. Test meshes never get any.
-    #[arg(long, value_name = "K", default_value_t = 0)]
+    #[arg(
+        long,
+        value_name = "K",
+        default_value_t = 0,
+        conflicts_with = "no_views"
+    )]
     pub(crate) view_augment: usize,
     /// Exit non-zero if any mesh fails.
     #[arg(long)]
