@@ -122,6 +122,7 @@ fn one_shape(v: crate::descriptors::views::Views, name: &str) -> ViewSet {
         y: vec![0],
         paths: vec![name.to_string()],
         views: v.count,
+        channels: v.channels,
         resolution: v.resolution,
         ..Default::default()
     }

@@ -1,6 +1,8 @@
-//! The depth views of a feature folder on disk: one tiled grayscale PNG per mesh, written by
-//! `features` and read back, checked, by training. Both directions live here so the format has
-//! one owner.
+//! The views of a feature folder on disk: one tiled grayscale PNG per mesh (one grid per
+//! channel, stacked top to bottom: [`Views::tile`]), and one more per augmented rendering of a
+//! training mesh ([`crate::features::augmented_view_file`]), written by `features` and read
+//! back, checked, by training. Both directions live here so the format has one owner. A folder
+//! written before channels existed holds depth alone, which is the one-channel layout.
 
 use std::path::{Component, Path};
 
@@ -37,6 +39,17 @@ pub fn view_file_unchanged(path: &Path, want: Option<&str>) -> bool {
 /// Reads the tiled view image of the mesh at table path `rel`, checking its size against `cfg`
 /// before decoding anything.
 pub fn read_view_file(features_dir: &Path, rel: &str, cfg: &ViewConfig) -> Result<Views, String> {
+    read_view_copy(features_dir, rel, 0, cfg)
+}
+
+/// [`read_view_file`] of copy `copy` of the mesh's views: 0 its own, `k` its `k`-th augmented
+/// rendering.
+pub fn read_view_copy(
+    features_dir: &Path,
+    rel: &str,
+    copy: usize,
+    cfg: &ViewConfig,
+) -> Result<Views, String> {
     let rel_path = Path::new(rel);
     if rel_path
         .components()
@@ -46,9 +59,9 @@ pub fn read_view_file(features_dir: &Path, rel: &str, cfg: &ViewConfig) -> Resul
             "table path {rel:?} leaves the features folder; refusing to read its views"
         ));
     }
-    let file = features::view_file(features_dir, rel);
-    let (n, r, cols) = (cfg.count(), cfg.resolution, cfg.grid_columns());
-    let (w, h) = ((cols * r) as u32, (n.div_ceil(cols) * r) as u32);
+    let file = features::view_copy_file(features_dir, rel, copy);
+    let (n, r) = (cfg.count(), cfg.resolution);
+    let (w, h) = Views::tiled_size(cfg);
     // Read once (a view image is a few KB); its header is checked before anything is decoded,
     // and a file far larger than any PNG of that size could be is refused unread.
     let limit = 16 * u64::from(w) * u64::from(h) + (1 << 20);
@@ -70,11 +83,12 @@ pub fn read_view_file(features_dir: &Path, rel: &str, cfg: &ViewConfig) -> Resul
         .map_err(|e| format!("{}: corrupt view image: {e}", file.display()))?;
     if dims != (w, h) {
         return Err(format!(
-            "{}: view image is {}x{}, the manifest says {n} views of {r}x{r} ({w}x{h}): \
+            "{}: view image is {}x{}, the manifest says {n} views of {r}x{r} with {} channel(s) ({w}x{h}): \
              rerun `shapeclf features` with the same settings into this folder (it re-renders every view that does not match)",
             file.display(),
             dims.0,
-            dims.1
+            dims.1,
+            cfg.channels.count()
         ));
     }
     let mut reader = png();
@@ -99,20 +113,39 @@ pub enum Keep {
     Disk,
 }
 
+/// Which copies of each row's views [`load_views`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Copies {
+    /// The views alone (test rows, and every row of a folder without augmentation).
+    Original,
+    /// The views and every augmented rendering the manifest records (training rows).
+    WithAugmented,
+}
+
 /// Reads the views of every row of `samples` from a feature folder whose manifest recorded
 /// `info`, checking every image. Rows whose image is missing, corrupt or of another size are
-/// left out and returned with their reasons. With [`Keep::Disk`] the checked pixels are dropped
-/// again and each batch reads its images (so a set of any size takes the memory of a batch).
+/// left out and returned with their reasons. With [`Copies::WithAugmented`] each row's
+/// `info.config.augment` augmented renderings follow it as extra shapes of the same label and
+/// path ([`ViewSet::copies`] says which); one that cannot be read is left out alone, and all of
+/// a row's copies are when its own views cannot be read. With [`Keep::Disk`] the checked
+/// pixels are dropped again and each batch reads its images (so a set of any size takes the
+/// memory of a batch).
 pub fn load_views(
     features_dir: &Path,
     info: &ViewsInfo,
     samples: &Samples,
     keep: Keep,
+    copies: Copies,
 ) -> (ViewSet, Vec<Failure>) {
     let cfg = &info.config;
+    let extra = match copies {
+        Copies::Original => 0,
+        Copies::WithAugmented => cfg.augment,
+    };
     // Checked in chunks, so a set kept on disk never holds more than a chunk's pixels.
     let mut set = ViewSet {
         views: cfg.count(),
+        channels: cfg.channels.count(),
         resolution: cfg.resolution,
         disk: (keep == Keep::Disk).then(|| {
             std::sync::Arc::new(ViewFiles {
@@ -124,24 +157,46 @@ pub fn load_views(
     };
     let mut skipped = Vec::new();
     for (c, chunk) in samples.paths.chunks(1024).enumerate() {
-        let read: Vec<Result<Views, String>> = chunk
+        let read: Vec<Vec<Result<Views, String>>> = chunk
             .par_iter()
-            .map(|p| read_view_file(features_dir, p, cfg))
+            .map(|p| {
+                (0..=extra)
+                    .map(|k| read_view_copy(features_dir, p, k, cfg))
+                    .collect()
+            })
             .collect();
-        for (j, r) in read.into_iter().enumerate() {
+        for (j, row) in read.into_iter().enumerate() {
             let i = c * 1024 + j;
-            match r {
-                Ok(v) => {
-                    if keep == Keep::Memory {
-                        set.pixels.extend_from_slice(&v.pixels);
-                    }
-                    set.y.push(samples.y[i]);
-                    set.paths.push(samples.paths[i].clone());
+            let mut row = row.into_iter();
+            let own = match row.next() {
+                Some(Ok(v)) => v,
+                Some(Err(error)) => {
+                    skipped.push(Failure {
+                        path: samples.paths[i].clone(),
+                        error,
+                    });
+                    continue;
                 }
-                Err(error) => skipped.push(Failure {
-                    path: samples.paths[i].clone(),
-                    error,
-                }),
+                None => unreachable!("copy 0 is always read"),
+            };
+            // The row's own views were read: they and each readable copy are shapes.
+            for (k, r) in std::iter::once(Ok(own)).chain(row).enumerate() {
+                match r {
+                    Ok(v) => {
+                        if keep == Keep::Memory {
+                            set.pixels.extend_from_slice(&v.pixels);
+                        }
+                        set.y.push(samples.y[i]);
+                        set.paths.push(samples.paths[i].clone());
+                        if extra > 0 {
+                            set.copies.push(k as u32);
+                        }
+                    }
+                    Err(error) => skipped.push(Failure {
+                        path: format!("{} (augmented rendering {k})", samples.paths[i]),
+                        error,
+                    }),
+                }
             }
         }
     }

@@ -490,3 +490,57 @@ fn merge_leaves_a_folder_without_parts_untouched() {
     assert!(fails(&["merge", s(&missing)]).contains("no shard parts"));
     assert!(!missing.exists());
 }
+
+#[test]
+fn shards_with_augmented_two_channel_views_merge_into_the_single_run_and_train_on_every_copy() {
+    let d = tempfile::tempdir().unwrap();
+    let meshes = dataset(d.path(), "0");
+    let extra = ["--view-augment", "2", "--view-channels", "depth+shade"];
+    let single = d.path().join("single");
+    features(&meshes, &single, &extra);
+    let sharded = d.path().join("sharded");
+    for i in 0..2 {
+        let shard = format!("{i}/2");
+        let mut args = vec!["--shard", shard.as_str()];
+        args.extend_from_slice(&extra);
+        features(&meshes, &sharded, &args);
+    }
+    run(&["merge", s(&sharded)]);
+    // The augmented renderings are view images like the others: the same in both folders.
+    assert_same_as_single(&single, &sharded, "descriptors.csv");
+    let (table, m) = shapeclf::features::read_folder(&sharded).unwrap();
+    let cfg = m.views.as_ref().unwrap().config;
+    assert_eq!(cfg.augment, 2);
+    assert_eq!(cfg.channels.count(), 2);
+    let n_train = table
+        .rows
+        .iter()
+        .filter(|r| r.split == shapeclf::dataset::Split::Train)
+        .count();
+    let n_test = table.rows.len() - n_train;
+    let augmented = views(&sharded)
+        .iter()
+        .filter(|(p, _)| p.contains("~aug"))
+        .count();
+    assert_eq!(augmented, 2 * n_train);
+    let model = d.path().join("model");
+    run(&[
+        "train",
+        "--model",
+        "cnn",
+        "--features",
+        s(&sharded),
+        "--out",
+        s(&model),
+        "--epochs",
+        "1",
+        "--channels",
+        "4",
+        "--hidden",
+        "8",
+    ]);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["train_size"], 3 * n_train);
+    assert_eq!(report["test_size"], n_test);
+}

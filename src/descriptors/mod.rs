@@ -184,6 +184,9 @@ pub struct Descriptors {
     pub sdf: SdfStats,
     /// Depth views, rendered against the same BVH.
     pub views: Option<views::Views>,
+    /// Extra renderings of the views under seeded random rotations
+    /// ([`views::augment_frames`]), for a training mesh; empty otherwise.
+    pub augmented: Vec<views::Views>,
 }
 
 pub use crate::seeding::rng_for;
@@ -196,12 +199,26 @@ pub fn compute(mesh: &Mesh, cfg: &DescriptorConfig, seed: u64) -> Descriptors {
 }
 
 /// [`compute`] on a mesh it may consume (its buffers become the BVH's, so a large mesh is never
-/// held twice), and renders the depth views of `view_cfg` with the same BVH.
+/// held twice), and renders the depth views of `view_cfg` with the same BVH. No augmented
+/// renderings (those are for training meshes: [`compute_with_augmented_views`]).
 pub fn compute_with_views(
     mesh: Mesh,
     cfg: &DescriptorConfig,
     seed: u64,
     view_cfg: Option<&views::ViewConfig>,
+) -> Descriptors {
+    compute_with_augmented_views(mesh, cfg, seed, view_cfg, false)
+}
+
+/// [`compute_with_views`], and when `augment` is set (a training mesh) also the
+/// `view_cfg.augment` extra renderings under the random rotations [`views::augment_frames`]
+/// draws from `seed`, each composed after the alignment frame.
+pub fn compute_with_augmented_views(
+    mesh: Mesh,
+    cfg: &DescriptorConfig,
+    seed: u64,
+    view_cfg: Option<&views::ViewConfig>,
+    augment: bool,
 ) -> Descriptors {
     // Every sample is drawn before the BVH is built, so the sampler's tables are gone by then.
     let (pts, sdf_samples, area) = {
@@ -236,10 +253,18 @@ pub fn compute_with_views(
         values.extend(shape_statistics(&pts, area));
     }
     let views = view_cfg.map(|v| views::render_posed(&tracer, v, frame));
+    let augmented = match view_cfg {
+        Some(v) if augment => views::augment_frames(v, seed)
+            .into_iter()
+            .map(|turn| views::render_posed(&tracer, v, frame * turn))
+            .collect(),
+        _ => Vec::new(),
+    };
     Descriptors {
         values,
         sdf: stats,
         views,
+        augmented,
     }
 }
 

@@ -1,7 +1,10 @@
 //! Multi-view depth images, the CNN's input: orthographic depth renderings of the normalised mesh
 //! from a ring of cameras around the up axis (MVCNN's 12 views, 30 degrees above the horizon) or
 //! from the 20 vertices of a dodecahedron (for meshes without a common up direction), one ray per
-//! pixel against the same parry3d BVH the SDF uses.
+//! pixel against the same parry3d BVH the SDF uses. Optionally a second channel in the same ray
+//! cast, Lambertian shading from the camera ([`ViewChannels::DepthShade`]), and, for training
+//! meshes, extra renderings under seeded random rotations ([`ViewConfig::augment`],
+//! [`augment_frames`]).
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -58,6 +61,41 @@ impl Align {
     }
 }
 
+/// What each view's pixels hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum ViewChannels {
+    /// One channel: depth (0 background, 255 nearest to 1 farthest).
+    #[default]
+    #[serde(rename = "depth")]
+    #[cfg_attr(feature = "cli", value(name = "depth"))]
+    Depth,
+    /// Two channels: depth, then Lambertian shading from the camera, `|cos|` of the angle
+    /// between the hit triangle's normal and the view ray (255 facing the camera, 0 edge-on and
+    /// for background), as MVCNN's shaded images with the light at the camera.
+    #[serde(rename = "depth+shade")]
+    #[cfg_attr(feature = "cli", value(name = "depth+shade"))]
+    DepthShade,
+}
+
+impl ViewChannels {
+    /// Channels per view.
+    pub fn count(self) -> usize {
+        match self {
+            ViewChannels::Depth => 1,
+            ViewChannels::DepthShade => 2,
+        }
+    }
+
+    fn is_depth(&self) -> bool {
+        *self == ViewChannels::Depth
+    }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// Parameters of the rendered views; recorded in the manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ViewConfig {
@@ -71,6 +109,14 @@ pub struct ViewConfig {
     /// when it is the default).
     #[serde(default, skip_serializing_if = "Align::is_none")]
     pub align: Align,
+    /// What each view holds (absent in manifests written before it existed, and when it is
+    /// depth alone).
+    #[serde(default, skip_serializing_if = "ViewChannels::is_depth")]
+    pub channels: ViewChannels,
+    /// Extra renderings of each training mesh's whole view set under seeded random rotations
+    /// ([`augment_frames`]); test meshes never get any. Absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub augment: usize,
 }
 
 impl Default for ViewConfig {
@@ -80,6 +126,8 @@ impl Default for ViewConfig {
             resolution: 32,
             up: UpAxis::Z,
             align: Align::None,
+            channels: ViewChannels::Depth,
+            augment: 0,
         }
     }
 }
@@ -91,19 +139,36 @@ impl ViewConfig {
     /// Smallest and largest view resolution accepted (pixels per side).
     pub const RESOLUTION_RANGE: std::ops::RangeInclusive<usize> = 8..=512;
 
+    /// Most augmented renderings per training mesh.
+    pub const MAX_AUGMENT: usize = 64;
+
     /// Checks the settings can be rendered and read back: a resolution in
-    /// [`Self::RESOLUTION_RANGE`].
+    /// [`Self::RESOLUTION_RANGE`], at most [`Self::MAX_AUGMENT`] augmented renderings.
     pub fn validate(&self) -> Result<(), String> {
-        if Self::RESOLUTION_RANGE.contains(&self.resolution) {
-            Ok(())
-        } else {
-            Err(format!(
+        if !Self::RESOLUTION_RANGE.contains(&self.resolution) {
+            return Err(format!(
                 "--view-res is {}; it must lie between {} and {}",
                 self.resolution,
                 Self::RESOLUTION_RANGE.start(),
                 Self::RESOLUTION_RANGE.end()
-            ))
+            ));
         }
+        if self.augment > Self::MAX_AUGMENT {
+            return Err(format!(
+                "--view-augment is {}; at most {} extra renderings per mesh",
+                self.augment,
+                Self::MAX_AUGMENT
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether augmented renderings turn the shape about the up axis only (the ring without
+    /// alignment: the data has an up, and the ring's cameras stay above the horizon) rather
+    /// than by any 3D rotation (the dodecahedron, made for data without an up, and `--align
+    /// pca`, whose frame is only as good as the shape's principal axes are distinct).
+    pub fn augment_about_up(&self) -> bool {
+        self.layout == ViewLayout::Ring12 && self.align == Align::None
     }
 
     /// Unit vectors from the centre to each camera, in view order.
@@ -167,15 +232,19 @@ impl ViewConfig {
     }
 }
 
-/// Rendered views: `count` images of `resolution`^2 bytes, view after view, row-major. 0 is
-/// background; hits map linearly from 255 (nearest possible, the camera side of the unit sphere)
-/// to 1 (farthest).
+/// Rendered views: `count` views of `channels` images of `resolution`^2 bytes each, view after
+/// view, channel after channel within a view, row-major. Depth (channel 0): 0 is background;
+/// hits map linearly from 255 (nearest possible, the camera side of the unit sphere) to 1
+/// (farthest). Shading (channel 1, when rendered): [`lambert`] scaled to 0..=255, 0 for
+/// background.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Views {
     /// Pixels of all views.
     pub pixels: Vec<u8>,
     /// Views.
     pub count: usize,
+    /// Channels per view.
+    pub channels: usize,
     /// Pixels per side.
     pub resolution: usize,
     /// Rays cast.
@@ -195,7 +264,8 @@ pub fn render_posed(tracer: &SdfTracer, cfg: &ViewConfig, frame: Mat3) -> Views 
     let r = cfg.resolution;
     let up = frame * cfg.up_vector();
     let dirs: Vec<Vec3> = cfg.directions().into_iter().map(|d| frame * d).collect();
-    let rows: Vec<(Vec<u8>, u64)> = (0..dirs.len() * r)
+    let shade = cfg.channels == ViewChannels::DepthShade;
+    let rows: Vec<(Vec<u8>, Vec<u8>, u64)> = (0..dirs.len() * r)
         .into_par_iter()
         .map(|vr| {
             let (v, row) = (vr / r, vr % r);
@@ -211,80 +281,158 @@ pub fn render_posed(tracer: &SdfTracer, cfg: &ViewConfig, frame: Mat3) -> Views 
             let img_up = d.cross(right);
             let y = 1.0 - (row as f32 + 0.5) * 2.0 / r as f32;
             let mut out = vec![0u8; r];
+            let mut shaded = vec![0u8; if shade { r } else { 0 }];
             let mut hits = 0u64;
             for (col, px) in out.iter_mut().enumerate() {
                 let x = -1.0 + (col as f32 + 0.5) * 2.0 / r as f32;
                 let origin = d * CAMERA_DISTANCE + right * x + img_up * y;
-                if let Some((toi, _)) = tracer.cast(origin, -d, 2.0 * CAMERA_DISTANCE) {
+                if let Some(hit) = tracer.rays().cast(origin, -d, 2.0 * CAMERA_DISTANCE) {
                     // toi lies in [distance - 1, distance + 1] for points in the unit sphere.
-                    let depth = ((toi - (CAMERA_DISTANCE - 1.0)) / 2.0).clamp(0.0, 1.0);
+                    let depth = ((hit.toi - (CAMERA_DISTANCE - 1.0)) / 2.0).clamp(0.0, 1.0);
                     *px = 255 - (depth * 254.0).round() as u8;
                     hits += 1;
+                    if shade {
+                        shaded[col] = (lambert(hit.normal, d) * 255.0).round() as u8;
+                    }
                 }
             }
-            (out, hits)
+            (out, shaded, hits)
         })
         .collect();
-    let mut pixels = Vec::with_capacity(dirs.len() * r * r);
+    let channels = cfg.channels.count();
+    let mut pixels = vec![0u8; dirs.len() * channels * r * r];
     let mut hits = 0;
-    for (row, h) in rows {
-        pixels.extend(row);
+    for (vr, (row, shaded, h)) in rows.into_iter().enumerate() {
+        let (v, y) = (vr / r, vr % r);
+        let at = |c: usize| (v * channels + c) * r * r + y * r;
+        pixels[at(0)..at(0) + r].copy_from_slice(&row);
+        if shade {
+            pixels[at(1)..at(1) + r].copy_from_slice(&shaded);
+        }
         hits += h;
     }
     Views {
         pixels,
         count: dirs.len(),
+        channels,
         resolution: r,
         rays: (dirs.len() * r * r) as u64,
         hits,
     }
 }
 
+/// Lambertian shading with the light at the camera: `|cos|` of the angle between a face's
+/// normal (as wound, any length; faces are lit from either side) and the view direction `d`
+/// (unit), in [0, 1]; 0 for a degenerate normal.
+pub fn lambert(normal: Vec3, d: Vec3) -> f32 {
+    let len = normal.length();
+    if len > 0.0 && len.is_finite() {
+        (normal.dot(d).abs() / len).clamp(0.0, 1.0)
+    } else {
+        0.0
+    }
+}
+
+/// The `cfg.augment` camera frames of one mesh's augmented renderings, drawn from the mesh's
+/// own seed (its [`crate::seeding::mesh_seed`]) on [`crate::seeding::Stream::ViewAugment`], to
+/// be composed after the mesh's alignment frame. About the up axis by a uniform angle when
+/// [`ViewConfig::augment_about_up`], else a uniform random 3D rotation (Shoemake's quaternion).
+/// The angle is uniform over the whole circle, not only between ring cameras: a turn by a
+/// multiple of 30 degrees is a cyclic shift of the ring, which view pooling cannot see, so
+/// those draws (a measure-zero set) would add nothing, and the others are new views.
+pub fn augment_frames(cfg: &ViewConfig, mesh_seed: u64) -> Vec<Mat3> {
+    use parry3d::math::Rot3;
+    use rand::Rng;
+    let mut rng = crate::seeding::rng(mesh_seed, crate::seeding::Stream::ViewAugment);
+    let up = cfg.up_vector();
+    (0..cfg.augment)
+        .map(|_| {
+            if cfg.augment_about_up() {
+                let angle = rng.random_range(0.0..std::f32::consts::TAU);
+                Mat3::from_axis_angle(up, angle)
+            } else {
+                let (u1, u2, u3): (f32, f32, f32) = (rng.random(), rng.random(), rng.random());
+                let (a, b) = ((1.0 - u1).sqrt(), u1.sqrt());
+                let (t2, t3) = (std::f32::consts::TAU * u2, std::f32::consts::TAU * u3);
+                let q = Rot3::from_xyzw(a * t2.sin(), a * t2.cos(), b * t3.sin(), b * t3.cos())
+                    .normalize();
+                Mat3::from_quat(q)
+            }
+        })
+        .collect()
+}
+
 impl Views {
-    /// The pixels of view `i`.
-    pub fn view(&self, i: usize) -> &[u8] {
+    /// The pixels of channel `c` of view `i`.
+    pub fn plane(&self, i: usize, c: usize) -> &[u8] {
         let n = self.resolution * self.resolution;
-        &self.pixels[i * n..(i + 1) * n]
+        let at = (i * self.channels + c) * n;
+        &self.pixels[at..at + n]
     }
 
-    /// All views tiled into one grayscale image, `columns` per row: (width, height, pixels).
+    /// The pixels of view `i`'s depth channel.
+    pub fn view(&self, i: usize) -> &[u8] {
+        self.plane(i, 0)
+    }
+
+    /// Width and height of the tiled image of `cfg`'s views: a grid of `grid_columns` views
+    /// per row, one grid per channel stacked top to bottom (depth on top).
+    pub fn tiled_size(cfg: &ViewConfig) -> (u32, u32) {
+        let (r, cols) = (cfg.resolution, cfg.grid_columns());
+        let rows = cfg.count().div_ceil(cols);
+        ((cols * r) as u32, (rows * r * cfg.channels.count()) as u32)
+    }
+
+    /// All views tiled into one grayscale image, `columns` per row, one grid per channel
+    /// stacked top to bottom: (width, height, pixels). Lossless, and a person sees each
+    /// channel as a picture.
     pub fn tile(&self, columns: usize) -> (u32, u32, Vec<u8>) {
         let r = self.resolution;
         let rows = self.count.div_ceil(columns);
-        let (w, h) = (columns * r, rows * r);
+        let (w, grid_h) = (columns * r, rows * r);
+        let h = grid_h * self.channels;
         let mut img = vec![0u8; w * h];
-        for v in 0..self.count {
-            let (gx, gy) = (v % columns, v / columns);
-            for y in 0..r {
-                let dst = (gy * r + y) * w + gx * r;
-                img[dst..dst + r].copy_from_slice(&self.view(v)[y * r..(y + 1) * r]);
+        for c in 0..self.channels {
+            for v in 0..self.count {
+                let (gx, gy) = (v % columns, v / columns);
+                for y in 0..r {
+                    let dst = (c * grid_h + gy * r + y) * w + gx * r;
+                    img[dst..dst + r].copy_from_slice(&self.plane(v, c)[y * r..(y + 1) * r]);
+                }
             }
         }
         (w as u32, h as u32, img)
     }
 
-    /// Reads tiled views back from a grid image.
+    /// Reads tiled views back from a grid image ([`Views::tile`]'s layout for `cfg`).
     pub fn untile(w: u32, h: u32, img: &[u8], cfg: &ViewConfig) -> Result<Views, String> {
-        let (r, n, cols) = (cfg.resolution, cfg.count(), cfg.grid_columns());
-        let rows = n.div_ceil(cols);
-        if w as usize != cols * r || h as usize != rows * r || img.len() != (w * h) as usize {
+        let (r, n, cols, ch) = (
+            cfg.resolution,
+            cfg.count(),
+            cfg.grid_columns(),
+            cfg.channels.count(),
+        );
+        let (ew, eh) = Views::tiled_size(cfg);
+        if w != ew || h != eh || img.len() != (w * h) as usize {
             return Err(format!(
-                "view image is {w}x{h}, expected {}x{} for {n} views of {r}x{r}",
-                cols * r,
-                rows * r
+                "view image is {w}x{h}, expected {ew}x{eh} for {n} views of {r}x{r} with {ch} channel(s)"
             ));
         }
-        let mut pixels = Vec::with_capacity(n * r * r);
+        let grid_h = n.div_ceil(cols) * r;
+        let mut pixels = Vec::with_capacity(n * ch * r * r);
         for v in 0..n {
-            let (gx, gy) = (v % cols, v / cols);
-            for y in 0..r {
-                let src = (gy * r + y) * w as usize + gx * r;
-                pixels.extend_from_slice(&img[src..src + r]);
+            for c in 0..ch {
+                let (gx, gy) = (v % cols, v / cols);
+                for y in 0..r {
+                    let src = (c * grid_h + gy * r + y) * w as usize + gx * r;
+                    pixels.extend_from_slice(&img[src..src + r]);
+                }
             }
         }
         Ok(Views {
             pixels,
             count: n,
+            channels: ch,
             resolution: r,
             rays: 0,
             hits: 0,
@@ -306,7 +454,7 @@ mod tests {
                 layout,
                 resolution: 32,
                 up: UpAxis::Z,
-                align: Align::None,
+                ..Default::default()
             };
             let v = render(&tracer, &cfg);
             assert_eq!(v.count, cfg.count());
@@ -387,6 +535,154 @@ mod tests {
         assert!(
             raw_pose > 0.1,
             "{raw_pose}: the two poses should look different unaligned"
+        );
+    }
+
+    /// A square of side 1.6 through the centre, facing camera 0 of `cfg`.
+    fn square_facing(cfg: &ViewConfig) -> crate::mesh::Mesh {
+        let d = cfg.directions()[0];
+        let (a, b) = d.any_orthonormal_pair();
+        let corner = |s: f32, t: f32| a * (0.8 * s) + b * (0.8 * t);
+        crate::mesh::Mesh {
+            vertices: vec![
+                corner(-1.0, -1.0),
+                corner(1.0, -1.0),
+                corner(1.0, 1.0),
+                corner(-1.0, 1.0),
+            ],
+            triangles: vec![[0, 1, 2], [0, 2, 3]],
+        }
+    }
+
+    #[test]
+    fn shading_is_a_second_channel_in_the_same_cast() {
+        let sphere = crate::synth::icosphere(4);
+        let tracer = SdfTracer::new(&sphere, &DescriptorConfig::default());
+        for layout in [ViewLayout::Ring12, ViewLayout::Dodecahedron] {
+            let depth_only = ViewConfig {
+                layout,
+                resolution: 24,
+                ..Default::default()
+            };
+            let cfg = ViewConfig {
+                channels: ViewChannels::DepthShade,
+                ..depth_only
+            };
+            let v = render(&tracer, &cfg);
+            assert_eq!((v.channels, v.count), (2, cfg.count()));
+            assert_eq!(v.pixels.len(), v.count * 2 * 24 * 24);
+            // The depth channel is the one-channel rendering, unchanged.
+            let d = render(&tracer, &depth_only);
+            for i in 0..v.count {
+                assert_eq!(v.view(i), d.view(i));
+                let (depth, shade) = (v.plane(i, 0), v.plane(i, 1));
+                for (p, s) in depth.iter().zip(shade) {
+                    // Background has no shading; a sphere faces every camera somewhere.
+                    if *p == 0 {
+                        assert_eq!(*s, 0);
+                    }
+                }
+                // A sphere's centre faces the camera: fully lit; its rim is grazing.
+                assert!(shade[12 * 24 + 12] > 245, "{}", shade[12 * 24 + 12]);
+                assert!(shade[12 * 24 + 1] < shade[12 * 24 + 12]);
+            }
+            // Tiled: one grid per channel, stacked; read back exactly.
+            let (w, h, tiled) = v.tile(cfg.grid_columns());
+            assert_eq!((w, h), Views::tiled_size(&cfg));
+            assert_eq!(h, 2 * Views::tiled_size(&depth_only).1);
+            let back = Views::untile(w, h, &tiled, &cfg).unwrap();
+            assert_eq!(back.pixels, v.pixels);
+            assert!(Views::untile(w, h / 2, &tiled[..tiled.len() / 2], &cfg).is_err());
+        }
+    }
+
+    #[test]
+    fn a_flat_face_seen_head_on_shades_fully_and_edge_on_not_at_all() {
+        let cfg = ViewConfig {
+            resolution: 16,
+            channels: ViewChannels::DepthShade,
+            ..Default::default()
+        };
+        let tracer = SdfTracer::new(&square_facing(&cfg), &DescriptorConfig::default());
+        let v = render(&tracer, &cfg);
+        let shade = v.plane(0, 1);
+        let lit: Vec<u8> = shade.iter().copied().filter(|&s| s > 0).collect();
+        // Most of the image (the square covers 0.64 of it) is the face, every pixel lit ~1.
+        assert!(lit.len() > 16 * 16 / 2, "{} lit pixels", lit.len());
+        assert!(lit.iter().all(|&s| s >= 254), "{lit:?}");
+        assert!((lambert(Vec3::new(0.0, 0.0, 3.0), Vec3::Z) - 1.0).abs() < 1e-6);
+        assert!((lambert(Vec3::new(0.0, 0.0, -3.0), Vec3::Z) - 1.0).abs() < 1e-6);
+        assert!(lambert(Vec3::X, Vec3::Z).abs() < 1e-6);
+        assert_eq!(lambert(Vec3::ZERO, Vec3::Z), 0.0);
+        let oblique = lambert(Vec3::new(1.0, 0.0, 1.0), Vec3::Z);
+        assert!((oblique - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6);
+    }
+
+    #[test]
+    fn augmentation_frames_are_seeded_rotations_of_the_right_kind() {
+        let ring = ViewConfig {
+            augment: 5,
+            ..Default::default()
+        };
+        let any = ViewConfig {
+            align: Align::Pca,
+            ..ring
+        };
+        let dodeca = ViewConfig {
+            layout: ViewLayout::Dodecahedron,
+            ..ring
+        };
+        assert!(ring.augment_about_up());
+        assert!(!any.augment_about_up() && !dodeca.augment_about_up());
+        for cfg in [ring, any, dodeca] {
+            let a = augment_frames(&cfg, 7);
+            assert_eq!(a.len(), 5);
+            assert_eq!(a, augment_frames(&cfg, 7), "same seed, same turns");
+            assert_ne!(a, augment_frames(&cfg, 8), "another seed, other turns");
+            for m in &a {
+                // Proper rotations.
+                assert!((m.determinant() - 1.0).abs() < 1e-4);
+                assert!((*m * m.transpose()).abs_diff_eq(Mat3::IDENTITY, 1e-4));
+            }
+            let up_fixed = a.iter().all(|m| (*m * Vec3::Z - Vec3::Z).length() < 1e-5);
+            assert_eq!(up_fixed, cfg.augment_about_up());
+        }
+        assert!(augment_frames(&ViewConfig::default(), 7).is_empty());
+        // Up axis y: the turns keep y.
+        let y = ViewConfig {
+            up: UpAxis::Y,
+            ..ring
+        };
+        assert!(
+            augment_frames(&y, 3)
+                .iter()
+                .all(|m| (*m * Vec3::Y - Vec3::Y).length() < 1e-5)
+        );
+    }
+
+    #[test]
+    fn manifests_without_channels_or_augmentation_still_read() {
+        let old = r#"{"layout":"ring12","resolution":32,"up":"z"}"#;
+        let cfg: ViewConfig = serde_json::from_str(old).unwrap();
+        assert_eq!(cfg, ViewConfig::default());
+        // And the defaults are written as before: absent.
+        assert_eq!(serde_json::to_string(&cfg).unwrap(), old);
+        let new = ViewConfig {
+            channels: ViewChannels::DepthShade,
+            augment: 3,
+            ..cfg
+        };
+        let text = serde_json::to_string(&new).unwrap();
+        assert!(text.contains(r#""channels":"depth+shade""#), "{text}");
+        assert!(text.contains(r#""augment":3"#), "{text}");
+        assert_eq!(serde_json::from_str::<ViewConfig>(&text).unwrap(), new);
+        assert!(
+            ViewConfig {
+                augment: ViewConfig::MAX_AUGMENT + 1,
+                ..cfg
+            }
+            .validate()
+            .is_err()
         );
     }
 }

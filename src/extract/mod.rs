@@ -89,6 +89,10 @@ pub struct CachedMesh {
     /// the row only while its image is still the one this run wrote.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub view_hash: Option<String>,
+    /// The same for each augmented rendering of a training mesh, in order (`~aug1`, `~aug2`,
+    /// ...); empty for test meshes and without `--view-augment`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub augmented_hashes: Vec<String>,
 }
 
 pub use crate::features::CACHE_FILE;
@@ -138,9 +142,25 @@ impl Previous {
     }
 }
 
+/// Augmented renderings a mesh of `split` gets: `cfg.augment` for a training mesh, none for a
+/// test mesh.
+pub fn augmented_copies(cfg: &ViewConfig, split: dataset::Split) -> usize {
+    match split {
+        dataset::Split::Train => cfg.augment,
+        dataset::Split::Test => 0,
+    }
+}
+
+/// Hashes of the view images written for one mesh: its views, then each augmented rendering.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ViewHashes {
+    view_hash: Option<String>,
+    augmented_hashes: Vec<String>,
+}
+
 /// What became of one mesh.
 enum Outcome {
-    Computed(Box<MeshFeatures>, u64, Option<String>),
+    Computed(Box<MeshFeatures>, u64, ViewHashes),
     Reused(Vec<f32>, CachedMesh),
     Failed(String),
     NotReached,
@@ -238,11 +258,17 @@ pub fn extract(
                 if let Some(prev) = &previous
                     && let Some((values, c)) = prev.rows.get(&e.rel)
                     && c.hash == format!("{h:016x}")
-                    && opts.views.as_ref().is_none_or(|(_, root)| {
+                    && opts.views.as_ref().is_none_or(|(vc, root)| {
                         crate::view_store::view_file_unchanged(
                             &crate::features::view_file(root, &e.rel),
                             c.view_hash.as_deref(),
-                        )
+                        ) && c.augmented_hashes.len() == augmented_copies(vc, e.split)
+                            && c.augmented_hashes.iter().enumerate().all(|(k, h)| {
+                                crate::view_store::view_file_unchanged(
+                                    &crate::features::augmented_view_file(root, &e.rel, k + 1),
+                                    Some(h),
+                                )
+                            })
                     })
                 {
                     observer.event(Event::Step);
@@ -275,7 +301,14 @@ pub fn extract(
     let mut unreached = std::collections::HashSet::new();
     for (e, r) in entries.iter().zip(results) {
         let (values, c) = match r {
-            Outcome::Computed(f, hash, view_hash) => {
+            Outcome::Computed(
+                f,
+                hash,
+                ViewHashes {
+                    view_hash,
+                    augmented_hashes,
+                },
+            ) => {
                 let c = CachedMesh {
                     path: e.rel.clone(),
                     hash: format!("{hash:016x}"),
@@ -283,8 +316,10 @@ pub fn extract(
                     degenerate_dropped: f.load.degenerate_dropped as u64,
                     flipped: f.load.flipped,
                     sdf: f.descriptors.sdf,
-                    view_rays: f.descriptors.views.as_ref().map_or(0, |v| v.rays),
+                    view_rays: f.descriptors.views.as_ref().map_or(0, |v| v.rays)
+                        + f.descriptors.augmented.iter().map(|v| v.rays).sum::<u64>(),
                     view_hash,
+                    augmented_hashes,
                 };
                 (f.descriptors.values, c)
             }
@@ -365,6 +400,12 @@ pub fn extract(
             grid_columns: vc.grid_columns(),
             folder: VIEWS_DIR.to_string(),
             naming: format!("{VIEWS_DIR}/<path>.png"),
+            augmented_naming: (vc.augment > 0).then(|| {
+                format!(
+                    "{VIEWS_DIR}/<path>~aug<k>.png, k = 1..={} (training meshes)",
+                    vc.augment
+                )
+            }),
             rays: view_rays,
         }),
         table_hash: None,

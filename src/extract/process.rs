@@ -32,11 +32,12 @@ pub fn process_file_with_views(
     views: Option<&ViewConfig>,
 ) -> Result<MeshFeatures, MeshError> {
     let bytes = mesh::read_file(path)?;
-    process_bytes_with_views(path, bytes, cfg, seed, max_faces, views)
+    process_bytes_with_views(path, bytes, cfg, seed, max_faces, views, false)
 }
 
 /// [`process_file_with_views`] on the file's bytes, already read. They are dropped once parsed:
-/// a 5M-triangle binary STL is 250 MB that the descriptors never need.
+/// a 5M-triangle binary STL is 250 MB that the descriptors never need. `augment` (a training
+/// mesh) also renders the views' augmented copies.
 fn process_bytes_with_views(
     path: &Path,
     bytes: Vec<u8>,
@@ -44,6 +45,7 @@ fn process_bytes_with_views(
     seed: u64,
     max_faces: Option<usize>,
     views: Option<&ViewConfig>,
+    augment: bool,
 ) -> Result<MeshFeatures, MeshError> {
     let (mesh, load) = mesh::load_bytes(path, &bytes)?;
     drop(bytes);
@@ -56,7 +58,7 @@ fn process_bytes_with_views(
         });
     }
     let triangles = mesh.triangles.len();
-    let descriptors = descriptors::compute_with_views(mesh, cfg, seed, views);
+    let descriptors = descriptors::compute_with_augmented_views(mesh, cfg, seed, views, augment);
     if let Some(v) = &descriptors.views
         && v.hits == 0
     {
@@ -73,34 +75,44 @@ fn process_bytes_with_views(
 }
 
 /// Runs [`process_file`] and turns a panic into that mesh's error, so one bad file cannot end a
-/// run (the panic itself is still a bug to fix at its cause). Returns the hash of the view
-/// image written, if any.
+/// run (the panic itself is still a bug to fix at its cause). Returns the hashes of the view
+/// images written, if any: the views, then a training mesh's augmented renderings.
 pub(super) fn process_guarded(
     e: &Entry,
     bytes: Vec<u8>,
     opts: &ExtractOptions,
-) -> Result<(MeshFeatures, Option<String>), String> {
+) -> Result<(MeshFeatures, ViewHashes), String> {
     let seed = dataset::mesh_seed(opts.seed, &e.rel);
     match catch_unwind(AssertUnwindSafe(|| {
         let vcfg = opts.views.as_ref().map(|v| &v.0);
-        let mut f =
-            process_bytes_with_views(&e.path, bytes, &opts.config, seed, opts.max_faces, vcfg)
-                .map_err(|err| err.to_string())?;
-        let mut view_hash = None;
+        let augment = vcfg.is_some_and(|vc| augmented_copies(vc, e.split) > 0);
+        let mut f = process_bytes_with_views(
+            &e.path,
+            bytes,
+            &opts.config,
+            seed,
+            opts.max_faces,
+            vcfg,
+            augment,
+        )
+        .map_err(|err| err.to_string())?;
+        let mut hashes = ViewHashes::default();
         if let (Some(v), Some((vc, root))) = (&mut f.descriptors.views, &opts.views) {
-            view_hash = Some(
-                crate::view_store::write_view_file(
-                    v,
-                    vc,
-                    &crate::features::view_file(root, &e.rel),
-                )
-                .map_err(|err| format!("cannot write its views: {err}"))?,
-            );
-            // The image is on disk; keeping its pixels until the run ends would make memory
-            // grow with the dataset (measured: +23 KB per mesh).
-            v.pixels = Vec::new();
+            let write = |v: &mut crate::descriptors::views::Views, file: PathBuf| {
+                let h = crate::view_store::write_view_file(v, vc, &file)
+                    .map_err(|err| format!("cannot write its views: {err}"))?;
+                // The image is on disk; keeping its pixels until the run ends would make
+                // memory grow with the dataset (measured: +23 KB per mesh).
+                v.pixels = Vec::new();
+                Ok::<_, String>(h)
+            };
+            hashes.view_hash = Some(write(v, crate::features::view_file(root, &e.rel))?);
+            for (k, a) in f.descriptors.augmented.iter_mut().enumerate() {
+                let file = crate::features::augmented_view_file(root, &e.rel, k + 1);
+                hashes.augmented_hashes.push(write(a, file)?);
+            }
         }
-        Ok((f, view_hash))
+        Ok((f, hashes))
     })) {
         Ok(r) => r,
         Err(p) => {

@@ -179,6 +179,10 @@ pub struct ViewsInfo {
     pub folder: String,
     /// How a row's image is named: `folder/<path>.png`.
     pub naming: String,
+    /// How a training row's augmented renderings are named, when `config.augment` > 0:
+    /// `folder/<path>~aug<k>.png`, k = 1..=augment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augmented_naming: Option<String>,
     /// Rays cast for views over all meshes.
     pub rays: u64,
 }
@@ -208,6 +212,22 @@ pub fn view_file(features_dir: &Path, path: &str) -> PathBuf {
         }
     }
     out
+}
+
+/// File of the `k`-th augmented rendering (`k` from 1) of the training mesh at relative `path`:
+/// `views/<path>~aug<k>.png`, beside its views ([`view_file`]). No mesh's own view image can
+/// have that name: a mesh file's name ends in a mesh extension, and `~aug<k>` is none.
+pub fn augmented_view_file(features_dir: &Path, path: &str, k: usize) -> PathBuf {
+    view_file(features_dir, &format!("{path}~aug{k}"))
+}
+
+/// File of copy `copy` of the views of the mesh at `path`: its own views for 0
+/// ([`view_file`]), its augmented rendering `copy` otherwise ([`augmented_view_file`]).
+pub fn view_copy_file(features_dir: &Path, path: &str, copy: usize) -> PathBuf {
+    match copy {
+        0 => view_file(features_dir, path),
+        k => augmented_view_file(features_dir, path, k),
+    }
 }
 
 /// Folder of the view images inside a features folder.

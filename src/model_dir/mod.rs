@@ -230,6 +230,17 @@ impl SavedModel {
                     ),
                 ));
             }
+            let channels = views.config.channels.count();
+            if channels != cnn.in_channels {
+                return Err(corrupt(
+                    &dir.join(MANIFEST_FILE),
+                    format!(
+                        "the manifest's views have {channels} channel(s) per view ({:?}), but the \
+                         network was built for {}: the model and its feature manifest do not belong together",
+                        views.config.channels, cnn.in_channels
+                    ),
+                ));
+            }
             Ok(())
         };
         let (standardizer, model) = match &config.network {

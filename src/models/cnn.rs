@@ -32,6 +32,14 @@ pub struct CnnConfig {
     pub features: usize,
     /// Dropout before the classifier.
     pub dropout: f64,
+    /// Channels of each view (1: depth; 2: depth and shading). Absent in models saved before
+    /// it existed, which read depth alone.
+    #[serde(default = "one_channel")]
+    pub in_channels: usize,
+}
+
+fn one_channel() -> usize {
+    1
 }
 
 impl CnnConfig {
@@ -46,13 +54,14 @@ impl CnnConfig {
             grid: 4,
             features: 256,
             dropout: 0.5,
+            in_channels: 1,
         }
     }
 
     /// Builds a freshly initialised network on `device`.
     pub fn init(&self, device: &Device) -> Mvcnn {
         let mut blocks = Vec::new();
-        let mut cin = 1;
+        let mut cin = self.in_channels.max(1);
         for &c in &self.channels {
             blocks.push(ConvBlock {
                 conv: Conv2dConfig::new([cin, c], [3, 3])
@@ -72,6 +81,7 @@ impl CnnConfig {
             dropout: DropoutConfig::new(self.dropout).init(),
             out: LinearConfig::new(self.features, self.classes).init(device),
             grid,
+            in_channels: self.in_channels.max(1),
         }
     }
 }
@@ -139,6 +149,8 @@ pub struct Mvcnn {
     out: Linear,
     #[module(skip)]
     grid: usize,
+    #[module(skip)]
+    in_channels: usize,
 }
 
 impl Mvcnn {
@@ -155,22 +167,26 @@ impl Mvcnn {
         relu(self.view_fc.forward(h.flatten(1, 3)))
     }
 
-    /// The shape descriptor `[shapes, features]` of views `[shapes, views, R, R]`: each
+    /// The shape descriptor `[shapes, features]` of views `[shapes, views * channels, R, R]`
+    /// (each view's channels side by side; `[shapes, views, R, R]` for one channel): each
     /// view's descriptor, then view pooling, the element-wise maximum over the views.
     pub fn pooled(&self, x: Tensor<4>) -> Tensor<2> {
-        let [b, v, r, c] = x.dims();
-        let f = self.view_features(x.reshape([b * v, 1, r, c]));
+        let [b, vc, r, c] = x.dims();
+        let ch = self.in_channels;
+        let v = vc / ch;
+        let f = self.view_features(x.reshape([b * v, ch, r, c]));
         let [_, k] = f.dims();
         f.reshape([b, v, k]).max_dim(1).reshape([b, k])
     }
 
-    /// Logits `[shapes, classes]` of views `[shapes, views, R, R]` with values in [0, 1].
+    /// Logits `[shapes, classes]` of views `[shapes, views * channels, R, R]` with values in
+    /// [0, 1].
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         self.out.forward(self.dropout.forward(self.pooled(x)))
     }
 
     /// Feature maps of the first block (after ReLU, before pooling) for views
-    /// `[n, 1, R, R]`: `[n, channels, R, R]`.
+    /// `[n, in_channels, R, R]`: `[n, channels, R, R]`.
     pub fn first_maps(&self, x: Tensor<4>) -> Tensor<4> {
         match self.blocks.first() {
             Some(b) => b.activate(x),
@@ -178,7 +194,7 @@ impl Mvcnn {
         }
     }
 
-    /// First-layer filters `[channels, 1, 3, 3]`.
+    /// First-layer filters `[channels, in_channels, 3, 3]`.
     pub fn first_filters(&self) -> Option<Tensor<4>> {
         self.blocks.first().map(|b| b.conv.weight.val())
     }

@@ -59,8 +59,18 @@ fn standardized_split(
     rows: &Samples,
     columns: &[String],
 ) -> ((Vec<usize>, Vec<usize>), Samples, Samples, Standardizer) {
+    let split = validation_split(&rows.y, cfg.val_fraction, cfg.seed);
+    standardized_parts(rows, columns, split)
+}
+
+/// `rows` cut into the training and validation parts `(tr_idx, va_idx)`, both standardised by
+/// statistics fitted on the training part alone.
+fn standardized_parts(
+    rows: &Samples,
+    columns: &[String],
+    (tr_idx, va_idx): (Vec<usize>, Vec<usize>),
+) -> ((Vec<usize>, Vec<usize>), Samples, Samples, Standardizer) {
     let d = columns.len();
-    let (tr_idx, va_idx) = validation_split(&rows.y, cfg.val_fraction, cfg.seed);
     let mut tr = rows.subset(&tr_idx, d);
     let mut va = rows.subset(&va_idx, d);
     let standardizer = Standardizer::fit(columns, &tr.x);
@@ -97,8 +107,10 @@ pub fn train_descriptors(
     }
 }
 
-/// Trains the multi-view CNN `net` on the views `data`: a seeded stratified validation split,
-/// the augmentation of `cfg`'s CNN spec on the training shapes, then [`fit`].
+/// Trains the multi-view CNN `net` on the views `data`: a seeded stratified validation split
+/// over meshes ([`ViewSet::split_by_mesh`]: every augmented rendering of a training mesh is a
+/// training shape of its own), the augmentation of `cfg`'s CNN spec on the training shapes,
+/// then [`fit`].
 pub fn train_cnn(
     cfg: &TrainConfig,
     net: &CnnConfig,
@@ -106,7 +118,8 @@ pub fn train_cnn(
     device: &Device,
     on_epoch: impl FnMut(&EpochStats),
 ) -> Fit<Mvcnn> {
-    let (mut tr, va) = split(data, cfg.val_fraction, cfg.seed);
+    let (tr_idx, va_idx) = data.split_by_mesh(cfg.val_fraction, cfg.seed);
+    let (mut tr, va) = (data.subset(&tr_idx), data.subset(&va_idx));
     if let Some(s) = cfg.model.cnn() {
         tr.augment = AugmentSpec {
             flip: s.flip,
@@ -134,8 +147,10 @@ pub struct FusionModel {
 }
 
 /// Trains the fusion network `net` on the views `views` and the raw descriptor rows `rows` of
-/// the same shapes (in the same order): a seeded stratified validation split, standardisation
-/// fitted on the remaining training rows, the view augmentation of `cfg`'s spec, then [`fit`].
+/// the same shapes (in the same order; an augmented rendering's row is its mesh's row): a
+/// seeded stratified validation split over meshes ([`ViewSet::split_by_mesh`]),
+/// standardisation fitted on the remaining training rows, the view augmentation of `cfg`'s
+/// spec, then [`fit`].
 pub fn train_fusion(
     cfg: &TrainConfig,
     net: &FusionConfig,
@@ -146,7 +161,9 @@ pub fn train_fusion(
     on_epoch: impl FnMut(&EpochStats),
 ) -> FusionModel {
     let d = net.inputs;
-    let ((tr_idx, va_idx), tr_rows, va_rows, standardizer) = standardized_split(cfg, rows, columns);
+    let split = views.split_by_mesh(cfg.val_fraction, cfg.seed);
+    let ((tr_idx, va_idx), tr_rows, va_rows, standardizer) =
+        standardized_parts(rows, columns, split);
     let mut tr = FusionSet {
         views: views.subset(&tr_idx),
         rows: RowSet::new(&tr_rows, d),

@@ -1,5 +1,6 @@
-//! Depth views as training input: every view of a set of shapes kept as bytes, turned into a
-//! `[shapes, views, R, R]` batch of floats with seeded augmentation.
+//! Views as training input: every view of a set of shapes kept as bytes, turned into a
+//! `[shapes, views * channels, R, R]` batch of floats with seeded augmentation (each view's
+//! channels side by side: `[shapes, views, R, R]` for depth alone, as before channels).
 
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::Rng;
@@ -8,18 +9,25 @@ use rand_chacha::ChaCha8Rng;
 use super::fit::Batcher;
 use crate::seeding::Stream;
 
-/// Depth views of a set of shapes, kept as bytes (a quarter of the memory of floats) and turned
-/// into floats one batch at a time.
+/// Views of a set of shapes, kept as bytes (a quarter of the memory of floats) and turned
+/// into floats one batch at a time. A mesh's augmented renderings are extra shapes of the same
+/// path and label ([`ViewSet::copies`]).
 #[derive(Debug, Clone, Default)]
 pub struct ViewSet {
-    /// `len * views * resolution^2` pixels, shape after shape, view after view, row-major.
+    /// `len * views * channels * resolution^2` pixels, shape after shape, view after view,
+    /// channel after channel, row-major.
     pub pixels: Vec<u8>,
     /// Class index of each shape.
     pub y: Vec<usize>,
     /// Mesh path of each shape.
     pub paths: Vec<String>,
+    /// Which copy of its mesh's views each shape is: 0 the views themselves, `k` the `k`-th
+    /// augmented rendering. Empty when every shape is its mesh's own views.
+    pub copies: Vec<u32>,
     /// Views per shape.
     pub views: usize,
+    /// Channels per view (0, as a `Default` set has, reads as 1: depth alone).
+    pub channels: usize,
     /// Pixels per side.
     pub resolution: usize,
     /// Augmentation applied to training batches (none by default).
@@ -58,15 +66,30 @@ impl ViewSet {
         self.y.is_empty()
     }
 
+    /// Channels per view, at least 1.
+    pub fn channel_count(&self) -> usize {
+        self.channels.max(1)
+    }
+
+    /// Images per shape: views times channels.
+    pub fn planes(&self) -> usize {
+        self.views * self.channel_count()
+    }
+
+    /// Which copy of its mesh's views shape `i` is (0: the views themselves).
+    pub fn copy(&self, i: usize) -> usize {
+        self.copies.get(i).map_or(0, |&k| k as usize)
+    }
+
     /// Pixels of one shape's views, from memory or (for a set on disk) read from its image.
     /// An image that can no longer be read (it was checked when the set was made) gives blank
     /// views rather than stopping training.
     pub fn shape_pixels(&self, i: usize) -> std::borrow::Cow<'_, [u8]> {
-        let n = self.views * self.resolution * self.resolution;
+        let n = self.planes() * self.resolution * self.resolution;
         match &self.disk {
             None => std::borrow::Cow::Borrowed(&self.pixels[i * n..(i + 1) * n]),
             Some(f) => std::borrow::Cow::Owned(
-                crate::view_store::read_view_file(&f.dir, &self.paths[i], &f.config)
+                crate::view_store::read_view_copy(&f.dir, &self.paths[i], self.copy(i), &f.config)
                     .map(|v| v.pixels)
                     .ok()
                     .filter(|p| p.len() == n)
@@ -93,6 +116,7 @@ impl Batcher for ViewSet {
     fn subset(&self, idx: &[usize]) -> ViewSet {
         let mut s = ViewSet {
             views: self.views,
+            channels: self.channels,
             resolution: self.resolution,
             augment: self.augment,
             disk: self.disk.clone(),
@@ -104,6 +128,9 @@ impl Batcher for ViewSet {
             }
             s.y.push(self.y[i]);
             s.paths.push(self.paths[i].clone());
+            if !self.copies.is_empty() {
+                s.copies.push(self.copies[i]);
+            }
         }
         s
     }
@@ -111,7 +138,7 @@ impl Batcher for ViewSet {
     fn batch(&self, idx: &[usize], rng: Option<&mut ChaCha8Rng>, device: &Device) -> Tensor<4> {
         use rayon::prelude::*;
         let r = self.resolution;
-        let mut x = Vec::with_capacity(idx.len() * self.views * r * r);
+        let mut x = Vec::with_capacity(idx.len() * self.planes() * r * r);
         // A set on disk reads the batch's images in parallel (a few KB each), then augments
         // in order, so the random draws do not depend on where the views are kept.
         let read: Vec<std::borrow::Cow<'_, [u8]>> = if self.disk.is_some() {
@@ -132,7 +159,30 @@ impl Batcher for ViewSet {
                 }
             }
         }
-        Tensor::from_data(TensorData::new(x, [idx.len(), self.views, r, r]), device)
+        Tensor::from_data(TensorData::new(x, [idx.len(), self.planes(), r, r]), device)
+    }
+}
+
+impl ViewSet {
+    /// The seeded, stratified validation split of [`super::split`] made over meshes rather
+    /// than shapes: it is drawn over the shapes that are their mesh's own views (all of them
+    /// when there are no augmented renderings, where it is exactly [`super::split`]); the
+    /// training part then takes every copy of its meshes, and the validation part only the
+    /// views themselves, so no mesh is on both sides and validation sees what test sees.
+    pub fn split_by_mesh(&self, val_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+        if self.copies.is_empty() {
+            return super::validation_split(&self.y, val_fraction, seed);
+        }
+        let own: Vec<usize> = (0..self.len()).filter(|&i| self.copy(i) == 0).collect();
+        let y: Vec<usize> = own.iter().map(|&i| self.y[i]).collect();
+        let (tr, va) = super::validation_split(&y, val_fraction, seed);
+        let held: std::collections::HashSet<&str> =
+            va.iter().map(|&j| self.paths[own[j]].as_str()).collect();
+        let train = (0..self.len())
+            .filter(|&i| !held.contains(self.paths[i].as_str()))
+            .collect();
+        debug_assert_eq!(tr.len() + va.len(), own.len());
+        (train, va.into_iter().map(|j| own[j]).collect())
     }
 }
 
@@ -161,7 +211,8 @@ impl Augment {
     }
 }
 
-/// Appends the views `src` (`views * r * r` bytes) as floats in [0, 1] to `out`, augmented.
+/// Appends the images `src` (`views * channels * r * r` bytes) as floats in [0, 1] to `out`,
+/// each augmented alike.
 pub fn push_views(out: &mut Vec<f32>, src: &[u8], r: usize, aug: Augment) {
     const SCALE: f32 = 1.0 / 255.0;
     if aug == Augment::default() {
@@ -261,5 +312,118 @@ mod tests {
         assert!(acc > 0.9, "test accuracy {acc}");
         assert!(t.history[0].loss > t.history.last().unwrap().loss);
         assert_eq!(t.best_epoch, 12);
+    }
+
+    /// `base`'s shapes with a second channel after each view: the view's own pixels halved.
+    fn two_channels(base: &ViewSet) -> ViewSet {
+        let n = base.resolution * base.resolution;
+        let mut set = ViewSet {
+            pixels: Vec::new(),
+            channels: 2,
+            ..base.clone()
+        };
+        for plane in base.pixels.chunks_exact(n) {
+            set.pixels.extend_from_slice(plane);
+            set.pixels.extend(plane.iter().map(|p| p / 2));
+        }
+        set
+    }
+
+    #[test]
+    fn a_two_channel_cnn_trains_a_step_and_predicts() {
+        let (v, r) = (2usize, 16usize);
+        let set = two_channels(&crate::fixtures::squares_and_crosses(24, v, 5));
+        assert_eq!(set.planes(), 4);
+        let device = Device::flex();
+        assert_eq!(set.batch(&[0, 1, 2], None, &device).dims(), [3, 4, r, r]);
+        let mut cfg = TrainConfig::defaults(crate::models::ModelKind::Cnn);
+        cfg.epochs = 1;
+        cfg.val_fraction = 0.0;
+        let net_cfg = CnnConfig {
+            channels: vec![4],
+            features: 8,
+            in_channels: 2,
+            ..CnnConfig::new(v, r, 2)
+        };
+        let t = train_cnn(&cfg, &net_cfg, &set, &device, |_| {});
+        assert_eq!(t.train_size, 24);
+        assert!(t.history[0].loss.is_finite());
+        assert_eq!(t.net.first_filters().unwrap().dims(), [4, 2, 3, 3]);
+        let p = predict_proba(&t.net, &set, &device);
+        assert_eq!(p.len(), 24 * 2);
+        for row in p.chunks(2) {
+            assert!(row.iter().all(|q| q.is_finite()));
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        }
+        // Each view's two channels go into the network together: reversing the order of the
+        // views (each with its channels) leaves the pooled prediction unchanged, which it
+        // would not if channels were taken from neighbouring views.
+        let per_view = 2 * r * r;
+        let mut rev = set.clone();
+        rev.pixels.clear();
+        for shape in set.pixels.chunks_exact(v * per_view) {
+            for view in shape.chunks_exact(per_view).rev() {
+                rev.pixels.extend_from_slice(view);
+            }
+        }
+        let q = predict_proba(&t.net, &rev, &device);
+        for (a, b) in p.iter().zip(&q) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        // Model configurations saved before channels existed read as one channel.
+        let mut old = serde_json::to_value(CnnConfig::new(v, r, 2)).unwrap();
+        old.as_object_mut().unwrap().remove("in_channels");
+        let old: CnnConfig = serde_json::from_value(old).unwrap();
+        assert_eq!(old.in_channels, 1);
+    }
+
+    #[test]
+    fn augmented_copies_stay_with_their_mesh_in_the_validation_split() {
+        // 12 meshes of two classes, each with its views and two augmented renderings.
+        let base = crate::fixtures::halves(12);
+        let mut set = ViewSet {
+            pixels: Vec::new(),
+            y: Vec::new(),
+            paths: Vec::new(),
+            ..base.clone()
+        };
+        for i in 0..base.len() {
+            for k in 0..3u32 {
+                set.pixels.extend_from_slice(&base.shape_pixels(i));
+                set.y.push(base.y[i]);
+                set.paths.push(base.paths[i].clone());
+                set.copies.push(k);
+            }
+        }
+        // Without a validation split every copy trains: meshes * (K + 1).
+        let (tr, va) = set.split_by_mesh(0.0, 1);
+        assert_eq!((tr.len(), va.len()), (12 * 3, 0));
+        let (tr, va) = set.split_by_mesh(0.25, 1);
+        // Validation holds meshes' own views only, and none of its meshes trains.
+        assert_eq!(va.len(), 4);
+        assert!(va.iter().all(|&i| set.copy(i) == 0));
+        let held: std::collections::HashSet<&str> =
+            va.iter().map(|&i| set.paths[i].as_str()).collect();
+        assert!(tr.iter().all(|&i| !held.contains(set.paths[i].as_str())));
+        assert_eq!(tr.len(), (12 - 4) * 3);
+        // The meshes held out are those the plain split holds out without copies.
+        let (_, plain_va) = base.split_by_mesh(0.25, 1);
+        let plain: std::collections::HashSet<&str> =
+            plain_va.iter().map(|&i| base.paths[i].as_str()).collect();
+        assert_eq!(held, plain);
+        // Subsets keep which copy each shape is.
+        let sub = set.subset(&tr);
+        assert_eq!(sub.copies.len(), sub.len());
+        assert_eq!(sub.copies.iter().filter(|&&k| k == 0).count(), 8);
+        let mut cfg = TrainConfig::defaults(crate::models::ModelKind::Cnn);
+        cfg.epochs = 1;
+        cfg.val_fraction = 0.25;
+        let net_cfg = CnnConfig {
+            channels: vec![4],
+            features: 8,
+            ..CnnConfig::new(2, 16, 2)
+        };
+        let t = train_cnn(&cfg, &net_cfg, &set, &Device::flex(), |_| {});
+        assert_eq!((t.train_size, t.val_size), (24, 4));
     }
 }

@@ -19,7 +19,7 @@ use crate::observe::{Event, Observer};
 use crate::report::render::report_markdown;
 use crate::report::{Metrics, RepeatScore, Report, Spread, TestPrediction, plots};
 use crate::train::{self, Fit, ModelSpec, Standardizer, TrainConfig, ViewSet};
-use crate::view_store::{Keep, load_views};
+use crate::view_store::{Copies, Keep, load_views};
 
 /// What training one model produced, whichever model it was.
 struct Outcome {
@@ -189,8 +189,11 @@ pub fn train_model(
             } else {
                 Keep::Disk
             };
-            let (train_set, s1) = load_views(features_dir, info, &data.train, keep);
-            let (test_set, s2) = load_views(features_dir, info, &data.test, keep);
+            // Training meshes bring their augmented renderings (if the folder has any) as
+            // extra shapes; test meshes never.
+            let (train_set, s1) =
+                load_views(features_dir, info, &data.train, keep, Copies::WithAugmented);
+            let (test_set, s2) = load_views(features_dir, info, &data.test, keep, Copies::Original);
             let skipped: Vec<features::Failure> = s1.into_iter().chain(s2).collect();
             for f in &skipped {
                 observer.event(Event::Skipped {
@@ -210,6 +213,7 @@ pub fn train_model(
                 channels: cnn.channels.clone(),
                 features: cnn.features,
                 dropout: cnn.dropout,
+                in_channels: info.config.channels.count(),
                 ..CnnConfig::new(info.count, info.config.resolution, k)
             };
             match spec {
@@ -412,7 +416,7 @@ fn draw_pictures(
 }
 
 /// `filters.png` (the first layer's filters) and `feature_maps.png` (what the first layer makes
-/// of the first view of the first test shape).
+/// of the first view of the first test shape; its depth channel is the picture shown).
 fn draw_cnn_pictures(
     net: &Mvcnn,
     test_set: &ViewSet,
@@ -425,20 +429,20 @@ fn draw_cnn_pictures(
     let [_, _, kh, _] = filters.dims();
     let w: Vec<f32> = filters.into_data().try_to_vec()?;
     plots::filters_png(&w, kh, &out.join("filters.png"))?;
-    let r = test_set.resolution;
+    let (r, c) = (test_set.resolution, test_set.channel_count());
     let mut view = Vec::new();
     train::push_views(
         &mut view,
-        &test_set.shape_pixels(0)[..r * r],
+        &test_set.shape_pixels(0)[..c * r * r],
         r,
         train::Augment::default(),
     );
     // On the device the network lives on (the GPU's, after GPU training).
     let x = burn::tensor::Tensor::<4>::from_data(
-        burn::tensor::TensorData::new(view.clone(), [1, 1, r, r]),
+        burn::tensor::TensorData::new(view.clone(), [1, c, r, r]),
         device,
     );
     let maps: Vec<f32> = net.first_maps(x).into_data().try_to_vec()?;
-    plots::feature_maps_png(&view, &maps, r, &out.join("feature_maps.png"))?;
+    plots::feature_maps_png(&view[..r * r], &maps, r, &out.join("feature_maps.png"))?;
     Ok(())
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use shapeclf::descriptors::views::{Align, UpAxis, ViewLayout};
+use shapeclf::descriptors::views::{Align, UpAxis, ViewChannels, ViewLayout};
 use shapeclf::models::{Activation, BackendKind, ModelKind};
 use shapeclf::synth;
 use shapeclf::train::{ClassWeight, CnnSpec, LrSchedule, ModelSpec, OptimizerKind, TrainConfig};
@@ -178,6 +178,20 @@ pub(crate) struct FeaturesArgs {
     /// same views whatever its orientation (for scans and web collections in arbitrary poses).
     #[arg(long, value_enum, default_value_t = Align::None)]
     pub(crate) align: Align,
+    /// What each view holds: `depth` alone, or `depth+shade`, depth and Lambertian shading
+    /// from the camera (a second channel the CNN reads; twice the view images' size).
+    #[arg(long, value_enum, default_value_t = ViewChannels::Depth, conflicts_with = "no_views")]
+    pub(crate) view_channels: ViewChannels,
+    /// Extra renderings of each training mesh's views under K seeded random rotations (about
+    /// the up axis for the ring without `--align pca`, any rotation otherwise); the CNN and
+    /// fusion train on every copy. Test meshes never get any.
+    #[arg(
+        long,
+        value_name = "K",
+        default_value_t = 0,
+        conflicts_with = "no_views"
+    )]
+    pub(crate) view_augment: usize,
     /// Exit non-zero if any mesh fails.
     #[arg(long)]
     pub(crate) strict: bool,

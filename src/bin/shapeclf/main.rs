@@ -91,6 +91,8 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
                 resolution: a.view_res,
                 up: a.up,
                 align: a.align,
+                channels: a.view_channels,
+                augment: a.view_augment,
             },
             a.out.clone(),
         )
