@@ -17,6 +17,8 @@ pub enum Stream {
     Triples,
     /// D2's random pairs when not all pairs are used (per-mesh seed).
     D2Pairs,
+    /// The spherical-harmonics descriptor's surface points (per-mesh seed).
+    ShPoints,
     /// The train/test split of a class folder without `train`/`test` (seed mixed with the
     /// class name).
     Split,
@@ -46,6 +48,7 @@ impl Stream {
             Stream::Triples => 3,
             Stream::Split => 7,
             Stream::D2Pairs => 11,
+            Stream::ShPoints => 12,
             Stream::Validation => 21,
             Stream::DescriptorBatches => 22,
             Stream::Folds => 23,
