@@ -100,30 +100,34 @@ impl ShBasis {
     #[inline]
     pub fn eval(&self, u: [f64; 3], out: &mut [f64]) {
         let l_max = self.degrees;
+        if l_max == 0 {
+            return;
+        }
         let out = &mut out[..l_max * l_max];
         let [x, y, z] = u;
         let sqrt2 = std::f64::consts::SQRT_2;
-        // (c, s) = Re, Im (x + iy)^m.
-        let (mut c, mut s) = (1.0f64, 0.0f64);
-        for m in 0..l_max {
+        // m = 0: the zonal functions.
+        let (mut q2, mut q1) = (0.0, self.diag[0]);
+        out[0] = q1;
+        for l in 1..l_max {
+            let (a, b) = self.rec[l * l_max];
+            let q = a * (z * q1 - b * q2);
+            (q2, q1) = (q1, q);
+            out[l * l + l] = q;
+        }
+        // (c, s) = Re, Im (x + iy)^m, times sqrt(2).
+        let (mut c, mut s) = (sqrt2 * x, sqrt2 * y);
+        for m in 1..l_max {
             let (mut q2, mut q1) = (0.0, self.diag[m]);
-            for l in m..l_max {
-                let q = if l == m {
-                    q1
-                } else {
-                    let (a, b) = self.rec[l * l_max + m];
-                    let q = a * (z * q1 - b * q2);
-                    q2 = q1;
-                    q1 = q;
-                    q
-                };
+            out[m * m + 2 * m] = q1 * c;
+            out[m * m] = q1 * s;
+            for l in m + 1..l_max {
+                let (a, b) = self.rec[l * l_max + m];
+                let q = a * (z * q1 - b * q2);
+                (q2, q1) = (q1, q);
                 let centre = l * l + l;
-                if m == 0 {
-                    out[centre] = q;
-                } else {
-                    out[centre + m] = sqrt2 * q * c;
-                    out[centre - m] = sqrt2 * q * s;
-                }
+                out[centre + m] = q * c;
+                out[centre - m] = q * s;
             }
             (c, s) = (c * x - s * y, c * y + s * x);
         }
