@@ -438,6 +438,16 @@ mod tests {
         assert!(bad(ShConfig { degrees: 65, ..d }));
         assert!(bad(ShConfig { points: 0, ..d }));
         assert!(!bad(d));
+        // Allowed but slow: said up front.
+        let slow = DescriptorConfig {
+            sh: Some(ShConfig {
+                points: 1 << 20,
+                ..d
+            }),
+            ..Default::default()
+        };
+        assert!(slow.validate().is_ok());
+        assert_eq!(slow.cost_warnings().len(), 1);
     }
 
     #[test]
