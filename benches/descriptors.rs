@@ -1,6 +1,7 @@
-//! Per-mesh cost of each stage: loading (parse, validate, normalise) in each format, D2, SDF
-//! (BVH build, against parry's TriMesh build for reference, plus 512 x 30 rays), depth views (12 x 32 x 32 rays), and the whole descriptor set,
-//! on a ~20k-triangle mesh.
+//! Per-mesh cost of each stage: loading (parse, validate, normalise) in each format, D2, the
+//! spherical-harmonics descriptor, SDF (BVH build, against parry's TriMesh build for reference,
+//! plus 512 x 30 rays), depth views (12 x 32 x 32 rays), and the whole descriptor set, on a
+//! ~20k-triangle mesh.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -40,6 +41,16 @@ fn descriptor_stages(c: &mut Criterion) {
     g.sample_size(20);
     g.bench_function("d2_all_pairs_2048", |b| {
         b.iter(|| d2::d2_histogram(black_box(&pts), 64, 2.0, None, 0))
+    });
+    // The spherical-harmonics descriptor at its defaults (8 shells x 12 degrees, 8192 points),
+    // sampling included, against d2_all_pairs_2048 above.
+    let sh = descriptors::ShConfig::default();
+    g.bench_function("sh_8x12_8192_points", |b| {
+        b.iter(|| {
+            let pts = sampler.points(sh.points, &mut descriptors::rng_for(1, 12));
+            let basis = descriptors::sh::ShBasis::new(sh.degrees);
+            descriptors::sh::sh_descriptor(black_box(&pts), sh.shells, &basis)
+        })
     });
     g.bench_function("sdf_bvh_build", |b| {
         b.iter(|| SdfTracer::new(black_box(&m), &cfg))

@@ -19,6 +19,8 @@ pub enum Stream {
     D2Pairs,
     /// The random rotations of a training mesh's augmented view renderings (per-mesh seed).
     ViewAugment,
+    /// The spherical-harmonics descriptor's surface points (per-mesh seed).
+    ShPoints,
     /// The train/test split of a class folder without `train`/`test` (seed mixed with the
     /// class name).
     Split,
@@ -49,6 +51,7 @@ impl Stream {
             Stream::Split => 7,
             Stream::D2Pairs => 11,
             Stream::ViewAugment => 12,
+            Stream::ShPoints => 13,
             Stream::Validation => 21,
             Stream::DescriptorBatches => 22,
             Stream::Folds => 23,

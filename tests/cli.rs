@@ -602,3 +602,54 @@ fn cnn_trains_on_views_predicts_and_reports_bad_views() {
 }
 
 mod common;
+
+#[test]
+fn sh_adds_named_columns_last_and_bad_values_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("m");
+    for (class, shape) in [
+        ("mug", shapeclf::synth::ShapeClass::Mug),
+        ("table", shapeclf::synth::ShapeClass::Table),
+    ] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for i in 0..3 {
+            let m = shapeclf::synth::shape(shape, &mut {
+                use rand::SeedableRng;
+                rand_chacha::ChaCha8Rng::seed_from_u64(i)
+            });
+            shapeclf::synth::write_mesh(&root.join(class).join(format!("{i}.off")), &m, false)
+                .unwrap();
+        }
+    }
+    let small = ["--no-views", "--d2-points", "256", "--sdf-points", "32"];
+    let out_dir = d.path().join("f");
+    let mut args = vec!["features", s(&root), "--out", s(&out_dir)];
+    args.extend(small);
+    args.extend(["--sh-shells", "2", "--sh-degrees", "3"]);
+    ok(&shapeclf(&args));
+    let table = std::fs::read_to_string(out_dir.join("descriptors.csv")).unwrap();
+    let header: Vec<&str> = table.lines().next().unwrap().split(',').collect();
+    assert_eq!(
+        header[header.len() - 7..],
+        [
+            "shape_log_area",
+            "sh_r00_l00",
+            "sh_r00_l01",
+            "sh_r00_l02",
+            "sh_r01_l00",
+            "sh_r01_l01",
+            "sh_r01_l02"
+        ]
+    );
+    assert_eq!(
+        manifest(&out_dir)["descriptors"]["sh"],
+        serde_json::json!({"shells": 2, "degrees": 3, "points": 8192})
+    );
+    let bad_dir = d.path().join("bad");
+    let mut args = vec!["features", s(&root), "--out", s(&bad_dir)];
+    args.extend(small);
+    args.extend(["--sh-degrees", "0"]);
+    // As the other descriptor parameters: refused before anything is created.
+    fails(&shapeclf(&args), 1, "sh_degrees must be at least 1");
+    assert!(!bad_dir.exists());
+}

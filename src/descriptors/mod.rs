@@ -1,9 +1,11 @@
 //! Hand-engineered shape descriptors: Osada's shape distributions (D2 and the extras D1, A3, D3),
-//! the shape diameter function, and a few global shape statistics, as named feature columns.
+//! the shape diameter function, a few global shape statistics and, when asked for, Kazhdan's
+//! rotation-invariant spherical-harmonics descriptor ([`sh`]), as named feature columns.
 
 pub mod d2;
 pub mod raycast;
 pub mod sdf;
+pub mod sh;
 pub mod views;
 
 use serde::{Deserialize, Serialize};
@@ -38,6 +40,40 @@ pub struct DescriptorConfig {
     pub extra_bins: usize,
     /// Random point triples for A3 and D3.
     pub triples: usize,
+    /// The spherical-harmonics descriptor ([`sh`]); `None` leaves its columns out (and is what
+    /// manifests written before it existed mean).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sh: Option<ShConfig>,
+}
+
+/// Parameters of the rotation-invariant spherical-harmonics descriptor ([`sh`]): `shells x
+/// degrees` columns named `sh_rRR_lLL` (shell `RR`, 0 innermost, centred at radius
+/// `(RR + 0.5) / shells`; degree `LL`), shell-major.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShConfig {
+    /// Concentric shells over radii `[0, 1]`.
+    pub shells: usize,
+    /// Harmonic degrees per shell, `l = 0..degrees`.
+    pub degrees: usize,
+    /// Area-weighted surface points.
+    pub points: usize,
+}
+
+impl Default for ShConfig {
+    fn default() -> Self {
+        ShConfig {
+            shells: 8,
+            degrees: 12,
+            points: 8192,
+        }
+    }
+}
+
+impl ShConfig {
+    /// Largest number of shells.
+    pub const MAX_SHELLS: usize = 64;
+    /// Largest number of degrees (`degrees^2` coefficients per shell).
+    pub const MAX_DEGREES: usize = 64;
 }
 
 impl Default for DescriptorConfig {
@@ -54,6 +90,7 @@ impl Default for DescriptorConfig {
             sdf_flip_fallback: true,
             extra_bins: 32,
             triples: 32_768,
+            sh: None,
         }
     }
 }
@@ -82,6 +119,11 @@ impl DescriptorConfig {
         if self.extra_bins > 0 {
             c.extend(SDF_STATS.iter().map(|s| format!("sdfstat_{s}")));
             c.extend(SHAPE_STATS.iter().map(|s| format!("shape_{s}")));
+        }
+        if let Some(sh) = &self.sh {
+            for r in 0..sh.shells {
+                c.extend((0..sh.degrees).map(|l| format!("sh_r{r:02}_l{l:02}")));
+            }
         }
         c
     }
@@ -128,6 +170,21 @@ impl DescriptorConfig {
         if self.hist_max.is_nan() || self.hist_max <= 0.0 {
             return Err("hist_max must be > 0".into());
         }
+        if let Some(sh) = &self.sh {
+            let limits = [
+                ("sh_shells", sh.shells, ShConfig::MAX_SHELLS),
+                ("sh_degrees", sh.degrees, ShConfig::MAX_DEGREES),
+                ("sh_points", sh.points, Self::MAX_POINTS),
+            ];
+            for (name, v, max) in limits {
+                if v == 0 {
+                    return Err(format!("{name} must be at least 1"));
+                }
+                if v > max {
+                    return Err(format!("{name} is {v}, more than the limit of {max}"));
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -169,6 +226,17 @@ impl DescriptorConfig {
                 "the SDF casts {} rays per mesh, {rays:.0}x the default: expect it to take about that much longer",
                 self.sdf_points * self.sdf_rays
             ));
+        }
+        if let Some(sh) = &self.sh {
+            let d = ShConfig::default();
+            let work = |c: &ShConfig| (c.points * c.degrees * c.degrees) as f64;
+            let f = work(sh) / work(&d);
+            if f >= 10.0 {
+                w.push(format!(
+                    "the spherical-harmonics descriptor evaluates {:.2e} harmonics per mesh, {f:.0}x its default: expect it to take about that much longer",
+                    work(sh)
+                ));
+            }
         }
         w
     }
@@ -221,11 +289,14 @@ pub fn compute_with_augmented_views(
     augment: bool,
 ) -> Descriptors {
     // Every sample is drawn before the BVH is built, so the sampler's tables are gone by then.
-    let (pts, sdf_samples, area) = {
+    let (pts, sdf_samples, sh_pts, area) = {
         let sampler = SurfaceSampler::new(&mesh);
         let pts = sampler.points(cfg.d2_points, &mut rng(seed, Stream::D2Points));
         let sdf_samples = sampler.sample(cfg.sdf_points, &mut rng(seed, Stream::SdfPoints));
-        (pts, sdf_samples, sampler.area())
+        let sh_pts = cfg
+            .sh
+            .map(|sh| sampler.points(sh.points, &mut rng(seed, Stream::ShPoints)));
+        (pts, sdf_samples, sh_pts, sampler.area())
     };
     let mut values = Vec::with_capacity(cfg.columns().len());
     values.extend(d2::d2_histogram(
@@ -251,6 +322,10 @@ pub fn compute_with_augmented_views(
         values.extend(d3);
         values.extend(sdf::statistics(&sdf_values));
         values.extend(shape_statistics(&pts, area));
+    }
+    if let (Some(sh), Some(sh_pts)) = (&cfg.sh, &sh_pts) {
+        let basis = sh::ShBasis::new(sh.degrees);
+        values.extend(sh::sh_descriptor(sh_pts, sh.shells, &basis));
     }
     let views = view_cfg.map(|v| views::render_posed(&tracer, v, frame));
     let augmented = match view_cfg {
@@ -336,6 +411,68 @@ mod tests {
         assert!(d.values.iter().all(|v| v.is_finite()));
         assert_eq!(cfg.columns()[0], "d2_00");
         assert_eq!(cfg.columns()[64], "sdf_00");
+    }
+
+    #[test]
+    fn sh_columns_come_last_shell_major_and_only_when_asked_for() {
+        let m = crate::synth::icosphere(2);
+        let base = DescriptorConfig {
+            sdf_points: 64,
+            triples: 1000,
+            d2_points: 256,
+            ..Default::default()
+        };
+        let cfg = DescriptorConfig {
+            sh: Some(ShConfig {
+                shells: 3,
+                degrees: 4,
+                points: 500,
+            }),
+            ..base.clone()
+        };
+        let cols = cfg.columns();
+        let n = base.columns().len();
+        assert_eq!(cols.len(), n + 12);
+        assert_eq!(cols[..n], base.columns()[..]);
+        assert_eq!(cols[n], "sh_r00_l00");
+        assert_eq!(cols[n + 5], "sh_r01_l01");
+        assert_eq!(cols[n + 11], "sh_r02_l03");
+        let with = compute(&m, &cfg, 1).values;
+        assert_eq!(with.len(), cols.len());
+        assert!(with.iter().all(|v| v.is_finite()));
+        // Its own random stream: every other column is unchanged.
+        assert_eq!(with[..n], compute(&m, &base, 1).values[..]);
+        // Manifests without it read as without it, and it is written only when on.
+        assert!(!serde_json::to_string(&base).unwrap().contains("\"sh\""));
+        let json = serde_json::to_string(&cfg).unwrap();
+        assert_eq!(
+            serde_json::from_str::<DescriptorConfig>(&json).unwrap(),
+            cfg
+        );
+        let bad = |sh: ShConfig| {
+            DescriptorConfig {
+                sh: Some(sh),
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        };
+        let d = ShConfig::default();
+        assert!(bad(ShConfig { shells: 0, ..d }));
+        assert!(bad(ShConfig { degrees: 0, ..d }));
+        assert!(bad(ShConfig { degrees: 65, ..d }));
+        assert!(bad(ShConfig { points: 0, ..d }));
+        assert!(!bad(d));
+        // Allowed but slow: said up front.
+        let slow = DescriptorConfig {
+            sh: Some(ShConfig {
+                points: 1 << 20,
+                ..d
+            }),
+            ..Default::default()
+        };
+        assert!(slow.validate().is_ok());
+        assert_eq!(slow.cost_warnings().len(), 1);
     }
 
     #[test]

@@ -217,6 +217,19 @@ pub(crate) struct FeaturesArgs {
     /// Rays per SDF point.
     #[arg(long, default_value_t = 30)]
     pub(crate) sdf_rays: usize,
+    /// Add the rotation-invariant spherical-harmonics descriptor (Kazhdan et al. 2003): columns
+    /// sh_rRR_lLL, the energy of degree LL on shell RR. For shapes in arbitrary poses.
+    #[arg(long)]
+    pub(crate) sh: bool,
+    /// Concentric shells of the spherical-harmonics descriptor (implies --sh).
+    #[arg(long)]
+    pub(crate) sh_shells: Option<usize>,
+    /// Harmonic degrees per shell, 0 to N-1 (implies --sh).
+    #[arg(long)]
+    pub(crate) sh_degrees: Option<usize>,
+    /// Surface points of the spherical-harmonics descriptor (implies --sh).
+    #[arg(long)]
+    pub(crate) sh_points: Option<usize>,
     /// Take only shard I of N (e.g. 0/4): the meshes whose path hashes to I. Without it, a
     /// Slurm array task's SLURM_ARRAY_TASK_ID/COUNT, or a Kubernetes Indexed Job's
     /// JOB_COMPLETION_INDEX with --shards, is used. Combine the parts with `shapeclf merge`.

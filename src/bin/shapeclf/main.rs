@@ -18,8 +18,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use shapeclf::descriptors::DescriptorConfig;
 use shapeclf::descriptors::views::ViewConfig;
+use shapeclf::descriptors::{DescriptorConfig, ShConfig};
 use shapeclf::extract::{self, ExtractOptions, Extraction};
 use shapeclf::synth;
 use shapeclf::train::TrainConfig;
@@ -82,6 +82,15 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
         d2_pairs: a.d2_pairs,
         sdf_points: a.sdf_points,
         sdf_rays: a.sdf_rays,
+        sh: (a.sh || a.sh_shells.is_some() || a.sh_degrees.is_some() || a.sh_points.is_some())
+            .then(|| {
+                let d = ShConfig::default();
+                ShConfig {
+                    shells: a.sh_shells.unwrap_or(d.shells),
+                    degrees: a.sh_degrees.unwrap_or(d.degrees),
+                    points: a.sh_points.unwrap_or(d.points),
+                }
+            }),
         ..Default::default()
     };
     let views = (!a.no_views).then(|| {
