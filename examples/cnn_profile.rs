@@ -63,6 +63,7 @@ fn training_step(batch: usize, views: usize, res: usize) -> f64 {
 }
 
 fn main() {
+    shapeclf::models::kernels::keep_freed_memory();
     let all: Vec<String> = std::env::args().collect();
     let step_mode = all.get(1).map(String::as_str) == Some("--step");
     let args: Vec<String> = all.iter().skip(usize::from(step_mode)).cloned().collect();

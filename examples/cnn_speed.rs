@@ -12,6 +12,7 @@ use shapeclf::models::{CnnConfig, ModelKind};
 use shapeclf::train::TrainConfig;
 
 fn main() {
+    shapeclf::models::kernels::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     let (batch, v, r) = (arg(1, 16), arg(2, 12), arg(3, 32));

@@ -30,6 +30,7 @@ use shapeclf::{inference, workflow};
 const EXIT_STRICT_FAILURES: u8 = 3;
 
 fn main() -> ExitCode {
+    shapeclf::models::kernels::keep_freed_memory();
     let cli = Cli::parse();
     match try_main(cli) {
         Ok(code) => code,
