@@ -335,11 +335,19 @@ pub fn lambert(normal: Vec3, d: Vec3) -> f32 {
 
 /// The `cfg.augment` camera frames of one mesh's augmented renderings, drawn from the mesh's
 /// own seed (its [`crate::seeding::mesh_seed`]) on [`crate::seeding::Stream::ViewAugment`], to
-/// be composed after the mesh's alignment frame. About the up axis by a uniform angle when
-/// [`ViewConfig::augment_about_up`], else a uniform random 3D rotation (Shoemake's quaternion).
-/// The angle is uniform over the whole circle, not only between ring cameras: a turn by a
-/// multiple of 30 degrees is a cyclic shift of the ring, which view pooling cannot see, so
-/// those draws (a measure-zero set) would add nothing, and the others are new views.
+/// be composed after the mesh's alignment frame:
+/// - the ring without alignment ([`ViewConfig::augment_about_up`]): a turn about the up axis by a
+///   uniform angle. The angle is uniform over the whole circle, not only between ring cameras: a
+///   turn by a multiple of 30 degrees is a cyclic shift of the ring, which view pooling cannot
+///   see, so those draws (a measure-zero set) would add nothing, and the others are new views;
+/// - under `--align pca`: what the principal frame is unsure of. Its axes' signs come from third
+///   moments, which are near zero for nearly symmetric shapes, so a random one of the four sign
+///   changes that keep the frame right-handed (the identity and the half turns about x, y and
+///   z), then a small tilt (a uniform axis, up to [`PCA_TILT_DEGREES`]) for axes that are only
+///   roughly determined. A uniform 3D rotation would show the network poses the aligned test
+///   views never have;
+/// - otherwise (the dodecahedron, for data without an up): a uniform random 3D rotation
+///   (Shoemake's quaternion).
 pub fn augment_frames(cfg: &ViewConfig, mesh_seed: u64) -> Vec<Mat3> {
     use parry3d::math::Rot3;
     use rand::Rng;
@@ -350,6 +358,19 @@ pub fn augment_frames(cfg: &ViewConfig, mesh_seed: u64) -> Vec<Mat3> {
             if cfg.augment_about_up() {
                 let angle = rng.random_range(0.0..std::f32::consts::TAU);
                 Mat3::from_axis_angle(up, angle)
+            } else if cfg.align == Align::Pca {
+                let flip = match rng.random_range(0..4u8) {
+                    0 => Mat3::IDENTITY,
+                    1 => Mat3::from_diagonal(Vec3::new(1.0, -1.0, -1.0)),
+                    2 => Mat3::from_diagonal(Vec3::new(-1.0, 1.0, -1.0)),
+                    _ => Mat3::from_diagonal(Vec3::new(-1.0, -1.0, 1.0)),
+                };
+                let z: f32 = rng.random_range(-1.0..1.0);
+                let phi = rng.random_range(0.0..std::f32::consts::TAU);
+                let r = (1.0 - z * z).max(0.0).sqrt();
+                let axis = Vec3::new(r * phi.cos(), r * phi.sin(), z);
+                let angle = rng.random_range(0.0..PCA_TILT_DEGREES.to_radians());
+                Mat3::from_axis_angle(axis, angle) * flip
             } else {
                 let (u1, u2, u3): (f32, f32, f32) = (rng.random(), rng.random(), rng.random());
                 let (a, b) = ((1.0 - u1).sqrt(), u1.sqrt());
@@ -361,6 +382,9 @@ pub fn augment_frames(cfg: &ViewConfig, mesh_seed: u64) -> Vec<Mat3> {
         })
         .collect()
 }
+
+/// Largest tilt of an augmented rendering under `--align pca`, in degrees.
+pub const PCA_TILT_DEGREES: f32 = 20.0;
 
 impl Views {
     /// The pixels of channel `c` of view `i`.
@@ -648,6 +672,36 @@ mod tests {
             assert_eq!(up_fixed, cfg.augment_about_up());
         }
         assert!(augment_frames(&ViewConfig::default(), 7).is_empty());
+        // Under PCA: each frame is a sign change of the principal axes tilted by at most
+        // PCA_TILT_DEGREES, and all four sign changes occur.
+        let flips = [
+            Vec3::ONE,
+            Vec3::new(1.0, -1.0, -1.0),
+            Vec3::new(-1.0, 1.0, -1.0),
+            Vec3::new(-1.0, -1.0, 1.0),
+        ];
+        let mut seen = [false; 4];
+        let many = ViewConfig {
+            augment: ViewConfig::MAX_AUGMENT,
+            ..any
+        };
+        for m in augment_frames(&many, 11) {
+            let (i, angle) = flips
+                .iter()
+                .map(|f| {
+                    let r = m * Mat3::from_diagonal(*f);
+                    ((r.x_axis.x + r.y_axis.y + r.z_axis.z - 1.0) / 2.0)
+                        .clamp(-1.0, 1.0)
+                        .acos()
+                        .to_degrees()
+                })
+                .enumerate()
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .unwrap();
+            assert!(angle <= PCA_TILT_DEGREES + 1e-2, "tilt {angle}");
+            seen[i] = true;
+        }
+        assert_eq!(seen, [true; 4]);
         // Up axis y: the turns keep y.
         let y = ViewConfig {
             up: UpAxis::Y,
