@@ -1,6 +1,8 @@
 //! "Same" 2D convolution on NCHW f32 slices (odd square kernel, stride 1, padding `k / 2`, no
 //! bias) and both of its gradients, each as im2col and one GEMM (the `gemm` crate, which picks
-//! AVX-512, AVX2 or scalar kernels at run time), parallel over images with rayon.
+//! AVX-512, AVX2 or scalar kernels at run time), parallel over images with rayon; the forward
+//! pass and the input gradient of 3x3 kernels with enough channels go through Winograd
+//! F(2x2, 3x3) instead (about 2.25 times fewer multiplications, see [`winograd`]).
 //!
 //! Why not burn-flex's own conv2d: it copies NCHW to NHWC on every call, and differentiates the
 //! weight as a convolution of the swapped input with a 32x32 "kernel" of output gradients. Here
@@ -173,9 +175,18 @@ fn gemm_strided(
     }
 }
 
+/// Input channels from which a 3x3 convolution goes through Winograd F(2x2, 3x3) rather than
+/// im2col + GEMM. Measured on 2 Zen 4 cores, 192 images: 32 -> 64 channels at 16x16 took 9.2
+/// ms against 12.9, 64 -> 128 at 8x8 6.7 against 12.0; but 1 -> 32 at 32x32 8.6 against 2.6,
+/// where the GEMMs are too thin for the transforms to pay.
+const WINOGRAD_MIN_CIN: usize = 16;
+
 /// Forward: `y[n] = W · im2col(x[n])`, one GEMM per group of images. `x` is
 /// `n x cin x h x w`, `weight` is `cout x cin x k x k`; returns `n x cout x h x w`.
 pub fn forward(x: &[f32], weight: &[f32], s: &ConvShape) -> Vec<f32> {
+    if s.k == 3 && s.cin >= WINOGRAD_MIN_CIN {
+        return winograd::forward(x, weight, s);
+    }
     let (p, kk) = (s.pixels(), s.patch());
     debug_assert_eq!(x.len(), s.n * s.cin * p);
     debug_assert_eq!(weight.len(), s.cout * kk);
@@ -215,6 +226,28 @@ pub fn forward(x: &[f32], weight: &[f32], s: &ConvShape) -> Vec<f32> {
 /// Gradient of the input: `dx[n] = col2im(Wᵀ · dy[n])`. `dy` is `n x cout x h x w`; returns
 /// `n x cin x h x w`.
 pub fn input_grad(dy: &[f32], weight: &[f32], s: &ConvShape) -> Vec<f32> {
+    if s.k == 3 && s.cout >= WINOGRAD_MIN_CIN {
+        // The adjoint of a same convolution is the same convolution of dy by the weights
+        // flipped in space with their channel axes swapped: W'[c][o][ky][kx] =
+        // W[o][c][2 - ky][2 - kx]. Measured 9.4 ms against 15.1 (64 -> 32 at 16x16) and 6.8
+        // against 15.7 (128 -> 64 at 8x8) for 192 images.
+        let mut flipped = vec![0.0f32; weight.len()];
+        for o in 0..s.cout {
+            for c in 0..s.cin {
+                let src = &weight[(o * s.cin + c) * 9..(o * s.cin + c + 1) * 9];
+                let dst = &mut flipped[(c * s.cout + o) * 9..(c * s.cout + o + 1) * 9];
+                for (d, v) in dst.iter_mut().zip(src.iter().rev()) {
+                    *d = *v;
+                }
+            }
+        }
+        let t = ConvShape {
+            cin: s.cout,
+            cout: s.cin,
+            ..*s
+        };
+        return winograd::forward(dy, &flipped, &t);
+    }
     let (p, kk) = (s.pixels(), s.patch());
     let mut dx = vec![0.0f32; s.n * s.cin * p];
     if p == 0 || s.cin == 0 {
@@ -308,6 +341,214 @@ pub fn weight_grad(x: &[f32], dy: &[f32], s: &ConvShape) -> Vec<f32> {
                 a
             },
         )
+}
+
+/// Winograd's minimal filtering F(2x2, 3x3) for the "same" 3x3 convolution (Lavin & Gray,
+/// 2016): each 4x4 input tile (stride 2, zero padded) becomes `V = Bᵀ d B`, each filter
+/// `U = G g Gᵀ`, and the 16 elementwise products `U ⊙ V` summed over input channels are 16
+/// GEMMs `(tiles x cin) · (cin x cout)`; each 2x2 output tile is `Aᵀ M A`, cropped at odd edges.
+/// Four multiplications per output pixel and input channel against im2col's nine, with the
+/// points 0, 1, -1, ∞, whose transforms only add (exact but for the usual rounding).
+///
+/// The transforms run channels-last (one image transposed to `h x w x c` with a zero border),
+/// so each is a loop over channels that vectorises, whatever the map size.
+mod winograd {
+    use super::{ConvShape, gemm_strided};
+    use rayon::prelude::*;
+
+    /// Output tiles per rayon task (measured: 128 to 1024 alike on 2 cores; the tile products
+    /// of a task then stay within the L2 cache).
+    const TILES: usize = 256;
+
+    /// `U[t][c][o] = (G g[o][c] Gᵀ)[t]`, `t = 4 i + j`, with `G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]`.
+    fn filters(weight: &[f32], cin: usize, cout: usize) -> Vec<f32> {
+        let mut u = vec![0.0f32; 16 * cin * cout];
+        for o in 0..cout {
+            for c in 0..cin {
+                let g = &weight[(o * cin + c) * 9..(o * cin + c + 1) * 9];
+                // G g: 4 rows of 3.
+                let mut gg = [[0.0f32; 3]; 4];
+                for b in 0..3 {
+                    let (g0, g1, g2) = (g[b], g[3 + b], g[6 + b]);
+                    gg[0][b] = g0;
+                    gg[1][b] = 0.5 * (g0 + g1 + g2);
+                    gg[2][b] = 0.5 * (g0 - g1 + g2);
+                    gg[3][b] = g2;
+                }
+                for (i, r) in gg.iter().enumerate() {
+                    let row = [
+                        r[0],
+                        0.5 * (r[0] + r[1] + r[2]),
+                        0.5 * (r[0] - r[1] + r[2]),
+                        r[2],
+                    ];
+                    for (j, v) in row.iter().enumerate() {
+                        u[((4 * i + j) * cin + c) * cout + o] = *v;
+                    }
+                }
+            }
+        }
+        u
+    }
+
+    /// Per-task buffers, kept across the task's groups.
+    #[derive(Default)]
+    struct Scratch {
+        /// One input image, channels last, with a zero border: `(2 th + 2) x (2 tw + 2) x cin`.
+        pad: Vec<f32>,
+        /// Transformed input tiles `[tile][t][cin]`.
+        v: Vec<f32>,
+        /// Tile products `[t][tile][cout]`.
+        m: Vec<f32>,
+        /// One output image, channels last: `2 th x 2 tw x cout`.
+        out: Vec<f32>,
+    }
+
+    /// Transforms the tiles of one image `x` (`cin x h x w`) into `v` (`th tw` tiles of
+    /// `16 x cin`), through `pad`.
+    fn inputs(x: &[f32], s: &ConvShape, pad: &mut Vec<f32>, v: &mut [f32]) {
+        let (h, w, cin) = (s.h, s.w, s.cin);
+        let (th, tw) = (h.div_ceil(2), w.div_ceil(2));
+        let wp = 2 * tw + 2;
+        // The border (and the extra row and column of odd maps) stays zero: only the interior
+        // is ever written.
+        pad.resize((2 * th + 2) * wp * cin, 0.0);
+        for (c, plane) in x.chunks_exact(h * w).enumerate() {
+            for (yy, row) in plane.chunks_exact(w).enumerate() {
+                let base = ((yy + 1) * wp + 1) * cin + c;
+                for (xx, val) in row.iter().enumerate() {
+                    pad[base + xx * cin] = *val;
+                }
+            }
+        }
+        for (tile, vt) in v.chunks_exact_mut(16 * cin).enumerate() {
+            let (ty, tx) = (tile / tw, tile % tw);
+            let at = |r: usize, q: usize| {
+                let p = ((2 * ty + r) * wp + 2 * tx + q) * cin;
+                &pad[p..p + cin]
+            };
+            let d: [[&[f32]; 4]; 4] = std::array::from_fn(|r| std::array::from_fn(|q| at(r, q)));
+            let mut outs = vt.chunks_exact_mut(cin);
+            let o: [&mut [f32]; 16] = std::array::from_fn(|_| outs.next().unwrap());
+            for c in 0..cin {
+                // Rows (Bᵀ d), then columns ((Bᵀ d) B).
+                let e: [f32; 4 * 4] = std::array::from_fn(|k| d[k / 4][k % 4][c]);
+                let mut t = [0.0f32; 16];
+                for q in 0..4 {
+                    t[q] = e[q] - e[8 + q];
+                    t[4 + q] = e[4 + q] + e[8 + q];
+                    t[8 + q] = e[8 + q] - e[4 + q];
+                    t[12 + q] = e[4 + q] - e[12 + q];
+                }
+                for i in 0..4 {
+                    let r = &t[4 * i..4 * i + 4];
+                    o[4 * i][c] = r[0] - r[2];
+                    o[4 * i + 1][c] = r[1] + r[2];
+                    o[4 * i + 2][c] = r[2] - r[1];
+                    o[4 * i + 3][c] = r[1] - r[3];
+                }
+            }
+        }
+    }
+
+    /// Inverse-transforms tiles `first..first + th tw` of `m` (`[t][tile][cout]`, `nt` tiles
+    /// per `t`) into one image `y` (`cout x h x w`), through `out`.
+    fn outputs(
+        m: &[f32],
+        nt: usize,
+        first: usize,
+        s: &ConvShape,
+        out: &mut Vec<f32>,
+        y: &mut [f32],
+    ) {
+        let (h, w, cout) = (s.h, s.w, s.cout);
+        let (th, tw) = (h.div_ceil(2), w.div_ceil(2));
+        let wo = 2 * tw;
+        out.resize(2 * th * wo * cout, 0.0);
+        for tile in 0..th * tw {
+            let (ty, tx) = (tile / tw, tile % tw);
+            let mt: [&[f32]; 16] = std::array::from_fn(|t| {
+                let p = (t * nt + first + tile) * cout;
+                &m[p..p + cout]
+            });
+            let (top, bottom) = out.split_at_mut((2 * ty + 1) * wo * cout);
+            let p0 = (2 * ty * wo + 2 * tx) * cout;
+            let p1 = 2 * tx * cout;
+            let (y00, y01) = top[p0..p0 + 2 * cout].split_at_mut(cout);
+            let (y10, y11) = bottom[p1..p1 + 2 * cout].split_at_mut(cout);
+            for o in 0..cout {
+                let e: [f32; 16] = std::array::from_fn(|t| mt[t][o]);
+                // Rows (Aᵀ M, Aᵀ = [1 1 1 0; 0 1 -1 -1]), then columns.
+                let mut r = [0.0f32; 8];
+                for j in 0..4 {
+                    r[j] = e[j] + e[4 + j] + e[8 + j];
+                    r[4 + j] = e[4 + j] - e[8 + j] - e[12 + j];
+                }
+                y00[o] = r[0] + r[1] + r[2];
+                y01[o] = r[1] - r[2] - r[3];
+                y10[o] = r[4] + r[5] + r[6];
+                y11[o] = r[5] - r[6] - r[7];
+            }
+        }
+        for (o, plane) in y.chunks_exact_mut(h * w).enumerate() {
+            for (yy, row) in plane.chunks_exact_mut(w).enumerate() {
+                for (xx, val) in row.iter_mut().enumerate() {
+                    *val = out[(yy * wo + xx) * cout + o];
+                }
+            }
+        }
+    }
+
+    /// The "same" 3x3 convolution of `x` (`n x cin x h x w`) by `weight` (`cout x cin x 3 x
+    /// 3`), into `n x cout x h x w`.
+    pub fn forward(x: &[f32], weight: &[f32], s: &ConvShape) -> Vec<f32> {
+        assert_eq!(s.k, 3, "Winograd F(2x2, 3x3) needs a 3x3 kernel");
+        let p = s.h * s.w;
+        let (cin, cout) = (s.cin, s.cout);
+        assert_eq!(x.len(), s.n * cin * p);
+        assert_eq!(weight.len(), cout * cin * 9);
+        let mut y = vec![0.0f32; s.n * cout * p];
+        if p == 0 || cout == 0 || s.n == 0 {
+            return y;
+        }
+        let per_image = s.h.div_ceil(2) * s.w.div_ceil(2);
+        let g = (TILES / per_image).clamp(1, s.n);
+        let u = filters(weight, cin, cout);
+        y.par_chunks_mut(g * cout * p)
+            .zip(x.par_chunks(g * cin * p))
+            .for_each_init(Scratch::default, |sc, (ys, xs)| {
+                let nt = xs.len() / (cin * p) * per_image;
+                sc.v.resize(nt * 16 * cin, 0.0);
+                sc.m.resize(16 * nt * cout, 0.0);
+                for (xn, vn) in xs
+                    .chunks_exact(cin * p)
+                    .zip(sc.v.chunks_exact_mut(per_image * 16 * cin))
+                {
+                    inputs(xn, s, &mut sc.pad, vn);
+                }
+                if cin == 0 {
+                    sc.m.fill(0.0);
+                }
+                for (t, mt) in sc.m.chunks_exact_mut(nt * cout).enumerate() {
+                    // M_t (nt x cout) = V_t (nt x cin, rows 16 cin apart) · U_t (cin x cout).
+                    gemm_strided(
+                        nt,
+                        cout,
+                        cin,
+                        mt,
+                        false,
+                        &sc.v[t * cin..],
+                        (16 * cin, 1),
+                        &u[t * cin * cout..(t + 1) * cin * cout],
+                        (cout, 1),
+                    );
+                }
+                for (j, yn) in ys.chunks_exact_mut(cout * p).enumerate() {
+                    outputs(&sc.m, nt, j * per_image, s, &mut sc.out, yn);
+                }
+            });
+        y
+    }
 }
 
 #[cfg(test)]
@@ -411,11 +652,78 @@ mod tests {
         }
     }
 
+    /// Shapes for the Winograd paths: odd and tiny maps, partial tiles, 1 to 64 channels.
+    fn winograd_shapes() -> Vec<ConvShape> {
+        let mut v = Vec::new();
+        for &(n, cin, cout, h, w) in &[
+            (2, 1, 3, 5, 7),
+            (1, 3, 2, 1, 1),
+            (3, 16, 8, 3, 3),
+            (2, 5, 7, 7, 5),
+            (4, 32, 64, 8, 8),
+            (3, 64, 16, 6, 10),
+            (2, 17, 9, 16, 16),
+            (9, 8, 4, 2, 3),
+            (1, 2, 1, 9, 4),
+            (2, 1, 20, 5, 7),
+            (2, 24, 16, 1, 1),
+            (2, 64, 24, 3, 3),
+        ] {
+            v.push(ConvShape {
+                n,
+                cin,
+                cout,
+                h,
+                w,
+                k: 3,
+            });
+        }
+        v
+    }
+
+    #[test]
+    fn winograd_forward_matches_the_definition() {
+        for (i, s) in winograd_shapes().iter().enumerate() {
+            let x = values(s.n * s.cin * s.h * s.w, 31 + i as u64);
+            let wt = values(s.cout * s.cin * 9, 310 + i as u64);
+            let want = naive_forward(&x, &wt, s);
+            // Rounding grows with the number of products a pixel sums (9 cin).
+            let tol = 1e-6 * (s.cin * 9) as f32;
+            close(&winograd::forward(&x, &wt, s), &want, tol);
+            close(&forward(&x, &wt, s), &want, tol);
+        }
+    }
+
+    /// The input gradient, through Winograd where the channels allow, against the naive
+    /// forward's adjoint taken explicitly: dx[c][y][x] = Σ W[o][c][ky][kx] dy[o][y-ky+1][x-kx+1].
+    #[test]
+    fn input_gradient_matches_the_adjoint_definition() {
+        for (i, s) in winograd_shapes().iter().enumerate() {
+            let dy = values(s.n * s.cout * s.h * s.w, 41 + i as u64);
+            let wt = values(s.cout * s.cin * 9, 410 + i as u64);
+            let mut flipped = vec![0.0f32; wt.len()];
+            for o in 0..s.cout {
+                for c in 0..s.cin {
+                    for k in 0..9 {
+                        flipped[(c * s.cout + o) * 9 + 8 - k] = wt[(o * s.cin + c) * 9 + k];
+                    }
+                }
+            }
+            let t = ConvShape {
+                cin: s.cout,
+                cout: s.cin,
+                ..*s
+            };
+            let want = naive_forward(&dy, &flipped, &t);
+            close(&input_grad(&dy, &wt, s), &want, 1e-6 * (s.cout * 9) as f32);
+        }
+    }
+
     /// Both gradients are the adjoints of the forward map: for any dy,
     /// <dy, conv(x, W)> = <input_grad(dy, W), x> = <weight_grad(x, dy), W>.
     #[test]
     fn gradients_are_the_adjoints_of_the_forward_map() {
-        for (i, s) in SHAPES.iter().enumerate() {
+        for (i, s) in SHAPES.iter().chain(&winograd_shapes()).enumerate() {
             let x = values(s.n * s.cin * s.h * s.w, 7 + i as u64);
             let wt = values(s.cout * s.cin * s.k * s.k, 70 + i as u64);
             let dy = values(s.n * s.cout * s.h * s.w, 700 + i as u64);
