@@ -183,8 +183,9 @@ pub(crate) struct FeaturesArgs {
     #[arg(long, value_enum, default_value_t = ViewChannels::Depth, conflicts_with = "no_views")]
     pub(crate) view_channels: ViewChannels,
     /// Extra renderings of each training mesh's views under K seeded random rotations (about
-    /// the up axis for the ring without `--align pca`, any rotation otherwise); the CNN and
-    /// fusion train on every copy. Test meshes never get any.
+    /// the up axis for the ring without alignment; under `--align pca` a sign change of the
+    /// principal axes and a tilt of up to 20 degrees; any rotation for the dodecahedron); the
+    /// CNN and fusion train on every copy. Test meshes never get any.
     #[arg(
         long,
         value_name = "K",
