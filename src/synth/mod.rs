@@ -16,6 +16,8 @@ mod write;
 
 pub use realistic::perturb;
 
+#[cfg(test)]
+pub(crate) use shapes::cuboid;
 pub use shapes::{icosphere, shape};
 pub use write::{glb_bytes, gltf_bytes, write_mesh};
 

@@ -8,6 +8,18 @@ use rand_chacha::ChaCha8Rng;
 use super::ShapeClass;
 use crate::mesh::{Mesh, RawMesh, Vec3};
 
+/// An axis-aligned box centred at the origin with half-sides `h`: twelve outward-facing
+/// triangles (for tests that need an exact, simple solid).
+#[cfg(test)]
+pub(crate) fn cuboid(h: [f32; 3]) -> RawMesh {
+    let mut b = Builder::default();
+    b.cuboid(Vec3::ZERO, Vec3::from_array(h));
+    RawMesh {
+        vertices: b.v,
+        triangles: b.t,
+    }
+}
+
 /// Accumulates triangles from primitives.
 #[derive(Default)]
 struct Builder {

@@ -1,7 +1,7 @@
 use super::*;
 use crate::descriptors::{DescriptorConfig, ShConfig, compute};
 use crate::mesh::{Mesh, RawMesh};
-use crate::synth::{ShapeClass, shape};
+use crate::synth::{ShapeClass, cuboid, shape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::f64::consts::PI;
@@ -51,29 +51,6 @@ fn rotated(raw: &RawMesh, r: &[[f64; 3]; 3]) -> Mesh {
         vertices: raw.vertices.iter().map(|&v| rotate(r, v)).collect(),
         triangles: raw.triangles.clone(),
     })
-}
-
-/// An axis-aligned box with half-sides `h`, twelve triangles.
-fn cuboid(h: [f32; 3]) -> RawMesh {
-    let vertices = (0..8)
-        .map(|k| [0, 1, 2].map(|a| if k & (1 << a) == 0 { -h[a] } else { h[a] }))
-        .collect();
-    let mut triangles = Vec::new();
-    for f in [
-        [0, 2, 3, 1],
-        [4, 5, 7, 6],
-        [0, 1, 5, 4],
-        [2, 6, 7, 3],
-        [0, 4, 6, 2],
-        [1, 3, 7, 5],
-    ] {
-        triangles.push([f[0], f[1], f[2]]);
-        triangles.push([f[0], f[2], f[3]]);
-    }
-    RawMesh {
-        vertices,
-        triangles,
-    }
 }
 
 /// The SH columns of `m` under the default [`ShConfig`] and `seed`, through [`compute`].
