@@ -256,3 +256,57 @@ fn the_command_line_refuses_view_options_without_views_and_too_many_copies() {
     assert!(err.contains("--view-augment is 65"), "{err}");
     assert!(!d.path().join("f").join("manifest.json").exists());
 }
+
+#[test]
+fn align_pca_defaults_to_shading_and_three_copies_and_sh_is_on_unless_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let (meshes, _) = dataset(d.path());
+    let small = [
+        "--view-res",
+        "16",
+        "--d2-points",
+        "256",
+        "--sdf-points",
+        "32",
+        "--sdf-rays",
+        "8",
+    ];
+    let manifest = |name: &str, extra: &[&str]| -> serde_json::Value {
+        let out = d.path().join(name);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_shapeclf"))
+            .args(["features", meshes.to_str().unwrap(), "--out"])
+            .arg(&out)
+            .args(small)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
+    };
+    // Defaults (depth alone, no copies) are left out of the manifest, as before the options.
+    let views = |m: &serde_json::Value| {
+        let v = &m["views"]["config"];
+        (
+            v["channels"].as_str().unwrap_or("depth").to_string(),
+            v["augment"].as_u64().unwrap_or(0),
+        )
+    };
+    let plain = manifest("plain", &[]);
+    assert_eq!(views(&plain), ("depth".into(), 0));
+    assert_eq!(plain["descriptors"]["sh"]["shells"], 8, "SH on by default");
+    let pca = manifest("pca", &["--align", "pca", "--no-sh"]);
+    assert_eq!(views(&pca), ("depth+shade".into(), 3));
+    assert!(pca["descriptors"]["sh"].is_null(), "--no-sh");
+    let asked = manifest(
+        "asked",
+        &[
+            "--align",
+            "pca",
+            "--view-augment",
+            "0",
+            "--view-channels",
+            "depth",
+        ],
+    );
+    assert_eq!(views(&asked), ("depth".into(), 0));
+}

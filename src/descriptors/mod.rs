@@ -101,6 +101,17 @@ const D3_MAX: f32 = 1.139_97;
 
 /// Names of the global shape statistics, in column order.
 pub const SHAPE_STATS: [&str; 3] = ["pca_mid", "pca_min", "log_area"];
+/// Prefixes of the histogram columns (`d2_00`, `sdf_13`, ...): bins that are shares of one
+/// whole, so each is a frequency rather than a measurement.
+pub const HISTOGRAMS: [&str; 5] = ["d2", "sdf", "d1", "a3", "d3"];
+
+/// Whether `column` is a histogram bin of [`HISTOGRAMS`] (a prefix, `_`, then digits).
+pub fn is_histogram_column(column: &str) -> bool {
+    column.split_once('_').is_some_and(|(prefix, bin)| {
+        HISTOGRAMS.contains(&prefix) && !bin.is_empty() && bin.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
 /// Names of the SDF statistics, in column order.
 pub const SDF_STATS: [&str; 4] = ["mean", "std", "median", "nohit"];
 
@@ -111,11 +122,12 @@ impl DescriptorConfig {
         let mut hist = |prefix: &str, n: usize| {
             c.extend((0..n).map(|i| format!("{prefix}_{i:02}")));
         };
-        hist("d2", self.d2_bins);
-        hist("sdf", self.sdf_bins);
-        hist("d1", self.extra_bins);
-        hist("a3", self.extra_bins);
-        hist("d3", self.extra_bins);
+        let [d2, sdf, d1, a3, d3] = HISTOGRAMS;
+        hist(d2, self.d2_bins);
+        hist(sdf, self.sdf_bins);
+        hist(d1, self.extra_bins);
+        hist(a3, self.extra_bins);
+        hist(d3, self.extra_bins);
         if self.extra_bins > 0 {
             c.extend(SDF_STATS.iter().map(|s| format!("sdfstat_{s}")));
             c.extend(SHAPE_STATS.iter().map(|s| format!("shape_{s}")));
@@ -411,6 +423,16 @@ mod tests {
         assert!(d.values.iter().all(|v| v.is_finite()));
         assert_eq!(cfg.columns()[0], "d2_00");
         assert_eq!(cfg.columns()[64], "sdf_00");
+        let bins = 64 + 32 + 3 * 32;
+        let cols = cfg.columns();
+        assert!(cols[..bins].iter().all(|c| is_histogram_column(c)));
+        assert!(
+            !cols[bins..].iter().any(|c| is_histogram_column(c)),
+            "{cols:?}"
+        );
+        for not in ["sh_r00_l01", "d2_", "d2_x1", "d2", "xd2_01", "sdfstat_mean"] {
+            assert!(!is_histogram_column(not), "{not}");
+        }
     }
 
     #[test]

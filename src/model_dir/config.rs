@@ -158,6 +158,7 @@ impl ConfigV1 {
                 tune_weight_decay: t.tune_weight_decay,
                 schedule: crate::train::LrSchedule::Constant,
                 views_in_memory: false,
+                histograms: crate::train::HistogramMap::None,
                 repeats: 1,
             },
             network,

@@ -6,6 +6,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use serde::{Deserialize, Serialize};
 
+use super::HistogramMap;
 use crate::models::{Activation, BackendKind, ModelKind};
 
 /// Optimiser choice.
@@ -208,6 +209,10 @@ pub struct TrainConfig {
     /// folder (faster on slow disks; memory then grows with the dataset).
     #[serde(default)]
     pub views_in_memory: bool,
+    /// How histogram columns are mapped before standardisation (descriptor rows: logistic,
+    /// MLP and fusion). Files written before it existed read as [`HistogramMap::None`].
+    #[serde(default)]
+    pub histograms: HistogramMap,
     /// Train this many times, from seeds `seed`, `seed + 1`, ...: the report gives every score's
     /// mean and standard deviation over them (the folder keeps the first seed's model).
     #[serde(default = "one")]
@@ -237,6 +242,7 @@ impl TrainConfig {
             tune_weight_decay: false,
             schedule: LrSchedule::Constant,
             views_in_memory: false,
+            histograms: HistogramMap::Sqrt,
             repeats: 1,
         };
         // Every model trains on all its training shapes with the learning rate annealed to zero

@@ -30,19 +30,58 @@ pub enum DataError {
     UnknownClass(String, String),
 }
 
+/// How histogram columns are mapped before they are standardised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum HistogramMap {
+    /// Bins as they are.
+    #[default]
+    None,
+    /// The square root of each bin (the Hellinger map): a bin's sampling noise grows with its
+    /// square root, so this evens the noise out across full and nearly empty bins before they
+    /// are scaled to unit variance, and a dot product of rooted histograms is the Bhattacharyya
+    /// similarity of the distributions.
+    Sqrt,
+}
+
 /// Per-column mean and standard deviation of the training rows; applied to every input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Standardizer {
     /// Column names, in order.
     pub columns: Vec<String>,
-    /// Means.
+    /// Means (of the rooted values, for rooted columns).
     pub mean: Vec<f32>,
     /// Standard deviations (1 for constant columns).
     pub std: Vec<f32>,
+    /// Which columns are taken to their square root before centring ([`HistogramMap::Sqrt`]);
+    /// empty for none (and in files written before the map existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub root: Vec<bool>,
 }
 
 impl Standardizer {
-    /// Fits on row-major `x` with `d` columns.
+    /// Fits on row-major `x` with `columns.len()` columns, histogram bins mapped by `map` first.
+    pub fn fit_mapped(columns: &[String], x: &[f32], map: HistogramMap) -> Standardizer {
+        let root: Vec<bool> = match map {
+            HistogramMap::None => return Standardizer::fit(columns, x),
+            HistogramMap::Sqrt => columns
+                .iter()
+                .map(|c| crate::descriptors::is_histogram_column(c))
+                .collect(),
+        };
+        if !root.contains(&true) {
+            return Standardizer::fit(columns, x);
+        }
+        let mut mapped = x.to_vec();
+        map_rows(&root, &mut mapped);
+        Standardizer {
+            root,
+            ..Standardizer::fit(columns, &mapped)
+        }
+    }
+
+    /// Fits on row-major `x` with `columns.len()` columns, no column mapped.
     pub fn fit(columns: &[String], x: &[f32]) -> Standardizer {
         let d = columns.len();
         let n = (x.len() / d).max(1) as f64;
@@ -71,6 +110,7 @@ impl Standardizer {
                     }
                 })
                 .collect(),
+            root: Vec::new(),
         }
     }
 
@@ -79,6 +119,9 @@ impl Standardizer {
     /// divides by 1, so no value becomes infinite or NaN.
     pub fn apply(&self, x: &mut [f32]) {
         let d = self.columns.len();
+        if self.root.len() == d {
+            map_rows(&self.root, x);
+        }
         for r in x.chunks_exact_mut(d) {
             for ((v, m), s) in r.iter_mut().zip(&self.mean).zip(&self.std) {
                 let s = if s.is_finite() && *s > 1e-12 { *s } else { 1.0 };
@@ -87,8 +130,16 @@ impl Standardizer {
         }
     }
 
-    /// Checks stored statistics: every mean finite, every spread finite and positive.
+    /// Checks stored statistics: every mean finite, every spread finite and positive, and
+    /// the rooted columns (if any) one flag per column.
     pub fn validate(&self) -> Result<(), String> {
+        if !self.root.is_empty() && self.root.len() != self.columns.len() {
+            return Err(format!(
+                "{} square-root flags for {} columns",
+                self.root.len(),
+                self.columns.len()
+            ));
+        }
         if let Some(i) = self.mean.iter().position(|m| !m.is_finite()) {
             return Err(format!("mean of column {} is not finite", self.columns[i]));
         }
@@ -99,6 +150,16 @@ impl Standardizer {
             ));
         }
         Ok(())
+    }
+}
+
+/// The square root of the flagged columns of row-major `x` (negative values, which a histogram
+/// never has, as 0).
+fn map_rows(root: &[bool], x: &mut [f32]) {
+    for r in x.chunks_exact_mut(root.len()) {
+        for (v, _) in r.iter_mut().zip(root).filter(|(_, on)| **on) {
+            *v = v.max(0.0).sqrt();
+        }
     }
 }
 

@@ -18,7 +18,9 @@ pub use config::{
 };
 pub use cv::{CvScore, WEIGHT_DECAY_GRID, tune_weight_decay};
 pub(crate) use data::sample_weights;
-pub use data::{DataError, Prepared, Samples, Standardizer, prepare, validation_split};
+pub use data::{
+    DataError, HistogramMap, Prepared, Samples, Standardizer, prepare, validation_split,
+};
 pub(crate) use fit::accuracy;
 pub use fit::{Batcher, EpochStats, Fit, Learner, argmax_rows, fit, predict_proba, split};
 pub use fusion::FusionSet;
@@ -60,20 +62,21 @@ fn standardized_split(
     columns: &[String],
 ) -> ((Vec<usize>, Vec<usize>), Samples, Samples, Standardizer) {
     let split = validation_split(&rows.y, cfg.val_fraction, cfg.seed);
-    standardized_parts(rows, columns, split)
+    standardized_parts(rows, columns, cfg.histograms, split)
 }
 
-/// `rows` cut into the training and validation parts `(tr_idx, va_idx)`, both standardised by
-/// statistics fitted on the training part alone.
+/// `rows` cut into the training and validation parts `(tr_idx, va_idx)`, both standardised
+/// (histograms mapped by `map` first) by statistics fitted on the training part alone.
 fn standardized_parts(
     rows: &Samples,
     columns: &[String],
+    map: HistogramMap,
     (tr_idx, va_idx): (Vec<usize>, Vec<usize>),
 ) -> ((Vec<usize>, Vec<usize>), Samples, Samples, Standardizer) {
     let d = columns.len();
     let mut tr = rows.subset(&tr_idx, d);
     let mut va = rows.subset(&va_idx, d);
-    let standardizer = Standardizer::fit(columns, &tr.x);
+    let standardizer = Standardizer::fit_mapped(columns, &tr.x, map);
     standardizer.apply(&mut tr.x);
     standardizer.apply(&mut va.x);
     ((tr_idx, va_idx), tr, va, standardizer)
@@ -163,7 +166,7 @@ pub fn train_fusion(
     let d = net.inputs;
     let split = views.split_by_mesh(cfg.val_fraction, cfg.seed);
     let ((tr_idx, va_idx), tr_rows, va_rows, standardizer) =
-        standardized_parts(rows, columns, split);
+        standardized_parts(rows, columns, cfg.histograms, split);
     let mut tr = FusionSet {
         views: views.subset(&tr_idx),
         rows: RowSet::new(&tr_rows, d),
@@ -302,11 +305,47 @@ mod tests {
     }
 
     #[test]
+    fn sqrt_map_roots_histogram_bins_only_and_survives_a_round_trip() {
+        let cols: Vec<String> = ["d2_00", "sdfstat_mean"].map(String::from).into();
+        let x = vec![0.04, 4.0, 0.16, 6.0];
+        let s = Standardizer::fit_mapped(&cols, &x, HistogramMap::Sqrt);
+        assert_eq!(s.root, vec![true, false]);
+        // Rooted bins 0.2 and 0.4: mean 0.3, spread 0.1; the statistic is left as it is.
+        assert!((s.mean[0] - 0.3).abs() < 1e-6 && (s.std[0] - 0.1).abs() < 1e-6);
+        assert_eq!((s.mean[1], s.std[1]), (5.0, 1.0));
+        let mut y = x.clone();
+        s.apply(&mut y);
+        let want = [-1.0, -1.0, 1.0, 1.0];
+        assert!(
+            y.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-5),
+            "{y:?}"
+        );
+        // What `apply` does is saved with the statistics, and a file from before the map
+        // (no `root`) reads as no map.
+        let back: Standardizer = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+        let old: Standardizer = serde_json::from_str(
+            r#"{"columns":["d2_00","sdfstat_mean"],"mean":[0.1,5.0],"std":[0.06,1.0]}"#,
+        )
+        .unwrap();
+        assert!(old.root.is_empty() && old.validate().is_ok());
+        let none = Standardizer::fit_mapped(&cols, &x, HistogramMap::None);
+        assert!(none.root.is_empty());
+        assert!((none.mean[0] - 0.1).abs() < 1e-6);
+        let broken = Standardizer {
+            root: vec![true],
+            ..s
+        };
+        assert!(broken.validate().is_err(), "one flag for two columns");
+    }
+
+    #[test]
     fn zero_or_broken_spread_never_makes_nan() {
         let mut s = Standardizer {
             columns: vec!["a".into(), "b".into()],
             mean: vec![1.0, 1.0],
             std: vec![0.0, f32::NAN],
+            root: Vec::new(),
         };
         let mut x = vec![3.0, 3.0];
         s.apply(&mut x);

@@ -59,6 +59,11 @@ pub fn demo(
     }
     let features = opts.dir.join("features");
     let eopts = ExtractOptions {
+        // The descriptors `shapeclf features` computes by default, spherical harmonics included.
+        config: crate::descriptors::DescriptorConfig {
+            sh: Some(Default::default()),
+            ..Default::default()
+        },
         seed: opts.seed,
         views: Some((Default::default(), features.clone())),
         ..Default::default()

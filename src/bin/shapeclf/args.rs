@@ -7,7 +7,9 @@ use clap::{Args, Parser, Subcommand};
 use shapeclf::descriptors::views::{Align, UpAxis, ViewChannels, ViewLayout};
 use shapeclf::models::{Activation, BackendKind, ModelKind};
 use shapeclf::synth;
-use shapeclf::train::{ClassWeight, CnnSpec, LrSchedule, ModelSpec, OptimizerKind, TrainConfig};
+use shapeclf::train::{
+    ClassWeight, CnnSpec, HistogramMap, LrSchedule, ModelSpec, OptimizerKind, TrainConfig,
+};
 
 #[derive(Parser)]
 #[command(
@@ -119,6 +121,10 @@ pub(crate) struct TrainArgs {
     /// mean and standard deviation (on small test sets seeds alone move accuracy by points).
     #[arg(long, default_value_t = 1)]
     pub(crate) repeats: usize,
+    /// Descriptor rows (logistic, MLP, fusion): how histogram bins are mapped before they are
+    /// standardised (default: sqrt, the Hellinger map; none keeps the raw bins).
+    #[arg(long, value_enum)]
+    pub(crate) histograms: Option<HistogramMap>,
     /// CNN: no random mirror images of training shapes.
     #[arg(long)]
     pub(crate) no_flip: bool,
@@ -180,19 +186,16 @@ pub(crate) struct FeaturesArgs {
     pub(crate) align: Align,
     /// What each view holds: `depth` alone, or `depth+shade`, depth and Lambertian shading
     /// from the camera (a second channel the CNN reads; twice the view images' size).
-    #[arg(long, value_enum, default_value_t = ViewChannels::Depth, conflicts_with = "no_views")]
-    pub(crate) view_channels: ViewChannels,
+    /// Default: depth+shade under `--align pca`, depth otherwise.
+    #[arg(long, value_enum, conflicts_with = "no_views")]
+    pub(crate) view_channels: Option<ViewChannels>,
     /// Extra renderings of each training mesh's views under K seeded random rotations (about
     /// the up axis for the ring without alignment; under `--align pca` a sign change of the
     /// principal axes and a tilt of up to 20 degrees; any rotation for the dodecahedron); the
-    /// CNN and fusion train on every copy. Test meshes never get any.
-    #[arg(
-        long,
-        value_name = "K",
-        default_value_t = 0,
-        conflicts_with = "no_views"
-    )]
-    pub(crate) view_augment: usize,
+    /// CNN and fusion train on every copy. Test meshes never get any. Default: 3 under
+    /// `--align pca`, 0 otherwise.
+    #[arg(long, value_name = "K", conflicts_with = "no_views")]
+    pub(crate) view_augment: Option<usize>,
     /// Exit non-zero if any mesh fails.
     #[arg(long)]
     pub(crate) strict: bool,
@@ -218,17 +221,20 @@ pub(crate) struct FeaturesArgs {
     /// Rays per SDF point.
     #[arg(long, default_value_t = 30)]
     pub(crate) sdf_rays: usize,
-    /// Add the rotation-invariant spherical-harmonics descriptor (Kazhdan et al. 2003): columns
-    /// sh_rRR_lLL, the energy of degree LL on shell RR. For shapes in arbitrary poses.
-    #[arg(long)]
+    /// Leave out the rotation-invariant spherical-harmonics descriptor (Kazhdan et al. 2003),
+    /// whose columns sh_rRR_lLL (the energy of degree LL on shell RR) come last by default.
+    #[arg(long, conflicts_with_all = ["sh", "sh_shells", "sh_degrees", "sh_points"])]
+    pub(crate) no_sh: bool,
+    /// The spherical-harmonics columns, which are on by default (kept for scripts that ask).
+    #[arg(long, hide = true)]
     pub(crate) sh: bool,
-    /// Concentric shells of the spherical-harmonics descriptor (implies --sh).
+    /// Concentric shells of the spherical-harmonics descriptor.
     #[arg(long)]
     pub(crate) sh_shells: Option<usize>,
-    /// Harmonic degrees per shell, 0 to N-1 (implies --sh).
+    /// Harmonic degrees per shell, 0 to N-1.
     #[arg(long)]
     pub(crate) sh_degrees: Option<usize>,
-    /// Surface points of the spherical-harmonics descriptor (implies --sh).
+    /// Surface points of the spherical-harmonics descriptor.
     #[arg(long)]
     pub(crate) sh_points: Option<usize>,
     /// Take only shard I of N (e.g. 0/4): the meshes whose path hashes to I. Without it, a
@@ -303,6 +309,7 @@ pub(crate) fn train_config(a: &TrainArgs) -> TrainConfig {
     c.repeats = a.repeats;
     c.views_in_memory = a.views_in_memory;
     c.schedule = a.schedule.unwrap_or(c.schedule);
+    c.histograms = a.histograms.unwrap_or(c.histograms);
     c.class_weight = a.class_weight.unwrap_or(ClassWeight::None);
     match &mut c.model {
         // Logistic regression has no hidden layers, no dropout and no augmentation: those

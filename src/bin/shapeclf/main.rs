@@ -18,7 +18,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use shapeclf::descriptors::views::ViewConfig;
+use shapeclf::descriptors::views::{Align, ViewChannels, ViewConfig};
 use shapeclf::descriptors::{DescriptorConfig, ShConfig};
 use shapeclf::extract::{self, ExtractOptions, Extraction};
 use shapeclf::synth;
@@ -83,17 +83,19 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
         d2_pairs: a.d2_pairs,
         sdf_points: a.sdf_points,
         sdf_rays: a.sdf_rays,
-        sh: (a.sh || a.sh_shells.is_some() || a.sh_degrees.is_some() || a.sh_points.is_some())
-            .then(|| {
-                let d = ShConfig::default();
-                ShConfig {
-                    shells: a.sh_shells.unwrap_or(d.shells),
-                    degrees: a.sh_degrees.unwrap_or(d.degrees),
-                    points: a.sh_points.unwrap_or(d.points),
-                }
-            }),
+        sh: (!a.no_sh).then(|| {
+            let d = ShConfig::default();
+            ShConfig {
+                shells: a.sh_shells.unwrap_or(d.shells),
+                degrees: a.sh_degrees.unwrap_or(d.degrees),
+                points: a.sh_points.unwrap_or(d.points),
+            }
+        }),
         ..Default::default()
     };
+    // Shapes in arbitrary poses (`--align pca`) get the view settings measured best for them
+    // on the realistic synth set, unless asked otherwise: shading and three rotated copies.
+    let pca = a.align == Align::Pca;
     let views = (!a.no_views).then(|| {
         (
             ViewConfig {
@@ -101,8 +103,12 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
                 resolution: a.view_res,
                 up: a.up,
                 align: a.align,
-                channels: a.view_channels,
-                augment: a.view_augment,
+                channels: a.view_channels.unwrap_or(if pca {
+                    ViewChannels::DepthShade
+                } else {
+                    ViewChannels::Depth
+                }),
+                augment: a.view_augment.unwrap_or(if pca { 3 } else { 0 }),
             },
             a.out.clone(),
         )
