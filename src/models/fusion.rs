@@ -6,7 +6,7 @@
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{CnnConfig, Mvcnn};
@@ -21,6 +21,12 @@ pub struct FusionConfig {
     pub inputs: usize,
     /// Width of the descriptor branch.
     pub hidden: usize,
+    /// Share of training shapes whose descriptor branch is switched off (zeroed, the rest
+    /// scaled up to keep its expected value), so the view branch must classify on its own
+    /// and cannot lean on the descriptors, which fit a small training set first (modality
+    /// dropout, Neverova et al. 2015). 0 in models saved before it existed.
+    #[serde(default)]
+    pub branch_dropout: f64,
 }
 
 impl FusionConfig {
@@ -36,6 +42,7 @@ impl FusionConfig {
             rows: LinearConfig::new(self.inputs, self.hidden).init(device),
             dropout: DropoutConfig::new(self.cnn.dropout).init(),
             out: LinearConfig::new(self.cnn.features + self.hidden, self.cnn.classes).init(device),
+            branch_dropout: self.branch_dropout,
         }
     }
 }
@@ -47,6 +54,8 @@ pub struct Fusion {
     rows: Linear,
     dropout: Dropout,
     out: Linear,
+    #[module(skip)]
+    branch_dropout: f64,
 }
 
 impl Fusion {
@@ -54,7 +63,16 @@ impl Fusion {
     /// rows `[shapes, inputs]` of the same shapes.
     pub fn forward(&self, views: Tensor<4>, rows: Tensor<2>) -> Tensor<2> {
         let v = self.views.pooled(views);
-        let r = relu(self.rows.forward(rows));
+        let mut r = relu(self.rows.forward(rows));
+        let p = self.branch_dropout;
+        if p > 0.0 && r.device().is_autodiff() {
+            // Training: one draw per shape from the run's seeded stream, the same for the
+            // whole branch.
+            let [n, _] = r.dims();
+            let keep = Tensor::<2>::random([n, 1], Distribution::Bernoulli(1.0 - p), &r.device())
+                .mul_scalar(1.0 / (1.0 - p));
+            r = r.mul(keep);
+        }
         self.out
             .forward(self.dropout.forward(Tensor::cat(vec![v, r], 1)))
     }
@@ -90,6 +108,7 @@ mod tests {
             },
             inputs: 7,
             hidden: 6,
+            branch_dropout: 0.5,
         };
         let net = cfg.init(&device).valid();
         let v = Tensor::<4>::from_data(
@@ -103,5 +122,63 @@ mod tests {
         let r2 = Tensor::<2>::from_data(TensorData::new(vec![3.0f32; 14], [2, 7]), &device);
         let b: Vec<f32> = net.forward(v, r2).into_data().try_to_vec().unwrap();
         assert!(a.iter().zip(&b).any(|(x, y)| (x - y).abs() > 1e-4));
+    }
+
+    #[test]
+    fn branch_dropout_switches_off_whole_rows_in_training_only() {
+        let device = Device::flex();
+        let n = 64;
+        let cfg = FusionConfig {
+            cnn: CnnConfig {
+                channels: vec![2],
+                features: 4,
+                dropout: 0.0,
+                ..CnnConfig::new(2, 8, 3)
+            },
+            inputs: 3,
+            hidden: 5,
+            branch_dropout: 0.5,
+        };
+        let ad = device.clone().autodiff();
+        let net = cfg.init(&ad);
+        let views = |d: &Device| {
+            let px: Vec<f32> = (0..n * 2 * 64).map(|i| (i % 7) as f32 / 7.0).collect();
+            Tensor::<4>::from_data(TensorData::new(px, [n, 2, 8, 8]), d)
+        };
+        let rows =
+            |v: f32, d: &Device| Tensor::<2>::from_data(TensorData::new(vec![v; n * 3], [n, 3]), d);
+        // The same draws (same seed) with two different descriptor rows: a shape whose
+        // branch was switched off gets the same logits from both.
+        let run = |v: f32| -> Vec<f32> {
+            ad.seed(7);
+            net.forward(views(&ad), rows(v, &ad))
+                .into_data()
+                .try_to_vec()
+                .unwrap()
+        };
+        let (a, b) = (run(0.5), run(-2.0));
+        let off = a
+            .chunks(3)
+            .zip(b.chunks(3))
+            .filter(|(x, y)| x.iter().zip(*y).all(|(p, q)| (p - q).abs() < 1e-6))
+            .count();
+        assert!(
+            (16..=48).contains(&off),
+            "{off} of {n} shapes had the branch off"
+        );
+        // Inference always keeps the branch.
+        let eval = net.valid();
+        let f = |v: f32| -> Vec<f32> {
+            eval.forward(views(&device), rows(v, &device))
+                .into_data()
+                .try_to_vec()
+                .unwrap()
+        };
+        let (c, e) = (f(0.5), f(-2.0));
+        assert!(
+            c.chunks(3)
+                .zip(e.chunks(3))
+                .all(|(x, y)| x.iter().zip(y).any(|(p, q)| (p - q).abs() > 1e-6))
+        );
     }
 }

@@ -96,6 +96,10 @@ pub struct FusionSpec {
     pub cnn: CnnSpec,
     /// Width of the learned projection of the descriptor row.
     pub hidden: usize,
+    /// Share of training shapes whose descriptor branch is switched off
+    /// ([`crate::models::FusionConfig::branch_dropout`]); 0 in settings saved before it.
+    #[serde(default)]
+    pub branch_dropout: f64,
 }
 
 impl Default for CnnSpec {
@@ -141,6 +145,7 @@ impl ModelSpec {
             ModelKind::Fusion => ModelSpec::Fusion(FusionSpec {
                 cnn: CnnSpec::default(),
                 hidden: 64,
+                branch_dropout: 0.0,
             }),
         }
     }
@@ -348,6 +353,12 @@ impl TrainConfig {
             ModelSpec::Cnn(c) | ModelSpec::Fusion(FusionSpec { cnn: c, .. }) => {
                 if let ModelSpec::Fusion(f) = &self.model {
                     widths("hidden", &[f.hidden], 1 << 16)?;
+                    if !(0.0..1.0).contains(&f.branch_dropout) {
+                        return Err(format!(
+                            "--branch-dropout is {}; it must lie in [0, 1)",
+                            f.branch_dropout
+                        ));
+                    }
                 }
                 dropout(c.dropout)?;
                 if c.jitter > 64 {

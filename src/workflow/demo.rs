@@ -72,10 +72,16 @@ pub fn demo(
     on_step(DemoStep::Features(&features, &ex));
     let models = opts.dir.join("models");
     let mut reports = Vec::new();
-    for kind in [ModelKind::Logistic, ModelKind::Mlp, ModelKind::Cnn] {
+    // Both sides of the comparison, and fusion: do the descriptors add anything to the views?
+    for kind in [
+        ModelKind::Logistic,
+        ModelKind::Mlp,
+        ModelKind::Cnn,
+        ModelKind::Fusion,
+    ] {
         let mut cfg = TrainConfig::defaults(kind);
         cfg.seed = opts.seed;
-        if kind == ModelKind::Cnn {
+        if matches!(kind, ModelKind::Cnn | ModelKind::Fusion) {
             // The synthetic classes are learnt within a few epochs (validation accuracy 1.0 by
             // epoch 3 of 40 measured); 20 keep the whole demo within minutes on two cores.
             cfg.epochs = 20;

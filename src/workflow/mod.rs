@@ -239,6 +239,7 @@ pub fn train_model(
                             cnn: net,
                             inputs: d,
                             hidden: f.hidden,
+                            branch_dropout: f.branch_dropout,
                         },
                         skipped,
                     }

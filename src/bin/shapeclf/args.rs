@@ -125,6 +125,10 @@ pub(crate) struct TrainArgs {
     /// standardised (default: sqrt, the Hellinger map; none keeps the raw bins).
     #[arg(long, value_enum)]
     pub(crate) histograms: Option<HistogramMap>,
+    /// Fusion: share of training shapes whose descriptor branch is switched off, so the view
+    /// branch learns to classify on its own (default: 0).
+    #[arg(long)]
+    pub(crate) branch_dropout: Option<f64>,
     /// CNN: no random mirror images of training shapes.
     #[arg(long)]
     pub(crate) no_flip: bool,
@@ -336,6 +340,7 @@ pub(crate) fn train_config(a: &TrainArgs) -> TrainConfig {
                     f.hidden = r;
                 }
             }
+            f.branch_dropout = a.branch_dropout.unwrap_or(f.branch_dropout);
             view_branch(&mut f.cnn, a);
         }
     }
