@@ -145,8 +145,9 @@ fn format_1_model_folders_are_still_read() {
     let out = d.path().join("mlp");
     let mut cfg = TrainConfig::defaults(ModelKind::Mlp);
     cfg.epochs = 4;
-    // Format 1 knew only a constant learning rate.
+    // Format 1 knew only a constant learning rate and raw histograms.
     cfg.schedule = shapeclf::train::LrSchedule::Constant;
+    cfg.histograms = shapeclf::train::HistogramMap::None;
     workflow::train_model(&features, &out, &cfg, &silent).unwrap();
     let before = inference::predict(&out, &files[..3], 3).unwrap();
 
