@@ -145,7 +145,9 @@ impl ModelSpec {
             ModelKind::Fusion => ModelSpec::Fusion(FusionSpec {
                 cnn: CnnSpec::default(),
                 hidden: 64,
-                branch_dropout: 0.0,
+                // Measured on the development benchmark: 0.965 +- 0.043 against 0.951 +- 0.032
+                // without, where the CNN alone scored 0.965 +- 0.024.
+                branch_dropout: 0.5,
             }),
         }
     }

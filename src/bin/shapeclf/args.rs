@@ -126,7 +126,8 @@ pub(crate) struct TrainArgs {
     #[arg(long, value_enum)]
     pub(crate) histograms: Option<HistogramMap>,
     /// Fusion: share of training shapes whose descriptor branch is switched off, so the view
-    /// branch learns to classify on its own (default: 0).
+    /// branch learns to classify on its own (default: 0.5; 0 trains both branches on every
+    /// shape).
     #[arg(long)]
     pub(crate) branch_dropout: Option<f64>,
     /// CNN: no random mirror images of training shapes.
