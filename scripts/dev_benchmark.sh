@@ -5,7 +5,7 @@
 # never on a real benchmark's test set.
 #
 # Usage: scripts/dev_benchmark.sh OUT_DIR [--per-class N] [--features "FLAGS"] [--train "FLAGS"]
-#        [--models "logistic mlp cnn"] [--seeds "0 1 2"]
+#        [--models "logistic mlp cnn fusion"] [--seeds "0 1 2"]
 # e.g.   scripts/dev_benchmark.sh /tmp/dev --features "--align pca"
 # SHAPECLF=path/to/shapeclf picks the binary (default: target/release/shapeclf, built first).
 set -euo pipefail
@@ -14,7 +14,7 @@ shift
 per_class=20
 feat_flags=""
 train_flags=""
-models="logistic mlp cnn"
+models="logistic mlp cnn fusion"
 seeds="0 1 2"
 while [ $# -gt 0 ]; do
   case "$1" in
