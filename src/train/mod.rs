@@ -1,6 +1,6 @@
 //! Training, the same way for every model: data preparation and standardisation ([`data`]),
 //! the settings and model specs ([`config`]), cross-validation of the L2 strength ([`cv`]), the
-//! one loop ([`fit`]), and one batcher per input kind ([`rows`] for descriptor rows, [`views`]
+//! one loop ([`mod@fit`]), and one batcher per input kind ([`rows`] for descriptor rows, [`views`]
 //! for stacks of depth views).
 
 pub mod config;
@@ -83,7 +83,7 @@ fn standardized_parts(
 }
 
 /// Trains the descriptor network `net` on `data.train`: a seeded stratified validation split,
-/// standardisation fitted on the remaining training rows, then [`fit`]. `on_epoch` sees each
+/// standardisation fitted on the remaining training rows, then [`fit()`]. `on_epoch` sees each
 /// epoch's numbers.
 pub fn train_descriptors(
     cfg: &TrainConfig,
@@ -113,7 +113,7 @@ pub fn train_descriptors(
 /// Trains the multi-view CNN `net` on the views `data`: a seeded stratified validation split
 /// over meshes ([`ViewSet::split_by_mesh`]: every augmented rendering of a training mesh is a
 /// training shape of its own), the augmentation of `cfg`'s CNN spec on the training shapes,
-/// then [`fit`].
+/// then [`fit()`].
 pub fn train_cnn(
     cfg: &TrainConfig,
     net: &CnnConfig,
@@ -153,7 +153,7 @@ pub struct FusionModel {
 /// the same shapes (in the same order; an augmented rendering's row is its mesh's row): a
 /// seeded stratified validation split over meshes ([`ViewSet::split_by_mesh`]),
 /// standardisation fitted on the remaining training rows, the view augmentation of `cfg`'s
-/// spec, then [`fit`].
+/// spec, then [`fit()`].
 pub fn train_fusion(
     cfg: &TrainConfig,
     net: &FusionConfig,

@@ -3,7 +3,7 @@
 //! AVX-512, AVX2 or scalar kernels at run time), parallel over images with rayon; the forward
 //! pass and the input gradient of 3x3 kernels with enough channels go through Winograd
 //! F(4x4, 3x3) or F(2x2, 3x3) instead (4 or 2.25 times fewer multiplications, see
-//! [`winograd`]).
+//! the `winograd` module).
 //!
 //! Why not burn-flex's own conv2d: it copies NCHW to NHWC on every call, and differentiates the
 //! weight as a convolution of the swapped input with a 32x32 "kernel" of output gradients. Here
