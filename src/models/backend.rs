@@ -159,6 +159,7 @@ fn cuda_gpu() -> Result<Gpu, String> {
     if !unsafe { cudarc::driver::sys::is_culib_present() } {
         return Err("libcuda.so.1 not found: no NVIDIA driver".to_string());
     }
+    configure_kernel_cache();
     let device = Device::cuda(burn::tensor::DeviceIndex::Default);
     probe(&device)?;
     Ok(Gpu {
@@ -167,8 +168,44 @@ fn cuda_gpu() -> Result<Gpu, String> {
     })
 }
 
+/// Environment variable naming the folder where the GPU runtime keeps what it learns once per
+/// machine: the kernels autotuning chose for each operation and shape, and compiled kernels.
+/// Default: `$XDG_CACHE_HOME/shapeclf`, else `~/.cache/shapeclf`.
+pub const CACHE_DIR_VAR: &str = "SHAPECLF_CACHE_DIR";
+
+/// Where the GPU runtime's persistent cache goes (see [`CACHE_DIR_VAR`]): CubeCL's own
+/// default is the `target/` folder of the outermost Cargo project above the working directory,
+/// which for a tool run inside someone's project would write into that project.
+pub fn kernel_cache_dir() -> std::path::PathBuf {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if let Some(d) = env(CACHE_DIR_VAR) {
+        return d.into();
+    }
+    let base = env("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| env("HOME").map(|h| std::path::Path::new(&h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("shapeclf")
+}
+
+/// Points CubeCL's persistent cache (autotune results, compiled kernels) at
+/// [`kernel_cache_dir`], before any device starts; a `cubecl.toml` that names a location of its
+/// own keeps it. Autotuning then runs once per machine and input shape, not once per process.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+fn configure_kernel_cache() {
+    use burn::cubecl::config::cache::CacheConfig;
+    use burn::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig};
+    let mut c = CubeClRuntimeConfig::from_current_dir().override_from_env();
+    if matches!(c.environment.path, CacheConfig::Target) {
+        c.environment.path = CacheConfig::Directory(kernel_cache_dir().join("cubecl"));
+    }
+    // Fails only where something read the settings first; they then stay as they are.
+    let _ = CubeClRuntimeConfig::try_set(c);
+}
+
 #[cfg(feature = "wgpu")]
 fn wgpu_gpu() -> Result<Gpu, String> {
+    configure_kernel_cache();
     let device = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
     probe(&device)?;
     Ok(Gpu {

@@ -11,7 +11,7 @@ pub mod fusion;
 pub mod kernels;
 pub mod loss;
 
-pub use backend::{BackendKind, DeviceError, GPU_RUNTIME_VAR};
+pub use backend::{BackendKind, CACHE_DIR_VAR, DeviceError, GPU_RUNTIME_VAR, kernel_cache_dir};
 pub use cnn::{CnnConfig, Mvcnn};
 pub use dense::{Net, NetConfig};
 pub use fusion::{Fusion, FusionConfig};
