@@ -24,8 +24,12 @@ pub struct Prediction {
 
 /// Classifies each mesh with the model in `model_dir`, computing its descriptors (or rendering
 /// its views, for the CNN) with the exact parameters of the features the model was trained on.
+///
+/// It runs where the model was trained: on the GPU for a model trained with `--backend gpu`
+/// (falling back to the CPU where this binary or machine has none; both give the same
+/// probabilities up to rounding), else on the CPU.
 pub fn predict(model_dir: &Path, meshes: &[PathBuf], top: usize) -> Result<Vec<Prediction>> {
-    let device = burn::tensor::Device::flex();
+    let device = inference_device(model_dir);
     let model = SavedModel::load(model_dir, &device)?;
     let cfg = &model.manifest.descriptors;
     let views = match &model.model {
@@ -113,6 +117,21 @@ pub fn predict(model_dir: &Path, meshes: &[PathBuf], top: usize) -> Result<Vec<P
         }
     }
     Ok(out)
+}
+
+/// The device a saved model predicts on: the GPU when its training ran there and one answers,
+/// else the CPU. An unreadable configuration picks the CPU; loading then reports it.
+fn inference_device(model_dir: &Path) -> burn::tensor::Device {
+    use crate::models::BackendKind;
+    let trained_on = crate::model_dir::read_config(&model_dir.join(crate::model_dir::CONFIG_FILE))
+        .map(|c| c.train.backend)
+        .unwrap_or_default();
+    match trained_on {
+        BackendKind::Gpu => BackendKind::Gpu
+            .device()
+            .unwrap_or_else(|_| burn::tensor::Device::flex()),
+        BackendKind::Cpu => burn::tensor::Device::flex(),
+    }
 }
 
 /// One mesh's rendered views as a set of one shape.

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -115,7 +115,22 @@ pub fn split<B: Batcher>(data: &B, val_fraction: f64, seed: u64) -> (B, B) {
     (data.subset(&tr), data.subset(&va))
 }
 
+/// Whether `device` is an accelerator (anything but burn-flex on the CPU): there, inputs are
+/// staged in device memory, and evaluation runs in fixed-size chunks.
+pub fn is_accelerator(device: &Device) -> bool {
+    device.clone().inner() != Device::flex()
+}
+
+/// Samples per evaluation chunk on an accelerator: large enough to fill a GPU, and one size for
+/// every chunk, so the kernels tuned for it serve them all.
+pub const ACCELERATOR_EVAL_CHUNK: usize = 256;
+
 /// Class probabilities, row-major `[samples, classes]`, of every sample of `data`.
+///
+/// On an accelerator every chunk has [`ACCELERATOR_EVAL_CHUNK`] samples: a short last chunk is
+/// padded with repeats of its first sample (in inference every sample is computed on its own,
+/// so the padding changes no other row) and the padding's rows dropped, so that no new input
+/// shape sets off another round of kernel autotuning.
 pub fn predict_proba<N, B>(net: &N, data: &B, device: &Device) -> Vec<f32>
 where
     N: Learner,
@@ -123,13 +138,33 @@ where
 {
     let all: Vec<usize> = (0..data.len()).collect();
     let mut out = Vec::with_capacity(data.len());
-    for idx in all.chunks(B::EVAL_CHUNK.max(1)) {
+    let fixed = is_accelerator(device);
+    // Fewer samples than one chunk are padded only up to the next power of two: a handful of
+    // shapes to predict should not cost a full chunk.
+    let size = if fixed {
+        ACCELERATOR_EVAL_CHUNK.min(data.len().next_power_of_two())
+    } else {
+        B::EVAL_CHUNK.max(1)
+    };
+    let mut padded = Vec::with_capacity(size);
+    for idx in all.chunks(size) {
+        let real = idx.len();
+        let idx = if fixed && real < size {
+            padded.clear();
+            padded.extend_from_slice(idx);
+            padded.resize(size, idx[0]);
+            &padded[..]
+        } else {
+            idx
+        };
         let p = probabilities(net.logits(data.batch(idx, None, device)));
-        out.extend(
-            p.into_data()
-                .try_to_vec::<f32>()
-                .expect("float probabilities"),
-        );
+        let [_, k] = p.dims();
+        let mut v = p
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("float probabilities");
+        v.truncate(k * real);
+        out.extend(v);
     }
     out
 }
@@ -170,7 +205,12 @@ where
     let mut diverged = None;
     'epochs: for epoch in 1..=cfg.epochs.max(1) {
         order.shuffle(&mut rng);
-        let (mut loss_sum, mut batches, mut correct) = (0f64, 0usize, 0usize);
+        // The epoch's loss sum and correct count stay on the device: reading them back at every
+        // step would make the host wait for the device at every step (on a GPU, most of the
+        // time). They are read once, after the epoch.
+        let mut loss_sum: Option<Tensor<1>> = None;
+        let mut correct: Option<Tensor<1, Int>> = None;
+        let mut batches = 0usize;
         for chunk in order.chunks(bs) {
             by.clear();
             bw.clear();
@@ -182,30 +222,31 @@ where
             let logits = net.logits(x);
             let loss = nll_loss(logits.clone(), &by, &bw);
             if !B::SECOND_PASS {
-                let [_, outputs] = logits.dims();
-                let pred = predicted(
-                    &logits
-                        .detach()
-                        .into_data()
-                        .try_to_vec::<f32>()
-                        .expect("float logits"),
-                    outputs,
-                );
-                correct += pred.iter().zip(&by).filter(|(a, b)| a == b).count();
+                let c = correct_count(logits.detach().inner(), &by);
+                correct = Some(match correct {
+                    Some(s) => s.add(c),
+                    None => c,
+                });
             }
-            let l = loss.clone().into_scalar::<f32>();
-            if !l.is_finite() {
-                // Weights past this point are garbage: stop, and let the caller refuse them.
-                diverged = Some(epoch);
-                break 'epochs;
-            }
-            loss_sum += f64::from(l);
+            let l = loss.clone().detach().inner();
+            loss_sum = Some(match loss_sum {
+                Some(s) => s.add(l),
+                None => l,
+            });
             batches += 1;
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             net = optim.step(cfg.schedule.rate(cfg.lr, step, total_steps), net, grads);
             step += 1;
             samples += chunk.len();
         }
+        let loss_sum = loss_sum.map_or(0.0, |t| f64::from(t.into_scalar::<f32>()));
+        if !loss_sum.is_finite() {
+            // A step of this epoch diverged: the weights are garbage from there on. The epoch is
+            // discarded, and the caller refuses the model.
+            diverged = Some(epoch);
+            break 'epochs;
+        }
+        let correct = correct.map_or(0, |t| t.into_scalar::<i64>().max(0) as usize);
         let eval = net.valid();
         let train_accuracy = if B::SECOND_PASS {
             let pred = argmax_rows(&predict_proba(&eval, train, device), k);
@@ -247,14 +288,22 @@ where
     }
 }
 
-/// Predicted class of each row of logits with `outputs` columns: the largest logit, or for a
-/// single logit (two classes through a sigmoid) whether it is positive.
-fn predicted(logits: &[f32], outputs: usize) -> Vec<usize> {
-    if outputs == 1 {
-        logits.iter().map(|&z| usize::from(z > 0.0)).collect()
+/// How many rows of `logits` (`[batch, outputs]`, on the device) predict their label, counted
+/// on the device: the largest logit, or for a single logit (two classes through a sigmoid)
+/// whether it is positive.
+fn correct_count(logits: Tensor<2>, labels: &[usize]) -> Tensor<1, Int> {
+    let device = logits.device();
+    let [n, outputs] = logits.dims();
+    let pred = if outputs == 1 {
+        logits.greater_elem(0.0).int()
     } else {
-        argmax_rows(logits, outputs)
-    }
+        logits.argmax(1)
+    };
+    let y = Tensor::<2, Int>::from_data(
+        TensorData::new(labels.iter().map(|&l| l as i64).collect::<Vec<_>>(), [n, 1]),
+        &device,
+    );
+    pred.equal(y).int().sum()
 }
 
 /// Index of the largest value of each row of `k` values.

@@ -122,13 +122,15 @@ pub fn train_cnn(
     on_epoch: impl FnMut(&EpochStats),
 ) -> Fit<Mvcnn> {
     let (tr_idx, va_idx) = data.split_by_mesh(cfg.val_fraction, cfg.seed);
-    let (mut tr, va) = (data.subset(&tr_idx), data.subset(&va_idx));
+    let (mut tr, mut va) = (data.subset(&tr_idx), data.subset(&va_idx));
     if let Some(s) = cfg.model.cnn() {
         tr.augment = AugmentSpec {
             flip: s.flip,
             jitter: s.jitter,
         };
     }
+    tr.stage(device);
+    va.stage(device);
     fit(
         cfg,
         net.classes,
@@ -171,7 +173,7 @@ pub fn train_fusion(
         views: views.subset(&tr_idx),
         rows: RowSet::new(&tr_rows, d),
     };
-    let va = FusionSet {
+    let mut va = FusionSet {
         views: views.subset(&va_idx),
         rows: RowSet::new(&va_rows, d),
     };
@@ -181,6 +183,8 @@ pub fn train_fusion(
             jitter: s.jitter,
         };
     }
+    tr.views.stage(device);
+    va.views.stage(device);
     let fit = fit(
         cfg,
         net.classes(),
@@ -370,6 +374,10 @@ mod tests {
         let t = train(&cfg, &data).fit;
         assert!(t.diverged.is_some(), "loss stayed finite at lr 1e30");
         assert!(t.history.len() < 20);
+        // The loss is checked once per epoch, on the device's sum: the diverged epoch is
+        // discarded, every epoch kept before it was finite.
+        assert_eq!(t.history.len() + 1, t.diverged.unwrap());
+        assert!(t.history.iter().all(|e| e.loss.is_finite()));
         let mut ok = cfg.clone();
         ok.lr = 1e-3;
         assert_eq!(train(&ok, &data).fit.diverged, None);

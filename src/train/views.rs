@@ -2,7 +2,7 @@
 //! `[shapes, views * channels, R, R]` batch of floats with seeded augmentation (each view's
 //! channels side by side: `[shapes, views, R, R]` for depth alone, as before channels).
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -35,7 +35,25 @@ pub struct ViewSet {
     /// Where the views stay when they are not held in `pixels`: each batch reads its shapes'
     /// view images from the feature folder, so memory follows the batch, not the dataset.
     pub disk: Option<std::sync::Arc<ViewFiles>>,
+    /// The same views held in an accelerator's memory ([`ViewSet::stage`]): batches on that
+    /// device are then gathered and augmented there, with nothing but indices uploaded.
+    pub staged: Option<DeviceViews>,
 }
+
+/// A view set's pixels in device memory, as floats in [0, 1]: `[shapes, planes * R * R]`.
+#[derive(Debug, Clone)]
+pub struct DeviceViews {
+    pixels: Tensor<2>,
+}
+
+/// Environment variable: the most bytes of device memory a training set's views may take to be
+/// staged there ([`ViewSet::stage`]); larger sets are assembled on the host, batch by batch.
+pub const STAGE_BYTES_VAR: &str = "SHAPECLF_GPU_VIEW_BYTES";
+
+/// Default for [`STAGE_BYTES_VAR`]: 4 GiB, which holds a ModelNet40-sized training set (about
+/// 40,000 view sets of 12 two-channel 32x32 views as floats) and leaves most of any
+/// training-class GPU to the network.
+pub const DEFAULT_STAGE_BYTES: u64 = 4 << 30;
 
 /// The view images of a feature folder, read on demand.
 #[derive(Debug, Clone)]
@@ -114,6 +132,7 @@ impl Batcher for ViewSet {
     }
 
     fn subset(&self, idx: &[usize]) -> ViewSet {
+        // A subset is staged again by whoever needs it on the device (`staged` stays empty).
         let mut s = ViewSet {
             views: self.views,
             channels: self.channels,
@@ -137,6 +156,11 @@ impl Batcher for ViewSet {
 
     fn batch(&self, idx: &[usize], rng: Option<&mut ChaCha8Rng>, device: &Device) -> Tensor<4> {
         use rayon::prelude::*;
+        if let Some(st) = &self.staged
+            && st.pixels.device() == *device
+        {
+            return self.staged_batch(&st.pixels, idx, rng, device);
+        }
         let r = self.resolution;
         let mut x = Vec::with_capacity(idx.len() * self.planes() * r * r);
         // A set on disk reads the batch's images in parallel (a few KB each), then augments
@@ -164,6 +188,104 @@ impl Batcher for ViewSet {
 }
 
 impl ViewSet {
+    /// Holds every view of the set in `device`'s memory when `device` is an accelerator and the
+    /// views fit in [`STAGE_BYTES_VAR`] bytes as floats, so that training batches are gathered
+    /// and augmented there instead of being assembled on the host and uploaded at every step.
+    /// Returns whether the set is staged. The pixels are read (from memory or the feature
+    /// folder) and uploaded in chunks of 1,024 shapes, so the host never holds more than a
+    /// chunk as floats. Batches are the same either way, pixel for pixel and draw for draw.
+    pub fn stage(&mut self, device: &Device) -> bool {
+        self.staged = None;
+        if !super::fit::is_accelerator(device) || self.is_empty() {
+            return false;
+        }
+        let per_shape = self.planes() * self.resolution * self.resolution;
+        let budget = std::env::var(STAGE_BYTES_VAR)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(DEFAULT_STAGE_BYTES);
+        if (self.len() as u64).saturating_mul(per_shape as u64 * 4) > budget {
+            return false;
+        }
+        self.upload(device);
+        true
+    }
+
+    /// Uploads every view to `device` as floats (see [`ViewSet::stage`]), whatever the device.
+    fn upload(&mut self, device: &Device) {
+        use rayon::prelude::*;
+        let per_shape = self.planes() * self.resolution * self.resolution;
+        let device = device.clone().inner();
+        const SCALE: f32 = 1.0 / 255.0;
+        let parts: Vec<Tensor<2>> = (0..self.len())
+            .collect::<Vec<_>>()
+            .chunks(1024)
+            .map(|chunk| {
+                let px: Vec<Vec<f32>> = chunk
+                    .par_iter()
+                    .map(|&i| {
+                        self.shape_pixels(i)
+                            .iter()
+                            .map(|&p| f32::from(p) * SCALE)
+                            .collect()
+                    })
+                    .collect();
+                let flat: Vec<f32> = px.concat();
+                Tensor::from_data(TensorData::new(flat, [chunk.len(), per_shape]), &device)
+            })
+            .collect();
+        self.staged = Some(DeviceViews {
+            pixels: Tensor::cat(parts, 0),
+        });
+    }
+
+    /// The batch of shapes `idx` from the staged pixels: gathered on the device, and when
+    /// training, augmented there by one gather through a per-pixel source map that the host
+    /// draws exactly as [`push_views`] would (a zero column stands for pixels shifted in from
+    /// outside the view).
+    fn staged_batch(
+        &self,
+        pixels: &Tensor<2>,
+        idx: &[usize],
+        rng: Option<&mut ChaCha8Rng>,
+        device: &Device,
+    ) -> Tensor<4> {
+        let (b, p, r) = (idx.len(), self.planes(), self.resolution);
+        let inner = pixels.device();
+        let rows = Tensor::<1, Int>::from_data(
+            TensorData::new(idx.iter().map(|&i| i as i64).collect::<Vec<_>>(), [b]),
+            &inner,
+        );
+        let x = pixels.clone().select(0, rows);
+        let augs: Vec<Augment> = match rng {
+            Some(rng) => idx
+                .iter()
+                .map(|_| Augment::draw(rng, self.augment.flip, self.augment.jitter))
+                .collect(),
+            None => Vec::new(),
+        };
+        let x = if augs.iter().all(|a| *a == Augment::default()) {
+            x.reshape([b, p, r, r])
+        } else {
+            let rr = r * r;
+            let mut map = Vec::with_capacity(b * rr);
+            for aug in &augs {
+                source_map(&mut map, r, *aug);
+            }
+            let map = Tensor::<3, Int>::from_data(TensorData::new(map, [b, 1, rr]), &inner)
+                .repeat_dim(1, p);
+            let zero = Tensor::<3>::zeros([b, p, 1], &inner);
+            Tensor::cat(vec![x.reshape([b, p, rr]), zero], 2)
+                .gather(2, map)
+                .reshape([b, p, r, r])
+        };
+        if device.is_autodiff() {
+            x.autodiff()
+        } else {
+            x
+        }
+    }
+
     /// The seeded, stratified validation split of [`super::split`] made over meshes rather
     /// than shapes: it is drawn over the shapes that are their mesh's own views (all of them
     /// when there are no augmented renderings, where it is exactly [`super::split`]); the
@@ -211,6 +333,25 @@ impl Augment {
     }
 }
 
+/// Appends, for each pixel of an `r` x `r` view augmented by `aug`, the index of the pixel it
+/// takes its value from, or `r * r` (a blank pixel) where it is shifted in from outside: the
+/// map [`push_views`] applies.
+fn source_map(out: &mut Vec<i64>, r: usize, aug: Augment) {
+    let ri = r as i32;
+    for y in 0..ri {
+        let sy = y - aug.dy;
+        for x in 0..ri {
+            let sx = x - aug.dx;
+            let sx = if aug.flip { ri - 1 - sx } else { sx };
+            out.push(if (0..ri).contains(&sy) && (0..ri).contains(&sx) {
+                i64::from(sy * ri + sx)
+            } else {
+                (r * r) as i64
+            });
+        }
+    }
+}
+
 /// Appends the images `src` (`views * channels * r * r` bytes) as floats in [0, 1] to `out`,
 /// each augmented alike.
 pub fn push_views(out: &mut Vec<f32>, src: &[u8], r: usize, aug: Augment) {
@@ -243,6 +384,51 @@ mod tests {
     use crate::train::{
         CnnSpec, ModelSpec, TrainConfig, accuracy, argmax_rows, predict_proba, train_cnn,
     };
+
+    /// Batches gathered and augmented from views staged in device memory are the host's
+    /// batches pixel for pixel, and draw the same random numbers.
+    #[test]
+    fn staged_batches_equal_host_batches() {
+        let device = Device::flex();
+        let mut host = crate::fixtures::squares_and_crosses(20, 3, 4);
+        host.channels = 1;
+        host.augment = AugmentSpec {
+            flip: true,
+            jitter: 3,
+        };
+        let mut staged = host.clone();
+        staged.upload(&device);
+        assert!(staged.staged.is_some());
+        // On the CPU itself nothing is staged: the views are in memory already.
+        assert!(!host.clone().stage(&device));
+        let idx = [7usize, 0, 19, 3, 3, 11];
+        let (mut a, mut b) = (
+            crate::seeding::rng(5, Stream::ViewBatches),
+            crate::seeding::rng(5, Stream::ViewBatches),
+        );
+        for _ in 0..4 {
+            let want = host.batch(&idx, Some(&mut a), &device);
+            let got = staged.batch(&idx, Some(&mut b), &device);
+            assert_eq!(got.dims(), want.dims());
+            let (w, g): (Vec<f32>, Vec<f32>) = (
+                want.into_data().try_to_vec().unwrap(),
+                got.into_data().try_to_vec().unwrap(),
+            );
+            assert_eq!(w, g);
+        }
+        assert_eq!(a.random::<u64>(), b.random::<u64>());
+        // Prediction batches (no augmentation), and on the autodiff device too.
+        let ad = device.clone().autodiff();
+        let w: Vec<f32> = host
+            .batch(&idx, None, &ad)
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let got = staged.batch(&idx, None, &ad);
+        assert!(got.is_autodiff());
+        let g: Vec<f32> = got.into_data().try_to_vec().unwrap();
+        assert_eq!(w, g);
+    }
 
     #[test]
     fn augmentation_flips_and_shifts_with_background_fill() {
