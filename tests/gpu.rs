@@ -23,6 +23,9 @@ fn mlp_and_logistic_train_on_the_gpu_backend() {
         let mut cfg = TrainConfig::defaults(model);
         cfg.backend = BackendKind::Gpu;
         cfg.epochs = 40;
+        // One fit, not a cross-validated grid of them: each fold's sizes are new shapes for
+        // the GPU's kernel autotuning, minutes on a software GPU.
+        cfg.tune_weight_decay = false;
         let net = NetConfig::for_spec(&cfg.model, 6, 3).expect("dense model");
         let t = train::train_descriptors(&cfg, &net, &data, &device, |_| {});
         let p = t.predict_proba(&data.test, &device);
@@ -113,4 +116,85 @@ fn gpu_description_names_the_runtime_in_use() {
             assert!(d.starts_with(&format!("gpu (burn-{pinned}")), "{d}");
         }
     }
+}
+
+/// The same network, initialised alike, trained on the same batches with the same augmentation
+/// on flex and on the GPU backend: every epoch's training loss, validation loss and accuracies
+/// agree. Guards against wrong results from Burn's fusion and autotuning on a GPU runtime
+/// (burn#5257), and checks the GPU path's staged views, gathered and augmented on the device,
+/// against the batches the host assembles.
+#[test]
+fn cpu_and_gpu_training_agree_on_a_fixture() {
+    use burn::module::Module;
+    use shapeclf::models::CnnConfig;
+    use shapeclf::train::{AugmentSpec, Batcher, EpochStats};
+    let gpu = BackendKind::Gpu.device().expect("GPU backend");
+    let set = shapeclf::fixtures::squares_and_crosses(80, 2, 21);
+    let mut cfg = TrainConfig::defaults(ModelKind::Cnn);
+    cfg.epochs = 4;
+    cfg.lr = 2e-3;
+    cfg.val_fraction = 0.25;
+    let net = CnnConfig {
+        channels: vec![4, 8],
+        features: 16,
+        dropout: 0.0,
+        ..CnnConfig::new(2, 16, 2)
+    };
+    let run = |device: &Device| -> Vec<EpochStats> {
+        let (tr_idx, va_idx) = set.split_by_mesh(cfg.val_fraction, cfg.seed);
+        let (mut tr, mut va) = (set.subset(&tr_idx), set.subset(&va_idx));
+        tr.augment = AugmentSpec {
+            flip: true,
+            jitter: 2,
+        };
+        // Staged on the GPU (nothing to stage on the CPU): batches come from device memory.
+        assert_eq!(tr.stage(device), device.clone().inner() != Device::flex());
+        va.stage(device);
+        let mut history = Vec::new();
+        // Both start from the same weights, drawn on the CPU (the backends' random streams
+        // differ). Parameters are initialised lazily, on the device they are first used on:
+        // the clone held across the fork makes them initialise on the CPU and be copied.
+        let t = train::fit(
+            &cfg,
+            2,
+            |dev| {
+                let cpu = Device::flex();
+                cpu.seed(7);
+                let n = net.init(&cpu);
+                let shared = n.clone();
+                let forked = n.fork(dev).train();
+                drop(shared);
+                forked
+            },
+            &tr,
+            &va,
+            device,
+            |s| history.push(s.clone()),
+        );
+        assert!(t.diverged.is_none());
+        history
+    };
+    let cpu = run(&Device::flex());
+    let on_gpu = run(&gpu);
+    let close = |a: f64, b: f64, tol: f64| (a - b).abs() <= tol * a.abs().max(b.abs()).max(1e-3);
+    for (c, g) in cpu.iter().zip(&on_gpu) {
+        assert!(
+            close(c.loss, g.loss, 1e-3) && close(c.val_loss.unwrap(), g.val_loss.unwrap(), 1e-3),
+            "epoch {}: CPU {c:?}, GPU {g:?} on {}",
+            c.epoch,
+            BackendKind::Gpu.describe()
+        );
+        // At most one shape changes side on a rounding difference.
+        assert!(
+            (c.train_accuracy - g.train_accuracy).abs() <= 1.0 / 60.0,
+            "{c:?} vs {g:?}"
+        );
+        assert!(
+            (c.val_accuracy.unwrap() - g.val_accuracy.unwrap()).abs() <= 1.0 / 20.0,
+            "{c:?} vs {g:?}"
+        );
+    }
+    assert_eq!(cpu.len(), on_gpu.len());
+    // It learned: the check above is not two flat lines.
+    assert!(cpu.last().unwrap().loss < 0.9 * cpu[0].loss, "{cpu:?}");
 }
