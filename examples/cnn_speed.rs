@@ -1,11 +1,14 @@
 //! CNN training and inference throughput on flex or a GPU for a few batch shapes and widths:
-//! one training epoch of 64 random shapes per run (after a warm-up epoch), median of 3; then
-//! inference (the network's forward in evaluation mode, as `predict` runs it) over the same
-//! shapes in batches of the same size, median of 5. `SHAPECLF_CNN_KERNELS=burn` runs Burn's
-//! generic operations on flex instead of shapeclf's kernels. `scripts/cnn_bench.sh` runs this
+//! EPOCHS training epochs of SHAPES random shapes per run (after a warm-up run), median of 3;
+//! then inference (the network's forward in evaluation mode, as `predict` runs it) over the
+//! same shapes in batches of the same size, median of 5. Each run is a whole `train_cnn`: on a
+//! GPU it stages the views in device memory and reads the epoch's numbers back once, as
+//! training does. `SHAPECLF_CNN_KERNELS=burn` runs Burn's generic operations on flex instead of
+//! shapeclf's kernels. `scripts/cnn_bench.sh` (CPU) and `scripts/gpu_bench.sh` (GPU) run this
 //! beside PyTorch. Usage:
-//! `cargo run --release [--features cuda|wgpu] --example cnn_speed -- [BATCH] [VIEWS] [RES] [C1,C2,C3] [cpu|gpu]`;
-//! `SHAPECLF_GPU=cuda|wgpu` pins the GPU runtime when both are built in.
+//! `cargo run --release [--features cuda|wgpu] --example cnn_speed -- [BATCH] [VIEWS] [RES] [C1,C2,C3] [cpu|gpu] [SHAPES] [IN_CHANNELS] [EPOCHS]`
+//! (defaults 16 12 32 32,64,128 cpu 64 1 1); `SHAPECLF_GPU=cuda|wgpu` pins the GPU runtime
+//! when both are built in.
 use std::time::Instant;
 
 use shapeclf::models::{CnnConfig, ModelKind};
@@ -20,14 +23,21 @@ fn main() {
         .get(4)
         .map(|s| s.split(',').filter_map(|c| c.parse().ok()).collect())
         .unwrap_or_else(|| vec![32, 64, 128]);
-    let (n, k) = (64usize, 10usize);
-    let set = shapeclf::fixtures::noise_views(n, v, r, k, 2);
+    let (n, k) = (arg(6, 64), 10usize);
+    let in_channels = arg(7, 1).max(1);
+    let epochs = arg(8, 1).max(1);
+    // IN_CHANNELS channels per view: the views' planes side by side, as the feature folder
+    // keeps them.
+    let mut set = shapeclf::fixtures::noise_views(n, v * in_channels, r, k, 2);
+    set.views = v;
+    set.channels = in_channels;
     let mut cfg = TrainConfig::defaults(ModelKind::Cnn);
-    cfg.epochs = 1;
+    cfg.epochs = epochs;
     cfg.val_fraction = 0.0;
     cfg.batch_size = batch;
     let net = CnnConfig {
         channels: channels.clone(),
+        in_channels,
         ..CnnConfig::new(v, r, k)
     };
     let backend = match args.get(5).map(String::as_str) {
@@ -50,7 +60,7 @@ fn main() {
         }
     }
     times.sort_by(f64::total_cmp);
-    let train = n as f64 / times[1];
+    let train = (n * epochs) as f64 / times[1];
     // Inference: a fresh network (evaluation mode: batch norm with running statistics) on the
     // device without autodiff, the views uploaded once.
     let infer_device = device.clone().inner();
@@ -60,12 +70,13 @@ fn main() {
         .step_by(batch)
         .map(|s| {
             let e = (s + batch).min(n);
-            let px: Vec<f32> = set.pixels[s * v * res2..e * v * res2]
+            let planes = v * in_channels;
+            let px: Vec<f32> = set.pixels[s * planes * res2..e * planes * res2]
                 .iter()
                 .map(|p| *p as f32 / 255.0)
                 .collect();
             burn::tensor::Tensor::<4>::from_data(
-                burn::tensor::TensorData::new(px, [e - s, v, r, r]),
+                burn::tensor::TensorData::new(px, [e - s, planes, r, r]),
                 &infer_device,
             )
         })
@@ -83,8 +94,8 @@ fn main() {
     infer.sort_by(f64::total_cmp);
     let infer = n as f64 / infer[2];
     println!(
-        "{} batch {batch} views {v} res {r} channels {channels:?}: train {:.3} s/epoch = {train:.1} shapes/s; inference {infer:.1} shapes/s",
+        "{} batch {batch} views {v}x{in_channels} res {r} channels {channels:?}, {n} shapes: train {:.3} s/epoch = {train:.1} shapes/s; inference {infer:.1} shapes/s",
         backend.describe(),
-        times[1],
+        times[1] / epochs as f64,
     );
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""PyTorch CPU side of the CNN throughput comparison: the peer's MVCNN (imported from
-../shared/peer/peer_cnn.py, or an architecture given by --channels) trained on random views
-exactly as `examples/cnn_speed.rs` trains shapeclf's: 64 shapes of V views at R x R, batch 16,
-Adam, one epoch per sample; then inference over the same shapes. Prints shapes/s (median of
---reps epochs). `scripts/cnn_bench.sh` runs it beside shapeclf."""
+"""PyTorch side of the CNN throughput comparisons: the peer's MVCNN (imported from
+../shared/peer/peer_cnn.py) trained on random views exactly as `examples/cnn_speed.rs` trains
+shapeclf's: --shapes shapes of V views at R x R (--in-channels channels each), batch 16, Adam,
+one epoch per sample; then inference over the same shapes. Prints shapes/s (median of --reps
+epochs). `scripts/cnn_bench.sh` runs it on the CPU beside shapeclf; `scripts/gpu_bench.sh` runs
+it with --device cuda, where the views stay on the GPU and each epoch ends with a synchronise."""
 import argparse, os, sys, time
 import numpy as np
 import torch
@@ -19,28 +20,61 @@ ap.add_argument("--classes", type=int, default=10)
 ap.add_argument("--reps", type=int, default=5)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--no-channels-last", action="store_true")
+ap.add_argument("--device", default="cpu", help="cpu or cuda")
+ap.add_argument("--in-channels", type=int, default=1,
+                help="channels per view (2: depth and shading, as under --align pca)")
 args = ap.parse_args()
 sys.path.insert(0, args.peer)
 import peer_cnn
 
 torch.set_num_threads(args.threads)
 torch.manual_seed(0)
-model = peer_cnn.build_model(args.classes, channels_last=not args.no_channels_last)
+dev = torch.device(args.device)
+cuda = dev.type == "cuda"
+channels_last = not args.no_channels_last
+model = peer_cnn.build_model(args.classes, channels_last=channels_last)
+C = args.in_channels
+if C != 1:
+    # The peer's network with C input channels per view (its first convolution widened).
+    model.view_net[0] = nn.Conv2d(C, 32, 3, padding=1, bias=False)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+
+
+def forward(x):  # x: (B, V * C, R, R), each view's channels side by side
+    B, VC, H, W = x.shape
+    x = x.reshape(B * (VC // C), C, H, W)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    f = model.view_net(x).reshape(B, VC // C, -1).max(dim=1).values
+    return model.cls(model.drop(f))
+
+
+model = model.to(dev)
 opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
 lossf = nn.CrossEntropyLoss()
-X = torch.rand(args.shapes, args.views, args.res, args.res)
-y = torch.arange(args.shapes) % args.classes
+X = torch.rand(args.shapes, args.views * C, args.res, args.res, device=dev)
+y = (torch.arange(args.shapes) % args.classes).to(dev)
+
+
+def sync():
+    if cuda:
+        torch.cuda.synchronize()
+
+
 times = []
 for rep in range(args.reps + 1):
     model.train()
+    sync()
     t0 = time.perf_counter()
-    perm = torch.randperm(args.shapes)
+    perm = torch.randperm(args.shapes, device=dev)
     for i in range(0, args.shapes, args.batch):
         idx = perm[i:i + args.batch]
         opt.zero_grad(set_to_none=True)
-        loss = lossf(model(X[idx]), y[idx])
+        loss = lossf(forward(X[idx]), y[idx])
         loss.backward()
         opt.step()
+    sync()
     if rep > 0:  # first epoch warms up
         times.append(time.perf_counter() - t0)
 med = float(np.median(times))
@@ -49,13 +83,16 @@ model.eval()
 itimes = []
 with torch.inference_mode():
     for rep in range(args.reps + 1):
+        sync()
         t0 = time.perf_counter()
         for i in range(0, args.shapes, args.batch):
-            model(X[i:i + args.batch])
+            forward(X[i:i + args.batch])
+        sync()
         if rep > 0:
             itimes.append(time.perf_counter() - t0)
 imed = float(np.median(itimes))
-print("torch %s, %d threads, channels_last=%s: epoch of %d shapes (%d views %dx%d, batch %d) "
+where = torch.cuda.get_device_name(dev) if cuda else "%d threads" % args.threads
+print("torch %s, %s, channels_last=%s: epoch of %d shapes (%d views x %d channels %dx%d, batch %d) "
       "median %.3f s = %.1f shapes/s; inference %.1f shapes/s"
-      % (torch.__version__, args.threads, not args.no_channels_last, args.shapes, args.views,
+      % (torch.__version__, where, channels_last, args.shapes, args.views, C,
          args.res, args.res, args.batch, med, args.shapes / med, args.shapes / imed))
