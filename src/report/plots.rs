@@ -39,14 +39,21 @@ fn atomic_png(
     fonts();
     // The encoder picks the format by extension, so the temporary name must end in .png.
     let tmp = path.with_file_name(format!(".shapeclf-{}.tmp.png", std::process::id()));
-    {
-        let root = BitMapBackend::new(&tmp, (w, h)).into_drawing_area();
-        root.fill(&WHITE)?;
-        draw(&root)?;
-        root.present()?;
+    let result = (|| -> PlotResult {
+        {
+            let root = BitMapBackend::new(&tmp, (w, h)).into_drawing_area();
+            root.fill(&WHITE)?;
+            draw(&root)?;
+            root.present()?;
+        }
+        std::fs::rename(&tmp, path)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        // A failed write (a full disk) leaves no half-written picture behind.
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+    result
 }
 
 /// The confusion matrix as a heat map with counts; rows are true classes, columns predicted.
