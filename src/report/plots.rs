@@ -181,45 +181,82 @@ pub fn curves_png(history: &[EpochStats], title: &str, path: &Path) -> PlotResul
     })
 }
 
-/// Grouped bars of accuracy, mean class accuracy and macro F1 per model.
-pub fn comparison_png(rows: &[(String, [f64; 3])], path: &Path) -> PlotResult {
-    let w = 300 + 200 * rows.len() as u32;
-    atomic_png(path, w, 420, |root| {
+/// One model's bars in [`comparison_png`]: its name, how many seeds it was trained with, and
+/// the (mean, standard deviation) of its accuracy, mean class accuracy and macro F1.
+pub type ModelScores = (String, usize, [(f64, f64); 3]);
+
+/// The models' test scores side by side: for each model its accuracy, mean class accuracy and
+/// macro F1 as bars (the mean over seeds where it has several, with a bar of one standard
+/// deviation either way), on an axis from 0 to 1, the model's name centred under its bars.
+/// `rows` holds each model's name, its number of seeds and its three scores as (mean, standard
+/// deviation).
+pub fn comparison_png(rows: &[ModelScores], path: &Path) -> PlotResult {
+    let w = 360 + 220 * rows.len() as u32;
+    atomic_png(path, w, 480, |root| {
         let mut c = ChartBuilder::on(root)
             .caption(
                 "descriptors against learned features: test scores",
-                ("sans-serif", 16),
+                ("sans-serif", 20),
             )
             .margin(15)
-            .x_label_area_size(35)
-            .y_label_area_size(45)
-            .build_cartesian_2d(0.0..rows.len() as f64, -0.1..1.2)?;
+            .x_label_area_size(70)
+            .y_label_area_size(55)
+            .build_cartesian_2d(0.0..rows.len() as f64, 0.0..1.0)?;
         c.configure_mesh()
             .disable_x_mesh()
-            .disable_x_axis()
+            .x_labels(0)
+            .y_desc("score")
+            .label_style(("sans-serif", 15))
             .draw()?;
         let colors = [PALETTE[0], PALETTE[1], PALETTE[2]];
         let names = ["accuracy", "mean class accuracy", "macro F1"];
         for (s, (color, name)) in colors.into_iter().zip(names).enumerate() {
             c.draw_series(rows.iter().enumerate().map(|(i, r)| {
-                let x0 = i as f64 + 0.15 + 0.23 * s as f64;
-                Rectangle::new([(x0, 0.0), (x0 + 0.2, r.1[s])], color.filled())
-            }))?
-            .label(name)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+                let x0 = i as f64 + 0.15 + 0.24 * s as f64;
+                Rectangle::new([(x0, 0.0), (x0 + 0.22, r.2[s].0)], color.filled())
+            }))?;
+            // The legend, one row under the names: a swatch and the score's name.
+            let (lx, ly) = (20 + 210 * s as i32, 480 - 28);
+            root.draw(&Rectangle::new(
+                [(lx, ly), (lx + 14, ly + 14)],
+                color.filled(),
+            ))?;
+            root.draw(&Text::new(name, (lx + 20, ly - 1), ("sans-serif", 15)))?;
+            // One standard deviation either way, clipped to the axis.
+            for (i, r) in rows.iter().enumerate() {
+                let (m, sd) = r.2[s];
+                if sd <= 0.0 {
+                    continue;
+                }
+                let x = i as f64 + 0.26 + 0.24 * s as f64;
+                let (lo, hi) = ((m - sd).max(0.0), (m + sd).min(1.0));
+                let line = |a: (f64, f64), b: (f64, f64)| {
+                    PathElement::new(vec![a, b], BLACK.stroke_width(2))
+                };
+                c.draw_series([
+                    line((x, lo), (x, hi)),
+                    line((x - 0.04, lo), (x + 0.04, lo)),
+                    line((x - 0.04, hi), (x + 0.04, hi)),
+                ])?;
+            }
         }
+        // Names under the bars, centred on each model's group, in the label area.
+        let centred = ("sans-serif", 16).into_font().color(&BLACK).pos(
+            plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Center,
+                plotters::style::text_anchor::VPos::Top,
+            ),
+        );
         for (i, r) in rows.iter().enumerate() {
-            c.draw_series(std::iter::once(Text::new(
-                format!("{}  ({:.3})", r.0, r.1[0]),
-                (i as f64 + 0.15, -0.04),
-                ("sans-serif", 14).into_font(),
-            )))?;
+            let (x, y) = c.backend_coord(&(i as f64 + 0.5, 0.0));
+            let (m, sd) = r.2[0];
+            let label = if r.1 > 1 {
+                format!("{} ({m:.3} ± {sd:.3}, {} seeds)", r.0, r.1)
+            } else {
+                format!("{} ({m:.3})", r.0)
+            };
+            root.draw(&Text::new(label, (x, y + 8), centred.clone()))?;
         }
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE)
-            .border_style(BLACK)
-            .draw()?;
         Ok(())
     })
 }
@@ -236,6 +273,39 @@ fn write_rgb_png(path: &Path, w: u32, h: u32, rgb: &[u8]) -> PlotResult {
     )?;
     crate::io::write_bytes_atomic(path, &png)?;
     Ok(())
+}
+
+/// Height of the band a [`titled`] picture's title takes.
+const TITLE_BAND: u32 = 34;
+
+/// An RGB picture (`w` x `h`) below a band holding `title`, widened (centred) when the title
+/// needs more room than the picture: `(width, height, rgb)`.
+fn titled(
+    w: u32,
+    h: u32,
+    rgb: &[u8],
+    title: &str,
+) -> Result<(u32, u32, Vec<u8>), Box<dyn std::error::Error>> {
+    fonts();
+    let wide = w.max(9 * title.chars().count() as u32 + 20);
+    let (tw, th) = (wide, h + TITLE_BAND);
+    let mut out = vec![255u8; (tw * th * 3) as usize];
+    let left = ((tw - w) / 2) as usize;
+    for y in 0..h as usize {
+        let src = &rgb[y * w as usize * 3..(y + 1) * w as usize * 3];
+        let at = ((y + TITLE_BAND as usize) * tw as usize + left) * 3;
+        out[at..at + src.len()].copy_from_slice(src);
+    }
+    {
+        let root = BitMapBackend::with_buffer(&mut out, (tw, th)).into_drawing_area();
+        root.draw(&Text::new(
+            title.to_string(),
+            (10, 8),
+            ("sans-serif", 17).into_font().color(&BLACK),
+        ))?;
+        root.present()?;
+    }
+    Ok((tw, th, out))
 }
 
 /// Small images laid out in a grid of `columns`, each magnified `scale` times, with a `gap`
@@ -284,6 +354,12 @@ pub fn filters_png(weights: &[f32], k: usize, path: &Path) -> PlotResult {
             [fade, fade, 255]
         }
     });
+    let (w, h, rgb) = titled(
+        w,
+        h,
+        &rgb,
+        &format!("first-layer filters ({n}): red positive, blue negative weights"),
+    )?;
     write_rgb_png(path, w, h, &rgb)
 }
 
@@ -313,5 +389,11 @@ pub fn feature_maps_png(view: &[f32], maps: &[f32], r: usize, path: &Path) -> Pl
         };
         if t == 0 { [g, g / 2, 0] } else { [g, g, g] }
     });
+    let (w, h, rgb) = titled(
+        w,
+        h,
+        &rgb,
+        &format!("a test view (orange) and the {n} feature maps the first layer makes of it"),
+    )?;
     write_rgb_png(path, w, h, &rgb)
 }

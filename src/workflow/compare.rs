@@ -88,13 +88,20 @@ pub fn compare(models_dir: &Path, _observer: &dyn Observer) -> Result<Comparison
             },
         });
     }
-    let bars: Vec<(String, [f64; 3])> = rows
+    // Each model's mean and spread over its seeds where it was trained with `--repeats`.
+    let bars: Vec<plots::ModelScores> = rows
         .iter()
-        .map(|r| {
-            (
+        .map(|r| match &r.spread {
+            Some(s) => (
                 r.name.clone(),
-                [r.accuracy, r.mean_class_accuracy, r.macro_f1],
-            )
+                s.runs,
+                [s.accuracy, s.mean_class_accuracy, s.macro_f1].map(|m| (m.mean, m.std)),
+            ),
+            None => (
+                r.name.clone(),
+                1,
+                [r.accuracy, r.mean_class_accuracy, r.macro_f1].map(|v| (v, 0.0)),
+            ),
         })
         .collect();
     // The chart is drawn outside the models folder, then the three files replace the previous
