@@ -115,3 +115,43 @@ fn the_page_shows_every_seeds_spread_and_every_picture_a_title() {
         assert!(has_title(&png, 30), "{} has no title", png.display());
     }
 }
+
+/// Under nohup or Slurm (stderr a file, not a terminal) a run still says how far it is: a
+/// line per epoch with its rate and ETA, and the meshes' count when they are done.
+#[test]
+fn a_log_gets_progress_lines_with_rate_and_eta() {
+    let d = tempfile::tempdir().unwrap();
+    let (meshes, feats) = (d.path().join("m"), d.path().join("f"));
+    shapeclf_ok(&["synth", s(&meshes), "--per-class", "3"]);
+    let out = shapeclf_ok(&["features", s(&meshes), "--out", s(&feats), "--no-views"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("meshes: 27/27 (100%)"), "{err}");
+    assert!(err.contains("meshes/s"), "{err}");
+    let out = shapeclf_ok(&[
+        "train",
+        "--model",
+        "mlp",
+        "--features",
+        s(&feats),
+        "--out",
+        s(&d.path().join("mlp")),
+        "--epochs",
+        "4",
+        "--patience",
+        "0",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let epochs: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("mlp: epoch "))
+        .collect();
+    assert_eq!(epochs.len(), 4, "{err}");
+    assert!(epochs[0].contains("epoch 1/4 (25%)"), "{}", epochs[0]);
+    assert!(
+        epochs[0].contains("s/epoch") && epochs[0].contains("eta "),
+        "{}",
+        epochs[0]
+    );
+    assert!(epochs[0].contains("loss "), "{}", epochs[0]);
+    assert!(!epochs[3].contains("eta"), "{}", epochs[3]);
+}

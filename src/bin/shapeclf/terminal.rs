@@ -1,23 +1,86 @@
 //! The terminal side of the library's events: progress bars and lines on stderr.
 
+use std::time::{Duration, Instant};
+
 use indicatif::{ProgressBar, ProgressStyle};
 use shapeclf::observe::{Event, Observer};
 
 use crate::out::errln;
 
 /// The terminal side of the library's events: a progress bar per stage on an interactive
-/// stderr, and lines for skipped inputs, warnings and notes.
+/// stderr; elsewhere (a log under nohup or Slurm) plain progress lines with rate and ETA, one
+/// per epoch and at least every [`LOG_EVERY`] while meshes are processed; and lines for
+/// skipped inputs, warnings and notes.
 pub(crate) struct Terminal {
     bar: std::sync::Mutex<Option<ProgressBar>>,
+    log: std::sync::Mutex<Option<Stage>>,
     interactive: bool,
+}
+
+/// How often a log gets a progress line while meshes are processed.
+const LOG_EVERY: Duration = Duration::from_secs(30);
+
+/// The stage a non-interactive run is in, for its progress lines.
+struct Stage {
+    name: String,
+    total: u64,
+    done: u64,
+    start: Instant,
+    last_line: Instant,
+}
+
+impl Stage {
+    /// `name: done/total (percent), rate, elapsed, eta`.
+    fn line(&self, unit: &str) -> String {
+        let secs = self.start.elapsed().as_secs_f64();
+        let rate = self.done as f64 / secs.max(1e-9);
+        let left = self.total.saturating_sub(self.done) as f64 / rate.max(1e-9);
+        let pct = 100.0 * self.done as f64 / self.total.max(1) as f64;
+        let rate = if unit == "epoch" {
+            format!("{:.1} s/{unit}", secs / (self.done.max(1) as f64))
+        } else {
+            format!(
+                "{rate:.1} {}/s",
+                if unit == "mesh" { "meshes" } else { unit }
+            )
+        };
+        let eta = if self.done == 0 || self.done >= self.total {
+            String::new()
+        } else {
+            format!(", eta {}", human(left))
+        };
+        let counted = if unit == "epoch" { "epoch " } else { "" };
+        format!(
+            "{}: {counted}{}/{} ({pct:.0}%), {rate}, {} elapsed{eta}",
+            self.name,
+            self.done,
+            self.total,
+            human(secs)
+        )
+    }
+}
+
+/// Seconds as `42 s`, `3 min 20 s` or `1 h 05 min`.
+fn human(secs: f64) -> String {
+    let s = secs.round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, (s % 3600) / 60),
+    }
 }
 
 impl Terminal {
     pub(crate) fn new() -> Terminal {
         Terminal {
             bar: std::sync::Mutex::new(None),
+            log: std::sync::Mutex::new(None),
             interactive: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         }
+    }
+
+    fn log(&self) -> std::sync::MutexGuard<'_, Option<Stage>> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn bar(&self) -> Option<ProgressBar> {
@@ -38,13 +101,21 @@ impl Observer for Terminal {
         match e {
             Event::Begin { stage, total } => {
                 if !self.interactive {
+                    let now = Instant::now();
+                    *self.log() = Some(Stage {
+                        name: stage.to_string(),
+                        total,
+                        done: 0,
+                        start: now,
+                        last_line: now,
+                    });
                     return;
                 }
                 let pb = ProgressBar::new(total);
                 let template = if stage == "meshes" {
                     "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} meshes  {per_sec}  eta {eta}"
                 } else {
-                    "{spinner} {prefix} [{elapsed_precise}] {wide_bar} epoch {pos}/{len} {msg}"
+                    "{spinner} {prefix} [{elapsed_precise}] {wide_bar} epoch {pos}/{len}  eta {eta}  {msg}"
                 };
                 pb.set_style(ProgressStyle::with_template(template).expect("static template"));
                 pb.set_prefix(stage.to_string());
@@ -54,8 +125,30 @@ impl Observer for Terminal {
                 if let Some(pb) = self.bar() {
                     pb.inc(1);
                 }
+                let mut log = self.log();
+                if let Some(st) = log.as_mut() {
+                    st.done += 1;
+                    if st.last_line.elapsed() >= LOG_EVERY {
+                        st.last_line = Instant::now();
+                        errln!("{}", st.line("mesh"));
+                    }
+                }
             }
             Event::Epoch(s) => {
+                if let Some(st) = self.log().as_mut() {
+                    st.done = s.epoch as u64;
+                    st.last_line = Instant::now();
+                    let val = s
+                        .val_accuracy
+                        .map(|v| format!(", val {v:.3}"))
+                        .unwrap_or_default();
+                    errln!(
+                        "{}; loss {:.4}, train {:.3}{val}",
+                        st.line("epoch"),
+                        s.loss,
+                        s.train_accuracy
+                    );
+                }
                 if let Some(pb) = self.bar() {
                     pb.set_position(s.epoch as u64);
                     let val = s
@@ -71,6 +164,12 @@ impl Observer for Terminal {
             Event::End => {
                 if let Some(pb) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
                     pb.finish_and_clear();
+                }
+                // A log gets the stage's last count (an epoch stage has just had its line).
+                if let Some(st) = self.log().take()
+                    && st.name == "meshes"
+                {
+                    errln!("{}", st.line("mesh"));
                 }
             }
             Event::Skipped { path, reason } => self.line(&format!(

@@ -69,7 +69,10 @@ fn filter_and_feature_map_grids_stay_within_the_bound() {
     feature_maps_png(&vec![0.5; r * r], &vec![0.25; 64 * r * r], r, &p).unwrap();
     let (w, h) = size(&p);
     assert!(w <= MAX_SIDE && h <= MAX_SIDE, "feature maps: {w}x{h}");
-    // Small grids keep their magnification.
+    // Small grids keep their magnification, below their title band.
     filters_png(&[0.5; 9 * 8], 3, &p).unwrap();
-    assert_eq!(size(&p), (8 * (3 * 24 + 4) + 4, 3 * 24 + 8));
+    assert_eq!(
+        size(&p),
+        (8 * (3 * 24 + 4) + 4, 3 * 24 + 8 + super::TITLE_BAND)
+    );
 }
