@@ -155,3 +155,58 @@ fn a_log_gets_progress_lines_with_rate_and_eta() {
     assert!(epochs[0].contains("loss "), "{}", epochs[0]);
     assert!(!epochs[3].contains("eta"), "{}", epochs[3]);
 }
+
+/// `shapeclf` run in `dir`.
+fn shapeclf_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_shapeclf"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// The commonest first mistakes are answered with the command that fixes them, and `predict`
+/// takes what a user would type: a model kind, a folder of meshes.
+#[test]
+fn the_commonest_mistakes_name_the_next_command() {
+    let d = tempfile::tempdir().unwrap();
+    let here = d.path();
+    // Training before features.
+    let out = shapeclf_in(here, &["train", "--model", "logistic"]);
+    common::fails(
+        &out,
+        1,
+        "shapeclf features <your meshes folder> --out features",
+    );
+    // Comparing before training.
+    std::fs::create_dir(here.join("models")).unwrap();
+    let out = shapeclf_in(here, &["compare"]);
+    common::fails(
+        &out,
+        1,
+        "shapeclf train --model logistic --out models/logistic",
+    );
+    // A model kind where a folder is wanted, before any model exists.
+    shapeclf_ok(&["synth", s(&here.join("meshes")), "--per-class", "3"]);
+    let out = shapeclf_in(here, &["predict", "--model", "mlp", "meshes/mug"]);
+    common::fails(&out, 1, "shapeclf train --model mlp --out models/mlp");
+    // Then the real thing: the kind names models/mlp, a folder is every mesh in it.
+    let ok = |args: &[&str]| {
+        let out = shapeclf_in(here, args);
+        assert!(out.status.success(), "{args:?}: {}", common::text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    ok(&["features", "meshes", "--no-views"]);
+    ok(&["train", "--model", "mlp", "--epochs", "3"]);
+    let text = ok(&["predict", "--model", "mlp", "meshes/mug"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "every mug, train and test: {text}");
+    assert!(lines.iter().all(|l| l.starts_with("meshes/mug/")), "{text}");
+    // A kind with no folder lists the folders there are.
+    let out = shapeclf_in(here, &["predict", "--model", "cnn", "meshes/mug"]);
+    common::fails(&out, 1, "model folders here: models/mlp");
+    // A folder without meshes is said to be one.
+    std::fs::create_dir(here.join("empty")).unwrap();
+    let out = shapeclf_in(here, &["predict", "--model", "mlp", "empty"]);
+    common::fails(&out, 1, "holds no mesh files");
+}

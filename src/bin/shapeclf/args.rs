@@ -147,10 +147,11 @@ pub(crate) struct CompareArgs {
 
 #[derive(Args)]
 pub(crate) struct PredictArgs {
-    /// Model folder written by `shapeclf train`.
+    /// Model folder written by `shapeclf train`; a bare name such as `mlp` also finds
+    /// `models/mlp`.
     #[arg(long)]
     pub(crate) model: PathBuf,
-    /// Mesh files to classify.
+    /// Mesh files to classify; a folder stands for every mesh file in it and below it.
     #[arg(required = true)]
     pub(crate) meshes: Vec<PathBuf>,
     /// How many classes to show per mesh (at least 1).

@@ -1,6 +1,7 @@
 //! The `shapeclf` command line: parses arguments and hands each command to the library.
 
 mod args;
+mod hints;
 mod out;
 mod print;
 mod terminal;
@@ -317,6 +318,7 @@ fn cmd_train(a: &TrainArgs) -> Result<ExitCode> {
 }
 
 fn run_train(features: &Path, out: &Path, cfg: &TrainConfig) -> Result<()> {
+    hints::features_exist(features)?;
     errln!(
         "train {}: {} -> {} on {}",
         cfg.model.name(),
@@ -329,17 +331,23 @@ fn run_train(features: &Path, out: &Path, cfg: &TrainConfig) -> Result<()> {
 }
 
 fn cmd_compare(a: &CompareArgs) -> Result<ExitCode> {
+    hints::models_exist(&a.models)?;
     let cmp = workflow::compare(&a.models, &Terminal::new())?;
     print_comparison(&a.models, &cmp)?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn cmd_predict(a: &PredictArgs) -> Result<ExitCode> {
-    let preds = inference::predict(&a.model, &a.meshes, a.top)?;
+    let model = hints::model_folder(&a.model)?;
+    if model != a.model {
+        errln!("model: {}", model.display());
+    }
+    let meshes = hints::mesh_files(&a.meshes)?;
+    let preds = inference::predict(&model, &meshes, a.top)?;
     if a.json {
-        outln!("{}", predictions_json(&preds, &a.meshes)?)?;
+        outln!("{}", predictions_json(&preds, &meshes)?)?;
     } else {
-        for (p, mesh) in preds.iter().zip(&a.meshes) {
+        for (p, mesh) in preds.iter().zip(&meshes) {
             let name = shown_path(mesh);
             match &p.error {
                 Some(e) => outln!("{name}: error: {}", escape_controls(e))?,

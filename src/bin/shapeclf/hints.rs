@@ -1,0 +1,128 @@
+//! The most common mistakes, caught before the library runs, with the command that fixes them:
+//! training before `features`, naming a model kind where a folder is wanted, comparing an
+//! empty folder. And `predict`'s arguments: a folder stands for every mesh in it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+/// Fails, naming the `features` command to run, when `dir` holds no feature table at all
+/// (neither a whole folder's manifest nor a shard's part, which the library explains itself).
+pub(crate) fn features_exist(dir: &Path) -> Result<()> {
+    if dir.join(shapeclf::features::MANIFEST_FILE).is_file() {
+        return Ok(());
+    }
+    let has_parts = std::fs::read_dir(dir).is_ok_and(|rd| {
+        rd.flatten().any(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.starts_with("manifest.") && n.ends_with(".json")
+        })
+    });
+    if has_parts {
+        return Ok(());
+    }
+    let what = if dir.is_dir() {
+        "is not a feature folder (it has no manifest.json)"
+    } else {
+        "does not exist"
+    };
+    bail!(
+        "{} {what}: compute the features first with `shapeclf features <your meshes folder> --out {}`",
+        dir.display(),
+        dir.display()
+    )
+}
+
+/// The model folder `arg` names: the folder itself, or `models/<arg>` when `arg` is a bare name
+/// such as a model kind (`--model mlp`) and that folder exists. Otherwise the error lists the
+/// model folders there are.
+pub(crate) fn model_folder(arg: &Path) -> Result<PathBuf> {
+    if arg.is_dir() {
+        return Ok(arg.to_path_buf());
+    }
+    let bare = arg.components().count() == 1;
+    let under = Path::new("models").join(arg);
+    if bare && under.join("config.json").is_file() {
+        return Ok(under);
+    }
+    let mut found: Vec<String> = std::fs::read_dir("models")
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.path().join("config.json").is_file())
+                .map(|e| e.path().display().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    let kind = arg.to_string_lossy();
+    let train = format!("train one with `shapeclf train --model {kind} --out models/{kind}`");
+    if found.is_empty() {
+        bail!("{} is not a model folder: {train}", arg.display())
+    }
+    bail!(
+        "{} is not a model folder; model folders here: {}. Or {train}",
+        arg.display(),
+        found.join(", ")
+    )
+}
+
+/// `predict`'s mesh arguments with each folder replaced by every mesh file in it and below it
+/// (sorted, hidden entries left out). A folder without meshes is an error: nothing would be
+/// classified.
+pub(crate) fn mesh_files(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for a in args {
+        if !a.is_dir() {
+            out.push(a.clone());
+            continue;
+        }
+        let before = out.len();
+        let mut stack = vec![a.clone()];
+        let mut found = Vec::new();
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().starts_with('.') {
+                    continue;
+                }
+                let p = e.path();
+                match e.file_type() {
+                    Ok(t) if t.is_dir() => stack.push(p),
+                    Ok(_) if shapeclf::mesh::is_mesh_path(&p) => found.push(p),
+                    _ => {}
+                }
+            }
+        }
+        found.sort();
+        out.extend(found);
+        if out.len() == before {
+            bail!(
+                "{} holds no mesh files ({})",
+                a.display(),
+                shapeclf::mesh::MESH_EXTENSIONS.join(", ")
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Fails with the commands to run when `dir` holds no model folder at all.
+pub(crate) fn models_exist(dir: &Path) -> Result<()> {
+    let any = std::fs::read_dir(dir).is_ok_and(|rd| {
+        rd.flatten().any(|e| {
+            e.path().join("config.json").is_file() || e.path().join("report.json").is_file()
+        })
+    });
+    if any {
+        return Ok(());
+    }
+    bail!(
+        "{} holds no trained models: train some first, e.g. `shapeclf train --model logistic --out {}/logistic` and `shapeclf train --model cnn --out {}/cnn`, then rerun compare",
+        dir.display(),
+        dir.display(),
+        dir.display()
+    )
+}
