@@ -46,6 +46,12 @@ pub(crate) fn model_folder(arg: &Path) -> Result<PathBuf> {
     if bare && under.join("config.json").is_file() {
         return Ok(under);
     }
+    if !bare {
+        bail!(
+            "{}: no such model folder (the folder `shapeclf train --out` wrote)",
+            arg.display()
+        )
+    }
     let mut found: Vec<String> = std::fs::read_dir("models")
         .map(|rd| {
             rd.flatten()
@@ -58,10 +64,10 @@ pub(crate) fn model_folder(arg: &Path) -> Result<PathBuf> {
     let kind = arg.to_string_lossy();
     let train = format!("train one with `shapeclf train --model {kind} --out models/{kind}`");
     if found.is_empty() {
-        bail!("{} is not a model folder: {train}", arg.display())
+        bail!("{}: no such model folder: {train}", arg.display())
     }
     bail!(
-        "{} is not a model folder; model folders here: {}. Or {train}",
+        "{}: no such model folder; model folders here: {}. Or {train}",
         arg.display(),
         found.join(", ")
     )
