@@ -210,3 +210,42 @@ fn the_commonest_mistakes_name_the_next_command() {
     let out = shapeclf_in(here, &["predict", "--model", "mlp", "empty"]);
     common::fails(&out, 1, "holds no mesh files");
 }
+
+/// Every command's `--help` fits on a screen, says where the full reference is, shows each
+/// default, and leaks no Rust names.
+#[test]
+fn help_fits_on_a_screen_and_shows_every_default() {
+    for cmd in [
+        "features", "train", "synth", "predict", "compare", "merge", "demo",
+    ] {
+        for flag in ["--help", "-h"] {
+            let out = shapeclf_ok(&[cmd, flag]);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let lines = text.lines().count();
+            assert!(lines <= 40, "{cmd} {flag}: {lines} lines\n{text}");
+            assert!(
+                !text.contains("crate::") && !text.contains("Ring12"),
+                "{text}"
+            );
+            // Each option line says its default, or is a switch, or needs none.
+            for l in text.lines().filter(|l| l.trim_start().starts_with("--")) {
+                let switch = !l.contains(" <");
+                let required = l.contains("--model <MODEL>") && cmd == "train";
+                assert!(
+                    switch
+                        || required
+                        || l.contains("default")
+                        || ["--model <", "--shards", "--positive", "--out <OUT>  "]
+                            .iter()
+                            .any(|x| l.contains(x)),
+                    "{cmd}: no default shown in {l:?}"
+                );
+            }
+        }
+    }
+    let features =
+        String::from_utf8_lossy(&shapeclf_ok(&["features", "--help"]).stdout).into_owned();
+    assert!(features.contains("docs/REFERENCE.md"), "{features}");
+    let synth = String::from_utf8_lossy(&shapeclf_ok(&["synth", "--help"]).stdout).into_owned();
+    assert!(synth.contains("(default: off,obj,stl,ply)"), "{synth}");
+}

@@ -74,9 +74,10 @@ impl BackendKind {
     /// (`gpu (burn-cuda, NVIDIA H200)`). For the GPU this is the runtime [`Self::device`] gives.
     pub fn describe(self) -> String {
         match self {
-            BackendKind::Cpu => {
-                format!("cpu (burn-flex, {} threads)", rayon::current_num_threads())
-            }
+            BackendKind::Cpu => match rayon::current_num_threads() {
+                1 => "cpu (burn-flex, 1 thread)".to_string(),
+                n => format!("cpu (burn-flex, {n} threads)"),
+            },
             BackendKind::Gpu => match gpu() {
                 Ok(g) => g.describe.clone(),
                 Err(_) => "gpu (unavailable)".to_string(),

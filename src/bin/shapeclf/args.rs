@@ -15,28 +15,45 @@ use shapeclf::train::{
 #[command(
     name = "shapeclf",
     version,
-    about = "Classify 3D shapes from their meshes: hand-engineered descriptors against learned features"
+    about = "Classify 3D shapes from their meshes: hand-engineered descriptors against learned features",
+    after_help = "Every command and flag explained: docs/REFERENCE.md",
+    disable_help_flag = true,
+    next_line_help = false
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
+    /// Print help (one line per flag; every flag is explained in docs/REFERENCE.md).
+    // `-h` and `--help` both print the short form, which fits on a screen: the long
+    // explanations live in the reference, not in 120 lines of terminal output.
+    #[arg(short, long, action = clap::ArgAction::HelpShort, global = true, display_order = 1000)]
+    help: Option<bool>,
 }
 
 #[derive(Subcommand)]
 pub(crate) enum Command {
     /// Compute descriptors of every mesh in a dataset folder into a feature table.
+    #[command(disable_help_flag = true, next_line_help = false)]
+    #[command(after_help = "Every flag explained: docs/REFERENCE.md#shapeclf-features")]
     Features(FeaturesArgs),
     /// Write a labelled dataset of procedurally modelled shapes (mug and look-alikes).
+    #[command(disable_help_flag = true, next_line_help = false)]
     Synth(SynthArgs),
     /// Train a model on a feature table.
+    #[command(disable_help_flag = true, next_line_help = false)]
+    #[command(after_help = "Every flag explained: docs/REFERENCE.md#shapeclf-train")]
     Train(TrainArgs),
     /// Compare every trained model side by side.
+    #[command(disable_help_flag = true, next_line_help = false)]
     Compare(CompareArgs),
     /// Classify meshes with a trained model.
+    #[command(disable_help_flag = true, next_line_help = false)]
     Predict(PredictArgs),
     /// Run the whole comparison on built-in synthetic data.
+    #[command(disable_help_flag = true, next_line_help = false)]
     Demo(DemoArgs),
     /// Combine the parts of a sharded `features` run into one table and manifest.
+    #[command(disable_help_flag = true, next_line_help = false)]
     Merge(MergeArgs),
 }
 
@@ -66,46 +83,43 @@ pub(crate) struct TrainArgs {
     /// Seed for initialisation, shuffling and the validation split.
     #[arg(long, default_value_t = 0)]
     pub(crate) seed: u64,
-    /// Maximum epochs (default: 300; CNN 40).
+    /// Maximum epochs (default: 300; CNN and fusion 40).
     #[arg(long)]
     pub(crate) epochs: Option<usize>,
     /// Learning rate (default: 0.01 logistic, 0.001 MLP and CNN).
     #[arg(long)]
     pub(crate) lr: Option<f64>,
-    /// Minibatch size (default: 64; CNN 16 shapes).
-    #[arg(long)]
+    /// Minibatch size (default: 64; CNN and fusion 16 shapes).
+    #[arg(long, value_name = "N")]
     pub(crate) batch_size: Option<usize>,
     /// L2 penalty (default: logistic chooses it by 5-fold cross-validation; MLP and CNN 1e-4).
-    #[arg(long)]
+    #[arg(long, value_name = "L2")]
     pub(crate) weight_decay: Option<f32>,
     /// Optimiser (default: adam).
     #[arg(long, value_enum)]
     pub(crate) optimizer: Option<OptimizerKind>,
-    /// MLP hidden layer widths, comma-separated (default: 256,128); for the CNN, the width of
-    /// the per-view descriptor that views are max-pooled over (default: 256); for fusion, that
-    /// width and then the descriptor branch's (default: 256,64).
+    /// Hidden widths, comma-separated: MLP layers (default: 256,128); CNN view descriptor
+    /// (256); fusion, that and the descriptor branch (256,64).
     #[arg(long, value_delimiter = ',')]
     pub(crate) hidden: Option<Vec<usize>>,
     /// MLP hidden nonlinearity (default: relu).
     #[arg(long, value_enum)]
     pub(crate) activation: Option<Activation>,
     /// Dropout probability (default: MLP 0.3, CNN 0.5 before the classifier).
-    #[arg(long)]
+    #[arg(long, value_name = "P")]
     pub(crate) dropout: Option<f64>,
-    /// Share of each training class held out to choose the epoch by (default: 0, every
-    /// training shape trains and the last epoch is kept).
-    #[arg(long)]
+    /// Share of each training class held out to choose the epoch by (default: 0, keep the
+    /// last epoch).
+    #[arg(long, value_name = "F")]
     pub(crate) val_fraction: Option<f64>,
-    /// With --val-fraction: epochs without validation improvement before stopping (default: 0,
-    /// never stops).
-    #[arg(long)]
+    /// With --val-fraction: epochs without improvement before stopping (default: 0, never).
+    #[arg(long, value_name = "EPOCHS")]
     pub(crate) patience: Option<usize>,
     /// Train one class against all others (a two-class task), e.g. `--positive mug`.
     #[arg(long)]
     pub(crate) positive: Option<String>,
-    /// Class weighting in the loss (default: none; balanced trades precision for recall of
-    /// a rare class).
-    #[arg(long, value_enum)]
+    /// Class weighting in the loss (default: none).
+    #[arg(long, value_enum, value_name = "WEIGHTS")]
     pub(crate) class_weight: Option<ClassWeight>,
     /// CNN: output channels of the conv blocks, comma-separated (default: 32,64,128).
     #[arg(long, value_delimiter = ',')]
@@ -113,22 +127,17 @@ pub(crate) struct TrainArgs {
     /// Learning-rate schedule (default: cosine, annealed to zero over training).
     #[arg(long, value_enum)]
     pub(crate) schedule: Option<LrSchedule>,
-    /// CNN and fusion: hold every view in memory instead of reading each batch's view images
-    /// from the feature folder (memory then grows with the dataset).
+    /// CNN and fusion: hold every view in memory (default: read each batch from disk).
     #[arg(long)]
     pub(crate) views_in_memory: bool,
-    /// Train N times from seeds SEED, SEED+1, ...; the report and `compare` give each score's
-    /// mean and standard deviation (on small test sets seeds alone move accuracy by points).
+    /// Train N times from seeds SEED, SEED+1, ...: scores as mean ± std over them.
     #[arg(long, default_value_t = 1)]
     pub(crate) repeats: usize,
-    /// Descriptor rows (logistic, MLP, fusion): how histogram bins are mapped before they are
-    /// standardised (default: sqrt, the Hellinger map; none keeps the raw bins).
-    #[arg(long, value_enum)]
+    /// Map of histogram bins before standardising (default: sqrt, the Hellinger map).
+    #[arg(long, value_enum, value_name = "MAP")]
     pub(crate) histograms: Option<HistogramMap>,
-    /// Fusion: share of training shapes whose descriptor branch is switched off, so the view
-    /// branch learns to classify on its own (default: 0.5; 0 trains both branches on every
-    /// shape).
-    #[arg(long)]
+    /// Fusion: share of training shapes whose descriptor branch is off (default: 0.5).
+    #[arg(long, value_name = "P")]
     pub(crate) branch_dropout: Option<f64>,
     /// CNN: no random mirror images of training shapes.
     #[arg(long)]
@@ -181,44 +190,36 @@ pub(crate) struct FeaturesArgs {
     /// Pixels per side of each depth view.
     #[arg(long, default_value_t = 32)]
     pub(crate) view_res: usize,
-    /// Up axis of the dataset, for the ring of cameras (under `--align pca`, an axis of the
-    /// principal frame: x the largest spread, z the smallest).
+    /// Up axis of the dataset, for the ring of cameras (under --align pca: x the largest
+    /// spread, z the smallest).
     #[arg(long, value_enum, default_value_t = UpAxis::Z)]
     pub(crate) up: UpAxis,
-    /// Pose of the cameras: `none` renders in the files' own axes (for consistently oriented
-    /// collections such as ModelNet); `pca` in each mesh's principal axes, so a shape gives the
-    /// same views whatever its orientation (for scans and web collections in arbitrary poses).
+    /// Pose of the cameras: none, the files' own axes (aligned collections); pca, each mesh's
+    /// principal axes (arbitrary poses; also sets depth+shade and 3 copies).
     #[arg(long, value_enum, default_value_t = Align::None)]
     pub(crate) align: Align,
-    /// What each view holds: `depth` alone, or `depth+shade`, depth and Lambertian shading
-    /// from the camera (a second channel the CNN reads; twice the view images' size).
-    /// Default: depth+shade under `--align pca`, depth otherwise.
+    /// What each view holds (default: depth+shade under --align pca, depth otherwise).
     #[arg(long, value_enum, conflicts_with = "no_views")]
     pub(crate) view_channels: Option<ViewChannels>,
-    /// Extra renderings of each training mesh's views under K seeded random rotations (about
-    /// the up axis for the ring without alignment; under `--align pca` a sign change of the
-    /// principal axes and a tilt of up to 20 degrees; any rotation for the dodecahedron); the
-    /// CNN and fusion train on every copy. Test meshes never get any. Default: 3 under
-    /// `--align pca`, 0 otherwise.
+    /// Rotated extra renderings per training mesh (default: 3 under --align pca, else 0).
     #[arg(long, value_name = "K", conflicts_with = "no_views")]
     pub(crate) view_augment: Option<usize>,
     /// Exit non-zero if any mesh fails.
     #[arg(long)]
     pub(crate) strict: bool,
-    /// Recompute every mesh, even those whose rows in the output folder are still valid (by
-    /// default a rerun reuses rows of unchanged files made with the same parameters and seed).
+    /// Recompute every mesh (default: a rerun reuses the rows of unchanged meshes).
     #[arg(long)]
     pub(crate) fresh: bool,
     /// Worker threads (default: all cores).
     #[arg(long, short = 'j')]
     pub(crate) jobs: Option<usize>,
-    /// Reject meshes with more triangles than this.
+    /// Reject meshes with more triangles than this (default: no limit).
     #[arg(long)]
     pub(crate) max_faces: Option<usize>,
     /// Surface points for D2 (all pairs are used unless --d2-pairs is given).
     #[arg(long, default_value_t = 2048)]
     pub(crate) d2_points: usize,
-    /// Random point pairs for D2 instead of all pairs.
+    /// Random point pairs for D2 (default: all pairs).
     #[arg(long)]
     pub(crate) d2_pairs: Option<usize>,
     /// Surface points at which the SDF is measured.
@@ -227,28 +228,25 @@ pub(crate) struct FeaturesArgs {
     /// Rays per SDF point.
     #[arg(long, default_value_t = 30)]
     pub(crate) sdf_rays: usize,
-    /// Leave out the rotation-invariant spherical-harmonics descriptor (Kazhdan et al. 2003),
-    /// whose columns sh_rRR_lLL (the energy of degree LL on shell RR) come last by default.
+    /// Leave out the spherical-harmonics descriptor (columns sh_rRR_lLL, on by default).
     #[arg(long, conflicts_with_all = ["sh", "sh_shells", "sh_degrees", "sh_points"])]
     pub(crate) no_sh: bool,
     /// The spherical-harmonics columns, which are on by default (kept for scripts that ask).
     #[arg(long, hide = true)]
     pub(crate) sh: bool,
-    /// Concentric shells of the spherical-harmonics descriptor.
+    /// Concentric shells of the spherical-harmonics descriptor (default: 8).
     #[arg(long)]
     pub(crate) sh_shells: Option<usize>,
-    /// Harmonic degrees per shell, 0 to N-1.
+    /// Harmonic degrees per shell, 0 to N-1 (default: 12).
     #[arg(long)]
     pub(crate) sh_degrees: Option<usize>,
-    /// Surface points of the spherical-harmonics descriptor.
+    /// Surface points of the spherical-harmonics descriptor (default: 8192).
     #[arg(long)]
     pub(crate) sh_points: Option<usize>,
-    /// Take only shard I of N (e.g. 0/4): the meshes whose path hashes to I. Without it, a
-    /// Slurm array task's SLURM_ARRAY_TASK_ID/COUNT, or a Kubernetes Indexed Job's
-    /// JOB_COMPLETION_INDEX with --shards, is used. Combine the parts with `shapeclf merge`.
+    /// Take only shard I of N, e.g. 0/4 (default: from Slurm or Kubernetes, else all).
     #[arg(long, value_parser = shapeclf::shard::Shard::parse)]
     pub(crate) shard: Option<shapeclf::shard::Shard>,
-    /// Number of shards, for a task index taken from JOB_COMPLETION_INDEX (Kubernetes).
+    /// Number of shards, for an index from JOB_COMPLETION_INDEX (Kubernetes).
     #[arg(long)]
     pub(crate) shards: Option<u32>,
     /// How the feature table is written (train reads either).
@@ -269,17 +267,17 @@ pub(crate) struct SynthArgs {
     /// Split every triangle into four this many times (for benchmarks at realistic sizes).
     #[arg(long, default_value_t = 0)]
     pub(crate) subdivide: u32,
-    /// File formats, cycled through shape by shape (e.g. off,obj,stl,ply,glb,gltf).
+    /// File formats, comma-separated, cycled through shape by shape (default: off,obj,stl,ply).
     #[arg(
         long,
         value_delimiter = ',',
+        hide_default_value = true,
+        value_name = "FORMATS",
         default_values_t = synth::DEFAULT_FORMATS.map(String::from),
         value_parser = synth::WRITABLE_FORMATS
     )]
     pub(crate) formats: Vec<String>,
-    /// The realistic regime: twelve classes (three differ from others only in a part), each
-    /// shape unevenly scaled, roughened, sometimes holed or non-manifold, in an arbitrary 3D
-    /// orientation. A development set as hard as real collections; the default is the demo's.
+    /// Twelve classes in arbitrary poses, scaled, roughened and holed: as hard as real data.
     #[arg(long)]
     pub(crate) realistic: bool,
 }

@@ -49,12 +49,20 @@ pub(crate) fn print_features(out: &Path, ex: &Extraction) -> Result<()> {
         )?;
     }
     if let Some(v) = &m.views {
+        let c = &v.config;
+        let copies = match c.augment {
+            0 => String::new(),
+            1 => ", 1 rotated copy per training mesh".to_string(),
+            k => format!(", {k} rotated copies per training mesh"),
+        };
         outln!(
-            "views: {} per mesh ({:?}, {}x{} pixels) in {}, {:.2} M rays",
+            "views: {} per mesh ({}, {}x{} pixels, {}, aligned: {}{copies}) in {}, {:.2} M rays",
             v.count,
-            v.config.layout,
-            v.config.resolution,
-            v.config.resolution,
+            setting(&c.layout),
+            c.resolution,
+            c.resolution,
+            setting(&c.channels),
+            setting(&c.align),
             out.join(&v.folder).display(),
             v.rays as f64 / 1e6
         )?;
@@ -130,4 +138,12 @@ pub(crate) fn print_comparison(models: &Path, cmp: &workflow::Comparison) -> Res
         models.join(workflow::COMPARISON_HTML).display()
     )?;
     Ok(())
+}
+
+/// A setting as its flag's value reads (`ring12`, `depth+shade`, `pca`), not Rust's name.
+fn setting<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
 }
