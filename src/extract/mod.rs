@@ -16,7 +16,7 @@ use crate::dataset::{self, Entry};
 use crate::descriptors::views::ViewConfig;
 use crate::descriptors::{self, DescriptorConfig, Descriptors, SdfStats};
 use crate::features::{
-    Counts, Failure, FeatureTable, MANIFEST_FILE, Manifest, Row, VIEWS_DIR, ViewsInfo,
+    Counts, Failure, FeatureTable, MANIFEST_FILE, Manifest, Row, TableFormat, VIEWS_DIR, ViewsInfo,
 };
 use crate::mesh::{self, LoadStats, MeshError};
 
@@ -451,9 +451,18 @@ pub fn write_generation(
         (files.cache.as_str(), cache),
         (files.manifest.as_str(), manifest_bytes),
     ];
+    // The table of the other format, left by an earlier run with another `--format`, goes in
+    // the same commit: no reader may find a stale table beside the current one.
+    let stale: Vec<String> = [TableFormat::Csv, TableFormat::Parquet]
+        .into_iter()
+        .filter(|f| *f != manifest.table_format)
+        .map(|f| crate::shard::part_files(manifest.shard, f).table)
+        .filter(|name| dir.join(name).exists())
+        .collect();
+    let stale: Vec<&str> = stale.iter().map(String::as_str).collect();
     match manifest.shard {
-        None => crate::io::commit_files(dir, &all),
-        Some(_) => crate::io::commit_part(dir, &files.journal, &all),
+        None => crate::io::commit_files_removing(dir, &all, &stale),
+        Some(_) => crate::io::commit_part(dir, &files.journal, &all, &stale),
     }
 }
 
