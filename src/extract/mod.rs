@@ -37,7 +37,8 @@ pub struct ExtractOptions {
     pub seed: u64,
     /// Worker threads; `None` uses all cores.
     pub jobs: Option<usize>,
-    /// Reject meshes with more triangles than this.
+    /// Reject meshes with more triangles than this (after clean-up). Recorded in the manifest;
+    /// a reused row is checked against it again.
     pub max_faces: Option<usize>,
     /// Render depth views with these parameters into `<views_root>/views/<path>.png`.
     pub views: Option<(ViewConfig, PathBuf)>,
@@ -204,6 +205,8 @@ pub fn extract(
     opts.validate()?;
     let start = Instant::now();
     let (mut entries, mut unusable) = dataset::discover_all(root, opts.seed)?;
+    // Of the whole dataset, before a shard keeps its own meshes: what every part must agree on.
+    let listing = dataset::Listing::of(&entries, &unusable);
     if let Some(s) = opts.shard {
         entries.retain(|e| s.contains(&e.rel));
         unusable.retain(|u| s.contains(&u.rel));
@@ -258,6 +261,11 @@ pub fn extract(
                 if let Some(prev) = &previous
                     && let Some((values, c)) = prev.rows.get(&e.rel)
                     && c.hash == format!("{h:016x}")
+                    // The cap is checked again: a row computed without it, or under a higher
+                    // one, may belong to a mesh this run must reject.
+                    && opts
+                        .max_faces
+                        .is_none_or(|cap| c.triangles <= cap as u64)
                     && opts.views.as_ref().is_none_or(|(vc, root)| {
                         crate::view_store::view_file_unchanged(
                             &crate::features::view_file(root, &e.rel),
@@ -412,6 +420,9 @@ pub fn extract(
         cache_hash: None,
         table_format: opts.format,
         shard: opts.shard,
+        dataset_listing: Some(listing),
+        max_faces: opts.max_faces,
+        shards_left_out: Vec::new(),
     };
     Ok(Extraction {
         table,

@@ -197,8 +197,14 @@ fn cmd_merge(a: &MergeArgs) -> Result<ExitCode> {
             r.recovered.removed
         );
     }
-    for m in &r.missing {
-        eprintln!("warning: left out {m}");
+    for m in r.missing.iter().take(10) {
+        eprintln!("warning: {m}");
+    }
+    if r.missing.len() > 10 {
+        eprintln!(
+            "warning: and {} more shards left out or unfinished (the manifest lists them all)",
+            r.missing.len() - 10
+        );
     }
     let m = &r.manifest;
     let files = m.files();
