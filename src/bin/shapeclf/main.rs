@@ -113,8 +113,13 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
             a.out.clone(),
         )
     });
-    let shard = shapeclf::shard::resolve(a.shard, a.shards, &|k| std::env::var(k).ok())
-        .map_err(anyhow::Error::msg)?;
+    let shard = shapeclf::shard::resolve(
+        a.shard,
+        a.shards,
+        &shapeclf::shard::parts_in(&a.out),
+        &|k| std::env::var(k).ok(),
+    )
+    .map_err(anyhow::Error::msg)?;
     if let Some((s, source)) = shard {
         eprintln!("shard {s} ({})", source.describe());
     }
