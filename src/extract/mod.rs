@@ -16,7 +16,7 @@ use crate::dataset::{self, Entry};
 use crate::descriptors::views::ViewConfig;
 use crate::descriptors::{self, DescriptorConfig, Descriptors, SdfStats};
 use crate::features::{
-    Counts, Failure, FeatureTable, MANIFEST_FILE, Manifest, Row, TableFormat, VIEWS_DIR, ViewsInfo,
+    Counts, Failure, FeatureTable, MANIFEST_FILE, Manifest, Row, VIEWS_DIR, ViewsInfo,
 };
 use crate::mesh::{self, LoadStats, MeshError};
 
@@ -24,7 +24,9 @@ mod output;
 mod process;
 
 use crate::observe::{Event, Observer};
-pub use output::{OutputError, RunError, check_output_folder, prepare_output, run};
+pub use output::{
+    OutputError, RunError, check_output_folder, prepare_output, run, write_generation,
+};
 pub use process::{MeshFeatures, process_file, process_file_with_views};
 use process::{content_hash_with_links, process_guarded};
 
@@ -429,57 +431,4 @@ pub fn extract(
         manifest,
         cache,
     })
-}
-
-impl Extraction {
-    /// Writes `descriptors.csv` (or `.parquet`), `mesh_cache.json` and `manifest.json` into
-    /// `dir` as one generation ([`crate::io::commit_files`]): a kill at any moment leaves the
-    /// previous three or the new three, never a mix. The manifest records the hashes of the
-    /// other two. A shard writes its part's three files under its own journal
-    /// ([`crate::io::commit_part`]), touching no other shard's.
-    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        write_generation(dir, &self.table, &self.cache, &self.manifest)
-    }
-}
-
-/// Writes a table, its cache and its manifest (whose hashes of the other two are filled in)
-/// into `dir` as one generation, under the names the manifest's shard and format give.
-pub fn write_generation(
-    dir: &Path,
-    table: &FeatureTable,
-    cache: &[CachedMesh],
-    manifest: &Manifest,
-) -> std::io::Result<()> {
-    let files = manifest.files();
-    let table = table.to_bytes(manifest.table_format)?;
-    let cache = crate::io::json_bytes(&cache)?;
-    let mut manifest = manifest.clone();
-    manifest.table_hash = Some(crate::features::hash_hex(&table));
-    manifest.cache_hash = Some(crate::features::hash_hex(&cache));
-    let manifest_bytes = crate::io::json_bytes(&manifest)?;
-    let all = [
-        (files.table.as_str(), table),
-        (files.cache.as_str(), cache),
-        (files.manifest.as_str(), manifest_bytes),
-    ];
-    // The table of the other format, left by an earlier run with another `--format`, goes in
-    // the same commit: no reader may find a stale table beside the current one.
-    let stale: Vec<String> = [TableFormat::Csv, TableFormat::Parquet]
-        .into_iter()
-        .filter(|f| *f != manifest.table_format)
-        .map(|f| crate::shard::part_files(manifest.shard, f).table)
-        .filter(|name| dir.join(name).exists())
-        .collect();
-    let stale: Vec<&str> = stale.iter().map(String::as_str).collect();
-    match manifest.shard {
-        None => crate::io::commit_files_removing(dir, &all, &stale),
-        Some(_) => crate::io::commit_part(dir, &files.journal, &all, &stale),
-    }
-}
-
-impl Extraction {
-    /// The names of the files [`Extraction::write`] writes.
-    pub fn files(&self) -> crate::shard::PartFiles {
-        self.manifest.files()
-    }
 }
