@@ -6,6 +6,9 @@ use std::path::Path;
 use crate::features::Manifest;
 use crate::shard::Shard;
 
+/// One setting that differs: its name, this part's value, the reference part's.
+type Difference = (String, String, String);
+
 /// Most lines of differences shown; the rest are counted.
 const MAX_LINES: usize = 6;
 
@@ -34,11 +37,7 @@ fn plain(v: Option<&serde_json::Value>) -> String {
 
 /// The fields of two serialisable values that differ, as `(name, this, that)`, named
 /// `prefix` + field.
-fn field_differences<T: serde::Serialize>(
-    prefix: &str,
-    a: &T,
-    b: &T,
-) -> Vec<(String, String, String)> {
+fn field_differences<T: serde::Serialize>(prefix: &str, a: &T, b: &T) -> Vec<Difference> {
     let (a, b) = (serde_json::to_value(a).ok(), serde_json::to_value(b).ok());
     match (a, b) {
         (Some(serde_json::Value::Object(a)), Some(serde_json::Value::Object(b))) => {
@@ -60,9 +59,9 @@ fn field_differences<T: serde::Serialize>(
 }
 
 /// How part `m` differs from the reference part `r`, each as `(setting, m's, r's)`.
-fn differences(m: &Manifest, r: &Manifest) -> Vec<(String, String, String)> {
+fn differences(m: &Manifest, r: &Manifest) -> Vec<Difference> {
     let mut out = Vec::new();
-    let simple = |out: &mut Vec<(String, String, String)>, what: &str, a: String, b: String| {
+    let simple = |out: &mut Vec<Difference>, what: &str, a: String, b: String| {
         if a != b {
             out.push((what.to_string(), a, b));
         }
@@ -154,7 +153,7 @@ pub(super) fn mismatches(dir: &Path, parts: &[(Shard, Manifest)]) -> Vec<String>
     let Some((first, reference)) = parts.first() else {
         return Vec::new();
     };
-    let mut groups: Vec<(Vec<Shard>, Vec<(String, String, String)>)> = Vec::new();
+    let mut groups: Vec<(Vec<Shard>, Vec<Difference>)> = Vec::new();
     // A part without a listing also differs from a reference without one.
     let own = differences(reference, reference);
     if !own.is_empty() {
