@@ -41,6 +41,18 @@ pub enum Error {
         "{0} has no depth views (it was made with --no-views): rerun `shapeclf features` without --no-views to train the CNN"
     )]
     NoViews(PathBuf),
+    /// A view image is not the one the feature folder's manifest was written with (a later
+    /// run rewrote it without committing), or changed while training read it.
+    #[error("{0}")]
+    StaleViews(String),
+    /// A picture of a model folder could not be drawn or written: the folder is not replaced.
+    #[error("cannot write {what}: {msg}; no model was written (a previous model folder is kept)")]
+    Drawing {
+        /// The picture.
+        what: &'static str,
+        /// Why.
+        msg: String,
+    },
     /// Every view image of one split is unreadable.
     #[error("no readable views for the {split} split under {dir}")]
     NoReadableViews {

@@ -152,12 +152,23 @@ fn commit_staged(
     files: &[(&str, Vec<u8>)],
     remove: &[&str],
 ) -> std::io::Result<()> {
-    for (name, bytes) in files {
+    let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
+    // Until the journal exists the commit has not happened: a failure (a full disk, say)
+    // removes what was staged, so it neither lingers nor keeps the disk full.
+    let unstage = || {
+        for name in &names {
+            let _ = std::fs::remove_file(dir.join(staged_name(name)));
+        }
+    };
+    let staged = files.iter().try_for_each(|(name, bytes)| {
         let mut f = File::create(dir.join(staged_name(name)))?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        f.sync_all()
+    });
+    if let Err(e) = staged {
+        unstage();
+        return Err(e);
     }
-    let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
     let record = if remove.is_empty() {
         Journal::Replace(names.iter().map(|n| n.to_string()).collect())
     } else {
@@ -167,11 +178,12 @@ fn commit_staged(
         }
     };
     COMMITTING.store(true, Ordering::SeqCst);
-    let result = (|| {
-        write_json_atomic(&dir.join(journal), &record)?;
-        sync_dir(dir);
-        roll_forward(dir, journal, &names, remove)
-    })();
+    let result = write_json_atomic(&dir.join(journal), &record)
+        .inspect_err(|_| unstage())
+        .and_then(|()| {
+            sync_dir(dir);
+            roll_forward(dir, journal, &names, remove)
+        });
     COMMITTING.store(false, Ordering::SeqCst);
     result
 }

@@ -31,6 +31,7 @@ pub mod report;
 pub mod seeding;
 pub mod shard;
 pub mod synth;
+pub mod text;
 pub mod train;
 pub mod view_store;
 pub mod workflow;

@@ -4,13 +4,14 @@
 //! back, checked, by training. Both directions live here so the format has one owner. A folder
 //! written before channels existed holds depth alone, which is the one-channel layout.
 
+use std::collections::HashMap;
 use std::path::{Component, Path};
 
 use image::ImageEncoder;
 use rayon::prelude::*;
 
 use crate::descriptors::views::{ViewConfig, Views};
-use crate::features::{self, Failure, ViewsInfo};
+use crate::features::{self, Failure, Manifest, ViewsInfo};
 use crate::train::views::ViewFiles;
 use crate::train::{Samples, ViewSet};
 
@@ -36,28 +37,98 @@ pub fn view_file_unchanged(path: &Path, want: Option<&str>) -> bool {
     std::fs::read(path).is_ok_and(|b| features::hash_hex(&b) == want)
 }
 
+/// The hash of every view image a feature folder's committed generation wrote, as its
+/// `mesh_cache.json` records them: what training checks each image against, so an image
+/// rewritten by a later run that never committed (killed, out of disk, other view flags) is
+/// refused instead of trained on under the old manifest.
+#[derive(Debug, Clone, Default)]
+pub struct RecordedViews {
+    /// Table path -> hash of its own image, then of each augmented rendering.
+    by_path: HashMap<String, Vec<Option<String>>>,
+}
+
+impl RecordedViews {
+    /// Reads the record of the generation `manifest` describes, in `features_dir`. The cache
+    /// file must be byte for byte the one the manifest was committed with.
+    pub fn read(features_dir: &Path, manifest: &Manifest) -> Result<RecordedViews, String> {
+        let file = features_dir.join(manifest.files().cache);
+        let stale = |why: &str| {
+            format!(
+                "{}: {why}, so its view images cannot be checked: rerun `shapeclf features` with the same settings into {}",
+                file.display(),
+                features_dir.display()
+            )
+        };
+        let bytes = std::fs::read(&file).map_err(|e| stale(&format!("cannot be read ({e})")))?;
+        if manifest.cache_hash.as_deref() != Some(features::hash_hex(&bytes).as_str()) {
+            return Err(stale(
+                "is not the cache the manifest was written with (another run changed it)",
+            ));
+        }
+        let cache: Vec<crate::extract::CachedMesh> =
+            serde_json::from_slice(&bytes).map_err(|e| stale(&format!("is corrupt ({e})")))?;
+        let by_path = cache
+            .into_iter()
+            .map(|c| {
+                let hashes = std::iter::once(c.view_hash)
+                    .chain(c.augmented_hashes.into_iter().map(Some))
+                    .collect();
+                (c.path, hashes)
+            })
+            .collect();
+        Ok(RecordedViews { by_path })
+    }
+
+    /// The recorded hash of copy `copy` (0: its own views) of the row at `rel`, if any.
+    pub fn hash(&self, rel: &str, copy: usize) -> Option<&str> {
+        self.by_path.get(rel)?.get(copy)?.as_deref()
+    }
+}
+
+/// Why a view image could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewError {
+    /// Missing, corrupt or of another size: the row is left out.
+    Unreadable(String),
+    /// Readable, but not the image the folder's committed generation wrote: the folder is
+    /// inconsistent and nothing should be trained on it.
+    Stale(String),
+}
+
+impl std::fmt::Display for ViewError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ViewError::Unreadable(m) | ViewError::Stale(m) => f.write_str(m),
+        }
+    }
+}
+
 /// Reads the tiled view image of the mesh at table path `rel`, checking its size against `cfg`
 /// before decoding anything.
 pub fn read_view_file(features_dir: &Path, rel: &str, cfg: &ViewConfig) -> Result<Views, String> {
-    read_view_copy(features_dir, rel, 0, cfg)
+    read_view_copy(features_dir, rel, 0, cfg, None).map_err(|e| e.to_string())
 }
 
 /// [`read_view_file`] of copy `copy` of the mesh's views: 0 its own, `k` its `k`-th augmented
-/// rendering.
+/// rendering. With `recorded`, a sound image must be byte for byte the one the folder's
+/// committed generation wrote ([`ViewError::Stale`] otherwise); a missing or damaged one is
+/// [`ViewError::Unreadable`].
 pub fn read_view_copy(
     features_dir: &Path,
     rel: &str,
     copy: usize,
     cfg: &ViewConfig,
-) -> Result<Views, String> {
+    recorded: Option<&RecordedViews>,
+) -> Result<Views, ViewError> {
+    use ViewError::Unreadable as Bad;
     let rel_path = Path::new(rel);
     if rel_path
         .components()
         .any(|c| !matches!(c, Component::Normal(_)))
     {
-        return Err(format!(
+        return Err(Bad(format!(
             "table path {rel:?} leaves the features folder; refusing to read its views"
-        ));
+        )));
     }
     let file = features::view_copy_file(features_dir, rel, copy);
     let (n, r) = (cfg.count(), cfg.resolution);
@@ -66,30 +137,30 @@ pub fn read_view_copy(
     // and a file far larger than any PNG of that size could be is refused unread.
     let limit = 16 * u64::from(w) * u64::from(h) + (1 << 20);
     let len = std::fs::metadata(&file)
-        .map_err(|e| format!("{}: cannot open view image: {e}", file.display()))?
+        .map_err(|e| Bad(format!("{}: cannot open view image: {e}", file.display())))?
         .len();
     if len > limit {
-        return Err(format!(
+        return Err(Bad(format!(
             "{}: {len} bytes, more than a {w}x{h} view image can hold",
             file.display()
-        ));
+        )));
     }
     let bytes = std::fs::read(&file)
-        .map_err(|e| format!("{}: cannot open view image: {e}", file.display()))?;
+        .map_err(|e| Bad(format!("{}: cannot open view image: {e}", file.display())))?;
     let png =
         || image::ImageReader::with_format(std::io::Cursor::new(&bytes), image::ImageFormat::Png);
     let dims = png()
         .into_dimensions()
-        .map_err(|e| format!("{}: corrupt view image: {e}", file.display()))?;
+        .map_err(|e| Bad(format!("{}: corrupt view image: {e}", file.display())))?;
     if dims != (w, h) {
-        return Err(format!(
+        return Err(Bad(format!(
             "{}: view image is {}x{}, the manifest says {n} views of {r}x{r} with {} channel(s) ({w}x{h}): \
              rerun `shapeclf features` with the same settings into this folder (it re-renders every view that does not match)",
             file.display(),
             dims.0,
             dims.1,
             cfg.channels.count()
-        ));
+        )));
     }
     let mut reader = png();
     let mut limits = image::Limits::default();
@@ -99,9 +170,23 @@ pub fn read_view_copy(
     reader.limits(limits);
     let img = reader
         .decode()
-        .map_err(|e| format!("{}: corrupt view image: {e}", file.display()))?
+        .map_err(|e| Bad(format!("{}: corrupt view image: {e}", file.display())))?
         .into_luma8();
-    Views::untile(w, h, img.as_raw(), cfg).map_err(|e| format!("{}: {e}", file.display()))
+    let views = Views::untile(w, h, img.as_raw(), cfg)
+        .map_err(|e| Bad(format!("{}: {e}", file.display())))?;
+    // A damaged image is left out above; a sound one that is not the recorded one is a view
+    // of another generation, which no row may silently take.
+    if let Some(rec) = recorded
+        && rec.hash(rel, copy) != Some(features::hash_hex(&bytes).as_str())
+    {
+        return Err(ViewError::Stale(format!(
+            "{}: not the view image this feature folder's manifest was written with (a later `features` run rewrote it and did not finish, or ran with other view settings): \
+             rerun `shapeclf features` with the same settings into {}",
+            file.display(),
+            features_dir.display()
+        )));
+    }
+    Ok(views)
 }
 
 /// Where a [`load_views`] set keeps its pixels.
@@ -123,20 +208,23 @@ pub enum Copies {
 }
 
 /// Reads the views of every row of `samples` from a feature folder whose manifest recorded
-/// `info`, checking every image. Rows whose image is missing, corrupt or of another size are
-/// left out and returned with their reasons. With [`Copies::WithAugmented`] each row's
-/// `info.config.augment` augmented renderings follow it as extra shapes of the same label and
-/// path ([`ViewSet::copies`] says which); one that cannot be read is left out alone, and all of
-/// a row's copies are when its own views cannot be read. With [`Keep::Disk`] the checked
-/// pixels are dropped again and each batch reads its images (so a set of any size takes the
-/// memory of a batch).
+/// `info`, checking every image, each against the hash its generation `recorded`. Rows whose
+/// image is missing, corrupt or of another size are left out and returned with their reasons.
+/// An image that is readable but not the recorded one fails the whole set
+/// ([`ViewError::Stale`], the first such, with how many): the folder mixes two generations.
+/// With [`Copies::WithAugmented`] each row's `info.config.augment` augmented renderings follow
+/// it as extra shapes of the same label and path ([`ViewSet::copies`] says which); one that
+/// cannot be read is left out alone, and all of a row's copies are when its own views cannot
+/// be read. With [`Keep::Disk`] the checked pixels are dropped again and each batch reads (and
+/// checks) its images, so a set of any size takes the memory of a batch.
 pub fn load_views(
     features_dir: &Path,
     info: &ViewsInfo,
+    recorded: &std::sync::Arc<RecordedViews>,
     samples: &Samples,
     keep: Keep,
     copies: Copies,
-) -> (ViewSet, Vec<Failure>) {
+) -> Result<(ViewSet, Vec<Failure>), ViewError> {
     let cfg = &info.config;
     let extra = match copies {
         Copies::Original => 0,
@@ -151,17 +239,27 @@ pub fn load_views(
             std::sync::Arc::new(ViewFiles {
                 dir: features_dir.to_path_buf(),
                 config: *cfg,
+                recorded: recorded.clone(),
+                failed: Default::default(),
             })
         }),
         ..Default::default()
     };
     let mut skipped = Vec::new();
+    let mut stale: Option<(String, usize)> = None;
+    let mut unreadable = |path: String, e: ViewError| match e {
+        ViewError::Unreadable(error) => skipped.push(Failure { path, error }),
+        ViewError::Stale(m) => {
+            let s = stale.get_or_insert((m, 0));
+            s.1 += 1;
+        }
+    };
     for (c, chunk) in samples.paths.chunks(1024).enumerate() {
-        let read: Vec<Vec<Result<Views, String>>> = chunk
+        let read: Vec<Vec<Result<Views, ViewError>>> = chunk
             .par_iter()
             .map(|p| {
                 (0..=extra)
-                    .map(|k| read_view_copy(features_dir, p, k, cfg))
+                    .map(|k| read_view_copy(features_dir, p, k, cfg, Some(recorded)))
                     .collect()
             })
             .collect();
@@ -170,11 +268,8 @@ pub fn load_views(
             let mut row = row.into_iter();
             let own = match row.next() {
                 Some(Ok(v)) => v,
-                Some(Err(error)) => {
-                    skipped.push(Failure {
-                        path: samples.paths[i].clone(),
-                        error,
-                    });
+                Some(Err(e)) => {
+                    unreadable(samples.paths[i].clone(), e);
                     continue;
                 }
                 None => unreachable!("copy 0 is always read"),
@@ -192,13 +287,18 @@ pub fn load_views(
                             set.copies.push(k as u32);
                         }
                     }
-                    Err(error) => skipped.push(Failure {
-                        path: format!("{} (augmented rendering {k})", samples.paths[i]),
-                        error,
-                    }),
+                    Err(e) => {
+                        unreadable(format!("{} (augmented rendering {k})", samples.paths[i]), e)
+                    }
                 }
             }
         }
     }
-    (set, skipped)
+    match stale {
+        Some((first, 1)) => Err(ViewError::Stale(first)),
+        Some((first, n)) => Err(ViewError::Stale(format!(
+            "{n} view images are not those the manifest was written with; the first: {first}"
+        ))),
+        None => Ok((set, skipped)),
+    }
 }

@@ -635,7 +635,8 @@ fn descriptor_parameters_are_validated_and_slow_ones_announced() {
     ] {
         fails(
             &shapeclf(&["features", s(&f.meshes), "--out", s(&out), flag, value]),
-            1,
+            // A wrong argument: 2, as documented (issue #23; it was 1).
+            2,
             "invalid descriptor parameters",
         );
         assert!(!out.exists(), "{flag}: nothing created");

@@ -56,6 +56,33 @@ fn dump_dom(browser: &Path, page: &Path, extra: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Checks a page's own pictures and requests once it has loaded, and records the result on
+/// `<body>` (`data-images-ok`, `data-images-broken`, `data-requests`, `data-load-ms`). The page
+/// itself runs no script: the test adds this one to a copy whose policy lets it run.
+const CHECK_SCRIPT: &str = r#"
+window.addEventListener("load", function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+  var b = document.body.dataset;
+  b.imagesOk = ok; b.imagesBroken = imgs.length - ok;
+  b.requests = performance.getEntriesByType("resource").filter(function (e) { return !/^data:/.test(e.name); }).length;
+  b.loadMs = Math.round(performance.now());
+});
+"#;
+
+/// A copy of `html` beside `page` with `script` added at the end of its body and, when
+/// `allow` is set, its policy widened to let inline scripts run.
+fn with_script(page: &Path, html: &str, name: &str, script: &str, allow: bool) -> PathBuf {
+    let csp = shapeclf::report::html::CSP;
+    let mut h = html.replace("</body>", &format!("<script>{script}</script>\n</body>"));
+    if allow {
+        h = h.replace(csp, &format!("{csp}; script-src 'unsafe-inline'"));
+    }
+    let p = page.with_file_name(name);
+    std::fs::write(&p, h).unwrap();
+    p
+}
+
 fn attr(dom: &str, name: &str) -> Option<i64> {
     let key = format!("{name}=\"");
     let at = dom.find(&key)? + key.len();
@@ -123,7 +150,27 @@ fn comparison_page_renders_complete_and_offline() {
         "the page refers to nothing outside itself"
     );
 
-    let dom = dump_dom(&browser, &page, &["--dump-dom"]);
+    // Issue #23: the page shipped an inline script under `script-src 'unsafe-inline'`, while the
+    // README says its policy forbids scripts. It holds none, and its policy blocks one added.
+    assert!(!html.contains("<script"), "the page holds no script");
+    let csp = shapeclf::report::html::CSP;
+    assert!(html.contains(&format!("content=\"{csp}\"")) && !csp.contains("script-src"));
+    let tampered = with_script(
+        &page,
+        &html,
+        "tampered.html",
+        "document.body.dataset.scriptRan = 1;",
+        false,
+    );
+    let dom = dump_dom(&browser, &tampered, &["--dump-dom"]);
+    assert!(dom.contains("</footer>"), "the page rendered");
+    assert!(
+        !dom.contains("data-script-ran"),
+        "a script ran under the page's policy"
+    );
+
+    let checked = with_script(&page, &html, "checked.html", CHECK_SCRIPT, true);
+    let dom = dump_dom(&browser, &checked, &["--dump-dom"]);
     for name in ["logistic-s0, logistic-s1", "mlp", "cnn"] {
         assert!(dom.contains(name), "{name} missing from the page");
     }

@@ -58,3 +58,19 @@ fn table_and_manifest_readers_never_panic_on_kept_inputs() {
         assert!(r.is_ok(), "{name} panicked the manifest reader");
     }
 }
+
+/// The `gltf_data_uri` target's kept inputs, among them issue #23's multibyte text before the
+/// comma, which panicked ("not a char boundary").
+#[test]
+fn data_uri_parser_never_panics_on_kept_inputs() {
+    for (name, bytes) in inputs("data_uri") {
+        let text = String::from_utf8_lossy(&bytes);
+        let r = std::panic::catch_unwind(|| {
+            let _ = shapeclf::mesh::decode_data_uri(&text);
+            let _ = shapeclf::mesh::decode_data_uri(&format!("data:{text}"));
+        });
+        assert!(r.is_ok(), "{name} panicked the data URI parser");
+    }
+    let e = shapeclf::mesh::decode_data_uri(&format!("data:{},AAAA", "é".repeat(40))).unwrap_err();
+    assert!(e.contains("not base64"), "{e}");
+}

@@ -95,8 +95,7 @@ fn start_cluster(dir: &Path) -> Result<(Daemons, PathBuf), String> {
     let key = dir.join("munge.key");
     let mut bytes = vec![0u8; 1024];
     for (i, b) in bytes.iter_mut().enumerate() {
-        *b = (shapeclf::seeding::mesh_seed(u64::from(std::process::id()), &i.to_string()) >> 7)
-            as u8;
+        *b = (shapeclf::seeding::mesh_seed(u64::from(std::process::id()), i as u64) >> 7) as u8;
     }
     std::fs::write(&key, bytes).map_err(|e| e.to_string())?;
     {

@@ -12,7 +12,7 @@ use shapeclf::features::{augmented_view_file, view_file};
 use shapeclf::models::ModelKind;
 use shapeclf::observe::Silent;
 use shapeclf::train::{FusionSpec, ModelSpec, TrainConfig};
-use shapeclf::view_store::{Copies, Keep, load_views};
+use shapeclf::view_store::{Copies, Keep, RecordedViews, load_views};
 use shapeclf::{inference, synth, workflow};
 
 const K: usize = 2;
@@ -144,8 +144,18 @@ fn augmented_renderings_are_recorded_for_training_meshes_only_and_seeded() {
     let (table, manifest, _) = shapeclf::features::read_folder_checked(&a).unwrap();
     let data = shapeclf::train::prepare(&table, None).unwrap();
     let info = manifest.views.as_ref().unwrap();
-    let (train, s1) = load_views(&a, info, &data.train, Keep::Disk, Copies::WithAugmented);
-    let (test, s2) = load_views(&a, info, &data.test, Keep::Memory, Copies::Original);
+    let rec = std::sync::Arc::new(RecordedViews::read(&a, &manifest).unwrap());
+    let (train, s1) = load_views(
+        &a,
+        info,
+        &rec,
+        &data.train,
+        Keep::Disk,
+        Copies::WithAugmented,
+    )
+    .unwrap();
+    let (test, s2) =
+        load_views(&a, info, &rec, &data.test, Keep::Memory, Copies::Original).unwrap();
     assert!(s1.is_empty() && s2.is_empty(), "{s1:?} {s2:?}");
     assert_eq!(train.len(), n_train * (K + 1));
     assert_eq!(test.len(), n_test);
@@ -154,14 +164,23 @@ fn augmented_renderings_are_recorded_for_training_meshes_only_and_seeded() {
         assert_eq!(train.copy(i), i % (K + 1));
     }
     // Copy k of a mesh is its k-th augmented image, read from disk.
-    let first = shapeclf::view_store::read_view_copy(&a, &train.paths[1], 1, &info.config);
+    let first =
+        shapeclf::view_store::read_view_copy(&a, &train.paths[1], 1, &info.config, Some(&rec));
     assert_eq!(
         train.shape_pixels(1).as_ref(),
         first.unwrap().pixels.as_slice()
     );
     // A missing copy is left out alone, named; its mesh still trains.
     std::fs::remove_file(augmented_view_file(&a, &train.paths[0], 1)).unwrap();
-    let (fewer, s3) = load_views(&a, info, &data.train, Keep::Disk, Copies::WithAugmented);
+    let (fewer, s3) = load_views(
+        &a,
+        info,
+        &rec,
+        &data.train,
+        Keep::Disk,
+        Copies::WithAugmented,
+    )
+    .unwrap();
     assert_eq!(fewer.len(), n_train * (K + 1) - 1);
     assert_eq!(s3.len(), 1);
     assert!(s3[0].path.contains("augmented rendering 1"), "{:?}", s3[0]);

@@ -163,6 +163,30 @@ impl ViewConfig {
         Ok(())
     }
 
+    /// Rays one training mesh's views cast: one per pixel of every view, for the views and each
+    /// augmented rendering (test meshes cast those of the views alone).
+    pub fn rays_per_training_mesh(&self) -> u64 {
+        (self.count() as u64) * (self.resolution as u64).pow(2) * (1 + self.augment as u64)
+    }
+
+    /// A warning when the views make a training mesh cast ten times the default's rays or more
+    /// (a ring of 12 views, 32 pixels, no copies), with the factor, so a user is not left waiting
+    /// without a word.
+    pub fn cost_warning(&self) -> Option<String> {
+        let rays = self.rays_per_training_mesh();
+        let f = rays as f64 / ViewConfig::default().rays_per_training_mesh() as f64;
+        (f >= 10.0).then(|| {
+            format!(
+                "the views cast {rays} rays per training mesh ({} views of {}x{} pixels, {} \
+                 rendering(s)), {f:.0}x the default: expect rendering to take about that much longer",
+                self.count(),
+                self.resolution,
+                self.resolution,
+                1 + self.augment
+            )
+        })
+    }
+
     /// Whether augmented renderings turn the shape about the up axis only (the ring without
     /// alignment: the data has an up, and the ring's cameras stay above the horizon) rather
     /// than by any 3D rotation (the dodecahedron, made for data without an up, and `--align
@@ -738,5 +762,34 @@ mod tests {
             .validate()
             .is_err()
         );
+    }
+
+    /// Issue #23: settings 27,000 times the default's work started without a word.
+    #[test]
+    fn view_settings_ten_times_the_default_work_are_announced() {
+        let d = ViewConfig::default();
+        assert_eq!(d.cost_warning(), None);
+        let pca = ViewConfig {
+            align: Align::Pca,
+            channels: ViewChannels::DepthShade,
+            augment: 3,
+            ..d
+        };
+        assert_eq!(pca.cost_warning(), None, "--align pca's own defaults");
+        let huge = ViewConfig {
+            layout: ViewLayout::Dodecahedron,
+            resolution: 512,
+            augment: 64,
+            ..d
+        };
+        let w = huge.cost_warning().unwrap();
+        assert!(w.contains("27733x the default"), "{w}");
+        let ten = ViewConfig { augment: 9, ..d };
+        assert!(ten.cost_warning().unwrap().contains("10x"));
+        let res = ViewConfig {
+            resolution: 96,
+            ..d
+        };
+        assert!(res.cost_warning().is_none(), "9x is under the line");
     }
 }

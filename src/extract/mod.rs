@@ -284,7 +284,7 @@ pub fn extract(
                     observer.event(Event::Step);
                     return Outcome::Reused(values.clone(), c.clone());
                 }
-                let r = process_guarded(e, bytes, opts);
+                let r = process_guarded(e, bytes, h, opts);
                 if let Err(msg) = &r {
                     skipped(&e.path, msg);
                 }

@@ -13,7 +13,9 @@ pub struct MeshFeatures {
     pub triangles: usize,
 }
 
-/// Loads one mesh file and computes its descriptors with a per-mesh `seed`.
+/// Loads one mesh file and computes its descriptors. `seed` is the run's seed; each random
+/// draw uses the mesh's own seed derived from it and the file's content ([`dataset::mesh_seed`]), so
+/// the numbers are those `features` computes for the same file under any path.
 pub fn process_file(
     path: &Path,
     cfg: &DescriptorConfig,
@@ -32,7 +34,8 @@ pub fn process_file_with_views(
     views: Option<&ViewConfig>,
 ) -> Result<MeshFeatures, MeshError> {
     let bytes = mesh::read_file(path)?;
-    process_bytes_with_views(path, bytes, cfg, seed, max_faces, views, false)
+    let mesh_seed = dataset::mesh_seed(seed, content_hash_with_links(path, &bytes));
+    process_bytes_with_views(path, bytes, cfg, mesh_seed, max_faces, views, false)
 }
 
 /// [`process_file_with_views`] on the file's bytes, already read. They are dropped once parsed:
@@ -75,14 +78,16 @@ fn process_bytes_with_views(
 }
 
 /// Runs [`process_file`] and turns a panic into that mesh's error, so one bad file cannot end a
-/// run (the panic itself is still a bug to fix at its cause). Returns the hashes of the view
+/// run (the panic itself is still a bug to fix at its cause). `content` is the file's
+/// [`content_hash_with_links`], which seeds its random draws. Returns the hashes of the view
 /// images written, if any: the views, then a training mesh's augmented renderings.
 pub(super) fn process_guarded(
     e: &Entry,
     bytes: Vec<u8>,
+    content: u64,
     opts: &ExtractOptions,
 ) -> Result<(MeshFeatures, ViewHashes), String> {
-    let seed = dataset::mesh_seed(opts.seed, &e.rel);
+    let seed = dataset::mesh_seed(opts.seed, content);
     match catch_unwind(AssertUnwindSafe(|| {
         let vcfg = opts.views.as_ref().map(|v| &v.0);
         let augment = vcfg.is_some_and(|vc| augmented_copies(vc, e.split) > 0);

@@ -197,6 +197,12 @@ pub fn linked_files(path: &Path, bytes: &[u8]) -> Vec<PathBuf> {
     }
 }
 
+/// Decodes a glTF buffer's base64 `data:` URI, as the glTF loader does: the bytes, or why not.
+/// Public for the fuzz target `gltf_data_uri`.
+pub fn decode_data_uri(uri: &str) -> Result<Vec<u8>, String> {
+    self::gltf::decode_data_uri(uri)
+}
+
 /// The folder a mesh file's relative references start from.
 fn folder(path: &Path) -> &Path {
     path.parent().unwrap_or(Path::new(""))

@@ -105,7 +105,7 @@ fn scalar_size(t: &ScalarType) -> u128 {
 }
 
 pub(super) fn parse(bytes: &[u8]) -> Result<RawMesh, MeshError> {
-    let perr = |e: ply_rs_bw::parser::ParseError| MeshError::parse(F, e.to_string());
+    let perr = |e: ply_rs_bw::parser::ParseError| MeshError::parse(F, human(&e));
     let mut reader = Reader::new(BufReader::new(bytes));
     let header = Parser::<Skip>::new()
         .read_header(&mut reader)
@@ -181,9 +181,132 @@ pub(super) fn parse(bytes: &[u8]) -> Result<RawMesh, MeshError> {
     Ok(mesh)
 }
 
+/// The PLY reader's error as a sentence: its messages carry Rust debug output (`ParseFloatError
+/// { kind: Invalid }`, `Scalar(Float)`) and tab-indented details, which are rewritten here.
+fn human(e: &ply_rs_bw::parser::ParseError) -> String {
+    let text = e.to_string();
+    let text = match e.line() {
+        Some(n) => text
+            .strip_prefix(&format!("Line {n}: "))
+            .unwrap_or(&text)
+            .to_string(),
+        None => text,
+    };
+    let mut parts = text.split("\n\t");
+    let head = parts.next().unwrap_or_default().trim();
+    let detail = |key: &str| {
+        text.split("\n\t")
+            .find_map(|p| p.strip_prefix(key))
+            .map(|v| v.trim_matches('\''))
+            .map(|v| {
+                format!(
+                    "{:?}",
+                    crate::text::ellipsize(v.trim_end_matches(['\n', '\r']), 40)
+                )
+            })
+            .unwrap_or_default()
+    };
+    let quoted = |s: &str| s.split('\'').nth(1).map(type_name).unwrap_or_default();
+    let what = if head.starts_with("Parse error") {
+        format!("{} is not a number", detail("Value: "))
+    } else if head.starts_with("Couldn't parse element line")
+        || head.starts_with("Couldn't read element line")
+    {
+        format!("expected a line of numbers, found {}", detail("String: "))
+    } else if head.starts_with("Couldn't parse line") || head.starts_with("Expected magic number") {
+        format!("not a PLY header line: {}", detail("String: "))
+    } else if head.starts_with("Expected element of type") {
+        format!("a line ends early: expected another {} value", quoted(head))
+    } else if let Some(rest) = head.strip_prefix("Couldn't parse element at index ") {
+        let i = rest.split(':').next().unwrap_or_default();
+        format!("element {i} of a list is not a whole number")
+    } else if head.starts_with("Property '") {
+        "a property line before any element line".to_string()
+    } else if head.starts_with("Found contradicting format definition") {
+        "two different format lines".to_string()
+    } else if let Some(rest) = head.strip_prefix("PLY property '") {
+        let name = rest.split('\'').next().unwrap_or_default();
+        let ty = rest
+            .split("declared type ")
+            .nth(1)
+            .and_then(|t| t.split(" is ").next());
+        format!(
+            "property {name:?} has a type this reader cannot take ({})",
+            ty.map(type_name).unwrap_or_default()
+        )
+    } else {
+        // The reader's own sentences (end of file, bad list lengths, no format line), without
+        // any debug detail after them.
+        head.trim_end_matches('.').to_string()
+    };
+    match e.line() {
+        Some(n) => format!("line {n}: {what}"),
+        None => what,
+    }
+}
+
+/// `Scalar(Float)` as `float`, `List(UChar, Int)` as `list of int`.
+fn type_name(debug: &str) -> String {
+    let inner = |s: &str| s.trim().trim_end_matches(')').to_ascii_lowercase();
+    if let Some(t) = debug.strip_prefix("Scalar(") {
+        inner(t)
+    } else if let Some(t) = debug.strip_prefix("List(") {
+        format!("list of {}", inner(t.split(',').nth(1).unwrap_or(t)))
+    } else {
+        debug.to_ascii_lowercase()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue #23: PLY errors printed Rust debug structures (`ParseFloatError { kind: Invalid }`).
+    #[test]
+    fn ply_errors_read_as_sentences_not_debug_structs() {
+        let head = "ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n\
+                    property float z\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n";
+        let cases = [
+            (
+                format!("{head}0 abc 0\n1 0 0\n0 1 0\n3 0 1 2\n"),
+                "found \"0 abc 0\"",
+            ),
+            (format!("{head}0 1.5.3 0\n1 0 0\n0 1 0\n3 0 1 2\n"), "1.5.3"),
+            (
+                format!("{head}0 0\n1 0 0\n0 1 0\n3 0 1 2\n"),
+                "found \"0 0\"",
+            ),
+            (
+                format!("{head}0 0 0\n1 0 0\n0 1 0\n3 0 x 2\n"),
+                "found \"3 0 x 2\"",
+            ),
+            (
+                head.replace("property float x", "property flot x") + "0 0 0\n",
+                "not a PLY header line",
+            ),
+            (
+                "ply\nformat ascii 1.0\nproperty float x\nend_header\n".to_string(),
+                "before any element",
+            ),
+            (
+                "format ascii 1.0\nply\n".to_string(),
+                "not a PLY header line",
+            ),
+            (
+                format!("{head}0 0 0 \u{1}\n1 0 0\n0 1 0\n3 0 1 2\n"),
+                "\\u{1}",
+            ),
+        ];
+        for (ply, want) in cases {
+            let e = parse(ply.as_bytes()).unwrap_err().to_string();
+            assert!(e.contains(want), "{want:?} in {e:?}");
+            for debug in [
+                "{ ", "\t", "\n", "Scalar(", "Some(", "kind:", "Error:", "String:",
+            ] {
+                assert!(!e.contains(debug), "{debug:?} in {e:?}");
+            }
+        }
+    }
 
     #[test]
     fn ascii_with_extra_properties() {

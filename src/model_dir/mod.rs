@@ -170,6 +170,35 @@ impl SavedModel {
             path: path.to_path_buf(),
             msg,
         };
+        // `predict` computes each mesh's descriptors and views with these settings: they get
+        // the checks `features` gives its flags, so an edited manifest cannot make a mesh take
+        // hours, give histograms of nothing, or render other views than the network takes.
+        let mpath = dir.join(MANIFEST_FILE);
+        let settings = |e: String| {
+            corrupt(
+                &mpath,
+                format!(
+                    "{e}: its feature settings are not ones `shapeclf features` accepts (edited or damaged manifest): retrain the model"
+                ),
+            )
+        };
+        manifest.descriptors.validate().map_err(settings)?;
+        if let Some(v) = &manifest.views {
+            v.config.validate().map_err(settings)?;
+            if v.count != v.config.count() {
+                return Err(settings(format!(
+                    "the manifest records {} views, but its {:?} layout renders {}",
+                    v.count,
+                    v.config.layout,
+                    v.config.count()
+                )));
+            }
+        }
+        if manifest.columns != manifest.descriptors.columns() {
+            return Err(settings(
+                "the manifest's columns are not those its descriptor settings compute".into(),
+            ));
+        }
         let wpath = dir.join(WEIGHTS_FILE);
         let bytes = std::fs::read(&wpath).map_err(|source| ModelError::Io {
             path: wpath.clone(),

@@ -8,6 +8,7 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
 use crate::report::Metrics;
+use crate::text::ellipsize;
 use crate::train::EpochStats;
 
 fn fonts() {
@@ -19,6 +20,27 @@ fn fonts() {
 }
 
 type PlotResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Largest width and height of any picture, in pixels: whatever the class names, class count or
+/// model count, a picture stays a few tens of megabytes to draw.
+pub const MAX_SIDE: u32 = 4096;
+
+/// Characters of a class or model name drawn on a picture; longer names end in `…`.
+pub const LABEL_CHARS: usize = 40;
+
+/// Refuses a picture larger than [`MAX_SIDE`] before its pixels are allocated (the layouts below
+/// never ask for one; this keeps it so).
+fn check_size(w: u32, h: u32) -> PlotResult {
+    if w > MAX_SIDE || h > MAX_SIDE {
+        return Err(format!("a {w}x{h} picture, larger than {MAX_SIDE} pixels a side").into());
+    }
+    Ok(())
+}
+
+/// Width in pixels of `chars` characters of 12-pixel DejaVu Sans, generously.
+fn text_width(chars: usize) -> u32 {
+    7 * chars.min(4 * LABEL_CHARS) as u32
+}
 
 /// Okabe and Ito's palette (2008), told apart under every common colour-vision deficiency:
 /// blue, orange, bluish green, vermillion.
@@ -36,45 +58,75 @@ fn atomic_png(
     h: u32,
     draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> PlotResult,
 ) -> PlotResult {
+    check_size(w, h)?;
     fonts();
     // The encoder picks the format by extension, so the temporary name must end in .png.
     let tmp = path.with_file_name(format!(".shapeclf-{}.tmp.png", std::process::id()));
-    {
-        let root = BitMapBackend::new(&tmp, (w, h)).into_drawing_area();
-        root.fill(&WHITE)?;
-        draw(&root)?;
-        root.present()?;
+    let result = (|| -> PlotResult {
+        {
+            let root = BitMapBackend::new(&tmp, (w, h)).into_drawing_area();
+            root.fill(&WHITE)?;
+            draw(&root)?;
+            root.present()?;
+        }
+        std::fs::rename(&tmp, path)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        // A failed write (a full disk) leaves no half-written picture behind.
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+    result
 }
 
 /// The confusion matrix as a heat map with counts; rows are true classes, columns predicted.
+///
+/// Names are cut to [`LABEL_CHARS`] characters and cells shrink with the class count, so the
+/// picture is never larger than [`MAX_SIDE`]; past 1,000 classes neighbouring classes share a
+/// cell (their counts summed) and the names are left out.
 pub fn confusion_png(m: &Metrics, title: &str, path: &Path) -> PlotResult {
     let k = m.classes.len();
-    let label_w = 14 * m.classes.iter().map(String::len).max().unwrap_or(4) as u32 / 2 + 20;
-    let cell = (560 / k.max(1) as u32).clamp(14, 60);
+    let labels: Vec<String> = m
+        .classes
+        .iter()
+        .map(|c| crate::text::escape_controls(&ellipsize(c, LABEL_CHARS)).into_owned())
+        .collect();
+    let supports: Vec<usize> = m.confusion_matrix.iter().map(|r| r.iter().sum()).collect();
+    // Cells per side: one per class, or groups of neighbouring classes past 1,000.
+    let n = k.min(1000);
+    let group = |i: usize| i * n / k.max(1);
+    let mut grid = vec![vec![0usize; n]; n];
+    for (i, row) in m.confusion_matrix.iter().enumerate().take(k) {
+        for (j, &v) in row.iter().enumerate().take(k) {
+            grid[group(i)][group(j)] += v;
+        }
+    }
+    let named = n == k;
+    let row_chars = labels
+        .iter()
+        .zip(&supports)
+        .map(|(l, s)| l.chars().count() + s.to_string().len() + 3)
+        .max()
+        .unwrap_or(4);
+    let col_chars = labels.iter().map(|l| l.chars().count()).max().unwrap_or(4);
+    let (label_w, label_h) = if named {
+        (text_width(row_chars) + 20, text_width(col_chars) + 10)
+    } else {
+        (20, 10)
+    };
+    let fit = (MAX_SIDE - label_w.max(label_h) - 80) / n.max(1) as u32;
+    let cell = (560 / n.max(1) as u32).clamp(14, 60).min(fit).max(1);
     let (w, h) = (
-        label_w + cell * k as u32 + 40,
-        label_w + cell * k as u32 + 60,
+        (label_w + cell * n as u32 + 40).max(480),
+        50 + label_h + cell * n as u32 + 40,
     );
+    let title = ellipsize(title, (w as usize - 20) / 10).into_owned();
     atomic_png(path, w, h, |root| {
-        root.draw(&Text::new(
-            title.to_string(),
-            (10, 10),
-            ("sans-serif", 18).into_font(),
-        ))?;
-        let max = m
-            .confusion_matrix
-            .iter()
-            .flatten()
-            .copied()
-            .max()
-            .unwrap_or(1)
-            .max(1);
-        let (x0, y0) = (label_w as i32, 50 + label_w as i32 / 2);
-        for (i, row) in m.confusion_matrix.iter().enumerate() {
-            let support: usize = row.iter().sum();
+        root.draw(&Text::new(title, (10, 10), ("sans-serif", 18).into_font()))?;
+        let max = grid.iter().flatten().copied().max().unwrap_or(1).max(1);
+        let (x0, y0) = (label_w as i32, 50 + label_h as i32);
+        let cell_i = cell as i32;
+        for (i, row) in grid.iter().enumerate() {
             for (j, &v) in row.iter().enumerate() {
                 let t = v as f64 / max as f64;
                 // Right answers in shades of blue, wrong ones in shades of vermillion: a pair
@@ -83,42 +135,48 @@ pub fn confusion_png(m: &Metrics, title: &str, path: &Path) -> PlotResult {
                 let c = if i == j { base } else { wrong };
                 let mix = |ch: u8| (255.0 - t * 0.8 * (255.0 - f64::from(ch))) as u8;
                 let color = RGBColor(mix(c.0), mix(c.1), mix(c.2));
-                let (cx, cy) = (x0 + (j as u32 * cell) as i32, y0 + (i as u32 * cell) as i32);
-                root.draw(&Rectangle::new(
-                    [(cx, cy), (cx + cell as i32, cy + cell as i32)],
-                    color.filled(),
-                ))?;
-                root.draw(&Rectangle::new(
-                    [(cx, cy), (cx + cell as i32, cy + cell as i32)],
-                    RGBColor(220, 220, 220),
-                ))?;
+                let (cx, cy) = (x0 + j as i32 * cell_i, y0 + i as i32 * cell_i);
+                let corners = [(cx, cy), (cx + cell_i, cy + cell_i)];
+                root.draw(&Rectangle::new(corners, color.filled()))?;
+                if cell >= 6 {
+                    root.draw(&Rectangle::new(corners, RGBColor(220, 220, 220)))?;
+                }
                 if v > 0 && cell >= 18 {
                     root.draw(&Text::new(
                         v.to_string(),
-                        (cx + 3, cy + cell as i32 / 3),
+                        (cx + 3, cy + cell_i / 3),
                         ("sans-serif", (cell / 3).clamp(9, 16)).into_font(),
                     ))?;
                 }
             }
-            let name = format!("{} ({support})", m.classes[i]);
-            root.draw(&Text::new(
-                name,
-                (5, y0 + (i as u32 * cell) as i32 + cell as i32 / 3),
-                ("sans-serif", 12).into_font(),
-            ))?;
         }
-        for (j, c) in m.classes.iter().enumerate() {
-            let style = ("sans-serif", 12)
-                .into_font()
-                .transform(FontTransform::Rotate270);
-            root.draw(&Text::new(
-                c.clone(),
-                (x0 + (j as u32 * cell) as i32 + cell as i32 / 3, y0 - 5),
-                style,
-            ))?;
+        if named && cell >= 10 {
+            for (i, (l, support)) in labels.iter().zip(&supports).enumerate() {
+                root.draw(&Text::new(
+                    format!("{l} ({support})"),
+                    (5, y0 + i as i32 * cell_i + cell_i / 3),
+                    ("sans-serif", 12).into_font(),
+                ))?;
+                let style = ("sans-serif", 12)
+                    .into_font()
+                    .transform(FontTransform::Rotate270);
+                root.draw(&Text::new(
+                    l.clone(),
+                    (x0 + i as i32 * cell_i + cell_i / 3, y0 - 5),
+                    style,
+                ))?;
+            }
         }
+        let note = if named {
+            "rows: true class (support), columns: predicted".to_string()
+        } else {
+            format!(
+                "rows: true class, columns: predicted; {k} classes in groups of about {}",
+                k.div_ceil(n)
+            )
+        };
         root.draw(&Text::new(
-            "rows: true class (support), columns: predicted".to_string(),
+            note,
             (10, h as i32 - 22),
             ("sans-serif", 13).into_font(),
         ))?;
@@ -174,45 +232,83 @@ pub fn curves_png(history: &[EpochStats], title: &str, path: &Path) -> PlotResul
     })
 }
 
-/// Grouped bars of accuracy, mean class accuracy and macro F1 per model.
-pub fn comparison_png(rows: &[(String, [f64; 3])], path: &Path) -> PlotResult {
-    let w = 300 + 200 * rows.len() as u32;
-    atomic_png(path, w, 420, |root| {
+/// One model's bars in [`comparison_png`]: its name, how many seeds it was trained with, and
+/// the (mean, standard deviation) of its accuracy, mean class accuracy and macro F1.
+pub type ModelScores = (String, usize, [(f64, f64); 3]);
+
+/// The models' test scores side by side: for each model its accuracy, mean class accuracy and
+/// macro F1 as bars (the mean over seeds where it has several, with a bar of one standard
+/// deviation either way), on an axis from 0 to 1, the model's name centred under its bars.
+/// `rows` holds each model's name, its number of seeds and its three scores as (mean, standard
+/// deviation).
+pub fn comparison_png(rows: &[ModelScores], path: &Path) -> PlotResult {
+    let w = (360 + 220 * rows.len().min(MAX_SIDE as usize) as u32).min(MAX_SIDE);
+    atomic_png(path, w, 480, |root| {
         let mut c = ChartBuilder::on(root)
             .caption(
                 "descriptors against learned features: test scores",
-                ("sans-serif", 16),
+                ("sans-serif", 20),
             )
             .margin(15)
-            .x_label_area_size(35)
-            .y_label_area_size(45)
-            .build_cartesian_2d(0.0..rows.len() as f64, -0.1..1.2)?;
+            .x_label_area_size(70)
+            .y_label_area_size(55)
+            .build_cartesian_2d(0.0..rows.len() as f64, 0.0..1.0)?;
         c.configure_mesh()
             .disable_x_mesh()
-            .disable_x_axis()
+            .x_labels(0)
+            .y_desc("score")
+            .label_style(("sans-serif", 15))
             .draw()?;
         let colors = [PALETTE[0], PALETTE[1], PALETTE[2]];
         let names = ["accuracy", "mean class accuracy", "macro F1"];
         for (s, (color, name)) in colors.into_iter().zip(names).enumerate() {
             c.draw_series(rows.iter().enumerate().map(|(i, r)| {
-                let x0 = i as f64 + 0.15 + 0.23 * s as f64;
-                Rectangle::new([(x0, 0.0), (x0 + 0.2, r.1[s])], color.filled())
-            }))?
-            .label(name)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+                let x0 = i as f64 + 0.15 + 0.24 * s as f64;
+                Rectangle::new([(x0, 0.0), (x0 + 0.22, r.2[s].0)], color.filled())
+            }))?;
+            // The legend, one row under the names: a swatch and the score's name.
+            let (lx, ly) = (20 + 210 * s as i32, 480 - 28);
+            root.draw(&Rectangle::new(
+                [(lx, ly), (lx + 14, ly + 14)],
+                color.filled(),
+            ))?;
+            root.draw(&Text::new(name, (lx + 20, ly - 1), ("sans-serif", 15)))?;
+            // One standard deviation either way, clipped to the axis.
+            for (i, r) in rows.iter().enumerate() {
+                let (m, sd) = r.2[s];
+                if sd <= 0.0 {
+                    continue;
+                }
+                let x = i as f64 + 0.26 + 0.24 * s as f64;
+                let (lo, hi) = ((m - sd).max(0.0), (m + sd).min(1.0));
+                let line = |a: (f64, f64), b: (f64, f64)| {
+                    PathElement::new(vec![a, b], BLACK.stroke_width(2))
+                };
+                c.draw_series([
+                    line((x, lo), (x, hi)),
+                    line((x - 0.04, lo), (x + 0.04, lo)),
+                    line((x - 0.04, hi), (x + 0.04, hi)),
+                ])?;
+            }
         }
+        // Names under the bars, centred on each model's group, in the label area.
+        let centred = ("sans-serif", 16).into_font().color(&BLACK).pos(
+            plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Center,
+                plotters::style::text_anchor::VPos::Top,
+            ),
+        );
         for (i, r) in rows.iter().enumerate() {
-            c.draw_series(std::iter::once(Text::new(
-                format!("{}  ({:.3})", r.0, r.1[0]),
-                (i as f64 + 0.15, -0.04),
-                ("sans-serif", 14).into_font(),
-            )))?;
+            let (x, y) = c.backend_coord(&(i as f64 + 0.5, 0.0));
+            let (m, sd) = r.2[0];
+            let name = ellipsize(&r.0, LABEL_CHARS / 2);
+            let label = if r.1 > 1 {
+                format!("{name} ({m:.3} ± {sd:.3}, {} seeds)", r.1)
+            } else {
+                format!("{name} ({m:.3})")
+            };
+            root.draw(&Text::new(label, (x, y + 8), centred.clone()))?;
         }
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE)
-            .border_style(BLACK)
-            .draw()?;
         Ok(())
     })
 }
@@ -220,6 +316,7 @@ pub fn comparison_png(rows: &[(String, [f64; 3])], path: &Path) -> PlotResult {
 /// Encodes an RGB image as PNG and writes it atomically.
 fn write_rgb_png(path: &Path, w: u32, h: u32, rgb: &[u8]) -> PlotResult {
     use image::ImageEncoder;
+    check_size(w, h)?;
     let mut png = Vec::new();
     image::codecs::png::PngEncoder::new(&mut png).write_image(
         rgb,
@@ -231,8 +328,45 @@ fn write_rgb_png(path: &Path, w: u32, h: u32, rgb: &[u8]) -> PlotResult {
     Ok(())
 }
 
-/// Small images laid out in a grid of `columns`, each magnified `scale` times, with a `gap`
-/// pixel white border: `(width, height, rgb)`. `colour` maps a value of tile `t` to RGB.
+/// Height of the band a [`titled`] picture's title takes.
+const TITLE_BAND: u32 = 34;
+
+/// An RGB picture (`w` x `h`) below a band holding `title`, widened (centred) when the title
+/// needs more room than the picture: `(width, height, rgb)`.
+fn titled(
+    w: u32,
+    h: u32,
+    rgb: &[u8],
+    title: &str,
+) -> Result<(u32, u32, Vec<u8>), Box<dyn std::error::Error>> {
+    fonts();
+    // Within [`MAX_SIDE`]: the band is taken from the picture's last rows if need be.
+    let h = h.min(MAX_SIDE - TITLE_BAND);
+    let wide = w.max(9 * title.chars().count() as u32 + 20).min(MAX_SIDE);
+    let (tw, th) = (wide, h + TITLE_BAND);
+    let mut out = vec![255u8; (tw * th * 3) as usize];
+    let left = ((tw - w) / 2) as usize;
+    for y in 0..h as usize {
+        let src = &rgb[y * w as usize * 3..(y + 1) * w as usize * 3];
+        let at = ((y + TITLE_BAND as usize) * tw as usize + left) * 3;
+        out[at..at + src.len()].copy_from_slice(src);
+    }
+    {
+        let root = BitMapBackend::with_buffer(&mut out, (tw, th)).into_drawing_area();
+        root.draw(&Text::new(
+            title.to_string(),
+            (10, 8),
+            ("sans-serif", 17).into_font().color(&BLACK),
+        ))?;
+        root.present()?;
+    }
+    Ok((tw, th, out))
+}
+
+/// Small images laid out in a grid of `columns`, each magnified up to `scale` times, with a
+/// `gap` pixel white border: `(width, height, rgb)`. `colour` maps a value of tile `t` to RGB.
+/// Within [`MAX_SIDE`]: the magnification drops to fit the width, and the tiles past the last
+/// row that fits are left out.
 fn tile_grid(
     tiles: usize,
     side: (usize, usize),
@@ -241,8 +375,13 @@ fn tile_grid(
     gap: usize,
     colour: impl Fn(usize, usize) -> [u8; 3],
 ) -> (u32, u32, Vec<u8>) {
+    let max = MAX_SIDE as usize;
+    let columns = columns.clamp(1, ((max - gap) / (side.0 + gap)).max(1));
+    let fits = |s: usize| columns * (side.0 * s + gap) + gap <= max && side.1 * s + 2 * gap <= max;
+    let scale = (1..=scale.max(1)).rev().find(|&s| fits(s)).unwrap_or(1);
     let (tw, th) = (side.0 * scale, side.1 * scale);
-    let rows = tiles.div_ceil(columns.max(1));
+    let tiles = tiles.min(columns * ((max - gap) / (th + gap)).max(1));
+    let rows = tiles.div_ceil(columns);
     let (w, h) = (columns * (tw + gap) + gap, rows * (th + gap) + gap);
     let mut img = vec![255u8; w * h * 3];
     for t in 0..tiles {
@@ -277,6 +416,12 @@ pub fn filters_png(weights: &[f32], k: usize, path: &Path) -> PlotResult {
             [fade, fade, 255]
         }
     });
+    let (w, h, rgb) = titled(
+        w,
+        h,
+        &rgb,
+        &format!("first-layer filters ({n}): red positive, blue negative weights"),
+    )?;
     write_rgb_png(path, w, h, &rgb)
 }
 
@@ -306,5 +451,14 @@ pub fn feature_maps_png(view: &[f32], maps: &[f32], r: usize, path: &Path) -> Pl
         };
         if t == 0 { [g, g / 2, 0] } else { [g, g, g] }
     });
+    let (w, h, rgb) = titled(
+        w,
+        h,
+        &rgb,
+        &format!("a test view (orange) and the {n} feature maps the first layer makes of it"),
+    )?;
     write_rgb_png(path, w, h, &rgb)
 }
+
+#[cfg(test)]
+mod tests;

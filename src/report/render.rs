@@ -3,6 +3,42 @@
 
 use super::{ClassScores, Metrics, Report};
 
+/// Text from files (class names, paths, model names) as Markdown that shows it as it is: the
+/// characters Markdown or HTML would act on (`|`, `*`, `_`, `<`, `&`, ...) backslash-escaped, and
+/// control characters, newlines among them, written as escapes so a name stays on its line.
+pub fn md_text(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in crate::text::escape_controls(s).chars() {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '&' | '|' | '#' | '~' | '!'
+        ) {
+            o.push('\\');
+        }
+        o.push(c);
+    }
+    o
+}
+
+/// Text as an inline Markdown code span, whatever backticks it holds (control characters
+/// escaped, as in [`md_text`]).
+pub fn md_code(s: &str) -> String {
+    let s = crate::text::escape_controls(s);
+    let mut run = 0;
+    let mut longest = 0;
+    for c in s.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    let pad = if s.starts_with('`') || s.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{s}{pad}{fence}")
+}
+
 /// How a column's cells line up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Align {
@@ -71,9 +107,9 @@ impl Table {
         s
     }
 
-    /// A Markdown table (`|` in cells escaped).
+    /// A Markdown table (cells through [`md_text`]).
     pub fn markdown(&self) -> String {
-        let esc = |c: &str| c.replace('|', "\\|");
+        let esc = md_text;
         let mut s = String::from("|");
         for (h, _) in &self.headers {
             s += &format!(" {} |", esc(h));
@@ -170,18 +206,22 @@ impl Metrics {
         {
             s += &format!(
                 "| {} | {:.3} | {:.3} | {:.3} | {} |\n",
-                c.class, c.precision, c.recall, c.f1, c.support
+                md_text(&c.class),
+                c.precision,
+                c.recall,
+                c.f1,
+                c.support
             );
         }
         s += "\nConfusion matrix (rows: true class, columns: predicted):\n\n| |";
         for c in &self.classes {
-            s += &format!(" {c} |");
+            s += &format!(" {} |", md_text(c));
         }
         s += "\n|---|";
         s += &"---:|".repeat(self.classes.len());
         s += "\n";
         for (i, r) in self.confusion_matrix.iter().enumerate() {
-            s += &format!("| **{}** |", self.classes[i]);
+            s += &format!("| **{}** |", md_text(&self.classes[i]));
             for v in r {
                 s += &format!(" {v} |");
             }
@@ -219,7 +259,7 @@ pub fn report_markdown(r: &Report) -> String {
     } else {
         r.misclassified
             .iter()
-            .map(|[p, t, q]| format!("- `{p}`: {t} taken for {q}"))
+            .map(|[p, t, q]| format!("- {}: {} taken for {}", md_code(p), md_text(t), md_text(q)))
             .collect::<Vec<_>>()
             .join("\n")
     };
@@ -243,8 +283,8 @@ pub fn report_markdown(r: &Report) -> String {
         "# {model} on {features}\n\n{spread}{head}\n\
          ![confusion matrix](confusion.png)\n\n![training curves](curves.png)\n\n## Per class\n\n{table}\n\
          ## Misclassified test meshes\n\n{mis}\n",
-        model = r.model,
-        features = r.features,
+        model = md_text(&r.model),
+        features = md_text(&r.features),
         head = head.markdown(),
         table = r.metrics.to_markdown(),
     )
@@ -342,5 +382,18 @@ mod tests {
             t.markdown(),
             "| name | acc | note |\n|---|---:|---|\n| logistic | 0.9 | a\\|b |\n| cnn | 1.0000 |  |\n"
         );
+    }
+
+    /// Issue #23: class names went into report.md as they were.
+    #[test]
+    fn markdown_shows_names_as_they_are() {
+        assert_eq!(md_text("mug"), "mug");
+        assert_eq!(md_text("a|b"), "a\\|b");
+        assert_eq!(md_text("<script>x</script>"), "\\<script\\>x\\</script\\>");
+        assert_eq!(md_text("two\nlines"), "two\\\\nlines");
+        assert_eq!(md_text("**bold** &amp;"), "\\*\\*bold\\*\\* \\&amp;");
+        assert_eq!(md_code("a`b"), "``a`b``");
+        assert_eq!(md_code("`x"), "`` `x ``");
+        assert_eq!(md_code("p\n"), "`p\\n`");
     }
 }

@@ -56,12 +56,26 @@ pub const STAGE_BYTES_VAR: &str = "SHAPECLF_GPU_VIEW_BYTES";
 pub const DEFAULT_STAGE_BYTES: u64 = 4 << 30;
 
 /// The view images of a feature folder, read on demand.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ViewFiles {
     /// The feature folder.
     pub dir: std::path::PathBuf,
     /// The views' settings, as its manifest records them.
     pub config: crate::descriptors::views::ViewConfig,
+    /// The hash of every image, as the folder's generation recorded them: each read is
+    /// checked against it.
+    pub recorded: std::sync::Arc<crate::view_store::RecordedViews>,
+    /// The first image that could not be read, or was no longer the recorded one, after the
+    /// set was made ([`ViewFiles::failure`]).
+    pub failed: std::sync::Mutex<Option<String>>,
+}
+
+impl ViewFiles {
+    /// Why a batch got a blank shape in place of an image that changed or vanished while
+    /// training ran, if one did: a model trained on it must not be kept.
+    pub fn failure(&self) -> Option<String> {
+        self.failed.lock().map_or(None, |f| f.clone())
+    }
 }
 
 /// Which augmentations training batches get.
@@ -99,21 +113,44 @@ impl ViewSet {
         self.copies.get(i).map_or(0, |&k| k as usize)
     }
 
-    /// Pixels of one shape's views, from memory or (for a set on disk) read from its image.
-    /// An image that can no longer be read (it was checked when the set was made) gives blank
-    /// views rather than stopping training.
+    /// Pixels of one shape's views, from memory or (for a set on disk) read from its image and
+    /// checked against its recorded hash. An image that can no longer be read, or changed,
+    /// since the set was made gives blank views and is recorded ([`ViewFiles::failure`]), so
+    /// the batch goes on and the run then fails instead of keeping the model.
     pub fn shape_pixels(&self, i: usize) -> std::borrow::Cow<'_, [u8]> {
         let n = self.planes() * self.resolution * self.resolution;
         match &self.disk {
             None => std::borrow::Cow::Borrowed(&self.pixels[i * n..(i + 1) * n]),
-            Some(f) => std::borrow::Cow::Owned(
-                crate::view_store::read_view_copy(&f.dir, &self.paths[i], self.copy(i), &f.config)
-                    .map(|v| v.pixels)
-                    .ok()
-                    .filter(|p| p.len() == n)
-                    .unwrap_or_else(|| vec![0; n]),
-            ),
+            Some(f) => {
+                let read = crate::view_store::read_view_copy(
+                    &f.dir,
+                    &self.paths[i],
+                    self.copy(i),
+                    &f.config,
+                    Some(&f.recorded),
+                )
+                .map_err(|e| e.to_string())
+                .and_then(|v| {
+                    if v.pixels.len() == n {
+                        Ok(v.pixels)
+                    } else {
+                        Err(format!("{}: view image of another size", self.paths[i]))
+                    }
+                });
+                std::borrow::Cow::Owned(read.unwrap_or_else(|e| {
+                    if let Ok(mut first) = f.failed.lock() {
+                        first.get_or_insert(e);
+                    }
+                    vec![0; n]
+                }))
+            }
         }
+    }
+
+    /// The first view image that changed or could not be read while this set was in use
+    /// (only a set kept on disk reads images after it is made).
+    pub fn read_failure(&self) -> Option<String> {
+        self.disk.as_ref().and_then(|f| f.failure())
     }
 }
 

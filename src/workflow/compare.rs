@@ -4,9 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::io::write_bytes_atomic;
 use crate::model_dir;
-use crate::observe::{Event, Observer};
+use crate::observe::Observer;
 use crate::report::plots;
 use crate::report::render::{ComparisonRow, comparison_markdown};
 
@@ -23,7 +22,7 @@ pub struct Comparison {
 /// `comparison.md`, `comparison.png` and `comparison.html` there, and returns the rows. A
 /// folder whose report is missing, unreadable or impossible is left out and named, and the
 /// others are compared.
-pub fn compare(models_dir: &Path, observer: &dyn Observer) -> Result<Comparison> {
+pub fn compare(models_dir: &Path, _observer: &dyn Observer) -> Result<Comparison> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(models_dir)
         .map_err(Error::io("reading models folder", models_dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -89,32 +88,58 @@ pub fn compare(models_dir: &Path, observer: &dyn Observer) -> Result<Comparison>
             },
         });
     }
-    let md = models_dir.join("comparison.md");
-    write_bytes_atomic(&md, comparison_markdown(&rows).as_bytes())
-        .map_err(Error::io("writing", &md))?;
-    let bars: Vec<(String, [f64; 3])> = rows
+    // Each model's mean and spread over its seeds where it was trained with `--repeats`.
+    let bars: Vec<plots::ModelScores> = rows
         .iter()
-        .map(|r| {
-            (
+        .map(|r| match &r.spread {
+            Some(s) => (
                 r.name.clone(),
-                [r.accuracy, r.mean_class_accuracy, r.macro_f1],
-            )
+                s.runs,
+                [s.accuracy, s.mean_class_accuracy, s.macro_f1].map(|m| (m.mean, m.std)),
+            ),
+            None => (
+                r.name.clone(),
+                1,
+                [r.accuracy, r.mean_class_accuracy, r.macro_f1].map(|v| (v, 0.0)),
+            ),
         })
         .collect();
-    if let Err(e) = plots::comparison_png(&bars, &models_dir.join("comparison.png")) {
-        observer.event(Event::Warning(&format!("comparison.png not drawn: {e}")));
-    }
-    let html = models_dir.join(COMPARISON_HTML);
-    write_bytes_atomic(
-        &html,
-        crate::report::html::comparison_page(models_dir, &page, &skipped).as_bytes(),
+    // The chart is drawn outside the models folder, then the three files replace the previous
+    // ones as one generation: a failure (a full disk) leaves the previous set whole and no
+    // temporaries, never a new table beside an old page.
+    let scratch = tempfile::tempdir().map_err(Error::io(
+        "creating a temporary folder in",
+        std::env::temp_dir(),
+    ))?;
+    let png_path = scratch.path().join(COMPARISON_PNG);
+    plots::comparison_png(&bars, &png_path).map_err(|e| Error::Drawing {
+        what: COMPARISON_PNG,
+        msg: e.to_string(),
+    })?;
+    let png = std::fs::read(&png_path).map_err(Error::io("reading", &png_path))?;
+    let page = crate::report::html::comparison_page(models_dir, &page, &skipped);
+    crate::io::commit_part(
+        models_dir,
+        COMPARISON_JOURNAL,
+        &[
+            (COMPARISON_MD, comparison_markdown(&rows).into_bytes()),
+            (COMPARISON_PNG, png),
+            (COMPARISON_HTML, page.into_bytes()),
+        ],
     )
-    .map_err(Error::io("writing", &html))?;
+    .map_err(Error::io("writing the comparison into", models_dir))?;
     Ok(Comparison { rows, skipped })
 }
 
 /// The one-page comparison `compare` writes into the models folder.
 pub const COMPARISON_HTML: &str = "comparison.html";
+/// The comparison table, in Markdown.
+pub const COMPARISON_MD: &str = "comparison.md";
+/// The comparison chart.
+pub const COMPARISON_PNG: &str = "comparison.png";
+/// The journal of `compare`'s commit (its own, so a model folder being written beside it is
+/// never touched by its recovery).
+const COMPARISON_JOURNAL: &str = ".shapeclf-commit-comparison";
 
 /// A model folder's configuration without what differs between seeds of one method (the
 /// seed, the tool version, the weights): folders with equal keys are averaged on the page.

@@ -19,7 +19,7 @@ use crate::observe::{Event, Observer};
 use crate::report::render::report_markdown;
 use crate::report::{Metrics, RepeatScore, Report, Spread, TestPrediction, plots};
 use crate::train::{self, Fit, ModelSpec, Standardizer, TrainConfig, ViewSet};
-use crate::view_store::{Copies, Keep, load_views};
+use crate::view_store::{Copies, Keep, RecordedViews, load_views};
 
 /// What training one model produced, whichever model it was.
 struct Outcome {
@@ -57,6 +57,25 @@ enum Inputs {
 }
 
 /// Trains one model on `inputs` with `cfg` and scores it on the test split.
+impl Inputs {
+    /// Fails when a view image read from disk during training had changed or vanished since it
+    /// was checked (it was trained on as blank): such a model is not kept.
+    fn check_views_unchanged(&self) -> Result<()> {
+        let sets = match self {
+            Inputs::Rows(_) => vec![],
+            Inputs::Views { train, test, .. } | Inputs::Fusion { train, test, .. } => {
+                vec![train, test]
+            }
+        };
+        match sets.into_iter().find_map(|s| s.read_failure()) {
+            Some(e) => Err(Error::StaleViews(format!(
+                "a view image changed or vanished while training read it, so no model was written: {e}"
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
 fn fit_once(
     cfg: &TrainConfig,
     inputs: &Inputs,
@@ -191,9 +210,16 @@ pub fn train_model(
             };
             // Training meshes bring their augmented renderings (if the folder has any) as
             // extra shapes; test meshes never.
-            let (train_set, s1) =
-                load_views(features_dir, info, &data.train, keep, Copies::WithAugmented);
-            let (test_set, s2) = load_views(features_dir, info, &data.test, keep, Copies::Original);
+            // Every image must be the one this generation of the folder wrote.
+            let recorded = std::sync::Arc::new(
+                RecordedViews::read(features_dir, &manifest).map_err(Error::StaleViews)?,
+            );
+            let load = |s, copies| {
+                load_views(features_dir, info, &recorded, s, keep, copies)
+                    .map_err(|e| Error::StaleViews(e.to_string()))
+            };
+            let (train_set, s1) = load(&data.train, Copies::WithAugmented)?;
+            let (test_set, s2) = load(&data.test, Copies::Original)?;
             let skipped: Vec<features::Failure> = s1.into_iter().chain(s2).collect();
             for f in &skipped {
                 observer.event(Event::Skipped {
@@ -254,6 +280,7 @@ pub fn train_model(
         }
     };
     let outcome = fit_once(cfg, &inputs, &data, &device, observer);
+    inputs.check_views_unchanged()?;
     if let Some(epoch) = outcome.fit.diverged {
         return Err(Error::Diverged { epoch, lr: cfg.lr });
     }
@@ -274,6 +301,7 @@ pub fn train_model(
                 c.seed
             )));
             let o = fit_once(&c, &inputs, &data, &device, observer);
+            inputs.check_views_unchanged()?;
             if let Some(epoch) = o.fit.diverged {
                 return Err(Error::Diverged { epoch, lr: c.lr });
             }
@@ -315,16 +343,7 @@ pub fn train_model(
             Inputs::Views { test, .. } | Inputs::Fusion { test, .. } => Some(test),
             Inputs::Rows(_) => None,
         };
-        draw_pictures(
-            features_dir,
-            &report,
-            &outcome,
-            test_views,
-            &device,
-            dir,
-            observer,
-        );
-        Ok(())
+        draw_pictures(features_dir, &report, &outcome, test_views, &device, dir)
     })?;
     Ok(report)
 }
@@ -392,28 +411,30 @@ fn draw_pictures(
     test_views: Option<&ViewSet>,
     device: &burn::tensor::Device,
     dir: &Path,
-    observer: &dyn Observer,
-) {
-    let warn = |what: &str, e: &dyn std::fmt::Display| {
-        observer.event(Event::Warning(&format!("{what} not drawn: {e}")))
+) -> Result<()> {
+    // A picture that cannot be written (a full disk, say) fails the whole model folder, which
+    // is then not swapped in: a folder is complete or the previous one stays.
+    let failed = |what: &'static str| {
+        move |e: &dyn std::fmt::Display| Error::Drawing {
+            what,
+            msg: e.to_string(),
+        }
     };
     let title = format!("{} ({})", report.model, features_dir.display());
-    if let Err(e) = plots::confusion_png(&report.metrics, &title, &dir.join("confusion.png")) {
-        warn("confusion.png", &e);
-    }
-    if let Err(e) = plots::curves_png(&report.history, &report.model, &dir.join("curves.png")) {
-        warn("curves.png", &e);
-    }
+    plots::confusion_png(&report.metrics, &title, &dir.join("confusion.png"))
+        .map_err(|e| failed("confusion.png")(&e))?;
+    plots::curves_png(&report.history, &report.model, &dir.join("curves.png"))
+        .map_err(|e| failed("curves.png")(&e))?;
     let cnn = match &o.fit.net {
         Classifier::Cnn(net) => Some(net),
         Classifier::Fusion(f) => Some(f.view_branch()),
         Classifier::Dense(_) => None,
     };
-    if let (Some(net), Some(test_set)) = (cnn, test_views)
-        && let Err(e) = draw_cnn_pictures(net, test_set, device, dir)
-    {
-        warn("filters.png / feature_maps.png", &e);
+    if let (Some(net), Some(test_set)) = (cnn, test_views) {
+        draw_cnn_pictures(net, test_set, device, dir)
+            .map_err(|e| failed("filters.png / feature_maps.png")(&e))?;
     }
+    Ok(())
 }
 
 /// `filters.png` (the first layer's filters) and `feature_maps.png` (what the first layer makes

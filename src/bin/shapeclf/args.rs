@@ -153,8 +153,8 @@ pub(crate) struct PredictArgs {
     /// Mesh files to classify.
     #[arg(required = true)]
     pub(crate) meshes: Vec<PathBuf>,
-    /// How many classes to show per mesh.
-    #[arg(long, default_value_t = 3)]
+    /// How many classes to show per mesh (at least 1).
+    #[arg(long, default_value_t = 3, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub(crate) top: usize,
     /// Print JSON instead of text.
     #[arg(long)]

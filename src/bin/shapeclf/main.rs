@@ -1,14 +1,15 @@
 //! The `shapeclf` command line: parses arguments and hands each command to the library.
 
 mod args;
+mod out;
 mod print;
 mod terminal;
 
 use args::*;
+use out::{errln, outln};
 use print::{print_comparison, print_features, print_report};
 use terminal::Terminal;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use shapeclf::descriptors::views::{Align, ViewChannels, ViewConfig};
 use shapeclf::descriptors::{DescriptorConfig, ShConfig};
 use shapeclf::extract::{self, ExtractOptions, Extraction};
 use shapeclf::synth;
+use shapeclf::text::{escape_controls, is_unsafe_char};
 use shapeclf::train::TrainConfig;
 use shapeclf::{inference, workflow};
 
@@ -29,21 +31,35 @@ use shapeclf::{inference, workflow};
 /// classified some meshes but not all.
 const EXIT_STRICT_FAILURES: u8 = 3;
 
+/// Exit code for a wrong argument, as clap gives for the ones it checks itself.
+const EXIT_USAGE: u8 = 2;
+
+/// A wrong argument found after parsing (a value out of its range): exit status 2.
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
 fn main() -> ExitCode {
     shapeclf::models::kernels::keep_freed_memory();
     let cli = Cli::parse();
     match try_main(cli) {
         Ok(code) => code,
         Err(e) => {
-            // A closed pipe (`shapeclf ... | head`) is not an error worth a message.
-            if e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            }) {
-                return ExitCode::SUCCESS;
+            // A closed stdout is never an error here (`out` drops its lines), so whatever
+            // fails is a real failure, whoever reads the output.
+            errln!("error: {}", error_chain(&e));
+            if e.downcast_ref::<Usage>().is_some() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::FAILURE
             }
-            eprintln!("error: {}", error_chain(&e));
-            ExitCode::FAILURE
         }
     }
 }
@@ -121,7 +137,7 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
     )
     .map_err(anyhow::Error::msg)?;
     if let Some((s, source)) = shard {
-        eprintln!("shard {s} ({})", source.describe());
+        errln!("shard {s} ({})", source.describe());
     }
     let opts = ExtractOptions {
         config,
@@ -134,9 +150,10 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
         shard: shard.map(|(s, _)| s),
         format: a.format,
     };
-    opts.validate()?;
-    for w in opts.config.cost_warnings() {
-        eprintln!("warning: {w}");
+    opts.validate().map_err(|e| Usage(e.to_string()))?;
+    let view_cost = opts.views.as_ref().and_then(|(v, _)| v.cost_warning());
+    for w in opts.config.cost_warnings().into_iter().chain(view_cost) {
+        errln!("warning: {w}");
     }
     let ex = run_features(&a.mesh_dir, &a.out, &opts)?;
     if opts
@@ -148,7 +165,7 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
     }
     let failures = ex.manifest.counts.failed;
     if a.strict && failures > 0 {
-        eprintln!("--strict: {failures} mesh(es) failed");
+        errln!("--strict: {failures} mesh(es) failed");
         return Ok(ExitCode::from(EXIT_STRICT_FAILURES));
     }
     Ok(ExitCode::SUCCESS)
@@ -168,17 +185,17 @@ fn ctrl_c_flag() -> Arc<AtomicBool> {
             if shapeclf::io::committing() {
                 // Replacing the table, cache and manifest takes milliseconds; let it finish
                 // (a kill then would be completed by the next run anyway).
-                eprintln!("\ninterrupted: finishing the write in hand");
+                errln!("\ninterrupted: finishing the write in hand");
                 return;
             }
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
-        eprintln!(
+        errln!(
             "\ninterrupted: finishing the meshes in hand, then writing what is done (Ctrl-C again to stop at once)"
         );
     });
     if let Err(e) = installed {
-        eprintln!(
+        errln!(
             "warning: Ctrl-C handler not installed ({e}); an interrupted run keeps only earlier outputs"
         );
     }
@@ -195,7 +212,7 @@ fn run_features(mesh_dir: &Path, out: &Path, opts: &ExtractOptions) -> Result<Ex
 fn cmd_merge(a: &MergeArgs) -> Result<ExitCode> {
     let r = shapeclf::merge::merge(&a.dir, a.allow_missing)?;
     if r.recovered.rolled_forward || r.recovered.removed > 0 {
-        eprintln!(
+        errln!(
             "tidied {} first (completed an interrupted write: {}, removed {} temporary file(s))",
             a.dir.display(),
             r.recovered.rolled_forward,
@@ -203,19 +220,17 @@ fn cmd_merge(a: &MergeArgs) -> Result<ExitCode> {
         );
     }
     for m in r.missing.iter().take(10) {
-        eprintln!("warning: {m}");
+        errln!("warning: {m}");
     }
     if r.missing.len() > 10 {
-        eprintln!(
+        errln!(
             "warning: and {} more shards left out or unfinished (the manifest lists them all)",
             r.missing.len() - 10
         );
     }
     let m = &r.manifest;
     let files = m.files();
-    let mut o = std::io::stdout().lock();
-    writeln!(
-        o,
+    outln!(
         "merged {} shard(s) of {}: {} meshes, {} ok, {} failed, {} classes",
         r.merged.len(),
         r.merged.first().map_or(0, |s| s.count),
@@ -225,10 +240,13 @@ fn cmd_merge(a: &MergeArgs) -> Result<ExitCode> {
         m.classes.len()
     )?;
     for f in &m.failed {
-        writeln!(o, "failed: {}: {}", f.path, f.error)?;
+        outln!(
+            "failed: {}: {}",
+            escape_controls(&f.path),
+            escape_controls(&f.error)
+        )?;
     }
-    writeln!(
-        o,
+    outln!(
         "wrote {} and {}",
         a.dir.join(&files.table).display(),
         a.dir.join(&files.manifest).display()
@@ -248,7 +266,7 @@ fn cmd_synth(a: &SynthArgs) -> Result<ExitCode> {
     };
     let files = synth::write_dataset_with(&a.dir, &opts)
         .with_context(|| format!("writing synthetic dataset to {}", a.dir.display()))?;
-    println!(
+    outln!(
         "wrote {} meshes of {} classes to {} in {:.2} s",
         files.len(),
         if a.realistic {
@@ -258,7 +276,7 @@ fn cmd_synth(a: &SynthArgs) -> Result<ExitCode> {
         },
         a.dir.display(),
         t.elapsed().as_secs_f64()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -272,8 +290,7 @@ fn cmd_demo(a: &DemoArgs) -> Result<ExitCode> {
     let mut printed = Ok(());
     let demo = workflow::demo(&opts, &Terminal::new(), |step| {
         let r = match step {
-            workflow::DemoStep::Synthesised(dir, n) => writeln!(
-                std::io::stdout(),
+            workflow::DemoStep::Synthesised(dir, n) => outln!(
                 "wrote {n} meshes of {} classes to {}",
                 synth::CLASSES.len(),
                 dir.display()
@@ -288,14 +305,14 @@ fn cmd_demo(a: &DemoArgs) -> Result<ExitCode> {
     })?;
     printed?;
     print_comparison(&a.dir.join("models"), &demo.comparison)?;
-    println!(
+    outln!(
         "demo finished in {:.1} s; open {} to see the whole comparison on one page",
         t.elapsed().as_secs_f64(),
         a.dir
             .join("models")
             .join(workflow::COMPARISON_HTML)
             .display()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -311,7 +328,7 @@ fn cmd_train(a: &TrainArgs) -> Result<ExitCode> {
 }
 
 fn run_train(features: &Path, out: &Path, cfg: &TrainConfig) -> Result<()> {
-    eprintln!(
+    errln!(
         "train {}: {} -> {} on {}",
         cfg.model.name(),
         features.display(),
@@ -330,17 +347,20 @@ fn cmd_compare(a: &CompareArgs) -> Result<ExitCode> {
 
 fn cmd_predict(a: &PredictArgs) -> Result<ExitCode> {
     let preds = inference::predict(&a.model, &a.meshes, a.top)?;
-    let mut o = std::io::stdout().lock();
     if a.json {
-        writeln!(o, "{}", serde_json::to_string_pretty(&preds)?)?;
+        outln!("{}", predictions_json(&preds, &a.meshes)?)?;
     } else {
-        for p in &preds {
+        for (p, mesh) in preds.iter().zip(&a.meshes) {
+            let name = shown_path(mesh);
             match &p.error {
-                Some(e) => writeln!(o, "{}: error: {e}", p.path)?,
+                Some(e) => outln!("{name}: error: {}", escape_controls(e))?,
                 None => {
-                    let top: Vec<String> =
-                        p.top.iter().map(|(c, q)| format!("{c} {q:.3}")).collect();
-                    writeln!(o, "{}: {}", p.path, top.join(", "))?;
+                    let top: Vec<String> = p
+                        .top
+                        .iter()
+                        .map(|(c, q)| format!("{} {q:.3}", escape_controls(c)))
+                        .collect();
+                    outln!("{name}: {}", top.join(", "))?;
                 }
             }
         }
@@ -353,4 +373,40 @@ fn cmd_predict(a: &PredictArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A mesh path as one line of plain text: as typed when it is UTF-8 (control characters
+/// escaped), else in the lossless encoding of `path_encoded`.
+fn shown_path(p: &Path) -> String {
+    match p.to_str() {
+        Some(s) => escape_controls(s).into_owned(),
+        None => shapeclf::dataset::encode_name(p.as_os_str()),
+    }
+}
+
+/// `predict --json`: each prediction with `path_encoded` added beside `path`, the path as
+/// typed with `%` written `%25` and every byte that is not UTF-8 written `%XX` (the feature
+/// table's encoding), so two files whose names differ only in such bytes stay apart. Characters
+/// a terminal would act on are written as `\uXXXX` escapes, which JSON readers decode back.
+fn predictions_json(preds: &[inference::Prediction], meshes: &[PathBuf]) -> Result<String> {
+    let mut v = serde_json::to_value(preds)?;
+    if let Some(list) = v.as_array_mut() {
+        for (p, mesh) in list.iter_mut().zip(meshes) {
+            if let Some(o) = p.as_object_mut() {
+                let encoded = shapeclf::dataset::encode_name(mesh.as_os_str());
+                o.insert("path_encoded".into(), encoded.into());
+            }
+        }
+    }
+    let text = serde_json::to_string_pretty(&v)?;
+    // serde_json escapes C0 controls itself; structural newlines are the only ones left.
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c != '\n' && is_unsafe_char(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
 }

@@ -1,18 +1,19 @@
 //! Results on stdout: a features run's summary, a trained model's report, a comparison.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::Result;
 use shapeclf::extract::Extraction;
 use shapeclf::report::Report;
 use shapeclf::report::render::comparison_text;
+use shapeclf::text::escape_controls;
 use shapeclf::workflow;
+
+use crate::out::{errln, outln};
 
 /// The summary of a features run, on stdout.
 pub(crate) fn print_features(out: &Path, ex: &Extraction) -> Result<()> {
     let m = &ex.manifest;
-    let mut o = std::io::stdout().lock();
     // Rates only when every row was computed in this run: reused rows cost no rays.
     let rates = if m.counts.reused == 0 {
         format!(
@@ -25,8 +26,7 @@ pub(crate) fn print_features(out: &Path, ex: &Extraction) -> Result<()> {
     } else {
         String::new()
     };
-    writeln!(
-        o,
+    outln!(
         "{} meshes: {} ok, {} failed in {:.2} s ({rates}{} classes)",
         m.counts.found,
         m.counts.ok,
@@ -35,23 +35,21 @@ pub(crate) fn print_features(out: &Path, ex: &Extraction) -> Result<()> {
         m.classes.len()
     )?;
     if m.counts.reused > 0 {
-        writeln!(
-            o,
+        outln!(
             "{} rows reused from the previous run in {} (unchanged files, same parameters and seed; --fresh recomputes them)",
             m.counts.reused,
             out.display()
         )?;
     }
     if m.counts.not_reached > 0 {
-        writeln!(
-            o,
+        outln!(
             "interrupted: {} meshes not reached; rerun the same command to finish them (the {} rows written are reused)",
-            m.counts.not_reached, m.counts.ok
+            m.counts.not_reached,
+            m.counts.ok
         )?;
     }
     if let Some(v) = &m.views {
-        writeln!(
-            o,
+        outln!(
             "views: {} per mesh ({:?}, {}x{} pixels) in {}, {:.2} M rays",
             v.count,
             v.config.layout,
@@ -62,39 +60,40 @@ pub(crate) fn print_features(out: &Path, ex: &Extraction) -> Result<()> {
         )?;
     }
     if m.sdf.no_hit_points > 0 || m.sdf.flipped_points > 0 {
-        writeln!(
-            o,
+        outln!(
             "SDF: {} of {} points found no opposite wall (left out of the histograms), {} measured through the outward cone",
-            m.sdf.no_hit_points, m.sdf.points, m.sdf.flipped_points
+            m.sdf.no_hit_points,
+            m.sdf.points,
+            m.sdf.flipped_points
         )?;
     }
     for f in &m.failed {
-        writeln!(o, "failed: {}: {}", f.path, f.error)?;
+        outln!(
+            "failed: {}: {}",
+            escape_controls(&f.path),
+            escape_controls(&f.error)
+        )?;
     }
     let files = ex.files();
-    writeln!(
-        o,
+    outln!(
         "wrote {} and {}",
         out.join(&files.table).display(),
         out.join(&files.manifest).display()
     )?;
     if let Some(s) = m.shard {
         if m.counts.not_reached > 0 {
-            writeln!(
-                o,
+            outln!(
                 "shard {s} interrupted: rerun the same command to finish it before `shapeclf merge {}`",
                 out.display()
             )?;
         } else {
             if m.counts.ok == 0 {
-                writeln!(
-                    o,
+                outln!(
                     "shard {s} has no rows ({} of its meshes failed): its empty part is written, and the merge keeps its failures",
                     m.counts.failed
                 )?;
             }
-            writeln!(
-                o,
+            outln!(
                 "shard {s} done: `shapeclf merge {}` combines the parts once every shard has run",
                 out.display()
             )?;
@@ -105,9 +104,7 @@ pub(crate) fn print_features(out: &Path, ex: &Extraction) -> Result<()> {
 
 /// A trained model's results, on stdout.
 pub(crate) fn print_report(out: &Path, r: &Report) -> Result<()> {
-    let mut o = std::io::stdout().lock();
-    writeln!(
-        o,
+    outln!(
         "\n{}: test accuracy {:.4} ({} meshes), mean class accuracy {:.4}; trained in {:.2} s ({} epochs, best {}, {:.0} samples/s)\n",
         r.model,
         r.metrics.accuracy,
@@ -118,27 +115,28 @@ pub(crate) fn print_report(out: &Path, r: &Report) -> Result<()> {
         r.best_epoch,
         r.samples_per_second
     )?;
-    writeln!(o, "{}", r.metrics.to_text())?;
+    outln!("{}", r.metrics.to_text())?;
     if let Some(s) = &r.spread {
-        writeln!(
-            o,
+        outln!(
             "over {} seeds: test accuracy {}, mean class accuracy {}, macro F1 {} (the folder holds seed {}'s model)",
-            s.runs, s.accuracy, s.mean_class_accuracy, s.macro_f1, r.seed
+            s.runs,
+            s.accuracy,
+            s.mean_class_accuracy,
+            s.macro_f1,
+            r.seed
         )?;
     }
-    writeln!(o, "wrote {}", out.display())?;
+    outln!("wrote {}", out.display())?;
     Ok(())
 }
 
 /// A comparison, skipped folders on stderr and the table on stdout.
 pub(crate) fn print_comparison(models: &Path, cmp: &workflow::Comparison) -> Result<()> {
     for (name, why) in &cmp.skipped {
-        eprintln!("warning: skipped {}: {why}", models.join(name).display());
+        errln!("warning: skipped {}: {why}", models.join(name).display());
     }
-    let mut o = std::io::stdout().lock();
-    writeln!(o, "\n{}", comparison_text(&cmp.rows))?;
-    writeln!(
-        o,
+    outln!("\n{}", comparison_text(&cmp.rows))?;
+    outln!(
         "wrote {}, {} and {}",
         models.join("comparison.md").display(),
         models.join("comparison.png").display(),

@@ -3,6 +3,8 @@
 use indicatif::{ProgressBar, ProgressStyle};
 use shapeclf::observe::{Event, Observer};
 
+use crate::out::errln;
+
 /// The terminal side of the library's events: a progress bar per stage on an interactive
 /// stderr, and lines for skipped inputs, warnings and notes.
 pub(crate) struct Terminal {
@@ -22,11 +24,11 @@ impl Terminal {
         self.bar.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Prints a line on stderr without tearing the bar.
+    /// Prints a line on stderr without tearing the bar (dropped when stderr is closed).
     fn line(&self, text: &str) {
         match self.bar() {
-            Some(pb) => pb.suspend(|| eprintln!("{text}")),
-            None => eprintln!("{text}"),
+            Some(pb) => pb.suspend(|| errln!("{text}")),
+            None => errln!("{text}"),
         }
     }
 }
@@ -71,7 +73,11 @@ impl Observer for Terminal {
                     pb.finish_and_clear();
                 }
             }
-            Event::Skipped { path, reason } => self.line(&format!("{path}: {reason}")),
+            Event::Skipped { path, reason } => self.line(&format!(
+                "{}: {}",
+                shapeclf::text::escape_controls(path),
+                shapeclf::text::escape_controls(reason)
+            )),
             Event::Warning(w) => self.line(&format!("warning: {w}")),
             Event::Info(i) => self.line(i),
         }

@@ -27,6 +27,7 @@ use super::{MeshError, RawMesh};
 mod head;
 mod reader;
 mod transform;
+mod walk;
 
 use head::*;
 use reader::*;
@@ -294,8 +295,9 @@ fn strip(e: MeshError) -> String {
     }
 }
 
-/// Decodes a base64 `data:` URI.
-fn decode_data_uri(uri: &str) -> Result<Vec<u8>, String> {
+/// Decodes a base64 `data:` URI; anything else (no comma, not base64, bad base64) is an error
+/// that quotes at most 60 characters of the URI's head.
+pub(crate) fn decode_data_uri(uri: &str) -> Result<Vec<u8>, String> {
     use base64::Engine;
     let (head, data) = uri
         .split_once(',')
@@ -303,7 +305,7 @@ fn decode_data_uri(uri: &str) -> Result<Vec<u8>, String> {
     if !head.ends_with(";base64") {
         return Err(format!(
             "data URI {:?} is not base64",
-            &head[..head.len().min(60)]
+            crate::text::ellipsize(head, 60)
         ));
     }
     let engine = base64::engine::GeneralPurpose::new(

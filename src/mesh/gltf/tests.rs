@@ -350,9 +350,6 @@ fn which_nodes_are_placed() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("more than one node"), "{e}");
-    let cycle = json!([{"mesh": 0, "children": [1]}, {"children": [0]}]);
-    let r = count(b.json(cycle, json!([{"nodes": [0]}]), None));
-    assert_eq!(r.unwrap(), 1, "a cycle is walked once");
 }
 
 #[test]
@@ -537,3 +534,5 @@ fn external_uris_stay_in_the_folder() {
         assert!(e.contains(want) && e.contains(uri), "{e}");
     }
 }
+
+mod uri_and_cycles;

@@ -1,5 +1,6 @@
 //! `comparison.html`: the whole comparison on one self-contained page (pictures inlined as data
-//! URIs, no network, no script from elsewhere), readable offline and easy to send: the models
+//! URIs, no network, no script at all: its Content-Security-Policy forbids every script and
+//! request), readable offline and easy to send: the models
 //! side by side (mean ± std over seeds), recall per class, where each model goes wrong with the
 //! depth views the network saw, every model's pictures, and the dataset's summary.
 
@@ -147,19 +148,9 @@ figure { display: inline-block; margin: .4rem 1rem .8rem 0; vertical-align: top;
 details { margin: .5rem 0; } code { font-size: .9em; }
 "#;
 
-/// Checks the page's own pictures and requests once it has loaded, and records the result on
-/// `<body>` (`data-images-ok`, `data-images-broken`, `data-requests`, `data-load-ms`): what
-/// a headless browser test reads, and nothing a reader sees.
-const CHECK_SCRIPT: &str = r#"
-window.addEventListener("load", function () {
-  var imgs = Array.prototype.slice.call(document.images);
-  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
-  var b = document.body.dataset;
-  b.imagesOk = ok; b.imagesBroken = imgs.length - ok;
-  b.requests = performance.getEntriesByType("resource").filter(function (e) { return !/^data:/.test(e.name); }).length;
-  b.loadMs = Math.round(performance.now());
-});
-"#;
+/// The page's Content-Security-Policy: inline styles and `data:` images only; no script runs
+/// and nothing is fetched.
+pub const CSP: &str = "default-src 'none'; img-src data:; style-src 'unsafe-inline'";
 
 /// Renders the page. `models` are sorted by folder name; `skipped` names folders left out.
 pub fn comparison_page(
@@ -176,7 +167,7 @@ pub fn comparison_page(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\n\
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
         esc(&title)
     );
@@ -209,7 +200,7 @@ pub fn comparison_page(
     dataset(&mut h, models, manifest.as_ref());
     let _ = write!(
         h,
-        "<footer><p class=\"lead\">Written by shapeclf {}.</p></footer>\n<script>{CHECK_SCRIPT}</script>\n</body>\n</html>\n",
+        "<footer><p class=\"lead\">Written by shapeclf {}.</p></footer>\n</body>\n</html>\n",
         env!("CARGO_PKG_VERSION")
     );
     h

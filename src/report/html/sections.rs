@@ -1,6 +1,7 @@
 //! The sections of the comparison page, each a table or a grid of pictures.
 
 use super::*;
+use crate::report::RepeatScore;
 
 pub(super) fn models_table(h: &mut String, models: &[PageModel], skipped: &[(String, String)]) {
     let mut groups: Vec<(String, Vec<&PageModel>)> = Vec::new();
@@ -12,43 +13,59 @@ pub(super) fn models_table(h: &mut String, models: &[PageModel], skipped: &[(Str
     }
     h.push_str(
         "<section id=\"models\">\n<h2>Models side by side</h2>\n<table>\n\
-         <caption>Test scores; where one method was trained with several seeds, mean ± standard deviation over them.</caption>\n\
-         <thead><tr><th scope=\"col\" class=\"l\">model</th><th scope=\"col\" class=\"l\">kind</th><th scope=\"col\">seeds</th>\
+         <caption>Test scores; where one method was trained with several seeds (model folders that differ only in their seed, or one folder trained with --repeats), mean ± standard deviation over them, and how many seeds.</caption>\n\
+         <thead><tr><th scope=\"col\" class=\"l\">model</th><th scope=\"col\" class=\"l\">kind</th><th scope=\"col\" title=\"how many seeds were trained; hover for which\">seeds</th>\
          <th scope=\"col\">accuracy</th><th scope=\"col\">mean class accuracy</th><th scope=\"col\">macro F1</th>\
          <th scope=\"col\">training s</th><th scope=\"col\">parameters</th><th scope=\"col\" class=\"l\">backend</th><th scope=\"col\">test meshes</th></tr></thead>\n<tbody>\n",
     );
+    // Every seed a group trained counts: each folder's own seed, or every seed of a folder
+    // trained with `--repeats`.
+    let seed_scores = |g: &[&PageModel]| -> Vec<RepeatScore> {
+        g.iter()
+            .flat_map(|m| {
+                if m.report.repeats.is_empty() {
+                    vec![RepeatScore::of(&m.report)]
+                } else {
+                    m.report.repeats.clone()
+                }
+            })
+            .collect()
+    };
     let best_acc = groups
         .iter()
         .map(|(_, g)| {
             mean_std(
-                &g.iter()
-                    .map(|m| m.report.metrics.accuracy)
+                &seed_scores(g)
+                    .iter()
+                    .map(|r| r.accuracy)
                     .collect::<Vec<_>>(),
             )
             .0
         })
         .fold(f64::MIN, f64::max);
     for (_, g) in &groups {
-        let col = |f: &dyn Fn(&Report) -> f64| g.iter().map(|m| f(&m.report)).collect::<Vec<_>>();
-        let acc = col(&|r| r.metrics.accuracy);
+        let runs = seed_scores(g);
+        let col = |f: fn(&RepeatScore) -> f64| runs.iter().map(f).collect::<Vec<_>>();
+        let acc = col(|r| r.accuracy);
         let names: Vec<String> = g.iter().map(|m| esc(&m.name)).collect();
         let r = &g[0].report;
-        let seeds: Vec<String> = g.iter().map(|m| m.report.seed.to_string()).collect();
+        let seeds: Vec<String> = runs.iter().map(|r| r.seed.to_string()).collect();
         let _ = writeln!(
             h,
-            "<tr><th scope=\"row\" class=\"l\">{}</th><td class=\"l\">{}</td><td>{}</td><td{}>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td></tr>",
+            "<tr><th scope=\"row\" class=\"l\">{}</th><td class=\"l\">{}</td><td title=\"seeds {}\">{}</td><td{}>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td></tr>",
             names.join(", "),
             esc(&r.model),
             seeds.join(", "),
+            runs.len(),
             if (mean_std(&acc).0 - best_acc).abs() < 1e-12 {
                 " class=\"best\""
             } else {
                 ""
             },
             fmt_score(&acc),
-            fmt_score(&col(&|r| r.metrics.mean_class_accuracy)),
-            fmt_score(&col(&|r| r.metrics.macro_avg.f1)),
-            fmt_score(&col(&|r| r.train_seconds)).replace(".000", ""),
+            fmt_score(&col(|r| r.mean_class_accuracy)),
+            fmt_score(&col(|r| r.macro_f1)),
+            fmt_score(&col(|r| r.train_seconds)).replace(".000", ""),
             r.parameters,
             esc(&r.backend),
             r.test_size

@@ -1,0 +1,527 @@
+//! Issue #23: a result is used only with what it was computed from. Views belong to the
+//! generation their manifest committed, a model folder's settings get the checks `features`
+//! gives its flags, a mesh's numbers do not depend on how its path is spelled, and a full disk
+//! leaves the previous outputs whole and no debris.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::{fails, ok, s, shapeclf, shapeclf_ok, text};
+
+/// A small dataset, its features (views of 16 px, two channels under `--align pca`) and one
+/// model of each kind, built once for the cases below.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    meshes: PathBuf,
+    features: PathBuf,
+    models: PathBuf,
+}
+
+const KINDS: [&str; 4] = ["logistic", "mlp", "cnn", "fusion"];
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        let meshes = d.path().join("meshes");
+        let features = d.path().join("features");
+        let models = d.path().join("models");
+        shapeclf_ok(&["synth", s(&meshes), "--per-class", "4", "--seed", "3"]);
+        shapeclf_ok(&[
+            "features",
+            s(&meshes),
+            "--out",
+            s(&features),
+            "--align",
+            "pca",
+            "--view-res",
+            "16",
+            "--view-augment",
+            "1",
+        ]);
+        for kind in KINDS {
+            let mut args = vec![
+                "train",
+                "--model",
+                kind,
+                "--features",
+                s(&features),
+                "--out",
+            ];
+            let out = models.join(kind);
+            args.push(s(&out));
+            args.extend(["--epochs", if kind == "logistic" { "20" } else { "3" }]);
+            if kind == "cnn" || kind == "fusion" {
+                args.extend(["--channels", "4,8", "--hidden", "16"]);
+            }
+            shapeclf_ok(&args);
+        }
+        Fixture {
+            _dir: d,
+            meshes,
+            features,
+            models,
+        }
+    })
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+fn json(p: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// Every PNG under `dir`, relative.
+fn pngs(dir: &Path, base: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            pngs(&p, base, out);
+        } else if p.extension().is_some_and(|x| x == "png") {
+            out.push(p.strip_prefix(base).unwrap().to_path_buf());
+        }
+    }
+}
+
+/// #23.12: `predict` on a test mesh gives exactly the probability the report recorded for it,
+/// for every model kind, whatever way the mesh's path is spelled.
+#[test]
+fn predict_reproduces_the_reports_probabilities_for_every_model_kind() {
+    let f = fixture();
+    for kind in KINDS {
+        let report = json(&f.models.join(kind).join("report.json"));
+        let preds = report["predictions"].as_array().unwrap();
+        assert!(preds.len() >= 9, "{kind}: {} test predictions", preds.len());
+        // The dataset spelled another way than `features` saw it: `a/./b/../b/c`.
+        let spelled: Vec<String> = preds
+            .iter()
+            .map(|p| {
+                let rel = p["path"].as_str().unwrap();
+                let class = rel.split('/').next().unwrap();
+                format!("{}/./{class}/../{rel}", f.meshes.display())
+            })
+            .collect();
+        let mut args = vec!["predict", "--model"];
+        let model = f.models.join(kind);
+        args.push(s(&model));
+        args.push("--json");
+        args.extend(spelled.iter().map(String::as_str));
+        let out: serde_json::Value = serde_json::from_str(&ok(&shapeclf(&args))).unwrap();
+        for (p, got) in preds.iter().zip(out.as_array().unwrap()) {
+            let (class, prob) = (&got["top"][0][0], got["top"][0][1].as_f64().unwrap());
+            assert_eq!(class, &p["predicted"], "{kind}: {}", p["path"]);
+            let want = p["probability"].as_f64().unwrap();
+            assert!(
+                (prob - want).abs() <= 1e-5,
+                "{kind}: {}: predict gives {prob}, the report {want}",
+                p["path"]
+            );
+        }
+    }
+}
+
+/// #23.12, the cause: a mesh's descriptors come from its content, so a copy of a mesh under
+/// another name and folder gets the same row.
+#[test]
+fn a_meshs_descriptors_do_not_depend_on_its_path() {
+    let f = fixture();
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("other");
+    for (class, name) in [("mug", "renamed.off"), ("zz", "x.off")] {
+        std::fs::create_dir_all(data.join(class).join("train")).unwrap();
+        std::fs::create_dir_all(data.join(class).join("test")).unwrap();
+        std::fs::copy(
+            f.meshes.join("mug/train/mug_0000.off"),
+            data.join(class).join("train").join(name),
+        )
+        .unwrap();
+    }
+    let out = d.path().join("f");
+    shapeclf_ok(&[
+        "features",
+        s(&data),
+        "--out",
+        s(&out),
+        "--align",
+        "pca",
+        "--view-res",
+        "16",
+        "--view-augment",
+        "1",
+    ]);
+    let row = |table: &Path, path: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(table.join("descriptors.csv")).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{path},")))
+            .unwrap_or_else(|| panic!("{path} not in {}", table.display()));
+        line.split(',').skip(3).map(String::from).collect()
+    };
+    let original = row(&f.features, "mug/train/mug_0000.off");
+    assert_eq!(row(&out, "mug/train/renamed.off"), original);
+    assert_eq!(row(&out, "zz/train/x.off"), original);
+    // Its augmented rendering, drawn from the mesh's own seed, is the same image too.
+    assert_eq!(
+        std::fs::read(f.features.join("views/mug/train/mug_0000.off~aug1.png")).unwrap(),
+        std::fs::read(out.join("views/zz/train/x.off~aug1.png")).unwrap()
+    );
+}
+
+/// #23.2: view images that a later run rewrote without committing (killed, out of disk, other
+/// view flags) are refused by `train`, in memory and on disk, and a rerun of `features` with
+/// the folder's own settings repairs the folder.
+#[test]
+fn train_refuses_views_of_another_generation() {
+    let f = fixture();
+    let d = tempfile::tempdir().unwrap();
+    let feats = d.path().join("f");
+    copy_dir(&f.features, &feats);
+    // What a killed `features --up y` leaves: some images of the new settings under the old
+    // manifest (the same size, so nothing but their content tells them apart).
+    let other = d.path().join("other");
+    shapeclf_ok(&[
+        "features",
+        s(&f.meshes),
+        "--out",
+        s(&other),
+        "--align",
+        "pca",
+        "--view-res",
+        "16",
+        "--view-augment",
+        "1",
+        "--up",
+        "y",
+        "--seed",
+        "9",
+    ]);
+    let mut images = Vec::new();
+    pngs(&other.join("views"), &other, &mut images);
+    images.sort();
+    let mut replaced = 0;
+    for rel in images.iter().step_by(7) {
+        let new = std::fs::read(other.join(rel)).unwrap();
+        if new != std::fs::read(feats.join(rel)).unwrap() {
+            std::fs::write(feats.join(rel), new).unwrap();
+            replaced += 1;
+        }
+    }
+    assert!(replaced >= 3, "{replaced} images differ");
+    for extra in [&[][..], &["--views-in-memory"][..]] {
+        let mut args = vec!["train", "--model", "cnn", "--features", s(&feats)];
+        let out = d.path().join("m");
+        args.extend(["--out", s(&out), "--epochs", "1", "--channels", "4"]);
+        args.extend(extra);
+        fails(&shapeclf(&args), 1, "not the view image");
+        assert!(!out.exists(), "no model is written");
+    }
+    // Fusion reads the same views.
+    fails(
+        &shapeclf(&[
+            "train",
+            "--model",
+            "fusion",
+            "--features",
+            s(&feats),
+            "--out",
+            s(&d.path().join("fu")),
+            "--epochs",
+            "1",
+        ]),
+        1,
+        "not the view image",
+    );
+    // Rerunning with the folder's own settings re-renders exactly those images.
+    let rerun = ok(&shapeclf(&[
+        "features",
+        s(&f.meshes),
+        "--out",
+        s(&feats),
+        "--align",
+        "pca",
+        "--view-res",
+        "16",
+        "--view-augment",
+        "1",
+    ]));
+    assert!(!rerun.is_empty());
+    shapeclf_ok(&[
+        "train",
+        "--model",
+        "cnn",
+        "--features",
+        s(&feats),
+        "--out",
+        s(&d.path().join("m")),
+        "--epochs",
+        "1",
+        "--channels",
+        "4",
+    ]);
+}
+
+/// #23.2, the record itself: a `mesh_cache.json` that is not the manifest's is refused, since
+/// the views could not be checked against it.
+#[test]
+fn train_refuses_views_it_cannot_check() {
+    let f = fixture();
+    let d = tempfile::tempdir().unwrap();
+    let feats = d.path().join("f");
+    copy_dir(&f.features, &feats);
+    let cache = feats.join("mesh_cache.json");
+    let mut c = json(&cache);
+    c[0]["view_rays"] = serde_json::json!(1);
+    std::fs::write(&cache, serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+    let out = shapeclf(&[
+        "train",
+        "--model",
+        "cnn",
+        "--features",
+        s(&feats),
+        "--out",
+        s(&d.path().join("m")),
+        "--epochs",
+        "1",
+    ]);
+    fails(&out, 1, "is not the cache the manifest was written with");
+    // The descriptor models do not read views: they still train.
+    shapeclf_ok(&[
+        "train",
+        "--model",
+        "logistic",
+        "--features",
+        s(&feats),
+        "--out",
+        s(&d.path().join("lg")),
+        "--epochs",
+        "2",
+    ]);
+}
+
+/// #23.2 while training runs: an image kept on disk that changes after it was checked is
+/// recorded, so the run can refuse the model instead of training on a blank shape.
+#[test]
+fn a_view_image_changed_during_training_is_caught() {
+    use shapeclf::view_store::{Copies, Keep, RecordedViews, load_views};
+    let f = fixture();
+    let d = tempfile::tempdir().unwrap();
+    let feats = d.path().join("f");
+    copy_dir(&f.features, &feats);
+    let (table, manifest, _) = shapeclf::features::read_folder_checked(&feats).unwrap();
+    let data = shapeclf::train::prepare(&table, None).unwrap();
+    let info = manifest.views.as_ref().unwrap();
+    let rec = std::sync::Arc::new(RecordedViews::read(&feats, &manifest).unwrap());
+    let (set, skipped) =
+        load_views(&feats, info, &rec, &data.test, Keep::Disk, Copies::Original).unwrap();
+    assert!(skipped.is_empty());
+    assert_eq!(set.read_failure(), None);
+    let first = shapeclf::features::view_file(&feats, &set.paths[0]);
+    let second = shapeclf::features::view_file(&feats, &set.paths[1]);
+    std::fs::copy(&second, &first).unwrap();
+    assert!(set.shape_pixels(1).iter().any(|&p| p != 0));
+    assert_eq!(set.read_failure(), None);
+    assert!(set.shape_pixels(0).iter().all(|&p| p == 0));
+    let why = set.read_failure().expect("the change is recorded");
+    assert!(why.contains("not the view image"), "{why}");
+}
+
+/// #23.8: a model folder whose feature settings were edited into ones `features` refuses is
+/// refused when loaded, before any mesh is touched.
+#[test]
+fn predict_checks_the_settings_a_model_folder_records() {
+    let f = fixture();
+    let mesh = f.meshes.join("mug/test/mug_0003.off");
+    let cases: [(&str, &str, serde_json::Value, &str); 5] = [
+        (
+            "logistic",
+            "/descriptors/d2_points",
+            5_000_000.into(),
+            "d2_points is 5000000",
+        ),
+        ("logistic", "/descriptors/d2_pairs", 0.into(), "d2_pairs"),
+        ("mlp", "/descriptors/hist_max", 0.0.into(), "hist_max"),
+        (
+            "cnn",
+            "/views/config/layout",
+            "dodecahedron".into(),
+            "renders 20",
+        ),
+        (
+            "fusion",
+            "/views/config/resolution",
+            100_000.into(),
+            "--view-res is 100000",
+        ),
+    ];
+    for (kind, pointer, value, words) in cases {
+        let d = tempfile::tempdir().unwrap();
+        let m = d.path().join(kind);
+        copy_dir(&f.models.join(kind), &m);
+        let mpath = m.join("features_manifest.json");
+        let mut v = json(&mpath);
+        *v.pointer_mut(pointer).expect("the field exists") = value;
+        std::fs::write(&mpath, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        let out = shapeclf(&["predict", "--model", s(&m), s(&mesh)]);
+        assert_ne!(
+            out.status.code(),
+            Some(0),
+            "{kind} {pointer}: {}",
+            text(&out)
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(words) && err.contains("retrain"),
+            "{kind} {pointer}: {}",
+            text(&out)
+        );
+    }
+}
+
+/// Runs `script` (sh) in a private mount namespace, where it may mount a small tmpfs: a disk
+/// that fills up, without touching the machine's.
+fn in_private_mounts(script: &str) -> std::process::Output {
+    std::process::Command::new("unshare")
+        .args([
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-eu",
+            "-c",
+            script,
+        ])
+        .env("S", env!("CARGO_BIN_EXE_shapeclf"))
+        .output()
+        .expect("run unshare (util-linux)")
+}
+
+/// Files under `dir` (recursively, hidden ones too) with their contents.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// #23.10: on a disk that fills up at any point of the write, `train`, `features` and
+/// `compare` either finish whole or fail, leaving the previous model folder, feature
+/// generation and comparison as they were, and no temporary or staged file behind.
+#[test]
+fn a_full_disk_leaves_the_previous_outputs_whole_and_no_debris() {
+    let f = fixture();
+    let d = tempfile::tempdir().unwrap();
+    let outside = d.path();
+    // Each free-space level is one attempt; what the disk holds after it is copied out.
+    let script = format!(
+        r#"
+T={outside}/disk
+mkdir -p $T
+mount -t tmpfs -o size=24m tmpfs $T
+cp -r {features} $T/f
+mkdir -p $T/models
+$S train --model logistic --features $T/f --out $T/models/lg --epochs 3 >/dev/null 2>&1
+$S train --model mlp --features $T/f --out $T/models/mlp --epochs 3 >/dev/null 2>&1
+$S compare --models $T/models >/dev/null 2>&1
+dd if=/dev/zero of=$T/fill bs=64k 2>/dev/null || true
+for free in 0 4096 16384 65536 262144 1048576; do
+  mkdir -p {outside}/pre-$free
+  cp -r $T/f $T/models {outside}/pre-$free/
+  truncate -s -$free $T/fill
+  rc=0; $S train --model logistic --features $T/f --out $T/models/lg --epochs 3 --seed 7 >/dev/null 2>$T/../train-$free.err || rc=$?
+  echo "train $free $rc"
+  rc=0; $S features {meshes} --out $T/f --align pca --view-res 16 --view-augment 1 --seed 8 --jobs 1 >/dev/null 2>$T/../features-$free.err || rc=$?
+  echo "features $free $rc"
+  rc=0; $S compare --models $T/models >/dev/null 2>$T/../compare-$free.err || rc=$?
+  echo "compare $free $rc"
+  rm -f $T/fill
+  mkdir -p {outside}/after-$free
+  cp -r $T/f $T/models {outside}/after-$free/
+  dd if=/dev/zero of=$T/fill bs=64k 2>/dev/null || true
+done
+"#,
+        outside = outside.display(),
+        features = f.features.display(),
+        meshes = f.meshes.display(),
+    );
+    let out = in_private_mounts(&script);
+    assert!(out.status.success(), "{}", text(&out));
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut failures = 0;
+    for line in log.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let (what, free, rc) = (w[0], w[1], w[2]);
+        let after = outside.join(format!("after-{free}"));
+        let before_models = outside.join(format!("pre-{free}/models"));
+        let before_f = outside.join(format!("pre-{free}/f"));
+        for (p, _) in snapshot(&after) {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                !name.starts_with(".shapeclf-") && !name.contains(".staging-"),
+                "train, features and compare with {free} bytes free left {}",
+                p.display()
+            );
+        }
+        if rc == "0" {
+            continue;
+        }
+        failures += 1;
+        let err = std::fs::read_to_string(outside.join(format!("{what}-{free}.err"))).unwrap();
+        assert!(
+            !err.contains("panicked"),
+            "{what} with {free} bytes free: {err}"
+        );
+        match what {
+            "train" => assert_eq!(
+                snapshot(&after.join("models/lg")),
+                snapshot(&before_models.join("lg")),
+                "train with {free} bytes free changed the previous model: {err}"
+            ),
+            "features" => {
+                for file in ["manifest.json", "descriptors.csv", "mesh_cache.json"] {
+                    assert_eq!(
+                        std::fs::read(after.join("f").join(file)).unwrap(),
+                        std::fs::read(before_f.join(file)).unwrap(),
+                        "features with {free} bytes free changed {file}: {err}"
+                    );
+                }
+            }
+            "compare" => {
+                for file in ["comparison.md", "comparison.png", "comparison.html"] {
+                    assert_eq!(
+                        std::fs::read(after.join("models").join(file)).unwrap(),
+                        std::fs::read(before_models.join(file)).unwrap(),
+                        "compare with {free} bytes free changed {file}: {err}"
+                    );
+                }
+            }
+            _ => unreachable!("{line}"),
+        }
+    }
+    assert!(failures >= 3, "the disk was full for some runs:\n{log}");
+}
