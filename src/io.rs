@@ -117,9 +117,14 @@ pub fn commit_files_removing(
 /// [`commit_files`] for one part of a folder that several processes write side by side (a
 /// shard of a sharded `features` run): its own journal `journal` (a name starting with
 /// [`JOURNAL_FILE`]), and before it only that part's own interrupted commit is completed and
-/// its own staged files removed ([`recover_part`]), never another live part's. `remove` are
-/// files of this part the generation drops ([`commit_files_removing`]).
-pub fn commit_part(
+/// its own staged files removed ([`recover_part`]), never another live part's.
+pub fn commit_part(dir: &Path, journal: &str, files: &[(&str, Vec<u8>)]) -> std::io::Result<()> {
+    commit_part_removing(dir, journal, files, &[])
+}
+
+/// [`commit_part`], also removing the files of this part named `remove` in the same
+/// generation ([`commit_files_removing`]).
+pub fn commit_part_removing(
     dir: &Path,
     journal: &str,
     files: &[(&str, Vec<u8>)],

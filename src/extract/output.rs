@@ -233,7 +233,7 @@ pub fn write_generation(
     let stale: Vec<&str> = stale.iter().map(String::as_str).collect();
     match manifest.shard {
         None => crate::io::commit_files_removing(dir, &all, &stale),
-        Some(_) => crate::io::commit_part(dir, &files.journal, &all, &stale),
+        Some(_) => crate::io::commit_part_removing(dir, &files.journal, &all, &stale),
     }
 }
 
