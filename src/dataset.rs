@@ -222,6 +222,52 @@ pub fn discover_all(root: &Path, seed: u64) -> Result<(Vec<Entry>, Vec<Unusable>
 
 pub use crate::seeding::stable_hash;
 
+/// A fingerprint of what a dataset holds: how many mesh files (usable or not), their total
+/// size, and a hash of every relative path with its size in bytes, in listing order. Two
+/// listings that agree give every mesh the same split for a seed; a mesh added, removed,
+/// renamed or resized changes it. (An edit that keeps a file's size is seen only by the shard
+/// that reads the file.) The dataset's path, as typed, takes no part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listing {
+    /// Mesh files listed, unusable ones included.
+    pub files: usize,
+    /// Their total size in bytes.
+    pub bytes: u64,
+    /// Hash of `path\tsize\n` per file, hex.
+    pub hash: String,
+}
+
+impl Listing {
+    /// The listing of `entries` and `unusable` (as [`discover_all`] returns them); each size
+    /// read now (an unusable entry counts as size 0).
+    pub fn of(entries: &[Entry], unusable: &[Unusable]) -> Listing {
+        let mut lines: Vec<(&str, u64)> = entries
+            .iter()
+            .map(|e| {
+                let size = std::fs::metadata(&e.path).map_or(0, |m| m.len());
+                (e.rel.as_str(), size)
+            })
+            .chain(unusable.iter().map(|u| (u.rel.as_str(), 0)))
+            .collect();
+        lines.sort_unstable();
+        let mut text = String::new();
+        for (rel, size) in &lines {
+            text.push_str(&format!("{rel}\t{size}\n"));
+        }
+        Listing {
+            files: lines.len(),
+            bytes: lines.iter().map(|l| l.1).sum(),
+            hash: format!("{:016x}", content_hash(text.as_bytes())),
+        }
+    }
+}
+
+impl std::fmt::Display for Listing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} mesh files, {} bytes", self.files, self.bytes)
+    }
+}
+
 /// A 64-bit hash of a file's bytes, stable across platforms and versions: how a rerun of
 /// `features` tells an unchanged mesh from a changed one. Not cryptographic; eight bytes a step.
 pub fn content_hash(bytes: &[u8]) -> u64 {

@@ -98,9 +98,20 @@ fn sync_dir(dir: &Path) {
 /// the previous generation (no journal: [`recover`] deletes the staged files) or a journal
 /// that [`recover`] completes, so no reader that recovers first ever sees files of two runs.
 pub fn commit_files(dir: &Path, files: &[(&str, Vec<u8>)]) -> std::io::Result<()> {
+    commit_files_removing(dir, files, &[])
+}
+
+/// [`commit_files`], also removing the files named `remove` (names inside `dir`) as part of the
+/// same generation: the journal records them, so a kill part-way leaves the old generation
+/// whole or the new one without them, never the new files beside a stale one.
+pub fn commit_files_removing(
+    dir: &Path,
+    files: &[(&str, Vec<u8>)],
+    remove: &[&str],
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     recover(dir)?;
-    commit_staged(dir, JOURNAL_FILE, files)
+    commit_staged(dir, JOURNAL_FILE, files, remove)
 }
 
 /// [`commit_files`] for one part of a folder that several processes write side by side (a
@@ -108,13 +119,44 @@ pub fn commit_files(dir: &Path, files: &[(&str, Vec<u8>)]) -> std::io::Result<()
 /// [`JOURNAL_FILE`]), and before it only that part's own interrupted commit is completed and
 /// its own staged files removed ([`recover_part`]), never another live part's.
 pub fn commit_part(dir: &Path, journal: &str, files: &[(&str, Vec<u8>)]) -> std::io::Result<()> {
+    commit_part_removing(dir, journal, files, &[])
+}
+
+/// [`commit_part`], also removing the files of this part named `remove` in the same
+/// generation ([`commit_files_removing`]).
+pub fn commit_part_removing(
+    dir: &Path,
+    journal: &str,
+    files: &[(&str, Vec<u8>)],
+    remove: &[&str],
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
     recover_part(dir, journal, &names)?;
-    commit_staged(dir, journal, files)
+    commit_staged(dir, journal, files, remove)
 }
 
-fn commit_staged(dir: &Path, journal: &str, files: &[(&str, Vec<u8>)]) -> std::io::Result<()> {
+/// What a journal records: the files to move into place, and (since format switching) the
+/// files the generation removes. Written as a bare list when nothing is removed, as before.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum Journal {
+    /// Files to move into place.
+    Replace(Vec<String>),
+    /// Files to move into place, and files to remove.
+    Full {
+        replace: Vec<String>,
+        #[serde(default)]
+        remove: Vec<String>,
+    },
+}
+
+fn commit_staged(
+    dir: &Path,
+    journal: &str,
+    files: &[(&str, Vec<u8>)],
+    remove: &[&str],
+) -> std::io::Result<()> {
     let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
     // Until the journal exists the commit has not happened: a failure (a full disk, say)
     // removes what was staged, so it neither lingers nor keeps the disk full.
@@ -132,23 +174,34 @@ fn commit_staged(dir: &Path, journal: &str, files: &[(&str, Vec<u8>)]) -> std::i
         unstage();
         return Err(e);
     }
+    let record = if remove.is_empty() {
+        Journal::Replace(names.iter().map(|n| n.to_string()).collect())
+    } else {
+        Journal::Full {
+            replace: names.iter().map(|n| n.to_string()).collect(),
+            remove: remove.iter().map(|n| n.to_string()).collect(),
+        }
+    };
     COMMITTING.store(true, Ordering::SeqCst);
-    let result = write_json_atomic(&dir.join(journal), &names)
+    let result = write_json_atomic(&dir.join(journal), &record)
         .inspect_err(|_| unstage())
         .and_then(|()| {
             sync_dir(dir);
-            roll_forward(dir, journal, &names)
+            roll_forward(dir, journal, &names, remove)
         });
     COMMITTING.store(false, Ordering::SeqCst);
     result
 }
 
-fn roll_forward(dir: &Path, journal: &str, names: &[&str]) -> std::io::Result<()> {
+fn roll_forward(dir: &Path, journal: &str, names: &[&str], remove: &[&str]) -> std::io::Result<()> {
     for name in names {
         match std::fs::rename(dir.join(staged_name(name)), dir.join(name)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
+    }
+    for name in remove {
+        remove_if_present(&dir.join(name))?;
     }
     sync_dir(dir);
     remove_if_present(&dir.join(journal))
@@ -162,14 +215,18 @@ fn roll_forward_journal(dir: &Path, journal: &str) -> std::io::Result<bool> {
     let Ok(text) = std::fs::read(&path) else {
         return Ok(false);
     };
-    match serde_json::from_slice::<Vec<String>>(&text) {
-        Ok(names) if names.iter().all(|n| is_plain_name(n)) => {
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            roll_forward(dir, journal, &names)?;
-            Ok(true)
-        }
-        _ => remove_if_present(&path).map(|()| false),
+    let (names, remove) = match serde_json::from_slice::<Journal>(&text) {
+        Ok(Journal::Replace(names)) => (names, Vec::new()),
+        Ok(Journal::Full { replace, remove }) => (replace, remove),
+        Err(_) => return remove_if_present(&path).map(|()| false),
+    };
+    if !names.iter().chain(&remove).all(|n| is_plain_name(n)) {
+        return remove_if_present(&path).map(|()| false);
     }
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let remove: Vec<&str> = remove.iter().map(String::as_str).collect();
+    roll_forward(dir, journal, &names, &remove)?;
+    Ok(true)
 }
 
 /// The journals in `dir`: the folder's own ([`JOURNAL_FILE`]) and those of its parts.

@@ -389,7 +389,9 @@ fn merge_refuses_parts_made_differently_or_missing_naming_them() {
     run_s(args(3, "5"));
     let e = fails(&["merge", s(&out)]);
     assert!(
-        e.contains("manifest.shard-2-of-4.json: seed 6, but manifest.shard-0-of-4.json: seed 5"),
+        e.contains(
+            "manifest.shard-2-of-4.json differs from manifest.shard-0-of-4.json: seed 6 vs 5"
+        ),
         "{e}"
     );
     // A part from a split of another size is refused too.
@@ -399,7 +401,7 @@ fn merge_refuses_parts_made_differently_or_missing_naming_them() {
     run_s(other);
     let e = fails(&["merge", s(&out)]);
     assert!(
-        e.contains("shard count 4, but manifest.shard-0-of-3.json: shard count 3"),
+        e.contains("differs from manifest.shard-0-of-3.json: shard count 4 vs 3"),
         "{e}"
     );
     std::fs::remove_file(out.join("manifest.shard-0-of-3.json")).unwrap();

@@ -330,5 +330,37 @@ fn slurm_array_of_four_merges_into_the_single_run() {
         "slurm: merged table, cache, manifest and {} view images identical to the single run",
         a.len()
     );
+
+    // One task resubmitted alone, as the script's comment says (`sbatch --array=2`): Slurm
+    // reports an array of one task numbered 2, and the number of shards comes from the parts.
+    std::fs::remove_file(sharded.join("manifest.shard-2-of-4.json")).unwrap();
+    let out = Command::new("sbatch")
+        .args(["--wait", "--array=2", "--cpus-per-task=1"])
+        .arg(format!("--output={}/rerun-%a.log", s(work.path())))
+        .arg(&script)
+        .args(FAST)
+        .env("SLURM_CONF", &conf)
+        .env("DATASET", &meshes)
+        .env("OUT", &sharded)
+        .env("SEED", "9")
+        .env("SHAPECLF", env!("CARGO_BIN_EXE_shapeclf"))
+        .output()
+        .unwrap();
+    let log = std::fs::read_to_string(work.path().join("rerun-2.log")).unwrap_or_default();
+    assert!(
+        out.status.success() && log.contains("shard 2/4 (from Slurm's job array (SLURM_ARRAY_TASK_ID; the number of shards from the parts"),
+        "rerun of task 2: {}\n{log}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        logs(&cluster)
+    );
+    assert!(!sharded.join("manifest.shard-0-of-1.json").exists());
+    shapeclf(&["merge", s(&sharded)]);
+    for f in ["descriptors.csv", "mesh_cache.json"] {
+        assert_eq!(
+            std::fs::read(single.join(f)).unwrap(),
+            std::fs::read(sharded.join(f)).unwrap(),
+            "{f} after the rerun"
+        );
+    }
     drop(daemons);
 }

@@ -24,7 +24,9 @@ mod output;
 mod process;
 
 use crate::observe::{Event, Observer};
-pub use output::{OutputError, RunError, check_output_folder, prepare_output, run};
+pub use output::{
+    OutputError, RunError, check_output_folder, prepare_output, run, write_generation,
+};
 pub use process::{MeshFeatures, process_file, process_file_with_views};
 use process::{content_hash_with_links, process_guarded};
 
@@ -37,7 +39,8 @@ pub struct ExtractOptions {
     pub seed: u64,
     /// Worker threads; `None` uses all cores.
     pub jobs: Option<usize>,
-    /// Reject meshes with more triangles than this.
+    /// Reject meshes with more triangles than this (after clean-up). Recorded in the manifest;
+    /// a reused row is checked against it again.
     pub max_faces: Option<usize>,
     /// Render depth views with these parameters into `<views_root>/views/<path>.png`.
     pub views: Option<(ViewConfig, PathBuf)>,
@@ -204,6 +207,8 @@ pub fn extract(
     opts.validate()?;
     let start = Instant::now();
     let (mut entries, mut unusable) = dataset::discover_all(root, opts.seed)?;
+    // Of the whole dataset, before a shard keeps its own meshes: what every part must agree on.
+    let listing = dataset::Listing::of(&entries, &unusable);
     if let Some(s) = opts.shard {
         entries.retain(|e| s.contains(&e.rel));
         unusable.retain(|u| s.contains(&u.rel));
@@ -258,6 +263,11 @@ pub fn extract(
                 if let Some(prev) = &previous
                     && let Some((values, c)) = prev.rows.get(&e.rel)
                     && c.hash == format!("{h:016x}")
+                    // The cap is checked again: a row computed without it, or under a higher
+                    // one, may belong to a mesh this run must reject.
+                    && opts
+                        .max_faces
+                        .is_none_or(|cap| c.triangles <= cap as u64)
                     && opts.views.as_ref().is_none_or(|(vc, root)| {
                         crate::view_store::view_file_unchanged(
                             &crate::features::view_file(root, &e.rel),
@@ -412,54 +422,13 @@ pub fn extract(
         cache_hash: None,
         table_format: opts.format,
         shard: opts.shard,
+        dataset_listing: Some(listing),
+        max_faces: opts.max_faces,
+        shards_left_out: Vec::new(),
     };
     Ok(Extraction {
         table,
         manifest,
         cache,
     })
-}
-
-impl Extraction {
-    /// Writes `descriptors.csv` (or `.parquet`), `mesh_cache.json` and `manifest.json` into
-    /// `dir` as one generation ([`crate::io::commit_files`]): a kill at any moment leaves the
-    /// previous three or the new three, never a mix. The manifest records the hashes of the
-    /// other two. A shard writes its part's three files under its own journal
-    /// ([`crate::io::commit_part`]), touching no other shard's.
-    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        write_generation(dir, &self.table, &self.cache, &self.manifest)
-    }
-}
-
-/// Writes a table, its cache and its manifest (whose hashes of the other two are filled in)
-/// into `dir` as one generation, under the names the manifest's shard and format give.
-pub fn write_generation(
-    dir: &Path,
-    table: &FeatureTable,
-    cache: &[CachedMesh],
-    manifest: &Manifest,
-) -> std::io::Result<()> {
-    let files = manifest.files();
-    let table = table.to_bytes(manifest.table_format)?;
-    let cache = crate::io::json_bytes(&cache)?;
-    let mut manifest = manifest.clone();
-    manifest.table_hash = Some(crate::features::hash_hex(&table));
-    manifest.cache_hash = Some(crate::features::hash_hex(&cache));
-    let manifest_bytes = crate::io::json_bytes(&manifest)?;
-    let all = [
-        (files.table.as_str(), table),
-        (files.cache.as_str(), cache),
-        (files.manifest.as_str(), manifest_bytes),
-    ];
-    match manifest.shard {
-        None => crate::io::commit_files(dir, &all),
-        Some(_) => crate::io::commit_part(dir, &files.journal, &all),
-    }
-}
-
-impl Extraction {
-    /// The names of the files [`Extraction::write`] writes.
-    pub fn files(&self) -> crate::shard::PartFiles {
-        self.manifest.files()
-    }
 }

@@ -1,4 +1,5 @@
-//! The output folder of a `features` run, and the whole run as one call.
+//! The output folder of a `features` run, writing a generation into it, and the whole run as
+//! one call.
 
 use super::*;
 
@@ -21,24 +22,63 @@ pub enum OutputError {
     Recover(PathBuf, std::io::Error),
 }
 
-/// Whether `dir` may receive a `features` run's output: missing, empty, or a folder a previous
-/// `features` run wrote (its manifest, or its lock file from a run that wrote nothing yet).
+/// Whether `dir` may receive a `features` run's output: missing, empty, or a feature folder,
+/// recognised by what it holds: a manifest written by shapeclf (the folder's or a shard
+/// part's), or nothing but what a first run stopped before its first commit leaves (its lock,
+/// journals and temporaries, and view images). A lock file alone proves nothing: `synth` leaves
+/// one in the dataset it writes.
 pub fn check_output_folder(dir: &Path) -> Result<(), OutputError> {
     use crate::io::OutputTarget as T;
     match crate::io::output_target(dir) {
         T::Missing | T::Empty => Ok(()),
         T::NotAFolder => Err(OutputError::NotAFolder(dir.to_path_buf())),
         T::Occupied
-            if dir.join(crate::io::LOCK_FILE).is_file()
-                || crate::io::shapeclf_json(&dir.join(MANIFEST_FILE)).is_some()
+            if crate::io::shapeclf_json(&dir.join(MANIFEST_FILE)).is_some()
                 || crate::shard::parts_in(dir)
                     .iter()
-                    .any(|s| crate::io::shapeclf_json(&dir.join(s.manifest_file())).is_some()) =>
+                    .any(|s| crate::io::shapeclf_json(&dir.join(s.manifest_file())).is_some())
+                || only_unfinished_run(dir) =>
         {
             Ok(())
         }
         T::Occupied => Err(OutputError::NotFeatureFolder(dir.to_path_buf())),
     }
+}
+
+/// Whether `dir` holds only what a `features` run leaves before its first commit: shapeclf's
+/// hidden files (`.shapeclf*`: locks, journals, temporaries) and a `views` folder of PNG images.
+fn only_unfinished_run(dir: &Path) -> bool {
+    fn pngs_only(d: &Path, depth: usize) -> bool {
+        let Ok(rd) = std::fs::read_dir(d) else {
+            return false;
+        };
+        rd.flatten().all(|e| {
+            let p = e.path();
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => depth < 64 && pngs_only(&p, depth + 1),
+                Ok(t) if t.is_file() => {
+                    name.ends_with(".png")
+                        || (name.starts_with(".shapeclf-") && name.ends_with(".tmp"))
+                }
+                _ => false,
+            }
+        })
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    rd.flatten().all(|e| {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        if name == VIEWS_DIR && is_dir {
+            pngs_only(&e.path(), 0)
+        } else {
+            name.starts_with(".shapeclf") && !is_dir
+        }
+    })
 }
 
 /// Gets `dir` ready for a run: checks it may be written ([`check_output_folder`]), locks it
@@ -129,7 +169,9 @@ pub fn run(
     if m.counts.ok == 0 && m.counts.not_reached > 0 {
         return Err(RunError::Interrupted);
     }
-    if m.counts.ok == 0 {
+    // A shard with no rows (none of the meshes hashes to it, or all of them failed) still
+    // writes its part, failures recorded: the merge needs every part.
+    if m.counts.ok == 0 && m.shard.is_none() {
         let (first, reason) = m
             .failed
             .first()
@@ -144,4 +186,60 @@ pub fn run(
     ex.write(out)
         .map_err(|e| RunError::Write(out.to_path_buf(), e))?;
     Ok(ex)
+}
+
+impl Extraction {
+    /// Writes `descriptors.csv` (or `.parquet`), `mesh_cache.json` and `manifest.json` into
+    /// `dir` as one generation ([`crate::io::commit_files`]): a kill at any moment leaves the
+    /// previous three or the new three, never a mix. The manifest records the hashes of the
+    /// other two. A shard writes its part's three files under its own journal
+    /// ([`crate::io::commit_part`]), touching no other shard's.
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        write_generation(dir, &self.table, &self.cache, &self.manifest)
+    }
+}
+
+/// Writes a table, its cache and its manifest (whose hashes of the other two are filled in)
+/// into `dir` as one generation, under the names the manifest's shard and format give.
+pub fn write_generation(
+    dir: &Path,
+    table: &FeatureTable,
+    cache: &[CachedMesh],
+    manifest: &Manifest,
+) -> std::io::Result<()> {
+    let files = manifest.files();
+    let table = table.to_bytes(manifest.table_format)?;
+    let cache = crate::io::json_bytes(&cache)?;
+    let mut manifest = manifest.clone();
+    manifest.table_hash = Some(crate::features::hash_hex(&table));
+    manifest.cache_hash = Some(crate::features::hash_hex(&cache));
+    let manifest_bytes = crate::io::json_bytes(&manifest)?;
+    let all = [
+        (files.table.as_str(), table),
+        (files.cache.as_str(), cache),
+        (files.manifest.as_str(), manifest_bytes),
+    ];
+    // The table of the other format, left by an earlier run with another `--format`, goes in
+    // the same commit: no reader may find a stale table beside the current one.
+    let stale: Vec<String> = [
+        crate::features::TableFormat::Csv,
+        crate::features::TableFormat::Parquet,
+    ]
+    .into_iter()
+    .filter(|f| *f != manifest.table_format)
+    .map(|f| crate::shard::part_files(manifest.shard, f).table)
+    .filter(|name| dir.join(name).exists())
+    .collect();
+    let stale: Vec<&str> = stale.iter().map(String::as_str).collect();
+    match manifest.shard {
+        None => crate::io::commit_files_removing(dir, &all, &stale),
+        Some(_) => crate::io::commit_part_removing(dir, &files.journal, &all, &stale),
+    }
+}
+
+impl Extraction {
+    /// The names of the files [`Extraction::write`] writes.
+    pub fn files(&self) -> crate::shard::PartFiles {
+        self.manifest.files()
+    }
 }

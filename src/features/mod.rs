@@ -152,6 +152,28 @@ pub struct Manifest {
     /// whether written by one run or merged from shards).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<crate::shard::Shard>,
+    /// What the dataset held when this run listed it ([`crate::dataset::Listing`]): parts of a
+    /// sharded run merge only when they all saw the same listing, whatever the dataset's path
+    /// was typed as. Absent in manifests of older shapeclf versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_listing: Option<crate::dataset::Listing>,
+    /// `--max-faces`: meshes with more triangles (after clean-up) failed. Left out when no cap
+    /// was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_faces: Option<usize>,
+    /// Shards a merge with `--allow-missing` left out or took unfinished (none in a complete
+    /// merge or an unsharded run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards_left_out: Vec<ShardLeftOut>,
+}
+
+/// A shard that `merge --allow-missing` left out, or took with meshes not reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardLeftOut {
+    /// The shard, `I/N`.
+    pub shard: String,
+    /// Why: no part, or how many of its meshes its interrupted run did not reach.
+    pub reason: String,
 }
 
 impl Manifest {

@@ -65,3 +65,31 @@ fn a_locked_folder_is_refused_until_released() {
     drop(a);
     FolderLock::acquire(d.path()).unwrap();
 }
+
+#[test]
+fn a_commit_that_removes_a_stale_file_is_completed_or_undone_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    commit_files(dir, &[("t.csv", b"1".to_vec()), ("m", b"1".to_vec())]).unwrap();
+    commit_files_removing(
+        dir,
+        &[("t.pq", b"2".to_vec()), ("m", b"2".to_vec())],
+        &["t.csv"],
+    )
+    .unwrap();
+    assert!(!dir.join("t.csv").exists());
+    assert_eq!(std::fs::read(dir.join("m")).unwrap(), b"2");
+    // Killed after the journal and the renames, before the removal: recovery removes it.
+    std::fs::write(dir.join("t.csv"), b"1").unwrap();
+    let journal = serde_json::json!({"replace": ["t.pq", "m"], "remove": ["t.csv"]});
+    write_json_atomic(&dir.join(JOURNAL_FILE), &journal).unwrap();
+    assert!(recover(dir).unwrap().rolled_forward);
+    assert!(!dir.join("t.csv").exists());
+    assert!(dir.join("t.pq").exists() && !has_journal(dir));
+    // A journal naming a path outside the folder is not shapeclf's: dropped, nothing removed.
+    std::fs::write(dir.join("keep"), b"x").unwrap();
+    let bad = serde_json::json!({"replace": [], "remove": ["../keep"]});
+    write_json_atomic(&dir.join(JOURNAL_FILE), &bad).unwrap();
+    assert!(!recover(dir).unwrap().rolled_forward);
+    assert!(dir.join("keep").exists());
+}

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod shards;
+
 /// A valid tetrahedron in OFF.
 pub const GOOD_OFF: &str =
     "OFF\n4 4 0\n0 0 0\n1 0 0\n0 1 0\n0 0 1\n3 0 2 1\n3 0 1 3\n3 0 3 2\n3 1 2 3\n";

@@ -130,8 +130,13 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
             a.out.clone(),
         )
     });
-    let shard = shapeclf::shard::resolve(a.shard, a.shards, &|k| std::env::var(k).ok())
-        .map_err(anyhow::Error::msg)?;
+    let shard = shapeclf::shard::resolve(
+        a.shard,
+        a.shards,
+        &shapeclf::shard::parts_in(&a.out),
+        &|k| std::env::var(k).ok(),
+    )
+    .map_err(anyhow::Error::msg)?;
     if let Some((s, source)) = shard {
         errln!("shard {s} ({})", source.describe());
     }
@@ -215,8 +220,14 @@ fn cmd_merge(a: &MergeArgs) -> Result<ExitCode> {
             r.recovered.removed
         );
     }
-    for m in &r.missing {
-        errln!("warning: left out {m}");
+    for m in r.missing.iter().take(10) {
+        errln!("warning: {m}");
+    }
+    if r.missing.len() > 10 {
+        errln!(
+            "warning: and {} more shards left out or unfinished (the manifest lists them all)",
+            r.missing.len() - 10
+        );
     }
     let m = &r.manifest;
     let files = m.files();

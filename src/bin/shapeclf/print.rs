@@ -89,10 +89,23 @@ pub(crate) fn print_features(out: &Path, ex: &Extraction) -> Result<()> {
         out.join(&files.manifest).display()
     )?;
     if let Some(s) = m.shard {
-        outln!(
-            "shard {s} done: `shapeclf merge {}` combines the parts once every shard has run",
-            out.display()
-        )?;
+        if m.counts.not_reached > 0 {
+            outln!(
+                "shard {s} interrupted: rerun the same command to finish it before `shapeclf merge {}`",
+                out.display()
+            )?;
+        } else {
+            if m.counts.ok == 0 {
+                outln!(
+                    "shard {s} has no rows ({} of its meshes failed): its empty part is written, and the merge keeps its failures",
+                    m.counts.failed
+                )?;
+            }
+            outln!(
+                "shard {s} done: `shapeclf merge {}` combines the parts once every shard has run",
+                out.display()
+            )?;
+        }
     }
     Ok(())
 }

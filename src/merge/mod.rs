@@ -13,8 +13,27 @@
 use std::path::{Path, PathBuf};
 
 use crate::extract::CachedMesh;
-use crate::features::{Counts, FeatureTable, Manifest, read_part_checked};
+use crate::features::{Counts, FeatureTable, Manifest, ShardLeftOut, read_part_checked};
 use crate::shard::Shard;
+
+mod settings;
+
+/// Most lines of a list (missing shards) an error shows; the rest are counted.
+const MAX_LISTED: usize = 10;
+
+/// `lines`, at most [`MAX_LISTED`] of them, the rest counted, each on its own indented line.
+fn listed(lines: &[String]) -> String {
+    let mut out = lines
+        .iter()
+        .take(MAX_LISTED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n  ");
+    if lines.len() > MAX_LISTED {
+        out.push_str(&format!("\n  and {} more", lines.len() - MAX_LISTED));
+    }
+    out
+}
 
 /// Why a merge refused to write.
 #[derive(Debug, thiserror::Error)]
@@ -27,10 +46,10 @@ pub enum MergeError {
     /// Parts made with different settings, named with what differs.
     #[error("refusing to merge parts made differently:\n  {}", .0.join("\n  "))]
     Mismatch(Vec<String>),
-    /// Shards that are missing or unfinished (without `--allow-missing`).
+    /// Shards that are missing or unfinished (without `--allow-missing`), at most ten listed.
     #[error(
         "{} of {count} shards missing or unfinished, nothing written (rerun them, or merge what is there with --allow-missing):\n  {}",
-        .missing.len(), .missing.join("\n  ")
+        .missing.len(), listed(.missing)
     )]
     Missing {
         /// How many shards the parts say there are.
@@ -54,7 +73,8 @@ pub enum MergeError {
 pub struct MergeReport {
     /// The shards merged.
     pub merged: Vec<Shard>,
-    /// Shards left out (only with `allow_missing`): one line each, saying why.
+    /// Shards left out or merged unfinished (only with `allow_missing`), as the merged
+    /// manifest records them: one line each, saying why and what to do.
     pub missing: Vec<String>,
     /// The merged manifest, as written (its hashes filled in).
     pub manifest: Manifest,
@@ -73,36 +93,18 @@ pub fn run_fields_cleared(m: &Manifest) -> Manifest {
     m
 }
 
-/// The settings a part was made with that must agree for parts to merge, each named.
-fn settings(m: &Manifest) -> Vec<(&'static str, String)> {
-    vec![
-        ("tool", m.tool.clone()),
-        ("shapeclf version", m.tool_version.clone()),
-        ("format version", m.format_version.to_string()),
-        ("dataset", m.dataset.clone()),
-        ("seed", m.seed.to_string()),
-        ("descriptor parameters", format!("{:?}", m.descriptors)),
-        ("columns", m.columns.join(",")),
-        (
-            "views",
-            format!(
-                "{:?}",
-                m.views
-                    .as_ref()
-                    .map(|v| (v.config, v.count, v.grid_columns, &v.folder, &v.naming))
-            ),
-        ),
-        ("table format", format!("{:?}", m.table_format)),
-        ("shard count", m.shard.map_or(0, |s| s.count).to_string()),
-    ]
-}
-
 /// Merges the shard parts in `dir` into its `descriptors.csv` (or `.parquet`),
 /// `mesh_cache.json` and `manifest.json`, written as one generation. Refuses, writing nothing,
 /// when parts were made with different settings (naming each difference), when a part's table
 /// or cache is not the one its manifest records, when a part holds a row of another shard, or
-/// (unless `allow_missing`) when a shard is missing or was interrupted. The parts stay, so a
-/// shard can be rerun and the merge repeated. Takes the folder's lock: no shard may be running.
+/// (unless `allow_missing`) when a shard is missing or was interrupted. Parts agree when they
+/// saw the same dataset listing ([`crate::dataset::Listing`]), seed, `--max-faces`, descriptor
+/// and view settings, table format and shard count. With `allow_missing`, an interrupted
+/// part's finished rows and every part's failures are merged, and the merged manifest records
+/// each shard left out or unfinished (`shards_left_out`). An empty part (no mesh of its shard,
+/// or all of them failed) merges like any other; a merge with no row at all is refused. The
+/// parts stay, so a shard can be rerun and the merge repeated. Takes the folder's lock: no
+/// shard may be running.
 pub fn merge(dir: &Path, allow_missing: bool) -> Result<MergeReport, MergeError> {
     // Nothing is written, not even the lock file, into a folder that holds no parts (a user's
     // folder, a typo): the lock would create it or leave a file among their own.
@@ -132,36 +134,41 @@ pub fn merge(dir: &Path, allow_missing: bool) -> Result<MergeReport, MergeError>
             Err(e) => problems.push(e.to_string()),
         }
     }
-    if let Some((first, reference)) = parts.first() {
-        let want = settings(reference);
-        for (s, m) in &parts[1..] {
-            for ((what, a), (_, b)) in settings(m).iter().zip(&want) {
-                if a != b {
-                    problems.push(format!(
-                        "{}: {what} {a}, but {}: {what} {b}",
-                        s.manifest_file(),
-                        first.manifest_file()
-                    ));
-                }
-            }
-        }
-    }
+    problems.extend(settings::mismatches(dir, &parts));
     if !problems.is_empty() {
         return Err(MergeError::Mismatch(problems));
     }
     let count = parts[0].0.count;
     let mut missing = Vec::new();
+    let mut left_out = Vec::new();
     let mut complete = Vec::new();
     for index in 0..count {
+        let shard = Shard { index, count };
         match parts.iter().find(|(s, _)| s.index == index) {
-            None => missing.push(format!(
-                "shard {index}/{count}: no {}",
-                Shard { index, count }.manifest_file()
-            )),
-            Some((s, m)) if m.counts.not_reached > 0 => missing.push(format!(
-                "shard {s}: interrupted with {} meshes not reached (rerun it to finish)",
-                m.counts.not_reached
-            )),
+            None => {
+                let why = format!("no {}", shard.manifest_file());
+                missing.push(format!("shard {shard}: {why}"));
+                left_out.push(ShardLeftOut {
+                    shard: shard.to_string(),
+                    reason: why,
+                });
+            }
+            Some(p) if p.1.counts.not_reached > 0 => {
+                // Its finished rows were computed from the same inputs and settings (checked
+                // above): with --allow-missing they are kept, and the gap recorded.
+                missing.push(format!(
+                    "shard {shard}: interrupted with {} meshes not reached (rerun it to finish)",
+                    p.1.counts.not_reached
+                ));
+                left_out.push(ShardLeftOut {
+                    shard: shard.to_string(),
+                    reason: format!(
+                        "interrupted with {} meshes not reached; its {} finished rows are merged",
+                        p.1.counts.not_reached, p.1.counts.ok
+                    ),
+                });
+                complete.push(p);
+            }
             Some(p) => complete.push(p),
         }
     }
@@ -170,7 +177,7 @@ pub fn merge(dir: &Path, allow_missing: bool) -> Result<MergeReport, MergeError>
     }
     if complete.is_empty() {
         return Err(MergeError::Part(format!(
-            "{}: no finished shard to merge",
+            "{}: no shard part to merge",
             dir.display()
         )));
     }
@@ -190,6 +197,7 @@ pub fn merge(dir: &Path, allow_missing: bool) -> Result<MergeReport, MergeError>
     merged.threads = 0;
     merged.wall_seconds = 0.0;
     merged.failed = Vec::new();
+    merged.shards_left_out = left_out;
     merged.table_hash = None;
     merged.cache_hash = None;
     if let Some(v) = &mut merged.views {
@@ -237,6 +245,7 @@ pub fn merge(dir: &Path, allow_missing: bool) -> Result<MergeReport, MergeError>
         merged.counts.found += m.counts.found;
         merged.counts.ok += m.counts.ok;
         merged.counts.failed += m.counts.failed;
+        merged.counts.not_reached += m.counts.not_reached;
         merged.sdf.add(&m.sdf);
         merged.triangles += m.triangles;
         merged.degenerate_dropped += m.degenerate_dropped;
@@ -248,6 +257,12 @@ pub fn merge(dir: &Path, allow_missing: bool) -> Result<MergeReport, MergeError>
             v.rays += pv.rays;
         }
     }
+    if table.rows.is_empty() {
+        return Err(MergeError::Part(format!(
+            "no merged shard holds a row ({} meshes failed, {} not reached); nothing written: the parts' manifests say why",
+            merged.counts.failed, merged.counts.not_reached
+        )));
+    }
     table.rows.sort_by(|a, b| a.path.cmp(&b.path));
     cache.sort_by(|a, b| a.path.cmp(&b.path));
     merged.failed.sort_by(|a, b| a.path.cmp(&b.path));
@@ -256,6 +271,23 @@ pub fn merge(dir: &Path, allow_missing: bool) -> Result<MergeReport, MergeError>
         .map_err(|e| MergeError::Write(dir.to_path_buf(), e))?;
     let manifest = Manifest::read(&dir.join(crate::features::MANIFEST_FILE))
         .map_err(|e| MergeError::Part(e.to_string()))?;
+    let missing = manifest
+        .shards_left_out
+        .iter()
+        .map(|l| {
+            if l.reason.starts_with("interrupted") {
+                format!(
+                    "shard {}: {} (rerun it, then merge again)",
+                    l.shard, l.reason
+                )
+            } else {
+                format!(
+                    "left out shard {}: {} (run it, then merge again)",
+                    l.shard, l.reason
+                )
+            }
+        })
+        .collect();
     Ok(MergeReport {
         merged: complete.iter().map(|(s, _)| *s).collect(),
         missing,
