@@ -81,6 +81,11 @@ pub enum Error {
         /// `; skipped ...` naming each unreadable folder, or empty.
         why: String,
     },
+    /// The models of one folder were tested on different datasets or tasks.
+    #[error(
+        "these models were tested on different datasets or tasks, which one ranking would mix: {0}. Put each group's model folders in a folder of its own and compare each"
+    )]
+    MixedTasks(String),
     /// A model's recorded descriptor parameters do not produce the columns it was trained on.
     #[error(
         "{0}: the model was trained on columns that its recorded descriptor parameters do not produce; retrain it"

@@ -249,3 +249,57 @@ fn help_fits_on_a_screen_and_shows_every_default() {
     let synth = String::from_utf8_lossy(&shapeclf_ok(&["synth", "--help"]).stdout).into_owned();
     assert!(synth.contains("(default: off,obj,stl,ply)"), "{synth}");
 }
+
+/// `compare` ranks together only models tested on the same meshes and classes: the same
+/// dataset under other feature settings is one ranking, another dataset or a one-against-the-
+/// rest task is refused with the groups named.
+#[test]
+fn compare_never_ranks_models_of_different_datasets_together() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| d.path().join(n);
+    shapeclf_ok(&["synth", s(&p("a")), "--per-class", "3", "--seed", "1"]);
+    shapeclf_ok(&["synth", s(&p("b")), "--per-class", "4", "--seed", "2"]);
+    for (data, feats, extra) in [
+        ("a", "fa", "none"),
+        ("a", "fa_pca", "pca"),
+        ("b", "fb", "none"),
+    ] {
+        shapeclf_ok(&[
+            "features",
+            s(&p(data)),
+            "--out",
+            s(&p(feats)),
+            "--no-views",
+            "--align",
+            extra,
+        ]);
+    }
+    let train = |feats: &str, out: &str, extra: &[&str]| {
+        let mut args = vec!["train", "--model", "logistic", "--features"];
+        let (f, o) = (p(feats), p(out));
+        args.extend([s(&f), "--out", s(&o), "--epochs", "3"]);
+        args.extend(extra);
+        shapeclf_ok(&args);
+    };
+    train("fa", "same/none", &[]);
+    train("fa_pca", "same/pca", &[]);
+    // The same meshes under two feature settings: one ranking.
+    shapeclf_ok(&["compare", "--models", s(&p("same"))]);
+    // Another dataset in the same folder: refused, each group named.
+    train("fb", "same/other", &[]);
+    let out = common::shapeclf(&["compare", "--models", s(&p("same"))]);
+    common::fails(&out, 1, "different datasets or tasks");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("none, pca (dataset") && err.contains("other (dataset"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(p("same/other")).unwrap();
+    // A one-against-the-rest model on the same meshes is another task.
+    train("fa", "same/mug", &["--positive", "mug"]);
+    common::fails(
+        &common::shapeclf(&["compare", "--models", s(&p("same"))]),
+        1,
+        "different datasets or tasks",
+    );
+}

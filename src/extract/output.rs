@@ -158,11 +158,14 @@ pub fn run(
             out.display()
         )));
     }
+    let threads = match opts.jobs.unwrap_or_else(rayon::current_num_threads).max(1) {
+        1 => "1 thread".to_string(),
+        n => format!("{n} threads"),
+    };
     observer.event(Event::Info(&format!(
-        "features: {} -> {} ({} threads, CPU ray casting with parry3d)",
+        "features: {} -> {} ({threads}, CPU ray casting with parry3d)",
         root.display(),
         out.display(),
-        opts.jobs.unwrap_or_else(rayon::current_num_threads).max(1)
     )));
     let ex = extract(root, opts, observer)?;
     let m = &ex.manifest;

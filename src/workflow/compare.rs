@@ -77,6 +77,7 @@ pub fn compare(models_dir: &Path, _observer: &dyn Observer) -> Result<Comparison
             spread: r.spread,
         });
     }
+    check_one_task(&page)?;
     if rows.is_empty() {
         let why: Vec<String> = skipped.iter().map(|(n, e)| format!("{n}: {e}")).collect();
         return Err(Error::NoModels {
@@ -129,6 +130,53 @@ pub fn compare(models_dir: &Path, _observer: &dyn Observer) -> Result<Comparison
     )
     .map_err(Error::io("writing the comparison into", models_dir))?;
     Ok(Comparison { rows, skipped })
+}
+
+/// What a model was tested on: the dataset its features were computed from (the listing of its
+/// files, where the manifest records one; else the dataset as typed) and the classes it tells
+/// apart (a `--positive` model is another task on the same meshes).
+fn task_of(m: &crate::report::html::PageModel) -> (String, String) {
+    let manifest: Option<crate::features::Manifest> =
+        std::fs::read(m.dir.join(model_dir::MANIFEST_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+    let dataset = match &manifest {
+        Some(f) => match &f.dataset_listing {
+            Some(l) => format!("{} ({} files, listing {})", f.dataset, l.files, l.hash),
+            None => f.dataset.clone(),
+        },
+        None => "an unreadable feature manifest".to_string(),
+    };
+    let classes = m.report.metrics.classes.join(", ");
+    (dataset, classes)
+}
+
+/// Refuses to rank together models tested on different datasets or tasks, naming the groups:
+/// one table would compare scores that measure different things.
+fn check_one_task(page: &[crate::report::html::PageModel]) -> Result<()> {
+    let mut groups: Vec<((String, String), Vec<&str>)> = Vec::new();
+    for m in page {
+        let key = task_of(m);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, names)) => names.push(&m.name),
+            None => groups.push((key, vec![&m.name])),
+        }
+    }
+    if groups.len() <= 1 {
+        return Ok(());
+    }
+    let listed: Vec<String> = groups
+        .iter()
+        .map(|((dataset, classes), names)| {
+            let k = classes.split(", ").count();
+            format!(
+                "{} (dataset {dataset}; {k} classes: {})",
+                names.join(", "),
+                crate::text::ellipsize(classes, 80)
+            )
+        })
+        .collect();
+    Err(Error::MixedTasks(listed.join("; ")))
 }
 
 /// The one-page comparison `compare` writes into the models folder.
