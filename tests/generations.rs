@@ -429,8 +429,8 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
-/// #23.10: on a disk that fills up at any point of the write, `train`, `features` and
-/// `compare` either finish whole or fail, leaving the previous model folder, feature
+/// #23.10: on a disk that fills up at any point of the write, `train`, `features`, `compare`
+/// and `merge` either finish whole or fail, leaving the previous model folder, feature
 /// generation and comparison as they were, and no temporary or staged file behind.
 #[test]
 fn a_full_disk_leaves_the_previous_outputs_whole_and_no_debris() {
@@ -445,13 +445,17 @@ mkdir -p $T
 mount -t tmpfs -o size=24m tmpfs $T
 cp -r {features} $T/f
 mkdir -p $T/models
+$S features {meshes} --out $T/sh --no-views --shard 0/2 >/dev/null 2>&1
+$S features {meshes} --out $T/sh --no-views --shard 1/2 >/dev/null 2>&1
+$S merge $T/sh >/dev/null 2>&1
 $S train --model logistic --features $T/f --out $T/models/lg --epochs 3 >/dev/null 2>&1
 $S train --model mlp --features $T/f --out $T/models/mlp --epochs 3 >/dev/null 2>&1
 $S compare --models $T/models >/dev/null 2>&1
 dd if=/dev/zero of=$T/fill bs=64k 2>/dev/null || true
 for free in 0 4096 16384 65536 262144 1048576; do
   mkdir -p {outside}/pre-$free
-  cp -r $T/f $T/models {outside}/pre-$free/
+  cp -r $T/f $T/models $T/sh {outside}/pre-$free/
+  rm -f $T/sh/manifest.json $T/sh/descriptors.csv $T/sh/mesh_cache.json
   truncate -s -$free $T/fill
   rc=0; $S train --model logistic --features $T/f --out $T/models/lg --epochs 3 --seed 7 >/dev/null 2>$T/../train-$free.err || rc=$?
   echo "train $free $rc"
@@ -459,9 +463,11 @@ for free in 0 4096 16384 65536 262144 1048576; do
   echo "features $free $rc"
   rc=0; $S compare --models $T/models >/dev/null 2>$T/../compare-$free.err || rc=$?
   echo "compare $free $rc"
+  rc=0; $S merge $T/sh >/dev/null 2>$T/../merge-$free.err || rc=$?
+  echo "merge $free $rc"
   rm -f $T/fill
   mkdir -p {outside}/after-$free
-  cp -r $T/f $T/models {outside}/after-$free/
+  cp -r $T/f $T/models $T/sh {outside}/after-$free/
   dd if=/dev/zero of=$T/fill bs=64k 2>/dev/null || true
 done
 "#,
@@ -520,8 +526,29 @@ done
                     );
                 }
             }
+            // The merged files were removed before the merge: a failed one leaves none of
+            // them (nor any staged file), and the parts untouched.
+            "merge" => {
+                for file in ["manifest.json", "descriptors.csv", "mesh_cache.json"] {
+                    assert!(
+                        !after.join("sh").join(file).exists(),
+                        "merge with {free} bytes free left a {file}: {err}"
+                    );
+                }
+                let parts = |dir: &Path| {
+                    snapshot(dir)
+                        .into_iter()
+                        .filter(|(p, _)| p.to_string_lossy().contains("of2"))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(
+                    parts(&after.join("sh")),
+                    parts(&outside.join(format!("pre-{free}/sh"))),
+                    "merge with {free} bytes free changed a part: {err}"
+                );
+            }
             _ => unreachable!("{line}"),
         }
     }
-    assert!(failures >= 3, "the disk was full for some runs:\n{log}");
+    assert!(failures >= 4, "the disk was full for some runs:\n{log}");
 }

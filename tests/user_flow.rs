@@ -281,9 +281,19 @@ fn compare_never_ranks_models_of_different_datasets_together() {
         args.extend(extra);
         shapeclf_ok(&args);
     };
+    // The same dataset typed another way.
+    let spelled = format!("{}/./../a/", p("a").display());
+    shapeclf_ok(&[
+        "features",
+        &spelled,
+        "--out",
+        s(&p("fa_spelled")),
+        "--no-views",
+    ]);
     train("fa", "same/none", &[]);
     train("fa_pca", "same/pca", &[]);
-    // The same meshes under two feature settings: one ranking.
+    train("fa_spelled", "same/spelled", &[]);
+    // The same meshes under two feature settings, and typed two ways: one ranking.
     shapeclf_ok(&["compare", "--models", s(&p("same"))]);
     // Another dataset in the same folder: refused, each group named.
     train("fb", "same/other", &[]);
@@ -291,7 +301,7 @@ fn compare_never_ranks_models_of_different_datasets_together() {
     common::fails(&out, 1, "different datasets or tasks");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("none, pca (dataset") && err.contains("other (dataset"),
+        err.contains("none, pca, spelled (dataset") && err.contains("other (dataset"),
         "{err}"
     );
     std::fs::remove_dir_all(p("same/other")).unwrap();

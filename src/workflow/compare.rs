@@ -132,34 +132,38 @@ pub fn compare(models_dir: &Path, _observer: &dyn Observer) -> Result<Comparison
     Ok(Comparison { rows, skipped })
 }
 
-/// What a model was tested on: the dataset its features were computed from (the listing of its
-/// files, where the manifest records one; else the dataset as typed) and the classes it tells
-/// apart (a `--positive` model is another task on the same meshes).
-fn task_of(m: &crate::report::html::PageModel) -> (String, String) {
+/// What a model was tested on, as (what identifies it, how to name it): the dataset its features
+/// were computed from (the listing of its files where the manifest records one, so one dataset
+/// typed two ways is one; else the dataset as typed) and the classes it tells apart (a
+/// `--positive` model is another task on the same meshes).
+fn task_of(m: &crate::report::html::PageModel) -> ((String, String), String) {
     let manifest: Option<crate::features::Manifest> =
         std::fs::read(m.dir.join(model_dir::MANIFEST_FILE))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
-    let dataset = match &manifest {
+    let (dataset, shown) = match &manifest {
         Some(f) => match &f.dataset_listing {
-            Some(l) => format!("{} ({} files, listing {})", f.dataset, l.files, l.hash),
-            None => f.dataset.clone(),
+            Some(l) => (
+                format!("listing {}", l.hash),
+                format!("{} ({} files)", f.dataset, l.files),
+            ),
+            None => (f.dataset.clone(), f.dataset.clone()),
         },
-        None => "an unreadable feature manifest".to_string(),
+        None => (String::new(), "an unreadable feature manifest".to_string()),
     };
-    let classes = m.report.metrics.classes.join(", ");
-    (dataset, classes)
+    ((dataset, m.report.metrics.classes.join(", ")), shown)
 }
 
 /// Refuses to rank together models tested on different datasets or tasks, naming the groups:
 /// one table would compare scores that measure different things.
 fn check_one_task(page: &[crate::report::html::PageModel]) -> Result<()> {
-    let mut groups: Vec<((String, String), Vec<&str>)> = Vec::new();
+    type Group<'a> = ((String, String), String, Vec<&'a str>);
+    let mut groups: Vec<Group<'_>> = Vec::new();
     for m in page {
-        let key = task_of(m);
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, names)) => names.push(&m.name),
-            None => groups.push((key, vec![&m.name])),
+        let (key, shown) = task_of(m);
+        match groups.iter_mut().find(|(k, _, _)| *k == key) {
+            Some((_, _, names)) => names.push(&m.name),
+            None => groups.push((key, shown, vec![&m.name])),
         }
     }
     if groups.len() <= 1 {
@@ -167,10 +171,10 @@ fn check_one_task(page: &[crate::report::html::PageModel]) -> Result<()> {
     }
     let listed: Vec<String> = groups
         .iter()
-        .map(|((dataset, classes), names)| {
+        .map(|((_, classes), shown, names)| {
             let k = classes.split(", ").count();
             format!(
-                "{} (dataset {dataset}; {k} classes: {})",
+                "{} (dataset {shown}; {k} classes: {})",
                 names.join(", "),
                 crate::text::ellipsize(classes, 80)
             )
