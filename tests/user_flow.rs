@@ -313,3 +313,66 @@ fn compare_never_ranks_models_of_different_datasets_together() {
         "different datasets or tasks",
     );
 }
+
+/// Each epoch's numbers are appended as they come to a file that can be followed while the
+/// model trains, and the finished model folder keeps the whole log, every seed's epochs.
+#[test]
+fn epochs_are_logged_as_they_come_and_kept_in_the_model_folder() {
+    use std::io::BufRead;
+    let d = tempfile::tempdir().unwrap();
+    let (meshes, feats, out) = (d.path().join("m"), d.path().join("f"), d.path().join("mlp"));
+    shapeclf_ok(&["synth", s(&meshes), "--per-class", "3"]);
+    shapeclf_ok(&["features", s(&meshes), "--out", s(&feats), "--no-views"]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shapeclf"))
+        .args([
+            "train",
+            "--model",
+            "mlp",
+            "--features",
+            s(&feats),
+            "--out",
+            s(&out),
+        ])
+        .args(["--epochs", "1500", "--repeats", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut live = None;
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 {
+        if let Some(rest) = line.split("each epoch is logged as it ends in ").nth(1) {
+            live = Some(std::path::PathBuf::from(
+                rest.split(" (kept").next().unwrap(),
+            ));
+            break;
+        }
+        line.clear();
+    }
+    let live = live.expect("the log's place is said");
+    // Followed while training runs: lines appear before the run ends.
+    let mut seen = 0;
+    while child.try_wait().unwrap().is_none() && seen < 3 {
+        seen = std::fs::read_to_string(&live).map_or(0, |t| t.lines().count());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(seen >= 3, "only {seen} lines while training ran");
+    std::io::copy(&mut err, &mut std::io::sink()).unwrap();
+    assert!(child.wait().unwrap().success());
+    let kept = std::fs::read_to_string(out.join("epochs.csv")).unwrap();
+    let mut rows = kept.lines();
+    assert_eq!(
+        rows.next(),
+        Some("seed,epoch,loss,train_accuracy,val_accuracy,val_loss,seconds")
+    );
+    let rows: Vec<Vec<&str>> = rows.map(|r| r.split(',').collect()).collect();
+    assert_eq!(rows.len(), 3000, "both seeds' epochs");
+    assert_eq!((rows[0][0], rows[0][1]), ("0", "1"));
+    assert_eq!((rows[2999][0], rows[2999][1]), ("1", "1500"));
+    assert!(
+        rows.iter()
+            .all(|r| r.len() == 7 && r[2].parse::<f64>().is_ok())
+    );
+    assert!(!live.exists(), "the staging folder became the model folder");
+}

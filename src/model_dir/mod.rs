@@ -18,7 +18,9 @@ mod config;
 mod staging;
 
 pub use config::{ModelConfig, Network, read_config};
-pub use staging::{CommitError, ReplaceError, check_replaceable, is_model_folder, write_staged};
+pub use staging::{
+    CommitError, ReplaceError, Staging, check_replaceable, is_model_folder, write_staged,
+};
 
 /// Weights (Burn's burnpack record).
 pub const WEIGHTS_FILE: &str = "model.bpk";

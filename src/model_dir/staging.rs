@@ -49,17 +49,56 @@ pub fn write_staged<E: From<CommitError>>(
     out: &Path,
     write: impl FnOnce(&Path) -> Result<(), E>,
 ) -> Result<(), E> {
-    check_replaceable(out).map_err(CommitError::Replace)?;
-    let staging = stage_dir(out).map_err(|e| CommitError::Io(out.to_path_buf(), e))?;
-    let result = write(&staging).and_then(|()| {
-        check_replaceable(out).map_err(CommitError::Replace)?;
-        commit_dir(&staging, out).map_err(|e| CommitError::Io(out.to_path_buf(), e))?;
-        Ok(())
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&staging);
+    Staging::begin(out)?.commit(write)
+}
+
+/// A model folder being built: a fresh hidden folder beside its target, which a training run
+/// fills as it goes (its epochs' log first) and [`Staging::commit`] swaps in whole. Dropped
+/// without a commit (an error, a diverged training), it is removed.
+#[derive(Debug)]
+pub struct Staging {
+    dir: PathBuf,
+    out: PathBuf,
+    committed: bool,
+}
+
+impl Staging {
+    /// Checks that `out` may be replaced and makes the staging folder beside it.
+    pub fn begin(out: &Path) -> Result<Staging, CommitError> {
+        check_replaceable(out)?;
+        let dir = stage_dir(out).map_err(|e| CommitError::Io(out.to_path_buf(), e))?;
+        Ok(Staging {
+            dir,
+            out: out.to_path_buf(),
+            committed: false,
+        })
     }
-    result
+
+    /// The staging folder.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Lets `write` finish the folder, then swaps it in for the target (checked again to be
+    /// replaceable just before). On any error the target is untouched.
+    pub fn commit<E: From<CommitError>>(
+        mut self,
+        write: impl FnOnce(&Path) -> Result<(), E>,
+    ) -> Result<(), E> {
+        write(&self.dir)?;
+        check_replaceable(&self.out).map_err(CommitError::Replace)?;
+        commit_dir(&self.dir, &self.out).map_err(|e| CommitError::Io(self.out.clone(), e))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
 }
 
 /// Why a staged model folder could not replace its target.

@@ -6,6 +6,7 @@ use std::path::Path;
 
 mod compare;
 mod demo;
+mod epoch_log;
 
 pub use compare::{COMPARISON_HTML, Comparison, compare};
 pub use demo::{Demo, DemoOptions, DemoStep, demo};
@@ -20,6 +21,8 @@ use crate::report::render::report_markdown;
 use crate::report::{Metrics, RepeatScore, Report, Spread, TestPrediction, plots};
 use crate::train::{self, Fit, ModelSpec, Standardizer, TrainConfig, ViewSet};
 use crate::view_store::{Copies, Keep, RecordedViews, load_views};
+pub use epoch_log::EPOCHS_FILE;
+use epoch_log::EpochLog;
 
 /// What training one model produced, whichever model it was.
 struct Outcome {
@@ -150,9 +153,9 @@ fn fit_once(
 }
 
 /// Trains `cfg.model` on the features in `features_dir` and writes the model folder `out`
-/// (weights, config, classes, normalisation, manifest, report.json, report.md, confusion.png,
-/// curves.png; for the CNN also filters.png and feature_maps.png), replacing it whole. Returns
-/// the report.
+/// (weights, config, classes, normalisation, manifest, report.json, report.md, epochs.csv,
+/// confusion.png, curves.png; for the CNN also filters.png and feature_maps.png), replacing it
+/// whole. Returns the report.
 pub fn train_model(
     features_dir: &Path,
     out: &Path,
@@ -279,6 +282,17 @@ pub fn train_model(
             }
         }
     };
+    // Everything goes into a staging folder beside `out`, made now so that the epochs' log can
+    // be followed while training runs, and swapped in for `out` whole at the end: a kill at any
+    // moment leaves either the previous model folder or the new one, never a mix.
+    let staging = model_dir::Staging::begin(out)?;
+    let log = EpochLog::create(staging.path(), observer);
+    observer.event(Event::Info(&format!(
+        "each epoch is logged as it ends in {} (kept in the model folder)",
+        log.path().display()
+    )));
+    log.set_seed(cfg.seed);
+    let observer: &dyn Observer = &log;
     let outcome = fit_once(cfg, &inputs, &data, &device, observer);
     inputs.check_views_unchanged()?;
     if let Some(epoch) = outcome.fit.diverged {
@@ -300,6 +314,7 @@ pub fn train_model(
                 cfg.repeats,
                 c.seed
             )));
+            log.set_seed(c.seed);
             let o = fit_once(&c, &inputs, &data, &device, observer);
             inputs.check_views_unchanged()?;
             if let Some(epoch) = o.fit.diverged {
@@ -319,9 +334,7 @@ pub fn train_model(
         network: outcome.network.clone(),
         weights_hash: None,
     };
-    // Everything goes into a staging folder beside `out`, which then replaces `out` whole: a
-    // kill at any moment leaves either the previous model folder or the new one, never a mix.
-    model_dir::write_staged(out, |dir| -> Result<()> {
+    staging.commit(|dir| -> Result<()> {
         let wrote = |e| Error::Io {
             what: "writing model to",
             path: dir.to_path_buf(),
@@ -337,6 +350,8 @@ pub fn train_model(
         )
         .map_err(wrote)?;
         write_json_atomic(&dir.join(model_dir::REPORT_FILE), &report).map_err(wrote)?;
+        // The whole log, whatever became of the live copy's appends.
+        write_bytes_atomic(&dir.join(EPOCHS_FILE), log.csv().as_bytes()).map_err(wrote)?;
         write_bytes_atomic(&dir.join("report.md"), report_markdown(&report).as_bytes())
             .map_err(wrote)?;
         let test_views = match &inputs {
