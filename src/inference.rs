@@ -52,42 +52,45 @@ pub fn predict(model_dir: &Path, meshes: &[PathBuf], top: usize) -> Result<Vec<P
             .unwrap_or_default();
         // The mesh's own seed comes from its content inside, as in `features`: the same file
         // gives the same descriptors however its path is spelled.
-        let probs =
+        // A panic on one mesh (a bug, but never to end the run) is that mesh's error.
+        let computed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             extract::process_file_with_views(path, cfg, model.manifest.seed, None, views.as_ref())
                 .map_err(|e| e.to_string())
-                .and_then(|f| match (&model.model, &model.standardizer) {
-                    (Classifier::Dense(net), Some(s)) => {
-                        let mut x = f.descriptors.values;
-                        s.apply(&mut x);
-                        let rows = RowSet {
-                            columns: x.len(),
-                            x,
-                            y: vec![0],
-                        };
-                        Ok(train::predict_proba(net, &rows, &device))
-                    }
-                    (Classifier::Cnn(net), _) => {
-                        let v = f.descriptors.views.ok_or("no views rendered")?;
-                        Ok(train::predict_proba(net, &one_shape(v, &name), &device))
-                    }
-                    (Classifier::Fusion(net), Some(s)) => {
-                        let v = f.descriptors.views.ok_or("no views rendered")?;
-                        let mut x = f.descriptors.values;
-                        s.apply(&mut x);
-                        let set = FusionSet {
-                            views: one_shape(v, &name),
-                            rows: RowSet {
-                                columns: x.len(),
-                                x,
-                                y: vec![0],
-                            },
-                        };
-                        Ok(train::predict_proba(net, &set, &device))
-                    }
-                    (Classifier::Dense(_) | Classifier::Fusion(_), None) => {
-                        Err("model has no normalisation".into())
-                    }
-                });
+        }))
+        .unwrap_or_else(|p| Err(extract::panic_error(p.as_ref())));
+        let probs = computed.and_then(|f| match (&model.model, &model.standardizer) {
+            (Classifier::Dense(net), Some(s)) => {
+                let mut x = f.descriptors.values;
+                s.apply(&mut x);
+                let rows = RowSet {
+                    columns: x.len(),
+                    x,
+                    y: vec![0],
+                };
+                Ok(train::predict_proba(net, &rows, &device))
+            }
+            (Classifier::Cnn(net), _) => {
+                let v = f.descriptors.views.ok_or("no views rendered")?;
+                Ok(train::predict_proba(net, &one_shape(v, &name), &device))
+            }
+            (Classifier::Fusion(net), Some(s)) => {
+                let v = f.descriptors.views.ok_or("no views rendered")?;
+                let mut x = f.descriptors.values;
+                s.apply(&mut x);
+                let set = FusionSet {
+                    views: one_shape(v, &name),
+                    rows: RowSet {
+                        columns: x.len(),
+                        x,
+                        y: vec![0],
+                    },
+                };
+                Ok(train::predict_proba(net, &set, &device))
+            }
+            (Classifier::Dense(_) | Classifier::Fusion(_), None) => {
+                Err("model has no normalisation".into())
+            }
+        });
         let probs = probs.and_then(|p| {
             if p.iter().all(|q| q.is_finite()) {
                 Ok(p)

@@ -389,3 +389,38 @@ fn predict_checks_the_settings_a_model_folder_records() {
         );
     }
 }
+
+/// A folder merged with `--allow-missing` holds part of the dataset: `train` says so, naming
+/// the shards, so its scores are not read as the whole set's.
+#[test]
+fn train_warns_on_a_feature_folder_merged_with_shards_left_out() {
+    let d = tempfile::tempdir().unwrap();
+    let (meshes, feats) = (d.path().join("m"), d.path().join("f"));
+    shapeclf_ok(&["synth", s(&meshes), "--per-class", "3"]);
+    shapeclf_ok(&[
+        "features",
+        s(&meshes),
+        "--out",
+        s(&feats),
+        "--no-views",
+        "--shard",
+        "0/2",
+    ]);
+    shapeclf_ok(&["merge", s(&feats), "--allow-missing"]);
+    let out = shapeclf_ok(&[
+        "train",
+        "--model",
+        "logistic",
+        "--features",
+        s(&feats),
+        "--out",
+        s(&d.path().join("lg")),
+        "--epochs",
+        "2",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is incomplete") && err.contains("shards left out or unfinished: 1/2"),
+        "{err}"
+    );
+}

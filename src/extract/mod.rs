@@ -27,6 +27,7 @@ use crate::observe::{Event, Observer};
 pub use output::{
     OutputError, RunError, check_output_folder, prepare_output, run, write_generation,
 };
+pub(crate) use process::panic_error;
 pub use process::{MeshFeatures, process_file, process_file_with_views};
 use process::{content_hash_with_links, process_guarded};
 

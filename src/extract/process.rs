@@ -120,17 +120,18 @@ pub(super) fn process_guarded(
         Ok((f, hashes))
     })) {
         Ok(r) => r,
-        Err(p) => {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown".into());
-            Err(format!(
-                "internal error while processing (please report): {msg}"
-            ))
-        }
+        Err(p) => Err(panic_error(p.as_ref())),
     }
+}
+
+/// The error a caught panic of one mesh's processing becomes: that mesh fails, the run goes on.
+pub(crate) fn panic_error(p: &(dyn std::any::Any + Send)) -> String {
+    let msg = p
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown".into());
+    format!("internal error while processing (please report): {msg}")
 }
 
 /// [`dataset::content_hash`] of a mesh file, folded with that of every file it links to (a

@@ -170,6 +170,25 @@ pub fn train_model(
             dir: features_dir.to_path_buf(),
             source,
         })?;
+    // A merge with --allow-missing (or an interrupted run) is a part of the dataset: say so, so
+    // that its scores are not read as the whole set's.
+    if !manifest.shards_left_out.is_empty() || manifest.counts.not_reached > 0 {
+        let left: Vec<&str> = manifest
+            .shards_left_out
+            .iter()
+            .map(|s| s.shard.as_str())
+            .collect();
+        observer.event(Event::Warning(&format!(
+            "{} is incomplete ({} meshes not reached{}): the model sees part of the dataset; finish the run or its shards, then train again",
+            features_dir.display(),
+            manifest.counts.not_reached,
+            if left.is_empty() {
+                String::new()
+            } else {
+                format!("; shards left out or unfinished: {}", left.join(", "))
+            }
+        )));
+    }
     if intact == Some(false) {
         observer.event(Event::Warning(&format!(
             "{} is not the table {} was written with (edited by hand, or copied from another run)",

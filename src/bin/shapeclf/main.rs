@@ -49,6 +49,7 @@ impl std::error::Error for Usage {}
 
 fn main() -> ExitCode {
     shapeclf::models::kernels::keep_freed_memory();
+    quiet_panics();
     let cli = Cli::parse();
     match try_main(cli) {
         Ok(code) => code,
@@ -63,6 +64,28 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// A panic (a bug: one mesh's is caught and becomes that mesh's error) prints one line asking
+/// for a report instead of Rust's message and backtrace hint among the run's output; with
+/// `RUST_BACKTRACE` set, Rust's own report is kept for whoever debugs it.
+fn quiet_panics() {
+    if std::env::var_os("RUST_BACKTRACE").is_some() {
+        return;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        errln!("internal error{at}: {msg} (please report it, with the input that caused it)");
+    }));
 }
 
 /// The error and its causes, `: `-separated, leaving out a cause whose text the message
