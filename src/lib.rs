@@ -17,6 +17,7 @@
 pub mod dataset;
 pub mod descriptors;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod features;
 pub mod fixtures;

@@ -13,6 +13,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::kernels;
+use super::onnx_graph::{Attr, Graph};
 
 /// Shape of an [`Mvcnn`]; saved in the model's `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,6 +138,59 @@ impl ConvBlock {
     fn activate(&self, x: Tensor<4>) -> Tensor<4> {
         relu(self.norm.forward(self.conv.forward(x)))
     }
+
+    /// Appends the block at inference (batch norm with its running statistics) to `g`.
+    fn to_onnx(&self, g: &mut Graph, x: &str) -> String {
+        let weight = self.conv.weight.val();
+        let [_, _, kh, kw] = weight.dims();
+        let w = g.weight("conv", weight);
+        // A "same" convolution (odd kernel, padding half of it), as `CnnConfig::init` builds
+        // and `kernels::conv_same` computes.
+        let (ph, pw) = ((kh / 2) as i64, (kw / 2) as i64);
+        let z = g.op(
+            "Conv",
+            &[x, &w],
+            &[
+                ("kernel_shape", Attr::Ints(vec![kh as i64, kw as i64])),
+                ("pads", Attr::Ints(vec![ph, pw, ph, pw])),
+            ],
+        );
+        let n = &self.norm;
+        let gamma = g.weight("bn_scale", n.gamma.val());
+        let beta = g.weight("bn_bias", n.beta.val());
+        let mean = g.weight("bn_mean", n.running_mean.value());
+        let var = g.weight("bn_var", n.running_var.value());
+        let y = g.op(
+            "BatchNormalization",
+            &[&z, &gamma, &beta, &mean, &var],
+            &[("epsilon", Attr::Float(n.epsilon as f32))],
+        );
+        let y = g.op("Relu", &[&y], &[]);
+        g.op(
+            "MaxPool",
+            &[&y],
+            &[
+                ("kernel_shape", Attr::Ints(vec![2, 2])),
+                ("strides", Attr::Ints(vec![2, 2])),
+            ],
+        )
+    }
+}
+
+/// The `[out, size]` matrix whose product with a vector of `size` values is adaptive average
+/// pooling to `out` values: output `i` averages inputs `floor(i size / out)` up to
+/// `ceil((i + 1) size / out)`, the windows of Burn's (and PyTorch's) `AdaptiveAvgPool2d`.
+fn adaptive_pool_matrix(size: usize, out: usize) -> Vec<f32> {
+    let mut m = vec![0f32; out * size];
+    for i in 0..out {
+        let start = i * size / out;
+        let end = ((i + 1) * size).div_ceil(out);
+        let w = 1.0 / (end - start) as f32;
+        for j in start..end {
+            m[i * size + j] = w;
+        }
+    }
+    m
 }
 
 /// Multi-view CNN: shared per-view CNN, element-wise max over views, classifier.
@@ -194,6 +248,52 @@ impl Mvcnn {
         }
     }
 
+    /// Appends [`Mvcnn::pooled`] at inference to `g`: the name of the shape descriptors
+    /// `[batch, features]` of the views named `x`, `[batch, views * channels, R, R]` with `cfg`'s
+    /// views and resolution.
+    pub fn to_onnx_pooled(&self, g: &mut Graph, x: &str, cfg: &CnnConfig) -> String {
+        let ch = self.in_channels as i64;
+        // [batch, views * channels, R, R] -> [batch * views, channels, R, R] (0: keep R).
+        let shape = g.constant_i64("views_shape", &[-1, ch, 0, 0]);
+        let mut h = g.op("Reshape", &[x, &shape], &[]);
+        let mut side = cfg.resolution;
+        for b in &self.blocks {
+            h = b.to_onnx(g, &h);
+            side /= 2;
+        }
+        if side != self.grid {
+            // Adaptive average pooling is linear: P X P^T with a pooling matrix P per axis.
+            let p = adaptive_pool_matrix(side, self.grid);
+            let mut pt = vec![0f32; p.len()];
+            for i in 0..self.grid {
+                for j in 0..side {
+                    pt[j * self.grid + i] = p[i * side + j];
+                }
+            }
+            let rows = g.constant("pool_rows", &[self.grid, side], &p);
+            let cols = g.constant("pool_cols", &[side, self.grid], &pt);
+            h = g.op("MatMul", &[&rows, &h], &[]);
+            h = g.op("MatMul", &[&h, &cols], &[]);
+        }
+        let h = g.op("Flatten", &[&h], &[("axis", Attr::Int(1))]);
+        let f = g.linear(&h, &self.view_fc);
+        let f = g.op("Relu", &[&f], &[]);
+        let features = self.view_fc.weight.dims()[1] as i64;
+        let shape = g.constant_i64("pool_shape", &[-1, cfg.views as i64, features]);
+        let f = g.op("Reshape", &[&f, &shape], &[]);
+        g.op(
+            "ReduceMax",
+            &[&f],
+            &[("axes", Attr::Ints(vec![1])), ("keepdims", Attr::Int(0))],
+        )
+    }
+
+    /// Appends [`Mvcnn::forward`] at inference to `g`: the name of the logits.
+    pub fn to_onnx(&self, g: &mut Graph, x: &str, cfg: &CnnConfig) -> String {
+        let pooled = self.to_onnx_pooled(g, x, cfg);
+        g.linear(&pooled, &self.out)
+    }
+
     /// First-layer filters `[channels, in_channels, 3, 3]`.
     pub fn first_filters(&self) -> Option<Tensor<4>> {
         self.blocks.first().map(|b| b.conv.weight.val())
@@ -245,5 +345,38 @@ mod tests {
         let odd = Tensor::<4>::zeros([1, 3, 12, 12], &device);
         assert_eq!(net.forward(odd).dims(), [1, 5]);
         assert_eq!(net.first_filters().unwrap().dims(), [4, 1, 3, 3]);
+    }
+
+    /// The exported graph pools with `P X P^T`: the same windows and weights as Burn's
+    /// adaptive average pooling, overlapping windows (6 to 4) included.
+    #[test]
+    fn pooling_matrices_are_burns_adaptive_average_pooling() {
+        let device = Device::flex();
+        for (side, out) in [(6, 4), (8, 4), (5, 3), (7, 2), (4, 4)] {
+            let x: Vec<f32> = (0..side * side).map(|i| ((i * 37) % 11) as f32).collect();
+            let t = Tensor::<4>::from_data(TensorData::new(x.clone(), [1, 1, side, side]), &device);
+            let want: Vec<f32> = AdaptiveAvgPool2dConfig::new([out, out])
+                .init()
+                .forward(t)
+                .into_data()
+                .try_to_vec()
+                .unwrap();
+            let p = adaptive_pool_matrix(side, out);
+            for i in 0..out {
+                for j in 0..out {
+                    let mut got = 0f32;
+                    for a in 0..side {
+                        for b in 0..side {
+                            got += p[i * side + a] * x[a * side + b] * p[j * side + b];
+                        }
+                    }
+                    let w = want[i * out + j];
+                    assert!(
+                        (got - w).abs() < 1e-5,
+                        "{side}->{out} [{i},{j}]: {got} vs {w}"
+                    );
+                }
+            }
+        }
     }
 }

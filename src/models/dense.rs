@@ -7,6 +7,7 @@ use burn::tensor::activation::{leaky_relu, relu};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::onnx_graph::{Attr, Graph};
 use super::{Activation, nll_loss, probabilities};
 use crate::train::{Learner, ModelSpec};
 
@@ -104,6 +105,26 @@ impl Net {
     /// Class probabilities `[batch, classes]`.
     pub fn probabilities(&self, x: Tensor<2>) -> Tensor<2> {
         probabilities(self.forward(x))
+    }
+
+    /// Output units (see [`NetConfig::outputs`]).
+    pub fn outputs(&self) -> usize {
+        self.out.weight.dims()[1]
+    }
+
+    /// Appends [`Net::forward`] at inference (no dropout) to `g`: the name of the logits
+    /// `[batch, outputs]` of the standardised rows named `x`.
+    pub fn to_onnx(&self, g: &mut Graph, x: &str) -> String {
+        let mut h = x.to_string();
+        for layer in &self.hidden {
+            h = g.linear(&h, layer);
+            h = if self.leaky {
+                g.op("LeakyRelu", &[&h], &[("alpha", Attr::Float(0.01))])
+            } else {
+                g.op("Relu", &[&h], &[])
+            };
+        }
+        g.linear(&h, &self.out)
     }
 }
 

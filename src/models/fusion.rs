@@ -9,6 +9,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::onnx_graph::{Attr, Graph};
 use super::{CnnConfig, Mvcnn};
 use crate::train::Learner;
 
@@ -75,6 +76,16 @@ impl Fusion {
         }
         self.out
             .forward(self.dropout.forward(Tensor::cat(vec![v, r], 1)))
+    }
+
+    /// Appends [`Fusion::forward`] at inference to `g`: the name of the logits of the views
+    /// named `views` and the standardised rows named `rows`.
+    pub fn to_onnx(&self, g: &mut Graph, views: &str, rows: &str, cfg: &FusionConfig) -> String {
+        let v = self.views.to_onnx_pooled(g, views, &cfg.cnn);
+        let r = g.linear(rows, &self.rows);
+        let r = g.op("Relu", &[&r], &[]);
+        let both = g.op("Concat", &[&v, &r], &[("axis", Attr::Int(1))]);
+        g.linear(&both, &self.out)
     }
 
     /// The view branch, for its filter pictures.

@@ -10,6 +10,7 @@ pub mod dense;
 pub mod fusion;
 pub mod kernels;
 pub mod loss;
+pub mod onnx_graph;
 
 pub use backend::{BackendKind, CACHE_DIR_VAR, DeviceError, GPU_RUNTIME_VAR, kernel_cache_dir};
 pub use cnn::{CnnConfig, Mvcnn};

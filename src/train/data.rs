@@ -119,14 +119,33 @@ impl Standardizer {
     /// divides by 1, so no value becomes infinite or NaN.
     pub fn apply(&self, x: &mut [f32]) {
         let d = self.columns.len();
-        if self.root.len() == d {
-            map_rows(&self.root, x);
+        let root = self.rooted();
+        if !root.is_empty() {
+            map_rows(root, x);
         }
+        let spread = self.spread();
         for r in x.chunks_exact_mut(d) {
-            for ((v, m), s) in r.iter_mut().zip(&self.mean).zip(&self.std) {
-                let s = if s.is_finite() && *s > 1e-12 { *s } else { 1.0 };
+            for ((v, m), s) in r.iter_mut().zip(&self.mean).zip(&spread) {
                 *v = (*v - m) / s;
             }
+        }
+    }
+
+    /// What [`Standardizer::apply`] divides each centred column by: its standard deviation,
+    /// or 1 where that is zero, negative or not finite.
+    pub fn spread(&self) -> Vec<f32> {
+        self.std
+            .iter()
+            .map(|s| if s.is_finite() && *s > 1e-12 { *s } else { 1.0 })
+            .collect()
+    }
+
+    /// Which columns [`Standardizer::apply`] takes the square root of first (none when empty).
+    pub fn rooted(&self) -> &[bool] {
+        if self.root.len() == self.columns.len() {
+            &self.root
+        } else {
+            &[]
         }
     }
 

@@ -55,6 +55,22 @@ pub(crate) enum Command {
     /// Combine the parts of a sharded `features` run into one table and manifest.
     #[command(disable_help_flag = true, next_line_help = false)]
     Merge(MergeArgs),
+    /// Write a trained model as an ONNX file, to run it without shapeclf.
+    #[command(disable_help_flag = true, next_line_help = false)]
+    #[command(
+        after_help = "Inputs, outputs and an onnxruntime example: docs/REFERENCE.md#shapeclf-export"
+    )]
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct ExportArgs {
+    /// Model folder written by `shapeclf train`; a bare name such as `mlp` also finds
+    /// `models/mlp`.
+    pub(crate) model: PathBuf,
+    /// The ONNX file to write.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) onnx: PathBuf,
 }
 
 #[derive(Args)]

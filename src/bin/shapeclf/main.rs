@@ -114,7 +114,39 @@ fn try_main(cli: Cli) -> Result<ExitCode> {
         Command::Predict(a) => cmd_predict(&a),
         Command::Demo(a) => cmd_demo(&a),
         Command::Merge(a) => cmd_merge(&a),
+        Command::Export(a) => cmd_export(&a),
     }
+}
+
+fn cmd_export(a: &ExportArgs) -> Result<ExitCode> {
+    let model = hints::model_folder(&a.model)?;
+    let s = shapeclf::export::export_onnx(&model, &a.onnx)?;
+    let inputs: Vec<String> = s
+        .inputs
+        .iter()
+        .map(|i| {
+            let dims: Vec<String> = i
+                .shape
+                .iter()
+                .map(|d| d.map_or("batch".to_string(), |n| n.to_string()))
+                .collect();
+            format!("{} [{}]", i.name, dims.join(", "))
+        })
+        .collect();
+    outln!(
+        "wrote {} ({} model, ONNX opset {}, {} KiB)",
+        a.onnx.display(),
+        s.model,
+        s.opset,
+        s.bytes.div_ceil(1024)
+    )?;
+    outln!("  inputs:  {}", inputs.join("; "))?;
+    outln!(
+        "  output:  probabilities [batch, {}] over {}",
+        s.classes.len(),
+        s.classes.join(", ")
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
