@@ -1,7 +1,7 @@
 //! `shapeclf export --onnx` run in onnxruntime: for every model kind, the exported graph gives
 //! `shapeclf predict`'s probabilities within 1e-5 on every test mesh, from the raw descriptor
-//! row and the view stack (pixel bytes times 1/255). Needs a Python with onnxruntime and
-//! NumPy: `SHAPECLF_PYTHON` names it (`.ci/run` makes a virtual environment and sets it, and
+//! row and the view stack (pixel bytes times 1/255), once the ONNX checker has passed it.
+//! Needs a Python with onnx, onnxruntime, NumPy and Pillow: `SHAPECLF_PYTHON` names it (`.ci/run` makes a virtual environment and sets it, and
 //! sets `CI`, where a missing one fails the test), else `python3`; without them the test is
 //! skipped with a notice.
 
@@ -16,9 +16,12 @@ use common::{ok, s, shapeclf, shapeclf_ok};
 const RUN: &str = r#"
 import json, sys
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 model, n = sys.argv[1], int(sys.argv[2])
+# The ONNX project's own checker, with shape inference, before running it.
+onnx.checker.check_model(onnx.load(model), full_check=True)
 session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
 feeds = {}
 for i in session.get_inputs():
@@ -33,7 +36,7 @@ print(json.dumps({"p": p.astype(float).tolist(), "classes": json.loads(meta["cla
 fn python() -> Option<String> {
     let python = std::env::var("SHAPECLF_PYTHON").unwrap_or_else(|_| "python3".into());
     let probe = Command::new(&python)
-        .args(["-c", "import onnxruntime, numpy, PIL"])
+        .args(["-c", "import onnx, onnxruntime, numpy, PIL"])
         .output();
     if probe.as_ref().is_ok_and(|o| o.status.success()) {
         return Some(python);
@@ -42,7 +45,7 @@ fn python() -> Option<String> {
         std::env::var_os("CI").is_none(),
         "CI must provide onnxruntime ({python} has none)"
     );
-    eprintln!("skipped: {python} lacks onnxruntime (pip install onnxruntime numpy pillow)");
+    eprintln!("skipped: {python} lacks onnxruntime (pip install onnx onnxruntime numpy pillow)");
     None
 }
 
