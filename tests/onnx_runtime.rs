@@ -1,9 +1,9 @@
 //! `shapeclf export --onnx` run in onnxruntime: for every model kind, the exported graph gives
 //! `shapeclf predict`'s probabilities within 1e-5 on every test mesh, from the raw descriptor
 //! row and the view stack (pixel bytes times 1/255), once the ONNX checker has passed it.
-//! Needs a Python with onnx, onnxruntime, NumPy and Pillow: `SHAPECLF_PYTHON` names it (`.ci/run` makes a virtual environment and sets it, and
-//! sets `CI`, where a missing one fails the test), else `python3`; without them the test is
-//! skipped with a notice.
+//! Needs a Python with onnx, onnxruntime, NumPy and Pillow: `SHAPECLF_PYTHON` names it
+//! (`.ci/run` makes a virtual environment and sets it, and sets `CI`, where a missing one fails
+//! the test), else `python3`; without them the test is skipped with a notice.
 
 mod common;
 
