@@ -300,14 +300,6 @@ impl Mvcnn {
     }
 }
 
-impl crate::train::Learner for Mvcnn {
-    type Input = Tensor<4>;
-
-    fn logits(&self, x: Tensor<4>) -> Tensor<2> {
-        self.forward(x)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use super::onnx_graph::{Attr, Graph};
 use super::{Activation, nll_loss, probabilities};
-use crate::train::{Learner, ModelSpec};
 
 /// Shape of a [`Net`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,23 +26,6 @@ pub struct NetConfig {
 }
 
 impl NetConfig {
-    /// The network a descriptor model's spec asks for on `inputs` columns and `classes`
-    /// classes; `None` for a model that does not read descriptors.
-    pub fn for_spec(spec: &ModelSpec, inputs: usize, classes: usize) -> Option<NetConfig> {
-        let (hidden, activation, dropout) = match spec {
-            ModelSpec::Logistic => (vec![], Activation::Relu, 0.0),
-            ModelSpec::Mlp(m) => (m.hidden.clone(), m.activation, m.dropout),
-            ModelSpec::Cnn(_) | ModelSpec::Fusion(_) => return None,
-        };
-        Some(NetConfig {
-            inputs,
-            classes,
-            hidden,
-            activation,
-            dropout,
-        })
-    }
-
     /// Output units: one logit for two-class logistic regression (sigmoid), else one per class.
     pub fn outputs(&self) -> usize {
         if self.hidden.is_empty() && self.classes == 2 {
@@ -125,14 +107,6 @@ impl Net {
             };
         }
         g.linear(&h, &self.out)
-    }
-}
-
-impl Learner for Net {
-    type Input = Tensor<2>;
-
-    fn logits(&self, x: Tensor<2>) -> Tensor<2> {
-        self.forward(x)
     }
 }
 

@@ -8,6 +8,7 @@ pub mod cv;
 pub mod data;
 pub mod fit;
 pub mod fusion;
+mod learners;
 pub mod rows;
 pub mod views;
 
