@@ -3,7 +3,23 @@
 //! supplies. The command line draws bars and lines from them; a test can collect them; a Rust
 //! user who wants none passes [`Silent`].
 
-use crate::train::EpochStats;
+use serde::{Deserialize, Serialize};
+
+/// One epoch's numbers, as training reports them (an event's payload, kept in a model's
+/// report).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    /// Epoch, from 1.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches.
+    pub loss: f64,
+    /// Accuracy on the training rows at the end of the epoch.
+    pub train_accuracy: f64,
+    /// Accuracy on the validation rows (absent without a validation split).
+    pub val_accuracy: Option<f64>,
+    /// Loss on the validation rows.
+    pub val_loss: Option<f64>,
+}
 
 /// Something the library has to say while it works.
 #[derive(Debug, Clone, Copy)]

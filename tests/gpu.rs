@@ -127,7 +127,8 @@ fn gpu_description_names_the_runtime_in_use() {
 fn cpu_and_gpu_training_agree_on_a_fixture() {
     use burn::module::Module;
     use shapeclf::models::CnnConfig;
-    use shapeclf::train::{AugmentSpec, Batcher, EpochStats};
+    use shapeclf::observe::EpochStats;
+    use shapeclf::train::{AugmentSpec, Batcher};
     let gpu = BackendKind::Gpu.device().expect("GPU backend");
     let set = shapeclf::fixtures::squares_and_crosses(80, 2, 21);
     let mut cfg = TrainConfig::defaults(ModelKind::Cnn);

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::train::EpochStats;
+use crate::observe::EpochStats;
 
 pub mod html;
 pub mod plots;

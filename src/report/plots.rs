@@ -7,9 +7,9 @@ use std::sync::Once;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
+use crate::observe::EpochStats;
 use crate::report::Metrics;
 use crate::text::ellipsize;
-use crate::train::EpochStats;
 
 fn fonts() {
     static ONCE: Once = Once::new();

@@ -9,10 +9,10 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
 use super::{TrainConfig, sample_weights};
 use crate::models::{nll_loss, probabilities};
+use crate::observe::EpochStats;
 use crate::seeding::Stream;
 
 /// A network the loop can train: a batch in, logits out.
@@ -53,21 +53,6 @@ pub trait Batcher: Sized + Sync {
         augment: Option<&mut ChaCha8Rng>,
         device: &Device,
     ) -> Self::Input;
-}
-
-/// One epoch's numbers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochStats {
-    /// Epoch, from 1.
-    pub epoch: usize,
-    /// Mean training loss over the epoch's batches.
-    pub loss: f64,
-    /// Accuracy on the training rows at the end of the epoch.
-    pub train_accuracy: f64,
-    /// Accuracy on the validation rows (absent without a validation split).
-    pub val_accuracy: Option<f64>,
-    /// Loss on the validation rows.
-    pub val_loss: Option<f64>,
 }
 
 /// A trained network and how training went: what every model's training hands back.

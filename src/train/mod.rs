@@ -23,7 +23,7 @@ pub use data::{
     DataError, HistogramMap, Prepared, Samples, Standardizer, prepare, validation_split,
 };
 pub(crate) use fit::accuracy;
-pub use fit::{Batcher, EpochStats, Fit, Learner, argmax_rows, fit, predict_proba, split};
+pub use fit::{Batcher, Fit, Learner, argmax_rows, fit, predict_proba, split};
 pub use fusion::FusionSet;
 pub use rows::RowSet;
 pub use views::{Augment, AugmentSpec, ViewSet, push_views};
@@ -91,7 +91,7 @@ pub fn train_descriptors(
     net: &NetConfig,
     data: &Prepared,
     device: &Device,
-    on_epoch: impl FnMut(&EpochStats),
+    on_epoch: impl FnMut(&crate::observe::EpochStats),
 ) -> DescriptorModel {
     let d = data.columns.len();
     let (_, tr, va, standardizer) = standardized_split(cfg, &data.train, &data.columns);
@@ -120,7 +120,7 @@ pub fn train_cnn(
     net: &CnnConfig,
     data: &ViewSet,
     device: &Device,
-    on_epoch: impl FnMut(&EpochStats),
+    on_epoch: impl FnMut(&crate::observe::EpochStats),
 ) -> Fit<Mvcnn> {
     let (tr_idx, va_idx) = data.split_by_mesh(cfg.val_fraction, cfg.seed);
     let (mut tr, mut va) = (data.subset(&tr_idx), data.subset(&va_idx));
@@ -164,7 +164,7 @@ pub fn train_fusion(
     rows: &Samples,
     columns: &[String],
     device: &Device,
-    on_epoch: impl FnMut(&EpochStats),
+    on_epoch: impl FnMut(&crate::observe::EpochStats),
 ) -> FusionModel {
     let d = net.inputs;
     let split = views.split_by_mesh(cfg.val_fraction, cfg.seed);

@@ -86,7 +86,7 @@ fn fit_once(
     device: &burn::tensor::Device,
     observer: &dyn Observer,
 ) -> Outcome {
-    let on_epoch = |e: &train::EpochStats| observer.event(Event::Epoch(e));
+    let on_epoch = |e: &crate::observe::EpochStats| observer.event(Event::Epoch(e));
     observer.event(Event::Begin {
         stage: cfg.model.name(),
         total: cfg.epochs as u64,
