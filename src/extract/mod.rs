@@ -25,7 +25,8 @@ mod process;
 
 use crate::observe::{Event, Observer};
 pub use output::{
-    OutputError, RunError, check_output_folder, prepare_output, run, write_generation,
+    OutputError, PartLock, RunError, check_output_folder, prepare_output, prepare_part_output, run,
+    write_generation,
 };
 pub(crate) use process::panic_error;
 pub use process::{MeshFeatures, process_file, process_file_with_views};

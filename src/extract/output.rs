@@ -2,6 +2,8 @@
 //! one call.
 
 use super::*;
+use crate::features::TableFormat;
+use crate::shard::{Shard, part_files};
 
 /// Why a folder cannot take a `features` run's output.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +96,45 @@ pub fn prepare_output(
     Ok((lock, rec))
 }
 
+/// Holds a shard's part of an output folder: the folder's lock shared with the other shards
+/// (so no unsharded run or merge writes meanwhile) and the shard's own lock (so the same shard
+/// does not run twice). Released when dropped, or when the process dies.
+#[derive(Debug)]
+pub struct PartLock {
+    _folder: crate::io::FolderLock,
+    _own: crate::io::FolderLock,
+}
+
+/// [`prepare_output`] for one shard: checks `dir` may be written, takes the
+/// shard's locks ([`PartLock`]) and completes or clears what an interrupted earlier run of the
+/// same shard left. Other shards' files, live or not, are not touched.
+pub fn prepare_part_output(
+    dir: &Path,
+    shard: Shard,
+) -> Result<(PartLock, crate::io::Recovery), OutputError> {
+    check_output_folder(dir)?;
+    let folder = crate::io::FolderLock::acquire_shared(dir)?;
+    let own = crate::io::FolderLock::acquire_named(dir, &shard.lock_file())?;
+    let mut names: Vec<String> = Vec::new();
+    for format in [TableFormat::Csv, TableFormat::Parquet] {
+        let f = part_files(Some(shard), format);
+        names.extend([f.table, f.cache, f.manifest]);
+    }
+    names.sort();
+    names.dedup();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let journal = part_files(Some(shard), TableFormat::Csv).journal;
+    let rec = crate::io::recover_part(dir, &journal, &names)
+        .map_err(|e| OutputError::Recover(dir.to_path_buf(), e))?;
+    Ok((
+        PartLock {
+            _folder: folder,
+            _own: own,
+        },
+        rec,
+    ))
+}
+
 /// Why a whole `features` run ([`run`]) wrote nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -141,7 +182,7 @@ pub fn run(
             (Box::new(l), r)
         }
         Some(s) => {
-            let (l, r) = crate::shard::prepare_part_output(out, s)?;
+            let (l, r) = prepare_part_output(out, s)?;
             (Box::new(l), r)
         }
     };
