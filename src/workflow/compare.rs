@@ -60,6 +60,7 @@ pub fn compare(models_dir: &Path, _observer: &dyn Observer) -> Result<Comparison
             dir: d.clone(),
             report: r.clone(),
             group_key: group_key(d),
+            manifest: model_dir::read_json(&d.join(model_dir::MANIFEST_FILE)).ok(),
         });
         rows.push(ComparisonRow {
             name: d

@@ -25,6 +25,9 @@ pub struct PageModel {
     /// Its configuration with the seed left out: folders with equal keys are one method
     /// trained with several seeds, shown as mean ± standard deviation.
     pub group_key: String,
+    /// The feature manifest it was trained on, when it could be read (the page's dataset
+    /// summary comes from the first one there is).
+    pub manifest: Option<Manifest>,
 }
 
 /// Most misclassified meshes listed (the page stays small enough to send).
@@ -171,11 +174,7 @@ pub fn comparison_page(
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
         esc(&title)
     );
-    let manifest = models.iter().find_map(|m| {
-        std::fs::read_to_string(m.dir.join(crate::model_dir::MANIFEST_FILE))
-            .ok()
-            .and_then(|t| serde_json::from_str::<Manifest>(&t).ok())
-    });
+    let manifest = models.iter().find_map(|m| m.manifest.clone());
     let _ = write!(
         h,
         "<header>\n<h1>Hand-engineered descriptors against learned features</h1>\n\
