@@ -8,12 +8,9 @@ use std::collections::HashMap;
 use std::path::{Component, Path};
 
 use image::ImageEncoder;
-use rayon::prelude::*;
 
 use crate::descriptors::views::{ViewConfig, Views};
-use crate::features::{self, Failure, Manifest, ViewsInfo};
-use crate::train::views::ViewFiles;
-use crate::train::{Samples, ViewSet};
+use crate::features::{self, Manifest};
 
 /// Writes tiled views as a grayscale PNG, atomically; returns the hash of its bytes.
 pub fn write_view_file(v: &Views, cfg: &ViewConfig, path: &Path) -> std::io::Result<String> {
@@ -187,118 +184,4 @@ pub fn read_view_copy(
         )));
     }
     Ok(views)
-}
-
-/// Where a [`load_views`] set keeps its pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keep {
-    /// All in memory: fastest, and memory grows with the dataset.
-    Memory,
-    /// On disk, each batch read from the view images: memory follows the batch.
-    Disk,
-}
-
-/// Which copies of each row's views [`load_views`] reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Copies {
-    /// The views alone (test rows, and every row of a folder without augmentation).
-    Original,
-    /// The views and every augmented rendering the manifest records (training rows).
-    WithAugmented,
-}
-
-/// Reads the views of every row of `samples` from a feature folder whose manifest recorded
-/// `info`, checking every image, each against the hash its generation `recorded`. Rows whose
-/// image is missing, corrupt or of another size are left out and returned with their reasons.
-/// An image that is readable but not the recorded one fails the whole set
-/// ([`ViewError::Stale`], the first such, with how many): the folder mixes two generations.
-/// With [`Copies::WithAugmented`] each row's `info.config.augment` augmented renderings follow
-/// it as extra shapes of the same label and path ([`ViewSet::copies`] says which); one that
-/// cannot be read is left out alone, and all of a row's copies are when its own views cannot
-/// be read. With [`Keep::Disk`] the checked pixels are dropped again and each batch reads (and
-/// checks) its images, so a set of any size takes the memory of a batch.
-pub fn load_views(
-    features_dir: &Path,
-    info: &ViewsInfo,
-    recorded: &std::sync::Arc<RecordedViews>,
-    samples: &Samples,
-    keep: Keep,
-    copies: Copies,
-) -> Result<(ViewSet, Vec<Failure>), ViewError> {
-    let cfg = &info.config;
-    let extra = match copies {
-        Copies::Original => 0,
-        Copies::WithAugmented => cfg.augment,
-    };
-    // Checked in chunks, so a set kept on disk never holds more than a chunk's pixels.
-    let mut set = ViewSet {
-        views: cfg.count(),
-        channels: cfg.channels.count(),
-        resolution: cfg.resolution,
-        disk: (keep == Keep::Disk).then(|| {
-            std::sync::Arc::new(ViewFiles {
-                dir: features_dir.to_path_buf(),
-                config: *cfg,
-                recorded: recorded.clone(),
-                failed: Default::default(),
-            })
-        }),
-        ..Default::default()
-    };
-    let mut skipped = Vec::new();
-    let mut stale: Option<(String, usize)> = None;
-    let mut unreadable = |path: String, e: ViewError| match e {
-        ViewError::Unreadable(error) => skipped.push(Failure { path, error }),
-        ViewError::Stale(m) => {
-            let s = stale.get_or_insert((m, 0));
-            s.1 += 1;
-        }
-    };
-    for (c, chunk) in samples.paths.chunks(1024).enumerate() {
-        let read: Vec<Vec<Result<Views, ViewError>>> = chunk
-            .par_iter()
-            .map(|p| {
-                (0..=extra)
-                    .map(|k| read_view_copy(features_dir, p, k, cfg, Some(recorded)))
-                    .collect()
-            })
-            .collect();
-        for (j, row) in read.into_iter().enumerate() {
-            let i = c * 1024 + j;
-            let mut row = row.into_iter();
-            let own = match row.next() {
-                Some(Ok(v)) => v,
-                Some(Err(e)) => {
-                    unreadable(samples.paths[i].clone(), e);
-                    continue;
-                }
-                None => unreachable!("copy 0 is always read"),
-            };
-            // The row's own views were read: they and each readable copy are shapes.
-            for (k, r) in std::iter::once(Ok(own)).chain(row).enumerate() {
-                match r {
-                    Ok(v) => {
-                        if keep == Keep::Memory {
-                            set.pixels.extend_from_slice(&v.pixels);
-                        }
-                        set.y.push(samples.y[i]);
-                        set.paths.push(samples.paths[i].clone());
-                        if extra > 0 {
-                            set.copies.push(k as u32);
-                        }
-                    }
-                    Err(e) => {
-                        unreadable(format!("{} (augmented rendering {k})", samples.paths[i]), e)
-                    }
-                }
-            }
-        }
-    }
-    match stale {
-        Some((first, 1)) => Err(ViewError::Stale(first)),
-        Some((first, n)) => Err(ViewError::Stale(format!(
-            "{n} view images are not those the manifest was written with; the first: {first}"
-        ))),
-        None => Ok((set, skipped)),
-    }
 }

@@ -315,7 +315,8 @@ fn train_refuses_views_it_cannot_check() {
 /// recorded, so the run can refuse the model instead of training on a blank shape.
 #[test]
 fn a_view_image_changed_during_training_is_caught() {
-    use shapeclf::view_store::{Copies, Keep, RecordedViews, load_views};
+    use shapeclf::train::{Copies, Keep, load_views};
+    use shapeclf::view_store::RecordedViews;
     let f = fixture();
     let d = tempfile::tempdir().unwrap();
     let feats = d.path().join("f");

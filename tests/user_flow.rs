@@ -86,7 +86,10 @@ fn the_page_shows_every_seeds_spread_and_every_picture_a_title() {
     shapeclf_ok(&["compare", "--models", s(&models)]);
     let html = std::fs::read_to_string(models.join("comparison.html")).unwrap();
     // The header names the dataset the models were trained on, from their feature manifest.
-    assert!(html.contains("; dataset <code>"), "no dataset in the page's header");
+    assert!(
+        html.contains("; dataset <code>"),
+        "no dataset in the page's header"
+    );
     let table = models_section(&html);
     let row = |name: &str| -> Vec<String> {
         let at = table.find(&format!("|{name}|")).unwrap();

@@ -11,8 +11,9 @@ use shapeclf::extract::{self, CachedMesh, ExtractOptions, Extraction};
 use shapeclf::features::{augmented_view_file, view_file};
 use shapeclf::models::ModelKind;
 use shapeclf::observe::Silent;
+use shapeclf::train::{Copies, Keep, load_views};
 use shapeclf::train::{FusionSpec, ModelSpec, TrainConfig};
-use shapeclf::view_store::{Copies, Keep, RecordedViews, load_views};
+use shapeclf::view_store::RecordedViews;
 use shapeclf::{inference, synth, workflow};
 
 const K: usize = 2;

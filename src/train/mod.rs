@@ -10,6 +10,7 @@ pub mod fit;
 pub mod fusion;
 mod learners;
 pub mod rows;
+mod view_load;
 pub mod views;
 
 use burn::tensor::Device;
@@ -26,6 +27,7 @@ pub(crate) use fit::accuracy;
 pub use fit::{Batcher, Fit, Learner, argmax_rows, fit, predict_proba, split};
 pub use fusion::FusionSet;
 pub use rows::RowSet;
+pub use view_load::{Copies, Keep, load_views};
 pub use views::{Augment, AugmentSpec, ViewSet, push_views};
 
 use crate::models::{CnnConfig, Fusion, FusionConfig, Mvcnn, Net, NetConfig};

@@ -20,7 +20,8 @@ use crate::observe::{Event, Observer};
 use crate::report::render::report_markdown;
 use crate::report::{Metrics, RepeatScore, Report, Spread, TestPrediction, plots};
 use crate::train::{self, Fit, ModelSpec, Standardizer, TrainConfig, ViewSet};
-use crate::view_store::{Copies, Keep, RecordedViews, load_views};
+use crate::train::{Copies, Keep, load_views};
+use crate::view_store::RecordedViews;
 pub use epoch_log::EPOCHS_FILE;
 use epoch_log::EpochLog;
 
