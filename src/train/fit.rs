@@ -156,6 +156,11 @@ where
 
 /// Trains the network `init` builds on `train`, choosing the epoch by `val` (when not empty),
 /// with the shared settings of `cfg`; `on_epoch` sees each epoch's numbers as they come.
+///
+/// Runs in one process take turns: Burn's random stream (initialisation, dropout) belongs to
+/// the backend, not to a run, so a second `fit` called from another thread waits until the
+/// first returns, and each run's draws flow from its own seed alone. Parallel runs with
+/// reproducible results need separate processes.
 pub fn fit<N, B>(
     cfg: &TrainConfig,
     classes: usize,
