@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Prepared, TrainConfig, accuracy, argmax_rows, train_descriptors};
 use crate::models::NetConfig;
+use crate::observe::{Event, Observer};
 
 /// L2 strengths tried by cross-validation.
 pub const WEIGHT_DECAY_GRID: [f32; 5] = [1e-4, 1e-3, 1e-2, 3e-2, 1e-1];
@@ -22,11 +23,13 @@ pub struct CvScore {
 }
 
 /// Picks the weight decay with the best mean accuracy over stratified, seeded folds of the
-/// training rows (ties go to the stronger penalty). Returns it with every score.
+/// training rows (ties go to the stronger penalty). Returns it with every score. Each of the
+/// grid x folds fits is a step of a `cross-validation` stage told to `observer`.
 pub fn tune_weight_decay(
     cfg: &TrainConfig,
     data: &Prepared,
     device: &Device,
+    observer: &dyn Observer,
 ) -> (f32, Vec<CvScore>) {
     let d = data.columns.len();
     let k = data.classes.len();
@@ -49,6 +52,10 @@ pub fn tune_weight_decay(
         }
     }
     let mut scores = Vec::new();
+    observer.event(Event::Begin {
+        stage: "cross-validation",
+        total: (WEIGHT_DECAY_GRID.len() * folds) as u64,
+    });
     for &wd in &WEIGHT_DECAY_GRID {
         let mut acc = 0.0;
         for f in 0..folds {
@@ -69,12 +76,14 @@ pub fn tune_weight_decay(
             let t = train_descriptors(&c, &net, &part, device, |_| {});
             let pred = argmax_rows(&t.predict_proba(&part.test, device), k);
             acc += accuracy(&pred, &part.test.y) / folds as f64;
+            observer.event(Event::Step);
         }
         scores.push(CvScore {
             weight_decay: wd,
             accuracy: acc,
         });
     }
+    observer.event(Event::End);
     let best = scores
         .iter()
         .fold(

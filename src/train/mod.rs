@@ -239,7 +239,28 @@ mod tests {
         // Few epochs at a full rate: this checks the folds and the choice, not convergence.
         cfg.epochs = 20;
         cfg.schedule = LrSchedule::Constant;
-        let (wd, scores) = tune_weight_decay(&cfg, &data, &Device::flex());
+        /// Counts the stage's announced total and its steps.
+        #[derive(Default)]
+        struct Count(std::sync::Mutex<(u64, u64)>);
+        impl crate::observe::Observer for Count {
+            fn event(&self, e: crate::observe::Event<'_>) {
+                let mut c = self.0.lock().unwrap();
+                match e {
+                    crate::observe::Event::Begin { total, .. } => c.0 = total,
+                    crate::observe::Event::Step => c.1 += 1,
+                    _ => {}
+                }
+            }
+        }
+        let count = Count::default();
+        let (wd, scores) = tune_weight_decay(&cfg, &data, &Device::flex(), &count);
+        // One step per fit: every grid value on each of at least two folds, as announced.
+        let (total, steps) = count.0.into_inner().unwrap();
+        assert_eq!(steps, total);
+        assert!(
+            total >= 2 * WEIGHT_DECAY_GRID.len() as u64
+                && total % WEIGHT_DECAY_GRID.len() as u64 == 0
+        );
         assert_eq!(scores.len(), WEIGHT_DECAY_GRID.len());
         assert!(WEIGHT_DECAY_GRID.contains(&wd));
         let best = scores.iter().map(|s| s.accuracy).fold(0.0, f64::max);

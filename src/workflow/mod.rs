@@ -207,7 +207,7 @@ pub fn train_model(
     let k = data.classes.len();
     let dense = NetConfig::for_spec(&cfg.model, data.columns.len(), k);
     if cfg.tune_weight_decay && dense.is_some() {
-        let (wd, scores) = train::tune_weight_decay(&cfg, &data, &device);
+        let (wd, scores) = train::tune_weight_decay(&cfg, &data, &device, observer);
         observer.event(Event::Info(&format!(
             "cross-validated weight decay: {wd} ({} values tried)",
             scores.len()

@@ -29,6 +29,15 @@ struct Stage {
     last_line: Instant,
 }
 
+/// What one step of a counted stage is: a cross-validation fit, or a mesh.
+fn unit(stage: &str) -> &'static str {
+    if stage == "cross-validation" {
+        "fit"
+    } else {
+        "mesh"
+    }
+}
+
 impl Stage {
     /// `name: done/total (percent), rate, elapsed, eta`.
     fn line(&self, unit: &str) -> String {
@@ -41,7 +50,11 @@ impl Stage {
         } else {
             format!(
                 "{rate:.1} {}/s",
-                if unit == "mesh" { "meshes" } else { unit }
+                match unit {
+                    "mesh" => "meshes",
+                    "fit" => "fits",
+                    other => other,
+                }
             )
         };
         let eta = if self.done == 0 || self.done >= self.total {
@@ -114,6 +127,8 @@ impl Observer for Terminal {
                 let pb = ProgressBar::new(total);
                 let template = if stage == "meshes" {
                     "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} meshes  {per_sec}  eta {eta}"
+                } else if stage == "cross-validation" {
+                    "{spinner} {prefix} [{elapsed_precise}] {wide_bar} fit {pos}/{len}  eta {eta}"
                 } else {
                     "{spinner} {prefix} [{elapsed_precise}] {wide_bar} epoch {pos}/{len}  eta {eta}  {msg}"
                 };
@@ -130,7 +145,7 @@ impl Observer for Terminal {
                     st.done += 1;
                     if st.last_line.elapsed() >= LOG_EVERY {
                         st.last_line = Instant::now();
-                        errln!("{}", st.line("mesh"));
+                        errln!("{}", st.line(unit(&st.name)));
                     }
                 }
             }
@@ -167,9 +182,9 @@ impl Observer for Terminal {
                 }
                 // A log gets the stage's last count (an epoch stage has just had its line).
                 if let Some(st) = self.log().take()
-                    && st.name == "meshes"
+                    && (st.name == "meshes" || st.name == "cross-validation")
                 {
-                    errln!("{}", st.line("mesh"));
+                    errln!("{}", st.line(unit(&st.name)));
                 }
             }
             Event::Skipped { path, reason } => self.line(&format!(
