@@ -87,9 +87,29 @@ fn the_library_reports_to_its_observer_and_prints_nothing() {
     if std::env::var_os("SHAPECLF_SILENT_CHILD").is_some() {
         let d = tempfile::tempdir().unwrap();
         let log = whole_flow(d.path());
-        // What the observer saw: a bar's worth of meshes, epochs, and the broken file.
-        let steps = log.iter().filter(|l| *l == "step").count();
-        assert_eq!(steps, 5 * synth::CLASSES.len() + 1, "{log:?}");
+        // What the observer saw: a bar's worth of meshes, the cross-validation fits, epochs,
+        // and the broken file.
+        let stage = |name: &str| -> usize {
+            let at = log.iter().position(|l| l.starts_with(name)).unwrap();
+            log[at + 1..]
+                .iter()
+                .take_while(|l| *l != "end")
+                .filter(|l| *l == "step")
+                .count()
+        };
+        assert_eq!(
+            stage("begin meshes"),
+            5 * synth::CLASSES.len() + 1,
+            "{log:?}"
+        );
+        let cv = log
+            .iter()
+            .find(|l| l.starts_with("begin cross-validation"))
+            .unwrap();
+        assert_eq!(
+            cv,
+            &format!("begin cross-validation {}", stage("begin cross-validation"))
+        );
         assert!(log.iter().any(|l| l.starts_with("begin meshes")));
         assert_eq!(log.iter().filter(|l| *l == "epoch 3").count(), 4, "{log:?}");
         assert!(
