@@ -264,16 +264,24 @@ fn settings(
     Ok(s)
 }
 
+/// Vertices (`float32 [n, 3]`) and triangles (`int64 [m, 3]`).
+type MeshArrays<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<i64>>);
+
+/// Column names, values, and warnings for slow settings.
+type DescriptorRow<'py> = (Vec<String>, Bound<'py, PyArray1<f32>>, Vec<String>);
+
+/// Pixels, their shape `[views, channels, res, res]`, and warnings for slow settings.
+type RenderedViews<'py> = (Bound<'py, PyArray1<u8>>, [usize; 4], Vec<String>);
+
+/// Class probabilities, or why the mesh could not be classified.
+type Classified<'py> = (Option<Bound<'py, PyArray1<f32>>>, Option<String>);
+
 /// Reads a mesh file and returns its vertices (`float32 [n, 3]`) and triangles (`int64 [m, 3]`,
 /// polygons fan-triangulated), validated (finite coordinates, indices in range, degenerate
 /// triangles dropped); `normalize` also centres, scales and orients it as the descriptors see it.
 #[pyfunction]
 #[pyo3(signature = (path, normalize = false))]
-fn load_mesh<'py>(
-    py: Python<'py>,
-    path: PathBuf,
-    normalize: bool,
-) -> PyResult<(Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<i64>>)> {
+fn load_mesh<'py>(py: Python<'py>, path: PathBuf, normalize: bool) -> PyResult<MeshArrays<'py>> {
     let mesh = detached(py, || {
         let raw = shapeclf::mesh::load_raw(&path)?;
         let mesh = if normalize {
@@ -320,7 +328,7 @@ fn descriptors<'py>(
     vertices: Option<PyReadonlyArray2<'py, f32>>,
     faces: Option<PyReadonlyArray2<'py, i64>>,
     kwargs: Option<&Bound<'py, PyDict>>,
-) -> PyResult<(Vec<String>, Bound<'py, PyArray1<f32>>, Vec<String>)> {
+) -> PyResult<DescriptorRow<'py>> {
     let (s, warnings) = descriptor_settings(kwargs)?;
     let source = MeshSource::new(path, vertices, faces)?;
     let cfg = s.descriptor_config();
@@ -348,7 +356,7 @@ fn render_views<'py>(
     vertices: Option<PyReadonlyArray2<'py, f32>>,
     faces: Option<PyReadonlyArray2<'py, i64>>,
     kwargs: Option<&Bound<'py, PyDict>>,
-) -> PyResult<(Bound<'py, PyArray1<u8>>, [usize; 4], Vec<String>)> {
+) -> PyResult<RenderedViews<'py>> {
     let s = settings("render_views", kwargs, &[VIEW_KEYS])?;
     let cfg = s.view_config();
     cfg.validate()
@@ -510,7 +518,7 @@ impl NativeModel {
         path: Option<PathBuf>,
         vertices: Option<PyReadonlyArray2<'py, f32>>,
         faces: Option<PyReadonlyArray2<'py, i64>>,
-    ) -> PyResult<(Option<Bound<'py, PyArray1<f32>>>, Option<String>)> {
+    ) -> PyResult<Classified<'py>> {
         let source = MeshSource::new(path, vertices, faces)?;
         let p = detached(py, || match source {
             MeshSource::File(p) => self.model.probabilities_of_file(&p),
