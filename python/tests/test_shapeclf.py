@@ -333,3 +333,33 @@ def test_the_torch_example_runs(meshes, capsys):
     pytest.importorskip("torch")
     load_example("torch_views").main(str(meshes), epochs=1)
     assert "test accuracy" in capsys.readouterr().out
+
+
+def test_ctrl_c_stops_features_as_it_stops_the_command_line(tmp_path):
+    import signal
+    import sys
+
+    data, out = tmp_path / "meshes", tmp_path / "features"
+    cli("synth", data, "--per-class", 40)
+    script = (
+        "import sys, shapeclf\n"
+        "print('started', flush=True)\n"
+        "shapeclf.features(sys.argv[1], sys.argv[2])\n"
+        "print('finished', flush=True)\n"
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-c", script, str(data), str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert p.stdout.readline() == "started\n"
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=120)
+    assert p.returncode != 0 and "KeyboardInterrupt" in stderr, (p.returncode, stdout, stderr)
+    assert "finished" not in stdout
+    # What was done is written, the rest counted as not reached, as the command line does.
+    counts = read_manifest(out)["counts"]
+    assert counts["found"] == 360 and counts["not_reached"] > 0, counts
+    assert counts["ok"] + counts["failed"] + counts["not_reached"] == 360, counts
