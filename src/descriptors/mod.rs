@@ -318,10 +318,9 @@ pub fn compute_with_augmented_views(
         cfg.d2_pairs,
         seed,
     ));
-    let frame = match view_cfg.map(|v| v.align) {
-        Some(views::Align::Pca) => mesh.principal_frame(),
-        _ => parry3d::math::Mat3::IDENTITY,
-    };
+    let frame = view_cfg.map_or(parry3d::math::Mat3::IDENTITY, |v| {
+        views::camera_frame(&mesh, v)
+    });
     let tracer = SdfTracer::from_mesh(mesh, cfg);
     let (sdf_values, stats) = tracer.sdf_at(&sdf_samples);
     values.extend(sdf::histogram(&sdf_values, cfg.sdf_bins, cfg.hist_max));

@@ -277,6 +277,26 @@ pub struct Views {
     pub hits: u64,
 }
 
+/// The turn of every camera for `mesh` under `cfg`: its principal frame under [`Align::Pca`],
+/// else none (the file's own axes).
+pub fn camera_frame(mesh: &crate::mesh::Mesh, cfg: &ViewConfig) -> Mat3 {
+    match cfg.align {
+        Align::Pca => mesh.principal_frame(),
+        Align::None => Mat3::IDENTITY,
+    }
+}
+
+/// The views of a normalised mesh alone, without its descriptors: the same pixels as the views
+/// [`super::compute_with_views`] renders with them (the rays meet the same BVH), for a caller
+/// that wants only the pictures. No augmented renderings.
+pub fn render_mesh(mesh: crate::mesh::Mesh, cfg: &ViewConfig) -> Views {
+    let frame = camera_frame(&mesh, cfg);
+    // Only the BVH is used; the SDF's ray pattern is built from the default parameters and
+    // never cast.
+    let tracer = SdfTracer::from_mesh(mesh, &super::DescriptorConfig::default());
+    render_posed(&tracer, cfg, frame)
+}
+
 /// Renders the depth views of the mesh behind `tracer`.
 pub fn render(tracer: &SdfTracer, cfg: &ViewConfig) -> Views {
     render_posed(tracer, cfg, Mat3::IDENTITY)

@@ -22,15 +22,19 @@ use crate::mesh::{self, LoadStats, MeshError};
 
 mod output;
 mod process;
+mod settings;
 
 use crate::observe::{Event, Observer};
 pub use output::{
     OutputError, PartLock, RunError, check_output_folder, prepare_output, prepare_part_output, run,
     write_generation,
 };
-pub(crate) use process::panic_error;
-pub use process::{MeshFeatures, process_file, process_file_with_views};
+pub use process::{
+    MeshFeatures, panic_error, process_file, process_file_with_views, process_raw_with_views,
+    raw_mesh_hash, render_file_views, render_raw_views,
+};
 use process::{content_hash_with_links, process_guarded};
+pub use settings::FeatureSettings;
 
 /// How to run a feature extraction.
 #[derive(Debug, Clone, Default)]
@@ -69,6 +73,17 @@ impl ExtractOptions {
             v.validate().map_err(ExtractError::Views)?;
         }
         Ok(())
+    }
+
+    /// Warnings for settings that make each mesh take far longer than the defaults (the
+    /// descriptors' and the views'), to say before a run starts.
+    pub fn cost_warnings(&self) -> Vec<String> {
+        let view_cost = self.views.as_ref().and_then(|(v, _)| v.cost_warning());
+        self.config
+            .cost_warnings()
+            .into_iter()
+            .chain(view_cost)
+            .collect()
     }
 }
 

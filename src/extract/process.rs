@@ -2,6 +2,7 @@
 //! turned into errors.
 
 use super::*;
+use crate::mesh::RawMesh;
 
 /// One mesh processed: its descriptors, what loading found, its triangle count.
 pub struct MeshFeatures {
@@ -52,6 +53,86 @@ fn process_bytes_with_views(
 ) -> Result<MeshFeatures, MeshError> {
     let (mesh, load) = mesh::load_bytes(path, &bytes)?;
     drop(bytes);
+    process_mesh(mesh, load, cfg, seed, max_faces, views, augment)
+}
+
+/// [`process_file_with_views`] on a mesh held in memory (vertex positions and triangles, as a
+/// file would hold them): cleaned and normalised as loading a file does, its random draws
+/// seeded from `seed` and [`raw_mesh_hash`] of the arrays. The same arrays give the same
+/// numbers every time; a file holding the same mesh is seeded from its bytes instead, so its
+/// numbers differ by sampling (not by kind).
+pub fn process_raw_with_views(
+    raw: RawMesh,
+    cfg: &DescriptorConfig,
+    seed: u64,
+    max_faces: Option<usize>,
+    views: Option<&ViewConfig>,
+) -> Result<MeshFeatures, MeshError> {
+    let mesh_seed = dataset::mesh_seed(seed, raw_mesh_hash(&raw));
+    let (mesh, load) = mesh::clean(raw)?;
+    process_mesh(mesh, load, cfg, mesh_seed, max_faces, views, false)
+}
+
+/// The content hash of a mesh held in memory, standing in for a file's
+/// ([`dataset::content_hash`] of its vertex and triangle counts, then every coordinate and index
+/// as little-endian bytes).
+pub fn raw_mesh_hash(raw: &RawMesh) -> u64 {
+    let mut bytes = Vec::with_capacity(16 + 12 * (raw.vertices.len() + raw.triangles.len()));
+    bytes.extend_from_slice(&(raw.vertices.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&(raw.triangles.len() as u64).to_le_bytes());
+    for c in raw.vertices.iter().flatten() {
+        bytes.extend_from_slice(&c.to_le_bytes());
+    }
+    for i in raw.triangles.iter().flatten() {
+        bytes.extend_from_slice(&i.to_le_bytes());
+    }
+    dataset::content_hash(&bytes)
+}
+
+/// The depth views of a mesh file alone, exactly as `features` renders its view image (not
+/// its augmented copies), without computing its descriptors. Fails as `features` does on a
+/// mesh that cannot be loaded or whose views all come out empty.
+pub fn render_file_views(
+    path: &Path,
+    views: &ViewConfig,
+) -> Result<crate::descriptors::views::Views, MeshError> {
+    let (mesh, _) = mesh::load(path)?;
+    rendered(crate::descriptors::views::render_mesh(mesh, views))
+}
+
+/// [`render_file_views`] on a mesh held in memory (cleaned and normalised as a file's).
+pub fn render_raw_views(
+    raw: RawMesh,
+    views: &ViewConfig,
+) -> Result<crate::descriptors::views::Views, MeshError> {
+    let (mesh, _) = mesh::clean(raw)?;
+    rendered(crate::descriptors::views::render_mesh(mesh, views))
+}
+
+/// Rendered views, or the error of a mesh whose view rays all missed.
+fn rendered(
+    v: crate::descriptors::views::Views,
+) -> Result<crate::descriptors::views::Views, MeshError> {
+    if v.hits == 0 {
+        return Err(MeshError::Invalid(format!(
+            "all {} view rays missed the mesh: its views would be empty",
+            v.rays
+        )));
+    }
+    Ok(v)
+}
+
+/// One loaded mesh through the descriptors and views (`augment`: also the views' augmented
+/// copies, for a training mesh).
+fn process_mesh(
+    mesh: crate::mesh::Mesh,
+    load: LoadStats,
+    cfg: &DescriptorConfig,
+    seed: u64,
+    max_faces: Option<usize>,
+    views: Option<&ViewConfig>,
+    augment: bool,
+) -> Result<MeshFeatures, MeshError> {
     if let Some(limit) = max_faces
         && mesh.triangles.len() > limit
     {
@@ -61,15 +142,9 @@ fn process_bytes_with_views(
         });
     }
     let triangles = mesh.triangles.len();
-    let descriptors = descriptors::compute_with_augmented_views(mesh, cfg, seed, views, augment);
-    if let Some(v) = &descriptors.views
-        && v.hits == 0
-    {
-        return Err(MeshError::Invalid(format!(
-            "all {} view rays missed the mesh: its views would be empty",
-            v.rays
-        )));
-    }
+    let mut descriptors =
+        descriptors::compute_with_augmented_views(mesh, cfg, seed, views, augment);
+    descriptors.views = descriptors.views.map(rendered).transpose()?;
     Ok(MeshFeatures {
         descriptors,
         load,
@@ -125,7 +200,7 @@ pub(super) fn process_guarded(
 }
 
 /// The error a caught panic of one mesh's processing becomes: that mesh fails, the run goes on.
-pub(crate) fn panic_error(p: &(dyn std::any::Any + Send)) -> String {
+pub fn panic_error(p: &(dyn std::any::Any + Send)) -> String {
     let msg = p
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

@@ -166,8 +166,9 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<(Mesh, LoadStats), MeshEr
     clean(parse_bytes_at(path, bytes)?)
 }
 
-/// Validates, normalises and orients a parsed mesh.
-fn clean(raw: RawMesh) -> Result<(Mesh, LoadStats), MeshError> {
+/// Validates, normalises and orients a parsed mesh: what [`load`] does after parsing, for a
+/// mesh held in memory (fails as loading a file holding it would).
+pub fn clean(raw: RawMesh) -> Result<(Mesh, LoadStats), MeshError> {
     let (mut mesh, mut stats) = Mesh::from_raw(raw)?;
     mesh.normalize();
     stats.flipped = mesh.orient_outward();

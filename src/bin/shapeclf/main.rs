@@ -20,9 +20,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use shapeclf::descriptors::views::{Align, ViewChannels, ViewConfig};
-use shapeclf::descriptors::{DescriptorConfig, ShConfig};
-use shapeclf::extract::{self, ExtractOptions, Extraction};
+use shapeclf::extract::{self, ExtractOptions, Extraction, FeatureSettings};
 use shapeclf::synth;
 use shapeclf::text::{escape_controls, is_unsafe_char};
 use shapeclf::train::TrainConfig;
@@ -150,65 +148,41 @@ fn cmd_export(a: &ExportArgs) -> Result<ExitCode> {
 }
 
 fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
-    let config = DescriptorConfig {
+    // The flags' defaults that depend on other flags (spherical harmonics on, `--align pca`'s
+    // view settings) are the library's, shared with the Python package.
+    let settings = FeatureSettings {
+        seed: a.seed,
         d2_points: a.d2_points,
         d2_pairs: a.d2_pairs,
         sdf_points: a.sdf_points,
         sdf_rays: a.sdf_rays,
-        sh: (!a.no_sh).then(|| {
-            let d = ShConfig::default();
-            ShConfig {
-                shells: a.sh_shells.unwrap_or(d.shells),
-                degrees: a.sh_degrees.unwrap_or(d.degrees),
-                points: a.sh_points.unwrap_or(d.points),
-            }
-        }),
-        ..Default::default()
+        sh: !a.no_sh,
+        sh_shells: a.sh_shells,
+        sh_degrees: a.sh_degrees,
+        sh_points: a.sh_points,
+        views: !a.no_views,
+        layout: a.views,
+        view_res: a.view_res,
+        up: a.up,
+        align: a.align,
+        view_channels: a.view_channels,
+        view_augment: a.view_augment,
+        jobs: a.jobs,
+        max_faces: a.max_faces,
+        fresh: a.fresh,
+        format: a.format,
+        shard: a.shard,
+        shards: a.shards,
     };
-    // Shapes in arbitrary poses (`--align pca`) get the view settings measured best for them
-    // on the realistic synth set, unless asked otherwise: shading and three rotated copies.
-    let pca = a.align == Align::Pca;
-    let views = (!a.no_views).then(|| {
-        (
-            ViewConfig {
-                layout: a.views,
-                resolution: a.view_res,
-                up: a.up,
-                align: a.align,
-                channels: a.view_channels.unwrap_or(if pca {
-                    ViewChannels::DepthShade
-                } else {
-                    ViewChannels::Depth
-                }),
-                augment: a.view_augment.unwrap_or(if pca { 3 } else { 0 }),
-            },
-            a.out.clone(),
-        )
-    });
-    let shard = shapeclf::shard::resolve(
-        a.shard,
-        a.shards,
-        &shapeclf::shard::parts_in(&a.out),
-        &|k| std::env::var(k).ok(),
-    )
-    .map_err(anyhow::Error::msg)?;
+    let (mut opts, shard) = settings
+        .extract_options(&a.out, &|k| std::env::var(k).ok())
+        .map_err(anyhow::Error::msg)?;
     if let Some((s, source)) = shard {
         errln!("shard {s} ({})", source.describe());
     }
-    let opts = ExtractOptions {
-        config,
-        seed: a.seed,
-        jobs: a.jobs,
-        max_faces: a.max_faces,
-        views,
-        resume_from: (!a.fresh).then(|| a.out.clone()),
-        stop: Some(ctrl_c_flag()),
-        shard: shard.map(|(s, _)| s),
-        format: a.format,
-    };
+    opts.stop = Some(ctrl_c_flag());
     opts.validate().map_err(|e| Usage(e.to_string()))?;
-    let view_cost = opts.views.as_ref().and_then(|(v, _)| v.cost_warning());
-    for w in opts.config.cost_warnings().into_iter().chain(view_cost) {
+    for w in opts.cost_warnings() {
         errln!("warning: {w}");
     }
     let ex = run_features(&a.mesh_dir, &a.out, &opts)?;

@@ -1,0 +1,266 @@
+"""shapeclf from Python: a mesh's descriptors and depth views as NumPy arrays, a dataset's
+feature table as a pandas DataFrame, and trained models that classify meshes.
+
+Every call runs shapeclf's Rust library (no subprocess) and gives exactly what the
+``shapeclf`` command line gives for the same settings: the same descriptor values, view
+pixels, tables and probabilities. Heavy calls release the GIL. Errors are Python exceptions
+with the command line's messages: :class:`ShapeclfError`, ``FileNotFoundError`` for a missing
+path, ``ValueError`` for invalid settings or arrays. Reference: docs/PYTHON.md.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _shapeclf
+from ._shapeclf import ShapeclfError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+
+__version__: str = _shapeclf.__version__
+
+__all__ = [
+    "ShapeclfError",
+    "Model",
+    "load_mesh",
+    "descriptors",
+    "render_views",
+    "features",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+#: A mesh file's path, or ``(vertices [n, 3], faces [m, 3])`` arrays.
+MeshLike = Union[PathLike, Tuple[Any, Any]]
+
+
+def _is_path(x: Any) -> bool:
+    return isinstance(x, (str, os.PathLike))
+
+
+def _is_arrays(x: Any) -> bool:
+    return isinstance(x, tuple) and len(x) == 2 and not any(_is_path(p) for p in x)
+
+
+def _mesh_args(mesh: MeshLike) -> Tuple[Optional[str], Optional[np.ndarray], Optional[np.ndarray]]:
+    """The native calls' (path, vertices, faces) for a path or a (vertices, faces) pair."""
+    if _is_path(mesh):
+        return os.fspath(mesh), None, None
+    if _is_arrays(mesh):
+        v = np.ascontiguousarray(mesh[0], dtype=np.float32)
+        f = np.asarray(mesh[1])
+        if f.size and not np.issubdtype(f.dtype, np.integer):
+            raise ValueError(f"faces must be integer vertex indices, not {f.dtype}")
+        f = np.ascontiguousarray(f, dtype=np.int64)
+        if v.ndim != 2 or f.ndim != 2:
+            raise ValueError(
+                f"vertices must have shape (n, 3) and faces (m, 3), not {v.shape} and {f.shape}"
+            )
+        return None, v, f
+    raise TypeError(
+        f"expected a mesh file's path or a (vertices, faces) pair, not {type(mesh).__name__}"
+    )
+
+
+def _warn(messages: Sequence[str]) -> None:
+    for m in messages:
+        warnings.warn(m, stacklevel=3)
+
+
+def load_mesh(path: PathLike, normalize: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+    """Read an OBJ, OFF, STL, PLY, GLB or glTF file.
+
+    Returns ``(vertices, faces)``: ``float32 [n, 3]`` positions and ``int64 [m, 3]`` triangles
+    (polygons fan-triangulated), validated as shapeclf loads every mesh (finite coordinates,
+    indices in range, degenerate triangles dropped). ``normalize=True`` also centres, scales
+    into the unit sphere and orients the faces outwards: the mesh the descriptors see.
+    """
+    return _shapeclf.load_mesh(os.fspath(path), normalize)
+
+
+def _group(columns: Sequence[str], values: np.ndarray) -> Dict[str, np.ndarray]:
+    """Columns named ``prefix_...`` as one array per prefix, in table order; the spherical
+    harmonics (``sh_rRR_lLL``) as ``[shells, degrees]``."""
+    groups: Dict[str, List[int]] = {}
+    for i, c in enumerate(columns):
+        groups.setdefault(c.split("_", 1)[0], []).append(i)
+    out: Dict[str, np.ndarray] = {}
+    for name, idx in groups.items():
+        a = values[idx[0] : idx[-1] + 1]
+        if name == "sh":
+            shells = len({columns[i].split("_")[1] for i in idx})
+            a = a.reshape(shells, -1)
+        out[name] = a
+    return out
+
+
+def descriptors(mesh: MeshLike, **settings: Any) -> Dict[str, np.ndarray]:
+    """One mesh's descriptors, exactly as ``shapeclf features`` computes its table row.
+
+    Settings (keywords, each the ``features`` flag of that name; left out: the command
+    line's default): ``seed``, ``d2_points``, ``d2_pairs``, ``sdf_points``, ``sdf_rays``,
+    ``sh`` (False: ``--no-sh``), ``sh_shells``, ``sh_degrees``, ``sh_points``, ``max_faces``.
+
+    Returns ``float32`` arrays by column group, in table order: ``d2``, ``sdf``, ``d1``,
+    ``a3``, ``d3`` (histograms), ``sdfstat`` (mean, std, median, nohit), ``shape`` (pca_mid,
+    pca_min, log_area) and ``sh`` (``[shells, degrees]``). Concatenating the raveled arrays
+    gives the table row. A file's random draws are seeded from its bytes (as in ``features``,
+    whatever its path); arrays are seeded from their values, so a file and the arrays it holds
+    give different samples.
+    """
+    columns, values, warns = _shapeclf.descriptors(*_mesh_args(mesh), **settings)
+    _warn(warns)
+    return _group(columns, values)
+
+
+def render_views(
+    mesh: MeshLike,
+    layout: Optional[str] = None,
+    res: Optional[int] = None,
+    align: Optional[str] = None,
+    channels: Optional[str] = None,
+    up: Optional[str] = None,
+    dtype: Any = np.uint8,
+) -> np.ndarray:
+    """One mesh's depth views, pixel for pixel those of its view image in a feature folder.
+
+    ``layout`` (``"ring12"`` or ``"dodecahedron"``), ``res`` (pixels per side, default 32),
+    ``align`` (``"none"`` or ``"pca"``), ``channels`` (``"depth"`` or ``"depth+shade"``;
+    default ``"depth+shade"`` under ``align="pca"``, else ``"depth"``) and ``up`` (``"x"``,
+    ``"y"``, ``"z"``) are the ``features`` flags ``--views``, ``--view-res``, ``--align``,
+    ``--view-channels`` and ``--up``; ``None`` takes the command line's default.
+
+    Returns ``[views, channels, res, res]``: ``uint8`` (depth 0 background, 255 nearest;
+    shading 0 to 255), or with a float ``dtype`` those values divided by 255.
+    """
+    given = dict(layout=layout, res=res, align=align, channels=channels, up=up)
+    kwargs = {k: v for k, v in given.items() if v is not None}
+    pixels, shape, warns = _shapeclf.render_views(*_mesh_args(mesh), **kwargs)
+    _warn(warns)
+    views = pixels.reshape(shape)
+    dt = np.dtype(dtype)
+    if dt == np.uint8:
+        return views
+    if not np.issubdtype(dt, np.floating):
+        raise ValueError(f"dtype must be uint8 or a float type, not {dt}")
+    return views.astype(dt) / dt.type(255)
+
+
+def features(root: PathLike, out: PathLike = "features", strict: bool = False, **settings: Any) -> "pandas.DataFrame":
+    """Run ``shapeclf features ROOT --out OUT`` as a library call and return its table.
+
+    Writes the same feature folder as the command line (table, manifest, view images) and
+    reuses unchanged rows of an earlier run in ``out`` unless ``fresh=True``. Settings are the
+    ``features`` flags by name: those of :func:`descriptors`, those of :func:`render_views`,
+    and ``views`` (False: ``--no-views``), ``augment`` (``--view-augment``), ``jobs``,
+    ``fresh``, ``format`` (``"csv"`` or ``"parquet"``), ``shard`` (``"I/N"``) and ``shards``.
+
+    Returns a DataFrame with ``path``, ``class`` and ``split`` then one ``float32`` column per
+    descriptor, as the table file; ``df.attrs["failed"]`` lists ``(path, reason)`` of meshes
+    that failed (each also a warning) and ``df.attrs["table"]`` the table file. ``strict=True``
+    raises :class:`ShapeclfError` if any mesh failed (``--strict``). Ctrl-C stops the run as
+    it stops the command line, then raises ``KeyboardInterrupt``.
+    """
+    import pandas as pd
+
+    root, out = os.fspath(root), os.fspath(out)
+    _warn(_shapeclf.check_features(out, **settings))
+    r = _shapeclf.features(root, out, **settings)
+    df = pd.DataFrame(r["values"], columns=list(r["columns"]))
+    df.insert(0, "split", r["split"])
+    df.insert(0, "class", r["class"])
+    df.insert(0, "path", r["path"])
+    failed = [tuple(f) for f in r["failed"]]
+    df.attrs["failed"] = failed
+    df.attrs["table"] = os.fspath(r["table"])
+    for path, reason in failed:
+        warnings.warn(f"failed: {path}: {reason}", stacklevel=2)
+    if strict and failed:
+        raise ShapeclfError(f"strict: {len(failed)} mesh(es) failed")
+    return df
+
+
+def _mesh_list(meshes: Union[MeshLike, Sequence[MeshLike]]) -> List[MeshLike]:
+    if _is_path(meshes) or _is_arrays(meshes):
+        return [meshes]  # type: ignore[list-item]
+    return list(meshes)  # type: ignore[arg-type]
+
+
+class Model:
+    """A model folder written by ``shapeclf train``, loaded once to classify many meshes.
+
+    Each mesh goes through the descriptors or views the model was trained on, with the
+    feature folder's exact settings, as ``shapeclf predict`` does.
+    """
+
+    def __init__(self, native: "_shapeclf.NativeModel") -> None:
+        self._native = native
+
+    @classmethod
+    def load(cls, path: PathLike) -> "Model":
+        """Load the model folder ``path`` (``FileNotFoundError`` if it is missing)."""
+        return cls(_shapeclf.NativeModel.load(os.fspath(path)))
+
+    @property
+    def classes(self) -> List[str]:
+        """Class names, the columns of :meth:`predict_proba`."""
+        return list(self._native.classes)
+
+    def _probabilities(self, mesh: MeshLike) -> Tuple[Optional[np.ndarray], Optional[str]]:
+        return self._native.probabilities(*_mesh_args(mesh))
+
+    @staticmethod
+    def _raise(mesh: MeshLike, error: str) -> None:
+        name = os.fspath(mesh) if _is_path(mesh) else "mesh arrays"
+        if _is_path(mesh) and not os.path.exists(name):
+            raise FileNotFoundError(f"{name}: {error}")
+        raise ShapeclfError(f"{name}: {error}")
+
+    def predict_proba(self, meshes: Union[MeshLike, Sequence[MeshLike]]) -> np.ndarray:
+        """``float32 [n, len(classes)]``: each mesh's class probabilities. A mesh that cannot be
+        classified raises (:class:`ShapeclfError`, naming it and why)."""
+        rows = []
+        for m in _mesh_list(meshes):
+            p, error = self._probabilities(m)
+            if error is not None:
+                self._raise(m, error)
+            rows.append(p)
+        return np.stack(rows) if rows else np.zeros((0, len(self.classes)), np.float32)
+
+    def predict(
+        self,
+        meshes: Union[MeshLike, Sequence[MeshLike]],
+        top: int = 3,
+        errors: str = "raise",
+    ) -> List[Dict[str, Any]]:
+        """Each mesh's ``top`` most probable classes, as ``shapeclf predict --json --top``
+        gives them: ``{"path", "top": [(class, probability), ...], "error"}`` per mesh, most
+        probable first (``path`` is None for arrays). A mesh that cannot be classified raises,
+        or with ``errors="keep"`` gets its reason in ``error`` and an empty ``top``, as the
+        command line reports it.
+        """
+        if errors not in ("raise", "keep"):
+            raise ValueError(f'errors must be "raise" or "keep", not {errors!r}')
+        if top < 1:
+            raise ValueError(f"top must be at least 1, not {top}")
+        out = []
+        for m in _mesh_list(meshes):
+            p, error = self._probabilities(m)
+            if error is not None and errors == "raise":
+                self._raise(m, error)
+            ranked = [] if p is None else [tuple(c) for c in self._native.ranked(p, top)]
+            out.append(
+                {
+                    "path": os.fspath(m) if _is_path(m) else None,
+                    "top": ranked,
+                    "error": error,
+                }
+            )
+        return out
+
+    def __repr__(self) -> str:
+        return f"Model(classes={self.classes!r})"

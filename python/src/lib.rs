@@ -1,0 +1,552 @@
+//! `shapeclf._shapeclf`: the native half of the `shapeclf` Python package. Thin bindings over
+//! the library: every setting goes through [`FeatureSettings`] (the command line's own policy),
+//! every heavy call runs with the interpreter released ([`Python::detach`]), and every failure
+//! becomes a Python exception carrying the message the command line prints. The Python half
+//! (`python/shapeclf/__init__.py`) shapes the results (dicts, DataFrames) for users.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyFileNotFoundError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use shapeclf::descriptors::views::{Align, UpAxis, ViewChannels, ViewLayout, Views};
+use shapeclf::extract::{self, ExtractError, FeatureSettings};
+use shapeclf::features::TableFormat;
+use shapeclf::inference;
+use shapeclf::mesh::{MeshError, RawMesh};
+
+create_exception!(
+    shapeclf,
+    ShapeclfError,
+    PyException,
+    "A shapeclf operation failed; the message is the one the command line prints."
+);
+
+/// The error and its causes, `: `-separated, leaving out a cause whose text the message before
+/// it already contains: the command line's `error:` line without `error: `.
+fn chain_message(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = String::new();
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+/// Whether a missing file or folder is among `e`'s causes.
+fn not_found(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// A library error as a Python exception: `FileNotFoundError` when a missing path is the cause,
+/// else [`ShapeclfError`], with the command line's message (`prefix` first, when given).
+fn py_error(e: &(dyn std::error::Error + 'static), prefix: Option<&str>) -> PyErr {
+    let msg = match prefix {
+        Some(p) => format!("{p}: {}", chain_message(e)),
+        None => chain_message(e),
+    };
+    if not_found(e) {
+        PyFileNotFoundError::new_err(msg)
+    } else {
+        ShapeclfError::new_err(msg)
+    }
+}
+
+/// A mesh's error: a file's names the file (as `features` records it beside its path); a mesh
+/// given as arrays that is not a usable surface is a `ValueError`.
+fn mesh_error(e: &MeshError, source: &MeshSource) -> PyErr {
+    match source {
+        MeshSource::File(p) => py_error(e, Some(&p.display().to_string())),
+        MeshSource::Arrays(_) if !matches!(e, MeshError::Io(_)) => {
+            PyValueError::new_err(format!("mesh arrays: {}", chain_message(e)))
+        }
+        MeshSource::Arrays(_) => py_error(e, Some("mesh arrays")),
+    }
+}
+
+/// Runs `f` with the interpreter released; a panic (a bug) becomes a [`ShapeclfError`] asking
+/// for a report, as one mesh's panic does in `features`.
+fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
+    py.detach(|| catch_unwind(AssertUnwindSafe(f)))
+        .map_err(|p| ShapeclfError::new_err(extract::panic_error(p.as_ref())))
+}
+
+/// A mesh to work on: a file, or vertex and triangle arrays.
+enum MeshSource {
+    File(PathBuf),
+    Arrays(RawMesh),
+}
+
+impl MeshSource {
+    /// From the Python half's arguments: a path, or C-contiguous `float32 [n, 3]` vertices and
+    /// `int64 [m, 3]` faces.
+    fn new(
+        path: Option<PathBuf>,
+        vertices: Option<PyReadonlyArray2<'_, f32>>,
+        faces: Option<PyReadonlyArray2<'_, i64>>,
+    ) -> PyResult<MeshSource> {
+        match (path, vertices, faces) {
+            (Some(p), None, None) => Ok(MeshSource::File(p)),
+            (None, Some(v), Some(f)) => Ok(MeshSource::Arrays(raw_mesh(&v, &f)?)),
+            _ => Err(PyTypeError::new_err(
+                "give a mesh file's path or (vertices, faces) arrays",
+            )),
+        }
+    }
+}
+
+/// Vertex and face arrays as a [`RawMesh`], checking their shapes and that every index fits.
+fn raw_mesh(v: &PyReadonlyArray2<'_, f32>, f: &PyReadonlyArray2<'_, i64>) -> PyResult<RawMesh> {
+    if v.shape()[1] != 3 || f.shape()[1] != 3 {
+        return Err(PyValueError::new_err(format!(
+            "vertices must have shape (n, 3) and faces (m, 3), not {:?} and {:?}",
+            v.shape(),
+            f.shape()
+        )));
+    }
+    let vertices = v
+        .as_array()
+        .rows()
+        .into_iter()
+        .map(|r| [r[0], r[1], r[2]])
+        .collect();
+    let mut triangles = Vec::with_capacity(f.shape()[0]);
+    for (k, r) in f.as_array().rows().into_iter().enumerate() {
+        let mut t = [0u32; 3];
+        for (slot, &i) in t.iter_mut().zip(r.iter()) {
+            *slot = u32::try_from(i).map_err(|_| {
+                PyValueError::new_err(format!(
+                    "face {k} has vertex index {i}, outside 0..{}",
+                    u32::MAX
+                ))
+            })?;
+        }
+        triangles.push(t);
+    }
+    Ok(RawMesh {
+        vertices,
+        triangles,
+    })
+}
+
+/// Reads one setting's value, naming the setting when it has the wrong type.
+fn value<'py, T>(key: &str, v: &Bound<'py, PyAny>) -> PyResult<T>
+where
+    T: for<'a> FromPyObject<'a, 'py, Error = PyErr>,
+{
+    v.extract::<T>()
+        .map_err(|e| PyValueError::new_err(format!("{key}: {e}")))
+}
+
+/// Reads an optional setting (`None` is the default).
+fn optional<'py, T>(key: &str, v: &Bound<'py, PyAny>) -> PyResult<Option<T>>
+where
+    T: for<'a> FromPyObject<'a, 'py, Error = PyErr>,
+{
+    if v.is_none() {
+        Ok(None)
+    } else {
+        value(key, v).map(Some)
+    }
+}
+
+/// Reads a named choice (`align="pca"`) by the name the command line and manifests use.
+fn choice<T: serde::de::DeserializeOwned>(
+    key: &str,
+    v: &Bound<'_, PyAny>,
+    names: &str,
+) -> PyResult<T> {
+    let s: String = value(key, v)?;
+    serde_json::from_value(serde_json::Value::String(s.clone())).map_err(|_| {
+        PyValueError::new_err(format!("{key}: invalid value {s:?} (expected {names})"))
+    })
+}
+
+/// Settings that only change the descriptors.
+const DESCRIPTOR_KEYS: &[&str] = &[
+    "seed",
+    "d2_points",
+    "d2_pairs",
+    "sdf_points",
+    "sdf_rays",
+    "sh",
+    "sh_shells",
+    "sh_degrees",
+    "sh_points",
+    "max_faces",
+];
+/// Settings that only change the views.
+const VIEW_KEYS: &[&str] = &["layout", "res", "up", "align", "channels"];
+/// Settings of a whole `features` run beyond those.
+const RUN_KEYS: &[&str] = &[
+    "views", "augment", "jobs", "fresh", "format", "shard", "shards",
+];
+
+/// The [`FeatureSettings`] of keyword arguments, each of `allowed` (any other is a `TypeError`,
+/// as Python gives for an unexpected keyword); the others keep the command line's defaults.
+fn settings(
+    func: &str,
+    kwargs: Option<&Bound<'_, PyDict>>,
+    allowed: &[&[&str]],
+) -> PyResult<FeatureSettings> {
+    let mut s = FeatureSettings::default();
+    let Some(kwargs) = kwargs else {
+        return Ok(s);
+    };
+    for (k, v) in kwargs.iter() {
+        let key: String = k.extract()?;
+        if !allowed.iter().any(|keys| keys.contains(&key.as_str())) {
+            return Err(PyTypeError::new_err(format!(
+                "{func}() got an unexpected keyword argument '{key}'"
+            )));
+        }
+        let k = key.as_str();
+        match k {
+            "seed" => s.seed = value(k, &v)?,
+            "d2_points" => s.d2_points = value(k, &v)?,
+            "d2_pairs" => s.d2_pairs = optional(k, &v)?,
+            "sdf_points" => s.sdf_points = value(k, &v)?,
+            "sdf_rays" => s.sdf_rays = value(k, &v)?,
+            "sh" => s.sh = value(k, &v)?,
+            "sh_shells" => s.sh_shells = optional(k, &v)?,
+            "sh_degrees" => s.sh_degrees = optional(k, &v)?,
+            "sh_points" => s.sh_points = optional(k, &v)?,
+            "max_faces" => s.max_faces = optional(k, &v)?,
+            "layout" => s.layout = choice::<ViewLayout>(k, &v, "ring12 or dodecahedron")?,
+            "res" => s.view_res = value(k, &v)?,
+            "up" => s.up = choice::<UpAxis>(k, &v, "x, y or z")?,
+            "align" => s.align = choice::<Align>(k, &v, "none or pca")?,
+            "channels" => {
+                s.view_channels = if v.is_none() {
+                    None
+                } else {
+                    Some(choice::<ViewChannels>(k, &v, "depth or depth+shade")?)
+                }
+            }
+            "views" => s.views = value(k, &v)?,
+            "augment" => s.view_augment = optional(k, &v)?,
+            "jobs" => s.jobs = optional(k, &v)?,
+            "fresh" => s.fresh = value(k, &v)?,
+            "format" => s.format = choice::<TableFormat>(k, &v, "csv or parquet")?,
+            "shard" => {
+                s.shard = optional::<String>(k, &v)?
+                    .map(|t| shapeclf::shard::Shard::parse(&t))
+                    .transpose()
+                    .map_err(|e| PyValueError::new_err(format!("shard: {e}")))?
+            }
+            "shards" => s.shards = optional(k, &v)?,
+            _ => unreachable!("every allowed key is handled"),
+        }
+    }
+    Ok(s)
+}
+
+/// Vertices (`float32 [n, 3]`) and triangles (`int64 [m, 3]`).
+type MeshArrays<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<i64>>);
+
+/// Column names, values, and warnings for slow settings.
+type DescriptorRow<'py> = (Vec<String>, Bound<'py, PyArray1<f32>>, Vec<String>);
+
+/// Pixels, their shape `[views, channels, res, res]`, and warnings for slow settings.
+type RenderedViews<'py> = (Bound<'py, PyArray1<u8>>, [usize; 4], Vec<String>);
+
+/// Class probabilities, or why the mesh could not be classified.
+type Classified<'py> = (Option<Bound<'py, PyArray1<f32>>>, Option<String>);
+
+/// Reads a mesh file and returns its vertices (`float32 [n, 3]`) and triangles (`int64 [m, 3]`,
+/// polygons fan-triangulated), validated (finite coordinates, indices in range, degenerate
+/// triangles dropped); `normalize` also centres, scales and orients it as the descriptors see it.
+#[pyfunction]
+#[pyo3(signature = (path, normalize = false))]
+fn load_mesh<'py>(py: Python<'py>, path: PathBuf, normalize: bool) -> PyResult<MeshArrays<'py>> {
+    let mesh = detached(py, || {
+        let raw = shapeclf::mesh::load_raw(&path)?;
+        let mesh = if normalize {
+            shapeclf::mesh::clean(raw)?.0
+        } else {
+            shapeclf::mesh::Mesh::from_raw(raw)?.0
+        };
+        Ok::<_, MeshError>(mesh.to_raw())
+    })?
+    .map_err(|e| mesh_error(&e, &MeshSource::File(path.clone())))?;
+    let n = mesh.vertices.len();
+    let m = mesh.triangles.len();
+    let v: Vec<f32> = mesh.vertices.into_iter().flatten().collect();
+    let f: Vec<i64> = mesh
+        .triangles
+        .into_iter()
+        .flatten()
+        .map(i64::from)
+        .collect();
+    Ok((
+        PyArray1::from_vec(py, v).reshape([n, 3])?,
+        PyArray1::from_vec(py, f).reshape([m, 3])?,
+    ))
+}
+
+/// Validates the descriptor settings of `kwargs`: the settings, and the warnings for slow ones.
+fn descriptor_settings(
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<(FeatureSettings, Vec<String>)> {
+    let s = settings("descriptors", kwargs, &[DESCRIPTOR_KEYS])?;
+    let cfg = s.descriptor_config();
+    cfg.validate()
+        .map_err(|e| PyValueError::new_err(ExtractError::Config(e).to_string()))?;
+    Ok((s, cfg.cost_warnings()))
+}
+
+/// One mesh's descriptors as `features` computes them under the same settings: the column
+/// names, the values (`float32`, the table row) and warnings for slow settings.
+#[pyfunction]
+#[pyo3(signature = (path, vertices, faces, **kwargs))]
+fn descriptors<'py>(
+    py: Python<'py>,
+    path: Option<PathBuf>,
+    vertices: Option<PyReadonlyArray2<'py, f32>>,
+    faces: Option<PyReadonlyArray2<'py, i64>>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<DescriptorRow<'py>> {
+    let (s, warnings) = descriptor_settings(kwargs)?;
+    let source = MeshSource::new(path, vertices, faces)?;
+    let cfg = s.descriptor_config();
+    let r = detached(py, || match &source {
+        MeshSource::File(p) => extract::process_file_with_views(p, &cfg, s.seed, s.max_faces, None),
+        MeshSource::Arrays(raw) => {
+            extract::process_raw_with_views(raw.clone(), &cfg, s.seed, s.max_faces, None)
+        }
+    })?
+    .map_err(|e| mesh_error(&e, &source))?;
+    Ok((
+        cfg.columns(),
+        PyArray1::from_vec(py, r.descriptors.values),
+        warnings,
+    ))
+}
+
+/// One mesh's views as `features` renders them under the same settings (its view image's
+/// pixels): `uint8 [views, channels, res, res]`, and warnings for slow settings.
+#[pyfunction]
+#[pyo3(signature = (path, vertices, faces, **kwargs))]
+fn render_views<'py>(
+    py: Python<'py>,
+    path: Option<PathBuf>,
+    vertices: Option<PyReadonlyArray2<'py, f32>>,
+    faces: Option<PyReadonlyArray2<'py, i64>>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<RenderedViews<'py>> {
+    let s = settings("render_views", kwargs, &[VIEW_KEYS])?;
+    let cfg = s.view_config();
+    cfg.validate()
+        .map_err(|e| PyValueError::new_err(ExtractError::Views(e).to_string()))?;
+    let warnings: Vec<String> = cfg.cost_warning().into_iter().collect();
+    let source = MeshSource::new(path, vertices, faces)?;
+    let v: Views = detached(py, || match &source {
+        MeshSource::File(p) => extract::render_file_views(p, &cfg),
+        MeshSource::Arrays(raw) => extract::render_raw_views(raw.clone(), &cfg),
+    })?
+    .map_err(|e| mesh_error(&e, &source))?;
+    let shape = [v.count, v.channels, v.resolution, v.resolution];
+    Ok((PyArray1::from_vec(py, v.pixels), shape, warnings))
+}
+
+/// The options of a `features` run into `out` under `kwargs`, validated, with the warnings the
+/// command line prints before it starts.
+fn run_options(
+    out: &Path,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<(extract::ExtractOptions, Vec<String>)> {
+    let s = settings("features", kwargs, &[DESCRIPTOR_KEYS, VIEW_KEYS, RUN_KEYS])?;
+    let (opts, _) = s
+        .extract_options(out, &|k| std::env::var(k).ok())
+        .map_err(PyValueError::new_err)?;
+    opts.validate()
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let warnings = opts.cost_warnings();
+    Ok((opts, warnings))
+}
+
+/// Checks a `features` run's settings before it starts: the warnings the command line prints
+/// for slow settings (a `ValueError` for invalid ones).
+#[pyfunction]
+#[pyo3(signature = (out, **kwargs))]
+fn check_features(out: PathBuf, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<String>> {
+    Ok(run_options(&out, kwargs)?.1)
+}
+
+/// Runs `shapeclf features ROOT --out OUT` with the same settings, as a library call: writes
+/// the feature folder and returns its table as a dict of columns (`columns`, `path`, `class`,
+/// `split`, `values` as `float32 [rows, columns]`), the meshes that failed (`failed`: (path,
+/// reason) pairs) and the table file written (`table`). Ctrl-C stops it as it stops the
+/// command line: the meshes in hand finish, what is done is written, then `KeyboardInterrupt`.
+#[pyfunction]
+#[pyo3(signature = (root, out, **kwargs))]
+fn features<'py>(
+    py: Python<'py>,
+    root: PathBuf,
+    out: PathBuf,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (mut opts, _) = run_options(&out, kwargs)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    opts.stop = Some(stop.clone());
+    let mut interrupted = None;
+    let result = std::thread::scope(|scope| {
+        let job = scope.spawn(|| {
+            catch_unwind(AssertUnwindSafe(|| {
+                extract::run(&root, &out, &opts, &shapeclf::observe::Silent)
+            }))
+        });
+        // The run goes on in its own thread; this one wakes to let Python see a Ctrl-C.
+        while !job.is_finished() {
+            py.detach(|| std::thread::sleep(Duration::from_millis(50)));
+            if interrupted.is_none()
+                && let Err(e) = py.check_signals()
+            {
+                stop.store(true, Ordering::SeqCst);
+                interrupted = Some(e);
+            }
+        }
+        job.join()
+    });
+    let ex = match result {
+        Ok(Ok(r)) => r.map_err(|e| py_error(&e, None))?,
+        Ok(Err(p)) | Err(p) => {
+            return Err(ShapeclfError::new_err(extract::panic_error(p.as_ref())));
+        }
+    };
+    if let Some(e) = interrupted {
+        return Err(e);
+    }
+    let table = &ex.table;
+    let (rows, cols) = (table.rows.len(), table.columns.len());
+    let mut values = Vec::with_capacity(rows * cols);
+    for r in &table.rows {
+        values.extend_from_slice(&r.values);
+    }
+    let d = PyDict::new(py);
+    d.set_item("columns", &table.columns)?;
+    d.set_item(
+        "path",
+        table
+            .rows
+            .iter()
+            .map(|r| r.path.as_str())
+            .collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "class",
+        table
+            .rows
+            .iter()
+            .map(|r| r.class.as_str())
+            .collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "split",
+        table
+            .rows
+            .iter()
+            .map(|r| r.split.as_str())
+            .collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "values",
+        PyArray1::from_vec(py, values).reshape([rows, cols])?,
+    )?;
+    let failed: Vec<(String, String)> = ex
+        .manifest
+        .failed
+        .iter()
+        .map(|f| (f.path.clone(), f.error.clone()))
+        .collect();
+    d.set_item("failed", failed)?;
+    d.set_item("table", out.join(ex.manifest.files().table))?;
+    Ok(d)
+}
+
+/// A trained model folder loaded once (the Python `shapeclf.Model` wraps it).
+#[pyclass(module = "shapeclf._shapeclf", frozen)]
+struct NativeModel {
+    model: inference::Model,
+}
+
+#[pymethods]
+impl NativeModel {
+    /// Loads the model folder `dir` written by `shapeclf train`.
+    #[staticmethod]
+    fn load(py: Python<'_>, dir: PathBuf) -> PyResult<NativeModel> {
+        let model =
+            detached(py, || inference::Model::load(&dir))?.map_err(|e| py_error(&e, None))?;
+        Ok(NativeModel { model })
+    }
+
+    /// Class names, in the order of the probabilities.
+    #[getter]
+    fn classes(&self) -> Vec<String> {
+        self.model.classes().to_vec()
+    }
+
+    /// The probabilities of every class for one mesh (a path, or vertex and face arrays) and
+    /// `None`, or `None` and why it could not be classified (as `predict --json` reports it).
+    #[pyo3(signature = (path, vertices, faces))]
+    fn probabilities<'py>(
+        &self,
+        py: Python<'py>,
+        path: Option<PathBuf>,
+        vertices: Option<PyReadonlyArray2<'py, f32>>,
+        faces: Option<PyReadonlyArray2<'py, i64>>,
+    ) -> PyResult<Classified<'py>> {
+        let source = MeshSource::new(path, vertices, faces)?;
+        let p = detached(py, || match source {
+            MeshSource::File(p) => self.model.probabilities_of_file(&p),
+            MeshSource::Arrays(raw) => self.model.probabilities_of_mesh(raw),
+        })?;
+        Ok(match p {
+            Ok(p) => (Some(PyArray1::from_vec(py, p)), None),
+            Err(e) => (None, Some(e)),
+        })
+    }
+
+    /// The `top` most probable classes of `probs` (at least one), most probable first, as
+    /// `predict` ranks them.
+    fn ranked(&self, probs: Vec<f32>, top: usize) -> Vec<(String, f32)> {
+        self.model.ranked(&probs, top)
+    }
+}
+
+/// The native module `shapeclf._shapeclf`.
+#[pymodule]
+fn _shapeclf(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("ShapeclfError", m.py().get_type::<ShapeclfError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(load_mesh, m)?)?;
+    m.add_function(wrap_pyfunction!(descriptors, m)?)?;
+    m.add_function(wrap_pyfunction!(render_views, m)?)?;
+    m.add_function(wrap_pyfunction!(check_features, m)?)?;
+    m.add_function(wrap_pyfunction!(features, m)?)?;
+    m.add_class::<NativeModel>()?;
+    Ok(())
+}

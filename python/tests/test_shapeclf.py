@@ -1,0 +1,365 @@
+"""Every call of the Python package against the command line on the same meshes: descriptors
+bit-identical to the table rows, views pixel-identical to the view images, feature folders
+byte-identical, predictions equal to ``predict --json``, errors with the same messages."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import shapeclf
+from conftest import BIN, DEFAULT_FLAGS, PCA_FLAGS, cli, flags, read_manifest
+
+DESCRIPTOR_KEYS = ("seed", "d2_points", "d2_pairs", "sdf_points", "sdf_rays", "sh", "sh_shells", "sh_degrees", "sh_points")
+VIEW_KEYS = ("layout", "res", "align", "channels", "up")
+
+
+def only(settings: dict, keys: tuple) -> dict:
+    return {k: v for k, v in settings.items() if k in keys}
+
+
+def bits(a) -> np.ndarray:
+    """float32 values as their bit patterns, so equality is bit-identity."""
+    return np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
+
+
+def row(d: dict) -> np.ndarray:
+    return np.concatenate([a.ravel() for a in d.values()])
+
+
+def csv_table(path: Path) -> tuple:
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    values = {r[0]: np.array([np.float32(x) for x in r[3:]], dtype=np.float32) for r in body}
+    return header, values
+
+
+# ---------------------------------------------------------------- descriptors
+
+
+def test_descriptors_are_the_csv_rows_of_the_default_run(cli_features, meshes, mesh_files):
+    header, table = csv_table(cli_features / "descriptors.csv")
+    assert len(table) == len(mesh_files) == 27
+    for f in mesh_files:
+        d = shapeclf.descriptors(f)
+        assert list(d) == ["d2", "sdf", "d1", "a3", "d3", "sdfstat", "shape", "sh"]
+        assert d["d2"].dtype == np.float32 and d["sh"].shape == (8, 12)
+        np.testing.assert_array_equal(bits(row(d)), bits(table[f.relative_to(meshes).as_posix()]))
+
+
+def test_descriptors_are_the_parquet_rows_under_other_settings(cli_features_pca, meshes, mesh_files):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    t = pd.read_parquet(cli_features_pca / "descriptors.parquet").set_index("path")
+    settings = only(PCA_FLAGS, DESCRIPTOR_KEYS)
+    for f in mesh_files:
+        d = shapeclf.descriptors(f, **settings)
+        assert d["sh"].shape == (4, 5)
+        want = t.loc[f.relative_to(meshes).as_posix()].iloc[2:].to_numpy(dtype=np.float32)
+        np.testing.assert_array_equal(bits(row(d)), bits(want))
+
+
+def test_descriptors_do_not_depend_on_the_path(mesh_files, tmp_path):
+    f = mesh_files[0]
+    moved = tmp_path / ("elsewhere" + f.suffix)
+    shutil.copy(f, moved)
+    np.testing.assert_array_equal(bits(row(shapeclf.descriptors(f))), bits(row(shapeclf.descriptors(moved))))
+
+
+def test_meshes_as_arrays(mesh_files):
+    f = mesh_files[0]
+    v, faces = shapeclf.load_mesh(f)
+    assert v.dtype == np.float32 and v.shape[1] == 3
+    assert faces.dtype == np.int64 and faces.shape[1] == 3 and faces.max() < len(v)
+    nv, nf = shapeclf.load_mesh(f, normalize=True)
+    assert np.linalg.norm(nv, axis=1).max() <= 1.0 + 1e-5
+    a = row(shapeclf.descriptors((v, faces)))
+    b = row(shapeclf.descriptors((v.astype(np.float64), faces.astype(np.int32))))
+    np.testing.assert_array_equal(bits(a), bits(b))
+    # Seeded from the arrays, not the file's bytes: the same kind of numbers, other samples.
+    assert a.shape == row(shapeclf.descriptors(f)).shape
+    # Views draw nothing at random: the arrays give the file's pixels.
+    np.testing.assert_array_equal(shapeclf.render_views((v, faces)), shapeclf.render_views(f))
+
+
+# ---------------------------------------------------------------- views
+
+
+def png_views(png: Path, count: int, channels: int, res: int, columns: int) -> np.ndarray:
+    from PIL import Image
+
+    img = np.asarray(Image.open(png))
+    grid_rows = -(-count // columns)
+    assert img.shape == (grid_rows * res * channels, columns * res)
+    out = np.zeros((count, channels, res, res), np.uint8)
+    for c in range(channels):
+        for v in range(count):
+            y = c * grid_rows * res + (v // columns) * res
+            x = (v % columns) * res
+            out[v, c] = img[y : y + res, x : x + res]
+    return out
+
+
+@pytest.mark.parametrize("which", ["default", "pca"])
+def test_views_are_the_feature_folders_pngs(which, request, meshes, mesh_files):
+    pytest.importorskip("PIL")
+    folder = request.getfixturevalue("cli_features" if which == "default" else "cli_features_pca")
+    settings = only(DEFAULT_FLAGS if which == "default" else PCA_FLAGS, VIEW_KEYS)
+    m = read_manifest(folder)["views"]
+    cfg = m["config"]
+    count, columns = m["count"], m["grid_columns"]
+    channels = 2 if cfg.get("channels") == "depth+shade" else 1
+    assert (channels, count) == ((1, 12) if which == "default" else (2, 20))
+    for f in mesh_files:
+        views = shapeclf.render_views(f, **settings)
+        assert views.dtype == np.uint8
+        assert views.shape == (count, channels, cfg["resolution"], cfg["resolution"])
+        png = folder / "views" / (f.relative_to(meshes).as_posix() + ".png")
+        np.testing.assert_array_equal(views, png_views(png, count, channels, cfg["resolution"], columns))
+    floats = shapeclf.render_views(mesh_files[0], dtype=np.float32, **settings)
+    np.testing.assert_array_equal(floats, views_u8 := shapeclf.render_views(mesh_files[0], **settings).astype(np.float32) / 255)
+    assert floats.dtype == np.float32 and views_u8.max() <= 1.0
+
+
+# ---------------------------------------------------------------- whole feature runs
+
+
+def same_folder(a: Path, b: Path, table: str) -> None:
+    assert (a / table).read_bytes() == (b / table).read_bytes()
+    pngs = sorted(p.relative_to(a) for p in (a / "views").rglob("*.png"))
+    assert pngs == sorted(p.relative_to(b) for p in (b / "views").rglob("*.png"))
+    assert pngs
+    for p in pngs:
+        assert (a / p).read_bytes() == (b / p).read_bytes(), p
+    ma, mb = read_manifest(a), read_manifest(b)
+    for k in ("descriptors", "columns", "classes", "counts", "views", "seed", "failed"):
+        assert ma[k] == mb[k], k
+
+
+def test_features_writes_the_command_lines_folder_and_returns_its_table(cli_features, meshes, tmp_path):
+    out = tmp_path / "features"
+    df = shapeclf.features(meshes, out, **DEFAULT_FLAGS)
+    same_folder(out, cli_features, "descriptors.csv")
+    header, table = csv_table(cli_features / "descriptors.csv")
+    assert list(df.columns) == header
+    assert (df.dtypes.iloc[3:] == np.float32).all()
+    for _, r in df.iterrows():
+        np.testing.assert_array_equal(bits(r.iloc[3:].to_numpy(np.float32)), bits(table[r["path"]]))
+    assert df.attrs["failed"] == [] and df.attrs["table"] == str(out / "descriptors.csv")
+
+
+def test_features_under_pca_settings_as_parquet(cli_features_pca, meshes, tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    out = tmp_path / "features"
+    df = shapeclf.features(meshes, out, **PCA_FLAGS)
+    same_folder(out, cli_features_pca, "descriptors.parquet")
+    # --align pca implied depth+shade and three augmented copies of each training mesh.
+    assert read_manifest(out)["views"]["config"]["augment"] == 3
+    want = pd.read_parquet(cli_features_pca / "descriptors.parquet")
+    pd.testing.assert_frame_equal(df, want, check_exact=True)
+
+
+def test_failed_meshes_are_reported_as_the_command_line_records_them(meshes, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(meshes / "mug", data / "mug")
+    bad = data / "mug" / "train" / "broken.off"
+    bad.write_text("OFF\n3 1 0\n0 0 0\n1 0 0\n")
+    cli("features", data, "--out", tmp_path / "cli", "--no-views")
+    failed = read_manifest(tmp_path / "cli")["failed"]
+    assert len(failed) == 1
+    with pytest.warns(UserWarning, match="broken.off"):
+        df = shapeclf.features(data, tmp_path / "py", views=False)
+    assert df.attrs["failed"] == [(failed[0]["path"], failed[0]["error"])]
+    with pytest.raises(shapeclf.ShapeclfError, match="1 mesh"), pytest.warns(UserWarning):
+        shapeclf.features(data, tmp_path / "py2", views=False, strict=True)
+    # The one mesh alone: the same reason, after its path.
+    with pytest.raises(shapeclf.ShapeclfError) as e:
+        shapeclf.descriptors(bad)
+    assert str(e.value) == f"{bad}: {failed[0]['error']}"
+
+
+# ---------------------------------------------------------------- models
+
+
+def cli_predictions(model: Path, files: list, top: int) -> list:
+    return json.loads(cli("predict", "--model", model, "--json", "--top", top, *files))
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_predictions_are_the_command_lines(kind, models, mesh_files):
+    model = shapeclf.Model.load(models[kind])
+    assert len(model.classes) == 9
+    files = [str(f) for f in mesh_files[::4]]
+    for top in (1, 3):
+        want = cli_predictions(models[kind], files, top)
+        got = model.predict(files, top=top)
+        assert [g["path"] for g in got] == [w["path"] for w in want]
+        assert [g["error"] for g in got] == [None] * len(files)
+        # JSON holds each float32 probability widened to double, as Python floats do.
+        assert [[list(t) for t in g["top"]] for g in got] == [w["top"] for w in want]
+    proba = model.predict_proba(files)
+    assert proba.shape == (len(files), 9) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    full = model.predict(files, top=9)
+    for p, g in zip(proba, full):
+        assert [c for c, _ in g["top"]] == [model.classes[i] for i in np.argsort(-p, kind="stable")]
+        assert dict(g["top"]) == {c: float(q) for c, q in zip(model.classes, p)}
+
+
+def test_the_cnn_classifies_arrays_as_their_file(models, mesh_files):
+    model = shapeclf.Model.load(models["cnn"])
+    f = mesh_files[1]
+    np.testing.assert_array_equal(model.predict_proba(shapeclf.load_mesh(f)), model.predict_proba(f))
+    assert model.predict(shapeclf.load_mesh(f))[0]["path"] is None
+
+
+def test_a_mesh_that_cannot_be_classified(models, tmp_path, mesh_files):
+    model = shapeclf.Model.load(models["mlp"])
+    missing = tmp_path / "missing.off"
+    files = [str(mesh_files[0]), str(missing)]
+    r = subprocess.run([str(BIN), "predict", "--model", str(models["mlp"]), "--json", *files], capture_output=True, text=True)
+    assert r.returncode == 3, r.stderr
+    want = json.loads(r.stdout)
+    got = model.predict(files, errors="keep")
+    assert [g["error"] for g in got] == [w["error"] for w in want]
+    assert want[1]["error"]
+    with pytest.raises(FileNotFoundError, match="missing.off"):
+        model.predict(files)
+    with pytest.raises(FileNotFoundError):
+        model.predict_proba(files)
+
+
+# ---------------------------------------------------------------- errors and the GIL
+
+
+def cli_error(*args: object) -> str:
+    r = subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True)
+    assert r.returncode != 0
+    line = [l for l in r.stderr.splitlines() if l.startswith("error: ")][-1]
+    return line[len("error: ") :]
+
+
+def test_errors_carry_the_command_lines_messages(meshes, mesh_files, tmp_path):
+    msg = cli_error("features", meshes, "--out", tmp_path / "x", "--d2-points", 1)
+    with pytest.raises(ValueError) as e:
+        shapeclf.descriptors(mesh_files[0], d2_points=1)
+    assert str(e.value) == msg
+    with pytest.raises(ValueError) as e:
+        shapeclf.features(meshes, tmp_path / "y", d2_points=1)
+    assert str(e.value) == msg
+    msg = cli_error("features", meshes, "--out", tmp_path / "x", "--view-res", 4)
+    with pytest.raises(ValueError) as e:
+        shapeclf.render_views(mesh_files[0], res=4)
+    assert str(e.value) == msg
+    msg = cli_error("features", tmp_path / "nothing", "--out", tmp_path / "z")
+    with pytest.raises(FileNotFoundError) as e:
+        shapeclf.features(tmp_path / "nothing", tmp_path / "z")
+    assert str(e.value) == msg
+    with pytest.raises(FileNotFoundError, match="nope.off"):
+        shapeclf.descriptors(tmp_path / "nope.off")
+    with pytest.raises(FileNotFoundError):
+        shapeclf.Model.load(tmp_path / "no-model")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'd2_point'"):
+        shapeclf.descriptors(mesh_files[0], d2_point=10)
+    with pytest.raises(ValueError, match="align"):
+        shapeclf.render_views(mesh_files[0], align="sideways")
+    with pytest.raises(ValueError, match="references vertex 7"):
+        shapeclf.descriptors((np.zeros((3, 3)), np.array([[0, 1, 7]])))
+    with pytest.raises(ValueError, match="shape"):
+        shapeclf.descriptors((np.zeros((3, 2)), np.array([[0, 1, 2]])))
+    with pytest.raises(TypeError):
+        shapeclf.descriptors(42)
+
+
+def test_heavy_calls_release_the_gil(mesh_files):
+    ticks = []
+    done = threading.Event()
+
+    def tick():
+        while not done.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    t = threading.Thread(target=tick)
+    t.start()
+    try:
+        with pytest.warns(UserWarning, match="x the default: expect"):
+            start = time.perf_counter()
+            shapeclf.descriptors(mesh_files[0], d2_points=16000, sdf_points=16384, sh=False)
+            end = time.perf_counter()
+    finally:
+        done.set()
+        t.join()
+    during = [x for x in ticks if start < x < end]
+    assert end - start > 0.05, "the call was too quick to tell"
+    # Held by the call, the GIL would keep the other thread from ticking at all until it
+    # returned; released, it ticks about every millisecond (asked: one per 10 ms).
+    assert len(during) >= max(3, (end - start) / 0.01), (len(during), end - start)
+
+
+# ---------------------------------------------------------------- the examples
+
+
+def load_example(name: str):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_sklearn_example_runs(meshes, tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    accuracy = load_example("sklearn_pipeline").main(str(meshes), str(tmp_path / "features"))
+    assert 0.0 <= accuracy <= 1.0
+    assert "test accuracy" in capsys.readouterr().out
+
+
+def test_the_torch_example_runs(meshes, capsys):
+    # torch is not needed by the package nor installed by CI (a wheel of hundreds of MB);
+    # where it is installed the example is run for one epoch.
+    pytest.importorskip("torch")
+    load_example("torch_views").main(str(meshes), epochs=1)
+    assert "test accuracy" in capsys.readouterr().out
+
+
+def test_ctrl_c_stops_features_as_it_stops_the_command_line(tmp_path):
+    import signal
+    import sys
+
+    data, out = tmp_path / "meshes", tmp_path / "features"
+    cli("synth", data, "--per-class", 40)
+    script = (
+        "import sys, shapeclf\n"
+        "print('started', flush=True)\n"
+        "shapeclf.features(sys.argv[1], sys.argv[2])\n"
+        "print('finished', flush=True)\n"
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-c", script, str(data), str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert p.stdout.readline() == "started\n"
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=120)
+    assert p.returncode != 0 and "KeyboardInterrupt" in stderr, (p.returncode, stdout, stderr)
+    assert "finished" not in stdout
+    # What was done is written, the rest counted as not reached, as the command line does.
+    counts = read_manifest(out)["counts"]
+    assert counts["found"] == 360 and counts["not_reached"] > 0, counts
+    assert counts["ok"] + counts["failed"] + counts["not_reached"] == 360, counts
