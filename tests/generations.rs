@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{fails, ok, s, shapeclf, shapeclf_ok, text};
+use common::{copy_dir, fails, ok, s, shapeclf, shapeclf_ok, text};
 
 /// A small dataset, its features (views of 16 px, two channels under `--align pca`) and one
 /// model of each kind, built once for the cases below.
@@ -65,19 +65,6 @@ fn fixture() -> &'static Fixture {
             models,
         }
     })
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
 }
 
 fn json(p: &Path) -> serde_json::Value {

@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{ok, s, shapeclf, shapeclf_ok};
+use common::{copy_dir, ok, s, shapeclf, shapeclf_ok};
 
 /// Runs each exported model on the inputs the test wrote and prints the probabilities as JSON.
 const RUN: &str = r#"
@@ -312,17 +312,4 @@ fn export_refuses_what_is_not_a_model_and_leaves_no_file() {
     assert!(!out.exists());
     let r = shapeclf(&["export", s(&empty), "--onnx"]);
     assert!(!r.status.success());
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
 }
