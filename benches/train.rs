@@ -25,7 +25,7 @@ fn throughput(c: &mut Criterion) {
         cfg.batch_size = 64;
         let net = NetConfig::for_spec(&cfg.model, 243, data.classes.len()).expect("dense");
         g.bench_function(model.name(), |b| {
-            b.iter(|| train::train_descriptors(&cfg, &net, &data, &device, |_| {}))
+            b.iter(|| train::train_descriptors(&cfg, &net, &data, &device, ()))
         });
     }
     g.finish();
@@ -53,7 +53,7 @@ fn cnn_throughput(c: &mut Criterion) {
         .filter_map(|(name, d)| d.ok().map(|d| (name, d)));
     for (name, device) in devices {
         g.bench_function(format!("mvcnn_12x32_{name}"), |b| {
-            b.iter(|| shapeclf::train::train_cnn(&cfg, &net, &set, &device, |_| {}))
+            b.iter(|| shapeclf::train::train_cnn(&cfg, &net, &set, &device, ()))
         });
     }
     g.finish();

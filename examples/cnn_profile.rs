@@ -53,7 +53,7 @@ fn training_step(batch: usize, views: usize, res: usize) -> f64 {
     let mut times: Vec<f64> = (0..4)
         .map(|_| {
             let t = Instant::now();
-            shapeclf::train::train_cnn(&cfg, &net, &set, &device, |_| {});
+            shapeclf::train::train_cnn(&cfg, &net, &set, &device, ());
             t.elapsed().as_secs_f64()
         })
         .skip(1)

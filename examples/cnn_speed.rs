@@ -54,7 +54,7 @@ fn main() {
     let mut times = Vec::new();
     for i in 0..4 {
         let t = Instant::now();
-        shapeclf::train::train_cnn(&cfg, &net, &set, &device, |_| {});
+        shapeclf::train::train_cnn(&cfg, &net, &set, &device, ());
         if i > 0 {
             times.push(t.elapsed().as_secs_f64());
         }

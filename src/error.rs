@@ -61,6 +61,16 @@ pub enum Error {
         /// The feature folder.
         dir: PathBuf,
     },
+    /// `--resume` found an interrupted training that was run with other settings or features.
+    #[error(
+        "cannot resume the interrupted training in {dir}: {why}. Rerun with the flags it was started with to resume it, or without --resume to start over"
+    )]
+    Resume {
+        /// The interrupted run's staging folder.
+        dir: PathBuf,
+        /// What differs.
+        why: String,
+    },
     /// The loss became NaN or infinite: no model is written.
     #[error(
         "training diverged: the loss became NaN or infinite in epoch {epoch} (learning rate {lr}); no model written. Try a smaller --lr"

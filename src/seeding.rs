@@ -34,6 +34,8 @@ pub enum Stream {
     ViewBatches,
     /// Minibatch order and augmentation of the fusion model.
     FusionBatches,
+    /// The seed Burn's device generator (dropout) is given at the start of each training epoch.
+    EpochDevice,
     /// The shapes of one synthetic class (index into [`crate::synth::ShapeClass::ALL`]); keyed
     /// by the dataset seed, never a per-mesh seed.
     SynthClass(usize),
@@ -57,6 +59,7 @@ impl Stream {
             Stream::Folds => 23,
             Stream::ViewBatches => 24,
             Stream::FusionBatches => 25,
+            Stream::EpochDevice => 26,
             // The first nine keep the numbers the demo dataset was made with.
             Stream::SynthClass(i) if i < 9 => i as u64 + 1,
             Stream::SynthClass(i) => 100 + i as u64,
@@ -68,6 +71,17 @@ impl Stream {
 /// The generator for `stream` under `seed`.
 pub fn rng(seed: u64, stream: Stream) -> ChaCha8Rng {
     rng_for(seed, stream.id())
+}
+
+/// The seed of Burn's device generator for `epoch` of a training run under `seed`: drawn from
+/// the seed and the epoch alone, so a run resumed at that epoch draws the same dropout masks
+/// as one that never stopped (the device generator's state itself cannot be saved).
+pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    use rand::RngCore;
+    let mut r = rng(seed, Stream::EpochDevice);
+    // Two 32-bit words per epoch: each epoch's seed is its own part of the stream.
+    r.set_word_pos(2 * epoch as u128);
+    r.next_u64()
 }
 
 /// A generator on a raw stream number, for tests and benchmarks that make their own data; the

@@ -27,7 +27,7 @@ fn mlp_and_logistic_train_on_the_gpu_backend() {
         // the GPU's kernel autotuning, minutes on a software GPU.
         cfg.tune_weight_decay = false;
         let net = NetConfig::for_spec(&cfg.model, 6, 3).expect("dense model");
-        let t = train::train_descriptors(&cfg, &net, &data, &device, |_| {});
+        let t = train::train_descriptors(&cfg, &net, &data, &device, ());
         let p = t.predict_proba(&data.test, &device);
         let pred = train::argmax_rows(&p, 3);
         let acc = pred
@@ -50,7 +50,7 @@ fn mlp_and_logistic_train_on_the_gpu_backend() {
             &net,
             &data,
             &Device::flex(),
-            |_| {},
+            (),
         );
         let last = |f: &train::Fit<_>| f.history.last().unwrap().train_accuracy;
         assert!((last(&cpu.fit) - last(&t.fit)).abs() < 0.1);
@@ -77,7 +77,7 @@ fn train_halves(backend: BackendKind, device: &Device) -> (f64, f64, f64) {
         dropout: 0.0,
         ..CnnConfig::new(2, 16, 2)
     };
-    let t = shapeclf::train::train_cnn(&cfg, &net, &set, device, |_| {});
+    let t = shapeclf::train::train_cnn(&cfg, &net, &set, device, ());
     let p = shapeclf::train::predict_proba(&t.net, &set, device);
     assert_eq!(p.len(), 2 * set.len());
     let pred = train::argmax_rows(&p, 2);
@@ -170,7 +170,7 @@ fn cpu_and_gpu_training_agree_on_a_fixture() {
             &tr,
             &va,
             device,
-            |s| history.push(s.clone()),
+            |s: &shapeclf::observe::EpochStats| history.push(s.clone()),
         );
         assert!(t.diverged.is_none());
         history

@@ -160,6 +160,7 @@ impl ConfigV1 {
                 views_in_memory: false,
                 histograms: crate::train::HistogramMap::None,
                 repeats: 1,
+                resume: false,
             },
             network,
             weights_hash: self.weights_hash,

@@ -19,7 +19,8 @@ mod staging;
 
 pub use config::{ModelConfig, Network, read_config};
 pub use staging::{
-    CommitError, ReplaceError, Staging, check_replaceable, is_model_folder, write_staged,
+    CHECKPOINT_DIR, CommitError, ReplaceError, Staging, check_replaceable, is_model_folder,
+    write_staged,
 };
 
 /// Weights (Burn's burnpack record).

@@ -60,18 +60,68 @@ pub struct Staging {
     dir: PathBuf,
     out: PathBuf,
     committed: bool,
+    discarded: Vec<PathBuf>,
 }
 
+/// The folder inside a staging folder where training keeps its checkpoints (removed before the
+/// folder becomes the model folder).
+pub const CHECKPOINT_DIR: &str = "checkpoint";
+
 impl Staging {
-    /// Checks that `out` may be replaced and makes the staging folder beside it.
+    /// Checks that `out` may be replaced and makes the staging folder beside it. Staging
+    /// folders that killed runs left beside `out` are removed; those that held checkpoints are
+    /// listed by [`Staging::discarded_checkpoints`].
     pub fn begin(out: &Path) -> Result<Staging, CommitError> {
         check_replaceable(out)?;
-        let dir = stage_dir(out).map_err(|e| CommitError::Io(out.to_path_buf(), e))?;
+        let (dir, discarded) = stage_dir(out).map_err(|e| CommitError::Io(out.to_path_buf(), e))?;
         Ok(Staging {
             dir,
             out: out.to_path_buf(),
             committed: false,
+            discarded,
         })
+    }
+
+    /// The staging folder of an interrupted training of `out` that can be resumed: one a
+    /// process no longer running left, with a [`CHECKPOINT_DIR`]; the newest when there are
+    /// several.
+    pub fn resumable(out: &Path) -> Option<PathBuf> {
+        let (parent, name) = parent_and_name(out);
+        stale_staging(&parent, &name)
+            .into_iter()
+            .filter(|d| d.join(CHECKPOINT_DIR).is_dir())
+            .max_by_key(|d| {
+                std::fs::metadata(d.join(CHECKPOINT_DIR))
+                    .and_then(|m| m.modified())
+                    .ok()
+            })
+    }
+
+    /// Takes over `dir` (from [`Staging::resumable`]) as this process's staging folder for
+    /// `out`, checked to be replaceable; the other stale staging folders are removed.
+    pub fn adopt(out: &Path, dir: &Path) -> Result<Staging, CommitError> {
+        check_replaceable(out)?;
+        let io = |e| CommitError::Io(out.to_path_buf(), e);
+        let (parent, name) = parent_and_name(out);
+        let mine = parent.join(format!(".{name}.staging-{}", std::process::id()));
+        if mine.exists() && mine != dir {
+            std::fs::remove_dir_all(&mine).map_err(io)?;
+        }
+        // A rename is atomic: of two runs resuming the same folder at once, one gets it.
+        std::fs::rename(dir, &mine).map_err(io)?;
+        let discarded = remove_stale_staging(&parent, &name);
+        Ok(Staging {
+            dir: mine,
+            out: out.to_path_buf(),
+            committed: false,
+            discarded,
+        })
+    }
+
+    /// Staging folders with checkpoints of interrupted trainings that were removed when this
+    /// one began (they could have been resumed).
+    pub fn discarded_checkpoints(&self) -> &[PathBuf] {
+        &self.discarded
     }
 
     /// The staging folder.
@@ -112,8 +162,8 @@ pub enum CommitError {
     Io(PathBuf, std::io::Error),
 }
 
-/// A fresh, empty hidden folder beside `out` to build a model folder in.
-fn stage_dir(out: &Path) -> std::io::Result<PathBuf> {
+/// The folder `out` is in, and its name.
+fn parent_and_name(out: &Path) -> (PathBuf, String) {
     let name = out
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -122,37 +172,56 @@ fn stage_dir(out: &Path) -> std::io::Result<PathBuf> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    (parent, name)
+}
+
+/// A fresh, empty hidden folder beside `out` to build a model folder in, and the stale staging
+/// folders with checkpoints that were removed to make way.
+fn stage_dir(out: &Path) -> std::io::Result<(PathBuf, Vec<PathBuf>)> {
+    let (parent, name) = parent_and_name(out);
     std::fs::create_dir_all(&parent)?;
-    remove_stale_staging(&parent, &name);
+    let discarded = remove_stale_staging(&parent, &name);
     let staging = parent.join(format!(".{name}.staging-{}", std::process::id()));
     if staging.exists() {
         std::fs::remove_dir_all(&staging)?;
     }
     std::fs::create_dir_all(&staging)?;
-    Ok(staging)
+    Ok((staging, discarded))
 }
 
-/// Removes `.NAME.staging-PID` folders (and their `.old` twins) that a killed `train` left
-/// beside `NAME`, when process PID is no longer running.
-fn remove_stale_staging(parent: &Path, name: &str) {
+/// `.NAME.staging-PID` folders (and their `.old` twins) that a killed `train` left beside
+/// `NAME`: process PID is no longer running.
+fn stale_staging(parent: &Path, name: &str) -> Vec<PathBuf> {
     let prefix = format!(".{name}.staging-");
     let Ok(rd) = std::fs::read_dir(parent) else {
-        return;
+        return Vec::new();
     };
-    for e in rd.flatten() {
-        let file_name = e.file_name();
-        let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
-            continue;
-        };
-        let pid = rest.strip_suffix(".old").unwrap_or(rest);
-        if let Ok(pid) = pid.parse::<u32>()
-            && pid != std::process::id()
-            && !crate::io::process_alive(pid)
-            && e.file_type().is_ok_and(|t| t.is_dir())
-        {
-            let _ = std::fs::remove_dir_all(e.path());
+    rd.flatten()
+        .filter(|e| {
+            let file_name = e.file_name();
+            let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+                return false;
+            };
+            let pid = rest.strip_suffix(".old").unwrap_or(rest);
+            pid.parse::<u32>()
+                .is_ok_and(|pid| pid != std::process::id() && !crate::io::process_alive(pid))
+                && e.file_type().is_ok_and(|t| t.is_dir())
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Removes the stale staging folders beside `NAME` ([`stale_staging`]); returns those that
+/// held checkpoints.
+fn remove_stale_staging(parent: &Path, name: &str) -> Vec<PathBuf> {
+    let mut discarded = Vec::new();
+    for dir in stale_staging(parent, name) {
+        let had_checkpoint = dir.join(CHECKPOINT_DIR).is_dir();
+        if std::fs::remove_dir_all(&dir).is_ok() && had_checkpoint {
+            discarded.push(dir);
         }
     }
+    discarded
 }
 
 /// Moves the finished `staging` folder to `out`, the previous `out` aside first and removed last.

@@ -224,6 +224,11 @@ pub struct TrainConfig {
     /// mean and standard deviation over them (the folder keeps the first seed's model).
     #[serde(default = "one")]
     pub repeats: usize,
+    /// Continue the interrupted training of the same model folder, with the same settings and
+    /// features, from its last checkpoint; without one to continue, train from the start. Not
+    /// a setting of the model, so not recorded in its `config.json`.
+    #[serde(skip)]
+    pub resume: bool,
 }
 
 fn one() -> usize {
@@ -251,6 +256,7 @@ impl TrainConfig {
             views_in_memory: false,
             histograms: HistogramMap::Sqrt,
             repeats: 1,
+            resume: false,
         };
         // Every model trains on all its training shapes with the learning rate annealed to zero
         // and keeps its last epoch: choosing an epoch by the score of a few held-out shapes

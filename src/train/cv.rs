@@ -73,7 +73,7 @@ pub fn tune_weight_decay(
                 val_fraction: 0.0,
                 ..cfg.clone()
             };
-            let t = train_descriptors(&c, &net, &part, device, |_| {});
+            let t = train_descriptors(&c, &net, &part, device, ());
             let pred = argmax_rows(&t.predict_proba(&part.test, device), k);
             acc += accuracy(&pred, &part.test.y) / folds as f64;
             observer.event(Event::Step);

@@ -10,6 +10,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
+use super::checkpoint::{Checkpoints, Snapshot};
 use super::{TrainConfig, sample_weights};
 use crate::models::{nll_loss, probabilities};
 use crate::observe::EpochStats;
@@ -154,8 +155,45 @@ where
     out
 }
 
+/// What a training run tells its caller as it goes, and where it keeps its checkpoints. Any
+/// closure `FnMut(&EpochStats)` is one: it sees each epoch's numbers and keeps no checkpoints.
+pub trait Progress {
+    /// An epoch ended with these numbers.
+    fn epoch(&mut self, stats: &EpochStats);
+    /// `done` of the `total` batches of `epoch` are trained.
+    fn batch(&mut self, _epoch: usize, _done: usize, _total: usize) {}
+    /// Where to write a checkpoint after each epoch (see [`Checkpoints::due`]) and to resume
+    /// from; `None` keeps none.
+    fn checkpoints(&self) -> Option<&Checkpoints> {
+        None
+    }
+    /// Something the caller should know that does not stop training (a checkpoint that could
+    /// not be read or written).
+    fn warning(&mut self, _message: &str) {}
+}
+
+/// A closure sees each epoch's numbers (its argument typed, `|e: &EpochStats| ...`, since the
+/// signature cannot be inferred through the trait).
+impl<F: FnMut(&EpochStats)> Progress for F {
+    fn epoch(&mut self, stats: &EpochStats) {
+        self(stats)
+    }
+}
+
+/// Nothing to report and no checkpoints.
+impl Progress for () {
+    fn epoch(&mut self, _: &EpochStats) {}
+}
+
 /// Trains the network `init` builds on `train`, choosing the epoch by `val` (when not empty),
-/// with the shared settings of `cfg`; `on_epoch` sees each epoch's numbers as they come.
+/// with the shared settings of `cfg`; `progress` sees each epoch's numbers as they come.
+///
+/// When `progress` names [`Checkpoints`], the run writes one after each epoch (or every few,
+/// when epochs take milliseconds) and, when one is there already, resumes from it: the weights
+/// and history it returns are those of an uninterrupted run. Each epoch's random draws come
+/// from the seed and the epoch alone (the batch order's generator is saved; Burn's device
+/// generator, which drives dropout, is re-seeded from [`crate::seeding::epoch_seed`] from the
+/// second epoch on).
 ///
 /// Runs in one process take turns: Burn's random stream (initialisation, dropout) belongs to
 /// the backend, not to a run, so a second `fit` called from another thread waits until the
@@ -168,7 +206,7 @@ pub fn fit<N, B>(
     train: &B,
     val: &B,
     device: &Device,
-    mut on_epoch: impl FnMut(&EpochStats),
+    mut progress: impl Progress,
 ) -> Fit<N>
 where
     N: Learner,
@@ -184,16 +222,59 @@ where
     let mut rng = crate::seeding::rng(cfg.seed, B::STREAM);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let bs = cfg.batch_size.max(1);
-    let total_steps = cfg.epochs.max(1) * train.len().div_ceil(bs);
+    let batches_per_epoch = train.len().div_ceil(bs);
+    let total_steps = cfg.epochs.max(1) * batches_per_epoch;
     let mut step = 0usize;
 
     let start = Instant::now();
+    let mut seconds_before = 0.0;
     let mut samples = 0usize;
     let mut history = Vec::new();
     let mut stopping = EarlyStopping::new(cfg.patience);
+    let mut first_epoch = 1;
+    let mut finished = false;
+    if let Some(ck) = progress.checkpoints() {
+        match ck.load(net.clone(), cfg.optimizer(), rng.clone()) {
+            Ok(Some(r)) => {
+                net = r.net;
+                optim = r.optim;
+                rng = r.rng;
+                step = r.state.step;
+                samples = r.state.samples;
+                seconds_before = r.state.seconds;
+                first_epoch = r.state.epoch + 1;
+                finished = r.state.finished;
+                if let (Some(b), Some(m)) = (&r.state.best, r.best) {
+                    stopping.restore(b.accuracy, b.loss, b.epoch, m.valid(), r.state.since_best);
+                }
+                history = r.state.history;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let msg = format!(
+                    "the checkpoint in {} cannot be resumed from ({e}); training starts over",
+                    ck.dir().display()
+                );
+                progress.warning(&msg);
+            }
+        }
+    }
     let (mut by, mut bw) = (Vec::new(), Vec::new());
     let mut diverged = None;
-    'epochs: for epoch in 1..=cfg.epochs.max(1) {
+    let last_epoch = if finished { 0 } else { cfg.epochs.max(1) };
+    'epochs: for epoch in first_epoch..=last_epoch {
+        // Dropout's draws for this epoch, from the seed and the epoch alone (so that a resumed
+        // run draws what an uninterrupted one would have). The first epoch keeps drawing from
+        // the run's seed, as the lazily initialised weights do in its first step: no run
+        // resumes before it.
+        if epoch > 1 {
+            device.seed(crate::seeding::epoch_seed(cfg.seed, epoch));
+        }
+        // Each epoch shuffles the samples from their first order, so the order depends on the
+        // generator alone, whose position a checkpoint saves.
+        for (i, o) in order.iter_mut().enumerate() {
+            *o = i;
+        }
         order.shuffle(&mut rng);
         // The epoch's loss sum and correct count stay on the device: reading them back at every
         // step would make the host wait for the device at every step (on a GPU, most of the
@@ -228,6 +309,7 @@ where
             net = optim.step(cfg.schedule.rate(cfg.lr, step, total_steps), net, grads);
             step += 1;
             samples += chunk.len();
+            progress.batch(epoch, batches, batches_per_epoch);
         }
         let loss_sum = loss_sum.map_or(0.0, |t| f64::from(t.into_scalar::<f32>()));
         if !loss_sum.is_finite() {
@@ -257,14 +339,37 @@ where
             val_accuracy,
             val_loss,
         };
-        on_epoch(&stats);
+        progress.epoch(&stats);
         let stop = stopping.observe(&stats, || eval);
         history.push(stats);
+        let done = stop || epoch == last_epoch;
+        if let Some(ck) = progress.checkpoints()
+            && ck.due(done)
+        {
+            let snapshot = Snapshot {
+                epoch,
+                step,
+                samples,
+                seconds: seconds_before + start.elapsed().as_secs_f64(),
+                rng: &rng,
+                history: &history,
+                best: stopping.best(),
+                since_best: stopping.since_best,
+                finished: done,
+            };
+            if let Err(e) = ck.save(&snapshot, &net, &optim) {
+                let msg = format!(
+                    "could not write the checkpoint in {} ({e}); training goes on, but cannot be resumed from this epoch",
+                    ck.dir().display()
+                );
+                progress.warning(&msg);
+            }
+        }
         if stop {
             break;
         }
     }
-    let train_seconds = start.elapsed().as_secs_f64();
+    let train_seconds = seconds_before + start.elapsed().as_secs_f64();
     let (net, best_epoch) = stopping.finish(|| net.valid(), history.len());
     Fit {
         net,
@@ -347,6 +452,17 @@ impl<M> EarlyStopping<M> {
             self.since_best += 1;
             self.patience > 0 && self.since_best >= self.patience
         }
+    }
+
+    /// Accuracy, loss and epoch of the best epoch so far.
+    pub(crate) fn best(&self) -> Option<(f64, f64, usize)> {
+        self.best.as_ref().map(|(a, l, e, _)| (*a, *l, *e))
+    }
+
+    /// The state a checkpoint recorded: the best epoch's scores and model, and the epochs since.
+    pub(crate) fn restore(&mut self, acc: f64, loss: f64, epoch: usize, model: M, since: usize) {
+        self.best = Some((acc, loss, epoch, model));
+        self.since_best = since;
     }
 
     /// The best model and its epoch, or `last()` and `last_epoch` without validation.

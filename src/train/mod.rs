@@ -3,6 +3,7 @@
 //! one loop ([`mod@fit`]), and one batcher per input kind ([`rows`] for descriptor rows, [`views`]
 //! for stacks of depth views).
 
+pub mod checkpoint;
 pub mod config;
 pub mod cv;
 pub mod data;
@@ -15,6 +16,7 @@ pub mod views;
 
 use burn::tensor::Device;
 
+pub use checkpoint::Checkpoints;
 pub use config::{
     ClassWeight, CnnSpec, FusionSpec, LrSchedule, MlpSpec, ModelSpec, OptimizerKind, TrainConfig,
 };
@@ -24,7 +26,7 @@ pub use data::{
     DataError, HistogramMap, Prepared, Samples, Standardizer, prepare, validation_split,
 };
 pub(crate) use fit::accuracy;
-pub use fit::{Batcher, Fit, Learner, argmax_rows, fit, predict_proba, split};
+pub use fit::{Batcher, Fit, Learner, Progress, argmax_rows, fit, predict_proba, split};
 pub use fusion::FusionSet;
 pub use rows::RowSet;
 pub use view_load::{Copies, Keep, load_views};
@@ -86,14 +88,14 @@ fn standardized_parts(
 }
 
 /// Trains the descriptor network `net` on `data.train`: a seeded stratified validation split,
-/// standardisation fitted on the remaining training rows, then [`fit()`]. `on_epoch` sees each
+/// standardisation fitted on the remaining training rows, then [`fit()`]. `progress` sees each
 /// epoch's numbers.
 pub fn train_descriptors(
     cfg: &TrainConfig,
     net: &NetConfig,
     data: &Prepared,
     device: &Device,
-    on_epoch: impl FnMut(&crate::observe::EpochStats),
+    progress: impl Progress,
 ) -> DescriptorModel {
     let d = data.columns.len();
     let (_, tr, va, standardizer) = standardized_split(cfg, &data.train, &data.columns);
@@ -104,7 +106,7 @@ pub fn train_descriptors(
         &RowSet::new(&tr, d),
         &RowSet::new(&va, d),
         device,
-        on_epoch,
+        progress,
     );
     DescriptorModel {
         fit,
@@ -122,7 +124,7 @@ pub fn train_cnn(
     net: &CnnConfig,
     data: &ViewSet,
     device: &Device,
-    on_epoch: impl FnMut(&crate::observe::EpochStats),
+    progress: impl Progress,
 ) -> Fit<Mvcnn> {
     let (tr_idx, va_idx) = data.split_by_mesh(cfg.val_fraction, cfg.seed);
     let (mut tr, mut va) = (data.subset(&tr_idx), data.subset(&va_idx));
@@ -141,7 +143,7 @@ pub fn train_cnn(
         &tr,
         &va,
         device,
-        on_epoch,
+        progress,
     )
 }
 
@@ -166,7 +168,7 @@ pub fn train_fusion(
     rows: &Samples,
     columns: &[String],
     device: &Device,
-    on_epoch: impl FnMut(&crate::observe::EpochStats),
+    progress: impl Progress,
 ) -> FusionModel {
     let d = net.inputs;
     let split = views.split_by_mesh(cfg.val_fraction, cfg.seed);
@@ -195,7 +197,7 @@ pub fn train_fusion(
         &tr,
         &va,
         device,
-        on_epoch,
+        progress,
     );
     FusionModel { fit, standardizer }
 }
@@ -212,7 +214,7 @@ mod tests {
     }
 
     fn train(cfg: &TrainConfig, data: &Prepared) -> DescriptorModel {
-        train_descriptors(cfg, &dense(cfg, data), data, &Device::flex(), |_| {})
+        train_descriptors(cfg, &dense(cfg, data), data, &Device::flex(), ())
     }
 
     fn blobs(n_per: usize, k: usize, seed: u64) -> FeatureTable {

@@ -529,7 +529,7 @@ mod tests {
             ..CnnConfig::new(v, r, 2)
         };
         let device = Device::flex();
-        let t = train_cnn(&cfg, &net_cfg, &train_set, &device, |_| {});
+        let t = train_cnn(&cfg, &net_cfg, &train_set, &device, ());
         let pred = argmax_rows(&predict_proba(&t.net, &test_set, &device), 2);
         let acc = accuracy(&pred, &test_set.y);
         assert!(acc > 0.9, "test accuracy {acc}");
@@ -568,7 +568,7 @@ mod tests {
             in_channels: 2,
             ..CnnConfig::new(v, r, 2)
         };
-        let t = train_cnn(&cfg, &net_cfg, &set, &device, |_| {});
+        let t = train_cnn(&cfg, &net_cfg, &set, &device, ());
         assert_eq!(t.train_size, 24);
         assert!(t.history[0].loss.is_finite());
         assert_eq!(t.net.first_filters().unwrap().dims(), [4, 2, 3, 3]);
@@ -646,7 +646,7 @@ mod tests {
             features: 8,
             ..CnnConfig::new(2, 16, 2)
         };
-        let t = train_cnn(&cfg, &net_cfg, &set, &Device::flex(), |_| {});
+        let t = train_cnn(&cfg, &net_cfg, &set, &Device::flex(), ());
         assert_eq!((t.train_size, t.val_size), (24, 4));
     }
 }

@@ -50,6 +50,47 @@ impl<'a> EpochLog<'a> {
         }
     }
 
+    /// Continues the log an interrupted run left in `dir`: its lines for which `keep(seed,
+    /// epoch)` holds (the epochs its checkpoints restore) are kept, the others dropped, since
+    /// those epochs are trained again.
+    pub(crate) fn resume(
+        dir: &Path,
+        inner: &'a dyn Observer,
+        keep: impl Fn(u64, usize) -> bool,
+    ) -> EpochLog<'a> {
+        let path = dir.join(EPOCHS_FILE);
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut lines = String::new();
+        for line in old.lines().skip(1) {
+            let mut f = line.split(',');
+            if let (Some(Ok(seed)), Some(Ok(epoch))) = (
+                f.next().map(str::parse::<u64>),
+                f.next().map(str::parse::<usize>),
+            ) && keep(seed, epoch)
+            {
+                lines.push_str(line);
+                lines.push('\n');
+            }
+        }
+        let file = File::create(&path)
+            .and_then(|mut f| {
+                f.write_all(HEADER.as_bytes())?;
+                f.write_all(lines.as_bytes())?;
+                Ok(f)
+            })
+            .ok();
+        EpochLog {
+            inner,
+            path,
+            state: Mutex::new(State {
+                file,
+                lines,
+                seed: 0,
+                start: Instant::now(),
+            }),
+        }
+    }
+
     /// Where the log is being written.
     pub(crate) fn path(&self) -> &Path {
         &self.path
@@ -60,6 +101,17 @@ impl<'a> EpochLog<'a> {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.seed = seed;
         s.start = Instant::now();
+    }
+
+    /// Like [`EpochLog::set_seed`] for a run resumed after `seconds` of training, so that its
+    /// epochs' times go on from there.
+    pub(crate) fn set_seed_resumed(&self, seed: u64, seconds: f64) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.seed = seed;
+        let now = Instant::now();
+        s.start = now
+            .checked_sub(std::time::Duration::from_secs_f64(seconds.max(0.0)))
+            .unwrap_or(now);
     }
 
     /// The whole log: header and every epoch so far.

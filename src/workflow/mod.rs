@@ -7,6 +7,7 @@ use std::path::Path;
 mod compare;
 mod demo;
 mod epoch_log;
+mod resume;
 
 pub use compare::{COMPARISON_HTML, Comparison, compare};
 pub use demo::{Demo, DemoOptions, DemoStep, demo};
@@ -80,14 +81,39 @@ impl Inputs {
     }
 }
 
+/// How a training run reports to the observer, and where it keeps its checkpoints.
+struct Hook<'a> {
+    observer: &'a dyn Observer,
+    checkpoints: Option<train::Checkpoints>,
+}
+
+impl train::Progress for Hook<'_> {
+    fn epoch(&mut self, stats: &crate::observe::EpochStats) {
+        self.observer.event(Event::Epoch(stats));
+    }
+    fn batch(&mut self, epoch: usize, done: usize, total: usize) {
+        self.observer.event(Event::Batch { epoch, done, total });
+    }
+    fn checkpoints(&self) -> Option<&train::Checkpoints> {
+        self.checkpoints.as_ref()
+    }
+    fn warning(&mut self, message: &str) {
+        self.observer.event(Event::Warning(message));
+    }
+}
+
 fn fit_once(
     cfg: &TrainConfig,
     inputs: &Inputs,
     data: &train::Prepared,
     device: &burn::tensor::Device,
     observer: &dyn Observer,
+    checkpoints: Option<train::Checkpoints>,
 ) -> Outcome {
-    let on_epoch = |e: &crate::observe::EpochStats| observer.event(Event::Epoch(e));
+    let on_epoch = Hook {
+        observer,
+        checkpoints,
+    };
     observer.event(Event::Begin {
         stage: cfg.model.name(),
         total: cfg.epochs as u64,
@@ -164,6 +190,7 @@ pub fn train_model(
     observer: &dyn Observer,
 ) -> Result<Report> {
     cfg.validate().map_err(Error::Config)?;
+    let user_cfg = cfg;
     // Refused before any work, and checked again just before the folder is replaced.
     model_dir::check_replaceable(out)?;
     let (table, manifest, intact) =
@@ -305,15 +332,48 @@ pub fn train_model(
     // Everything goes into a staging folder beside `out`, made now so that the epochs' log can
     // be followed while training runs, and swapped in for `out` whole at the end: a kill at any
     // moment leaves either the previous model folder or the new one, never a mix.
-    let staging = model_dir::Staging::begin(out)?;
-    let log = EpochLog::create(staging.path(), observer);
+    // It also keeps the run's checkpoints, so that `--resume` can continue a killed run.
+    let run = resume::Run::begin(out, user_cfg, &manifest_bytes, observer)?;
+    let staging = &run.staging;
+    let seeds: Vec<u64> = (0..cfg.repeats.max(1) as u64)
+        .map(|r| cfg.seed.wrapping_add(r))
+        .collect();
+    // Each seed's last checkpointed epoch and training seconds, when resuming.
+    let restored: std::collections::HashMap<u64, (usize, f64)> = seeds
+        .iter()
+        .filter_map(|&s| run.checkpoints(s).completed().map(|c| (s, c)))
+        .collect();
+    let log = if run.resumed {
+        EpochLog::resume(staging.path(), observer, |s, e| {
+            restored.get(&s).is_some_and(|&(done, _)| e <= done)
+        })
+    } else {
+        EpochLog::create(staging.path(), observer)
+    };
     observer.event(Event::Info(&format!(
         "each epoch is logged as it ends in {} (kept in the model folder)",
         log.path().display()
     )));
-    log.set_seed(cfg.seed);
+    let start_seed = |seed: u64| match restored.get(&seed) {
+        Some(&(epoch, seconds)) => {
+            log.set_seed_resumed(seed, seconds);
+            observer.event(Event::Info(&format!(
+                "seed {seed}: resuming after epoch {epoch} of {}",
+                cfg.epochs
+            )));
+        }
+        None => log.set_seed(seed),
+    };
+    start_seed(cfg.seed);
     let observer: &dyn Observer = &log;
-    let outcome = fit_once(cfg, &inputs, &data, &device, observer);
+    let outcome = fit_once(
+        cfg,
+        &inputs,
+        &data,
+        &device,
+        observer,
+        Some(run.checkpoints(cfg.seed)),
+    );
     inputs.check_views_unchanged()?;
     if let Some(epoch) = outcome.fit.diverged {
         return Err(Error::Diverged { epoch, lr: cfg.lr });
@@ -334,8 +394,15 @@ pub fn train_model(
                 cfg.repeats,
                 c.seed
             )));
-            log.set_seed(c.seed);
-            let o = fit_once(&c, &inputs, &data, &device, observer);
+            start_seed(c.seed);
+            let o = fit_once(
+                &c,
+                &inputs,
+                &data,
+                &device,
+                observer,
+                Some(run.checkpoints(c.seed)),
+            );
             inputs.check_views_unchanged()?;
             if let Some(epoch) = o.fit.diverged {
                 return Err(Error::Diverged { epoch, lr: c.lr });
@@ -354,12 +421,13 @@ pub fn train_model(
         network: outcome.network.clone(),
         weights_hash: None,
     };
-    staging.commit(|dir| -> Result<()> {
+    run.staging.commit(|dir| -> Result<()> {
         let wrote = |e| Error::Io {
             what: "writing model to",
             path: dir.to_path_buf(),
             source: e,
         };
+        resume::Run::remove_checkpoints(dir).map_err(wrote)?;
         model_dir::save(
             dir,
             &config,

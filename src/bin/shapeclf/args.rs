@@ -149,6 +149,10 @@ pub(crate) struct TrainArgs {
     /// Train N times from seeds SEED, SEED+1, ...: scores as mean ± std over them.
     #[arg(long, default_value_t = 1)]
     pub(crate) repeats: usize,
+    /// Continue the interrupted training of this model folder from its last checkpoint (run
+    /// with the same flags); without one, train from the start.
+    #[arg(long)]
+    pub(crate) resume: bool,
     /// Map of histogram bins before standardising (default: sqrt, the Hellinger map).
     #[arg(long, value_enum, value_name = "MAP")]
     pub(crate) histograms: Option<HistogramMap>,
@@ -327,6 +331,7 @@ pub(crate) fn train_config(a: &TrainArgs) -> TrainConfig {
     c.patience = a.patience.unwrap_or(c.patience);
     c.positive = a.positive.clone();
     c.repeats = a.repeats;
+    c.resume = a.resume;
     c.views_in_memory = a.views_in_memory;
     c.schedule = a.schedule.unwrap_or(c.schedule);
     c.histograms = a.histograms.unwrap_or(c.histograms);
