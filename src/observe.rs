@@ -34,6 +34,15 @@ pub enum Event<'a> {
     },
     /// One step of the current stage finished (a mesh processed).
     Step,
+    /// A batch of training finished: `done` of the `total` batches of `epoch`.
+    Batch {
+        /// The epoch, from 1.
+        epoch: usize,
+        /// Batches of the epoch trained so far.
+        done: usize,
+        /// Batches in an epoch.
+        total: usize,
+    },
     /// An epoch of training finished, with its numbers.
     Epoch(&'a EpochStats),
     /// The current stage ended.

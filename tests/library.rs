@@ -24,6 +24,7 @@ impl Observer for Collect {
             Event::Begin { stage, total } => format!("begin {stage} {total}"),
             Event::Step => "step".into(),
             Event::Epoch(s) => format!("epoch {}", s.epoch),
+            Event::Batch { epoch, done, total } => format!("batch {epoch} {done}/{total}"),
             Event::End => "end".into(),
             Event::Skipped { path, reason } => format!("skipped {path}: {reason}"),
             Event::Warning(w) => format!("warning {w}"),
@@ -112,6 +113,16 @@ fn the_library_reports_to_its_observer_and_prints_nothing() {
         );
         assert!(log.iter().any(|l| l.starts_with("begin meshes")));
         assert_eq!(log.iter().filter(|l| *l == "epoch 3").count(), 4, "{log:?}");
+        // Every epoch reports its batches as they are trained.
+        let batches: Vec<&String> = log.iter().filter(|l| l.starts_with("batch 3 ")).collect();
+        assert!(!batches.is_empty(), "{log:?}");
+        assert!(
+            batches.iter().all(|l| {
+                let (done, total) = l[8..].split_once('/').unwrap();
+                done.parse::<usize>().unwrap() <= total.parse::<usize>().unwrap()
+            }),
+            "{batches:?}"
+        );
         assert!(
             log.iter()
                 .any(|l| l.starts_with("skipped") && l.contains("broken.off")),

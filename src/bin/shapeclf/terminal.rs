@@ -14,7 +14,20 @@ use crate::out::errln;
 pub(crate) struct Terminal {
     bar: std::sync::Mutex<Option<ProgressBar>>,
     log: std::sync::Mutex<Option<Stage>>,
+    /// The training stage's bar: it counts batches, and says which epoch.
+    training: std::sync::Mutex<Training>,
     interactive: bool,
+}
+
+/// What the training bar shows besides its position.
+#[derive(Default)]
+struct Training {
+    /// Epochs of the run.
+    epochs: u64,
+    /// Batches per epoch (known from the first batch).
+    batches: u64,
+    /// The last epoch's scores.
+    scores: String,
 }
 
 /// How often a log gets a progress line while meshes are processed.
@@ -25,6 +38,8 @@ struct Stage {
     name: String,
     total: u64,
     done: u64,
+    /// Steps done before this process began (the epochs a resumed training restored).
+    before: Option<u64>,
     start: Instant,
     last_line: Instant,
 }
@@ -42,11 +57,12 @@ impl Stage {
     /// `name: done/total (percent), rate, elapsed, eta`.
     fn line(&self, unit: &str) -> String {
         let secs = self.start.elapsed().as_secs_f64();
-        let rate = self.done as f64 / secs.max(1e-9);
+        let here = self.done - self.before.unwrap_or(0).min(self.done);
+        let rate = here as f64 / secs.max(1e-9);
         let left = self.total.saturating_sub(self.done) as f64 / rate.max(1e-9);
         let pct = 100.0 * self.done as f64 / self.total.max(1) as f64;
         let rate = if unit == "epoch" {
-            format!("{:.1} s/{unit}", secs / (self.done.max(1) as f64))
+            format!("{:.1} s/{unit}", secs / (here.max(1) as f64))
         } else {
             format!(
                 "{rate:.1} {}/s",
@@ -57,7 +73,7 @@ impl Stage {
                 }
             )
         };
-        let eta = if self.done == 0 || self.done >= self.total {
+        let eta = if here == 0 || self.done >= self.total {
             String::new()
         } else {
             format!(", eta {}", human(left))
@@ -88,6 +104,7 @@ impl Terminal {
         Terminal {
             bar: std::sync::Mutex::new(None),
             log: std::sync::Mutex::new(None),
+            training: std::sync::Mutex::new(Training::default()),
             interactive: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         }
     }
@@ -119,6 +136,7 @@ impl Observer for Terminal {
                         name: stage.to_string(),
                         total,
                         done: 0,
+                        before: None,
                         start: now,
                         last_line: now,
                     });
@@ -130,7 +148,13 @@ impl Observer for Terminal {
                 } else if stage == "cross-validation" {
                     "{spinner} {prefix} [{elapsed_precise}] {wide_bar} fit {pos}/{len}  eta {eta}"
                 } else {
-                    "{spinner} {prefix} [{elapsed_precise}] {wide_bar} epoch {pos}/{len}  eta {eta}  {msg}"
+                    // Training: the bar counts batches (so it moves within an epoch); the
+                    // message says which epoch and how the last one scored.
+                    *self.training.lock().unwrap_or_else(|e| e.into_inner()) = Training {
+                        epochs: total,
+                        ..Training::default()
+                    };
+                    "{spinner} {prefix} [{elapsed_precise}] {wide_bar} {msg}  eta {eta}"
                 };
                 pb.set_style(ProgressStyle::with_template(template).expect("static template"));
                 pb.set_prefix(stage.to_string());
@@ -149,8 +173,21 @@ impl Observer for Terminal {
                     }
                 }
             }
+            Event::Batch { epoch, done, total } => {
+                if let Some(pb) = self.bar() {
+                    let mut t = self.training.lock().unwrap_or_else(|e| e.into_inner());
+                    let (epoch, done, total) = (epoch as u64, done as u64, total as u64);
+                    if t.batches != total {
+                        t.batches = total;
+                        pb.set_length(t.epochs * total);
+                    }
+                    pb.set_position((epoch - 1) * total + done);
+                    pb.set_message(format!("epoch {epoch}/{}{}", t.epochs, t.scores));
+                }
+            }
             Event::Epoch(s) => {
                 if let Some(st) = self.log().as_mut() {
+                    st.before.get_or_insert(s.epoch as u64 - 1);
                     st.done = s.epoch as u64;
                     st.last_line = Instant::now();
                     let val = s
@@ -165,15 +202,17 @@ impl Observer for Terminal {
                     );
                 }
                 if let Some(pb) = self.bar() {
-                    pb.set_position(s.epoch as u64);
+                    let mut t = self.training.lock().unwrap_or_else(|e| e.into_inner());
                     let val = s
                         .val_accuracy
                         .map(|v| format!(" val {v:.3}"))
                         .unwrap_or_default();
-                    pb.set_message(format!(
-                        "loss {:.4} train {:.3}{val}",
-                        s.loss, s.train_accuracy
-                    ));
+                    t.scores = format!("  loss {:.4} train {:.3}{val}", s.loss, s.train_accuracy);
+                    let epoch = s.epoch as u64;
+                    if t.batches > 0 {
+                        pb.set_position(epoch * t.batches);
+                    }
+                    pb.set_message(format!("epoch {epoch}/{}{}", t.epochs, t.scores));
                 }
             }
             Event::End => {
