@@ -5,7 +5,9 @@
 # never on a real benchmark's test set.
 #
 # Usage: scripts/dev_benchmark.sh OUT_DIR [--per-class N] [--features "FLAGS"] [--train "FLAGS"]
-#        [--models "logistic mlp cnn fusion"] [--seeds "0 1 2"]
+#        [--models "logistic mlp cnn fusion"] [--seeds "0 1 2"] [--upright]
+# --upright makes plain `synth` data instead (the demo's 9 classes, upright in a common frame),
+# to measure a setting on aligned collections too.
 # e.g.   scripts/dev_benchmark.sh /tmp/dev --features "--align pca"
 # SHAPECLF=path/to/shapeclf picks the binary (default: target/release/shapeclf, built first).
 set -euo pipefail
@@ -16,6 +18,7 @@ feat_flags=""
 train_flags=""
 models="logistic mlp cnn fusion"
 seeds="0 1 2"
+realistic=--realistic
 while [ $# -gt 0 ]; do
   case "$1" in
     --per-class) per_class=$2; shift 2 ;;
@@ -23,6 +26,7 @@ while [ $# -gt 0 ]; do
     --train) train_flags=$2; shift 2 ;;
     --models) models=$2; shift 2 ;;
     --seeds) seeds=$2; shift 2 ;;
+    --upright) realistic=""; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -35,7 +39,8 @@ fi
 mkdir -p "$out"
 for s in $seeds; do
   d=$out/seed$s
-  [ -d "$d/meshes" ] || "$bin" synth "$d/meshes" --realistic --per-class "$per_class" --seed "$s" >/dev/null
+  # shellcheck disable=SC2086
+  [ -d "$d/meshes" ] || "$bin" synth "$d/meshes" $realistic --per-class "$per_class" --seed "$s" >/dev/null
   # shellcheck disable=SC2086
   "$bin" features "$d/meshes" --out "$d/features" --seed "$s" $feat_flags >/dev/null
   for m in $models; do
