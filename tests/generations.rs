@@ -28,19 +28,7 @@ fn fixture() -> &'static Fixture {
         let meshes = d.path().join("meshes");
         let features = d.path().join("features");
         let models = d.path().join("models");
-        shapeclf_ok(&["synth", s(&meshes), "--per-class", "4", "--seed", "3"]);
-        shapeclf_ok(&[
-            "features",
-            s(&meshes),
-            "--out",
-            s(&features),
-            "--align",
-            "pca",
-            "--view-res",
-            "16",
-            "--view-augment",
-            "1",
-        ]);
+        common::small_view_features(&meshes, &features, 4, 3, 1);
         for kind in KINDS {
             let mut args = vec![
                 "train",

@@ -170,20 +170,8 @@ fn onnxruntime_gives_predicts_probabilities_for_every_model_kind() {
     let d = tempfile::tempdir().unwrap();
     let meshes = d.path().join("meshes");
     let features = d.path().join("features");
-    shapeclf_ok(&["synth", s(&meshes), "--per-class", "5", "--seed", "4"]);
     // Views of 16 px in two channels (depth and shading, as `--align pca` renders them).
-    shapeclf_ok(&[
-        "features",
-        s(&meshes),
-        "--out",
-        s(&features),
-        "--align",
-        "pca",
-        "--view-res",
-        "16",
-        "--view-augment",
-        "0",
-    ]);
+    common::small_view_features(&meshes, &features, 5, 4, 0);
     let tests = test_meshes(&meshes);
     assert!(tests.len() >= 9, "{} test meshes", tests.len());
     let cases = [

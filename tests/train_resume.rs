@@ -4,45 +4,20 @@
 
 mod common;
 
-use common::s;
+use common::{s, shapeclf, shapeclf_ok as ok};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_shapeclf"))
 }
 
-fn ok(args: &[&str]) -> Output {
-    let out = bin().args(args).output().expect("run shapeclf");
-    assert!(
-        out.status.success(),
-        "{args:?}: exit {:?}\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 /// A small feature folder with views (two augmented copies, so the CNN's batches are drawn
 /// from a shuffled, augmented set).
 fn features(root: &Path) -> PathBuf {
-    let meshes = root.join("meshes");
     let features = root.join("features");
-    ok(&["synth", s(&meshes), "--per-class", "4", "--seed", "3"]);
-    ok(&[
-        "features",
-        s(&meshes),
-        "--out",
-        s(&features),
-        "--align",
-        "pca",
-        "--view-res",
-        "16",
-        "--view-augment",
-        "2",
-    ]);
+    common::small_view_features(&root.join("meshes"), &features, 4, 3, 2);
     features
 }
 
@@ -260,7 +235,7 @@ fn a_resume_with_other_settings_is_refused_and_stays_resumable() {
 
     let mut other = base.to_vec();
     other.extend(["--lr", "0.01", "--resume"]);
-    let o = bin().args(&other).output().unwrap();
+    let o = shapeclf(&other);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "{err}");
     assert!(

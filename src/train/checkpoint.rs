@@ -35,7 +35,15 @@ const FORMAT: u32 = 1;
 #[derive(Debug)]
 pub struct Checkpoints {
     dir: PathBuf,
-    last: std::sync::Mutex<Option<(Instant, Duration)>>,
+    last: std::sync::Mutex<Last>,
+}
+
+/// The last checkpoint written or loaded: when, how long writing it took, and its best epoch
+/// (whose weights file a later checkpoint goes on naming).
+#[derive(Debug, Default)]
+struct Last {
+    written: Option<(Instant, Duration)>,
+    best: Option<Best>,
 }
 
 /// How the loop stood at the end of an epoch, as a checkpoint records it.
@@ -111,7 +119,7 @@ impl Checkpoints {
     pub fn new(dir: impl Into<PathBuf>) -> Checkpoints {
         Checkpoints {
             dir: dir.into(),
-            last: std::sync::Mutex::new(None),
+            last: std::sync::Mutex::new(Last::default()),
         }
     }
 
@@ -126,7 +134,10 @@ impl Checkpoints {
     /// for a logistic regression whose epochs take milliseconds).
     pub(crate) fn due(&self, finished: bool) -> bool {
         let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        finished || last.is_none_or(|(at, took)| at.elapsed() >= took * 20)
+        finished
+            || last
+                .written
+                .is_none_or(|(at, took)| at.elapsed() >= took * 20)
     }
 
     /// The last completed epoch of a sound checkpoint here and the seconds of training up to
@@ -218,6 +229,7 @@ impl Checkpoints {
             .parse()
             .map_err(|_| format!("{STATE_FILE}: bad generator position"))?;
         rng.set_word_pos(pos);
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).best = state.best.clone();
         Ok(Some(Restored {
             state,
             net,
@@ -238,7 +250,7 @@ impl Checkpoints {
     ) -> std::io::Result<()> {
         let began = Instant::now();
         std::fs::create_dir_all(&self.dir)?;
-        let previous = self.read_state().ok().flatten();
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         let write = |name: String, bytes: Vec<u8>| -> std::io::Result<FileRef> {
             write_bytes_atomic(&self.dir.join(&name), &bytes)?;
             Ok(FileRef {
@@ -258,9 +270,8 @@ impl Checkpoints {
                     net_ref.clone()
                 } else {
                     // An earlier epoch's: the previous checkpoint kept its weights.
-                    previous
+                    last.best
                         .as_ref()
-                        .and_then(|p| p.best.as_ref())
                         .filter(|b| b.epoch == epoch)
                         .map(|b| b.net.clone())
                         .ok_or_else(|| {
@@ -310,8 +321,8 @@ impl Checkpoints {
                 let _ = std::fs::remove_file(e.path());
             }
         }
-        *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((Instant::now(), began.elapsed()));
+        last.best = state.best;
+        last.written = Some((Instant::now(), began.elapsed()));
         Ok(())
     }
 }

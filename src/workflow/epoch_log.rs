@@ -34,20 +34,7 @@ struct State {
 impl<'a> EpochLog<'a> {
     /// Starts the log in `dir` (its header written at once); events go on to `inner`.
     pub(crate) fn create(dir: &Path, inner: &'a dyn Observer) -> EpochLog<'a> {
-        let path = dir.join(EPOCHS_FILE);
-        let file = File::create(&path)
-            .and_then(|mut f| f.write_all(HEADER.as_bytes()).map(|()| f))
-            .ok();
-        EpochLog {
-            inner,
-            path,
-            state: Mutex::new(State {
-                file,
-                lines: String::new(),
-                seed: 0,
-                start: Instant::now(),
-            }),
-        }
+        Self::with_lines(dir, inner, String::new())
     }
 
     /// Continues the log an interrupted run left in `dir`: its lines for which `keep(seed,
@@ -58,8 +45,7 @@ impl<'a> EpochLog<'a> {
         inner: &'a dyn Observer,
         keep: impl Fn(u64, usize) -> bool,
     ) -> EpochLog<'a> {
-        let path = dir.join(EPOCHS_FILE);
-        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        let old = std::fs::read_to_string(dir.join(EPOCHS_FILE)).unwrap_or_default();
         let mut lines = String::new();
         for line in old.lines().skip(1) {
             let mut f = line.split(',');
@@ -72,6 +58,12 @@ impl<'a> EpochLog<'a> {
                 lines.push('\n');
             }
         }
+        Self::with_lines(dir, inner, lines)
+    }
+
+    /// The log in `dir`, its file written afresh with the header and `lines`.
+    fn with_lines(dir: &Path, inner: &'a dyn Observer, lines: String) -> EpochLog<'a> {
+        let path = dir.join(EPOCHS_FILE);
         let file = File::create(&path)
             .and_then(|mut f| {
                 f.write_all(HEADER.as_bytes())?;

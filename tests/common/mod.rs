@@ -312,3 +312,28 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// A small synthetic dataset in `meshes` (`synth --per-class N --seed S`) and its feature folder
+/// `features` with views of 16 px in two channels (`--align pca`) and `augment` rotated copies.
+pub fn small_view_features(
+    meshes: &std::path::Path,
+    features: &std::path::Path,
+    per_class: u32,
+    seed: u64,
+    augment: u32,
+) {
+    let (n, sd, aug) = (per_class.to_string(), seed.to_string(), augment.to_string());
+    shapeclf_ok(&["synth", s(meshes), "--per-class", &n, "--seed", &sd]);
+    shapeclf_ok(&[
+        "features",
+        s(meshes),
+        "--out",
+        s(features),
+        "--align",
+        "pca",
+        "--view-res",
+        "16",
+        "--view-augment",
+        &aug,
+    ]);
+}
