@@ -185,9 +185,16 @@ def features(root: PathLike, out: PathLike = "features", strict: bool = False, *
 
 
 def _mesh_list(meshes: Union[MeshLike, Sequence[MeshLike]]) -> List[MeshLike]:
-    if _is_path(meshes) or _is_arrays(meshes):
-        return [meshes]  # type: ignore[list-item]
-    return list(meshes)  # type: ignore[arg-type]
+    """The meshes to classify, each folder replaced by the mesh files in it and below it
+    (sorted), as ``shapeclf predict`` takes them; ``ValueError`` for a folder without meshes."""
+    items = [meshes] if _is_path(meshes) or _is_arrays(meshes) else list(meshes)  # type: ignore[arg-type]
+    out: List[MeshLike] = []
+    for m in items:
+        if _is_path(m) and os.path.isdir(m):  # type: ignore[arg-type]
+            out.extend(os.fspath(p) for p in _shapeclf.expand_mesh_paths([os.fspath(m)]))  # type: ignore[arg-type]
+        else:
+            out.append(m)
+    return out
 
 
 class Model:

@@ -390,6 +390,14 @@ fn run_options(
 
 /// Checks a `features` run's settings before it starts: the warnings the command line prints
 /// for slow settings (a `ValueError` for invalid ones).
+/// `paths` with each folder replaced by the mesh files in it and below it, sorted, as
+/// `shapeclf predict` takes them (`ValueError` for a folder without meshes).
+#[pyfunction]
+fn expand_mesh_paths(paths: Vec<PathBuf>) -> PyResult<Vec<PathBuf>> {
+    shapeclf::mesh::expand_mesh_paths(&paths)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+}
+
 #[pyfunction]
 #[pyo3(signature = (out, **kwargs))]
 fn check_features(out: PathBuf, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<String>> {
@@ -546,6 +554,7 @@ fn _shapeclf(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(descriptors, m)?)?;
     m.add_function(wrap_pyfunction!(render_views, m)?)?;
     m.add_function(wrap_pyfunction!(check_features, m)?)?;
+    m.add_function(wrap_pyfunction!(expand_mesh_paths, m)?)?;
     m.add_function(wrap_pyfunction!(features, m)?)?;
     m.add_class::<NativeModel>()?;
     Ok(())

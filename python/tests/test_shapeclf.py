@@ -209,6 +209,16 @@ def test_predictions_are_the_command_lines(kind, models, mesh_files):
         assert [[list(t) for t in g["top"]] for g in got] == [w["top"] for w in want]
     proba = model.predict_proba(files)
     assert proba.shape == (len(files), 9) and proba.dtype == np.float32
+    # A folder is every mesh file in it and below it, sorted, as the command line takes it.
+    folder = Path(files[0]).parent.parent
+    want = cli_predictions(models[kind], [folder], 1)
+    got = model.predict(folder, top=1)
+    assert len(got) > 1 and [g["path"] for g in got] == [w["path"] for w in want]
+    assert [[list(t) for t in g["top"]] for g in got] == [w["top"] for w in want]
+    empty = folder.parent / "no-meshes"
+    empty.mkdir(exist_ok=True)
+    with pytest.raises(ValueError, match="holds no mesh files"):
+        model.predict(empty)
     np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
     full = model.predict(files, top=9)
     for p, g in zip(proba, full):

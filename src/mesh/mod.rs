@@ -256,5 +256,49 @@ pub fn is_mesh_path(path: &Path) -> bool {
         .is_some_and(|e| MESH_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
+/// A folder given where meshes were expected holds no mesh file at any depth.
+#[derive(Debug, thiserror::Error)]
+#[error("{} holds no mesh files ({})", .0.display(), MESH_EXTENSIONS.join(", "))]
+pub struct NoMeshFiles(pub PathBuf);
+
+/// `paths` with each folder replaced by every mesh file in it and below it, sorted, hidden
+/// entries (a name starting with `.`) left out; other paths are kept as given, in order, for
+/// the loader to judge. What `shapeclf predict` and the Python `Model.predict` classify. A
+/// folder without meshes is an error: nothing would be classified, which is never what was
+/// meant. Unreadable subfolders are skipped.
+pub fn expand_mesh_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, NoMeshFiles> {
+    let mut out = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            out.push(path.clone());
+            continue;
+        }
+        let mut stack = vec![path.clone()];
+        let mut found = Vec::new();
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                if e.file_name().as_encoded_bytes().starts_with(b".") {
+                    continue;
+                }
+                let p = e.path();
+                match e.file_type() {
+                    Ok(t) if t.is_dir() => stack.push(p),
+                    Ok(_) if is_mesh_path(&p) => found.push(p),
+                    _ => {}
+                }
+            }
+        }
+        if found.is_empty() {
+            return Err(NoMeshFiles(path.clone()));
+        }
+        found.sort();
+        out.extend(found);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests;

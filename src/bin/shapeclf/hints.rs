@@ -73,46 +73,10 @@ pub(crate) fn model_folder(arg: &Path) -> Result<PathBuf> {
     )
 }
 
-/// `predict`'s mesh arguments with each folder replaced by every mesh file in it and below it
-/// (sorted, hidden entries left out). A folder without meshes is an error: nothing would be
-/// classified.
+/// `predict`'s mesh arguments with each folder replaced by the mesh files in it and below it
+/// ([`shapeclf::mesh::expand_mesh_paths`]).
 pub(crate) fn mesh_files(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for a in args {
-        if !a.is_dir() {
-            out.push(a.clone());
-            continue;
-        }
-        let before = out.len();
-        let mut stack = vec![a.clone()];
-        let mut found = Vec::new();
-        while let Some(d) = stack.pop() {
-            let Ok(rd) = std::fs::read_dir(&d) else {
-                continue;
-            };
-            for e in rd.flatten() {
-                if e.file_name().to_string_lossy().starts_with('.') {
-                    continue;
-                }
-                let p = e.path();
-                match e.file_type() {
-                    Ok(t) if t.is_dir() => stack.push(p),
-                    Ok(_) if shapeclf::mesh::is_mesh_path(&p) => found.push(p),
-                    _ => {}
-                }
-            }
-        }
-        found.sort();
-        out.extend(found);
-        if out.len() == before {
-            bail!(
-                "{} holds no mesh files ({})",
-                a.display(),
-                shapeclf::mesh::MESH_EXTENSIONS.join(", ")
-            );
-        }
-    }
-    Ok(out)
+    Ok(shapeclf::mesh::expand_mesh_paths(args)?)
 }
 
 /// Fails with the commands to run when `dir` holds no model folder at all.
