@@ -388,8 +388,6 @@ fn run_options(
     Ok((opts, warnings))
 }
 
-/// Checks a `features` run's settings before it starts: the warnings the command line prints
-/// for slow settings (a `ValueError` for invalid ones).
 /// `paths` with each folder replaced by the mesh files in it and below it, sorted, as
 /// `shapeclf predict` takes them (`ValueError` for a folder without meshes).
 #[pyfunction]
@@ -398,6 +396,8 @@ fn expand_mesh_paths(paths: Vec<PathBuf>) -> PyResult<Vec<PathBuf>> {
         .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
 }
 
+/// Checks a `features` run's settings before it starts: the warnings the command line prints
+/// for slow settings (a `ValueError` for invalid ones).
 #[pyfunction]
 #[pyo3(signature = (out, **kwargs))]
 fn check_features(out: PathBuf, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<String>> {

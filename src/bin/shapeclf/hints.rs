@@ -73,12 +73,6 @@ pub(crate) fn model_folder(arg: &Path) -> Result<PathBuf> {
     )
 }
 
-/// `predict`'s mesh arguments with each folder replaced by the mesh files in it and below it
-/// ([`shapeclf::mesh::expand_mesh_paths`]).
-pub(crate) fn mesh_files(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    Ok(shapeclf::mesh::expand_mesh_paths(args)?)
-}
-
 /// Fails with the commands to run when `dir` holds no model folder at all.
 pub(crate) fn models_exist(dir: &Path) -> Result<()> {
     let any = std::fs::read_dir(dir).is_ok_and(|rd| {

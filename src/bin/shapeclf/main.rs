@@ -382,7 +382,7 @@ fn cmd_predict(a: &PredictArgs) -> Result<ExitCode> {
     if model != a.model {
         errln!("model: {}", model.display());
     }
-    let meshes = hints::mesh_files(&a.meshes)?;
+    let meshes = shapeclf::mesh::expand_mesh_paths(&a.meshes)?;
     let preds = inference::predict(&model, &meshes, a.top)?;
     if a.json {
         outln!("{}", predictions_json(&preds, &meshes)?)?;
