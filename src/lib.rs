@@ -11,8 +11,43 @@
 //!   through one loop.
 //! - [`model_dir`] keeps a trained model on disk; [`report`] measures and renders results;
 //!   [`inference`] classifies new meshes.
-//! - [`workflow`] runs whole commands (train, compare, demo) as library calls, reporting
-//!   through an [`observe::Observer`] and failing with an [`Error`]. The library never prints.
+//! - [`workflow`] runs whole commands (features, train, compare, demo) as library calls,
+//!   reporting through an [`observe::Observer`] and failing with an [`Error`]. The library
+//!   never prints.
+//!
+//! From a folder of meshes (one subfolder per class) to predictions, with the command line's
+//! defaults; here a small synthetic set, descriptors only and logistic regression, to be quick
+//! (`examples/quickstart.rs` adds the views and the CNN):
+//!
+//! ```
+//! use shapeclf::extract::FeatureSettings;
+//! use shapeclf::{inference::Model, models::ModelKind, observe::Silent, train::TrainConfig};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let tmp = tempfile::tempdir()?;
+//! # let dir = tmp.path();
+//! let meshes = dir.join("meshes");
+//! let files = shapeclf::synth::write_dataset(&meshes, 5, 0, 0)?; // <class>/{train,test}/
+//!
+//! // shapeclf features meshes --out features --no-views
+//! let features = dir.join("features");
+//! let settings = FeatureSettings { views: false, ..Default::default() };
+//! let ex = shapeclf::workflow::features(&meshes, &features, &settings, &Silent)?;
+//! assert_eq!(ex.table.rows.len(), files.len());
+//!
+//! // shapeclf train --model logistic --features features --out models/logistic
+//! let model_dir = dir.join("models/logistic");
+//! let cfg = TrainConfig::defaults(ModelKind::Logistic);
+//! let report = shapeclf::workflow::train_model(&features, &model_dir, &cfg, &Silent)?;
+//! assert!(report.metrics.accuracy > 0.5, "{}", report.metrics.accuracy);
+//!
+//! // shapeclf predict --model models/logistic MESH: load once, classify any number of meshes.
+//! let model = Model::load(&model_dir)?;
+//! let p = &model.predict(&files[..1], 3)[0];
+//! assert_eq!(p.top.len(), 3);
+//! println!("{}: {:?}", p.path, p.top); // [(class, probability), ...], most probable first
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod dataset;
 pub mod descriptors;

@@ -234,3 +234,129 @@ fn small_descriptors() -> DescriptorConfig {
         ..Default::default()
     }
 }
+
+/// Every file under `dir`, by its path inside it, with its bytes.
+fn files_under(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Issue #25: `workflow::features` with the settings of some flags writes what `shapeclf
+/// features` with those flags writes: the same table, cache and view images byte for byte, and
+/// the same manifest apart from the run's wall time. Once with the defaults, once with flags
+/// that each change a number.
+#[test]
+fn the_library_features_call_writes_what_the_command_writes() {
+    let d = tempfile::tempdir().unwrap();
+    let meshes = d.path().join("meshes");
+    synth::write_dataset(&meshes, 3, 4, 0).unwrap();
+    let small = [
+        "--d2-points",
+        "256",
+        "--sdf-points",
+        "32",
+        "--sdf-rays",
+        "8",
+        "--view-res",
+        "16",
+    ];
+    let flags: [&[&str]; 2] = [
+        &[],
+        &[
+            "--seed",
+            "5",
+            "--d2-pairs",
+            "5000",
+            "--sh-shells",
+            "4",
+            "--sh-degrees",
+            "3",
+            "--views",
+            "dodecahedron",
+            "--align",
+            "none",
+            "--view-channels",
+            "depth+shade",
+            "--view-augment",
+            "1",
+            "--up",
+            "y",
+        ],
+    ];
+    let base = extract::FeatureSettings {
+        d2_points: 256,
+        sdf_points: 32,
+        sdf_rays: 8,
+        view_res: 16,
+        ..Default::default()
+    };
+    let settings = [
+        base.clone(),
+        extract::FeatureSettings {
+            seed: 5,
+            d2_pairs: Some(5000),
+            sh_shells: Some(4),
+            sh_degrees: Some(3),
+            layout: shapeclf::descriptors::views::ViewLayout::Dodecahedron,
+            align: shapeclf::descriptors::views::Align::None,
+            view_channels: Some(shapeclf::descriptors::views::ViewChannels::DepthShade),
+            view_augment: Some(1),
+            up: shapeclf::descriptors::views::UpAxis::Y,
+            ..base
+        },
+    ];
+    for (i, (extra, s)) in flags.iter().zip(&settings).enumerate() {
+        let (cli, lib) = (
+            d.path().join(format!("cli{i}")),
+            d.path().join(format!("lib{i}")),
+        );
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shapeclf"))
+            .arg("features")
+            .arg(&meshes)
+            .arg("--out")
+            .arg(&cli)
+            .args(small)
+            .args(*extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        workflow::features(&meshes, &lib, s, &shapeclf::observe::Silent).unwrap();
+        let (mut a, mut b) = (files_under(&cli), files_under(&lib));
+        // The folder's lock file holds the process that wrote it.
+        for files in [&mut a, &mut b] {
+            files.remove(".shapeclf.lock");
+        }
+        let manifest = |files: &mut std::collections::BTreeMap<String, Vec<u8>>| {
+            let mut m: serde_json::Value =
+                serde_json::from_slice(&files.remove("manifest.json").unwrap()).unwrap();
+            m["wall_seconds"] = serde_json::Value::Null;
+            m
+        };
+        assert_eq!(manifest(&mut a), manifest(&mut b), "flags {extra:?}");
+        assert!(a.keys().any(|k| k.ends_with(".png")), "{:?}", a.keys());
+        assert_eq!(
+            a.keys().collect::<Vec<_>>(),
+            b.keys().collect::<Vec<_>>(),
+            "flags {extra:?}"
+        );
+        for (name, bytes) in &a {
+            assert!(bytes == &b[name], "{name} differs with flags {extra:?}");
+        }
+    }
+}

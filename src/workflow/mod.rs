@@ -1,16 +1,18 @@
-//! The commands' work as library calls: train a model from a feature folder into a model
-//! folder, compare trained models, and run the whole demo. Nothing here prints: progress and
-//! warnings go to the caller's [`Observer`].
+//! The commands' work as library calls: compute a dataset's features, train a model from a
+//! feature folder into a model folder, compare trained models, and run the whole demo.
+//! Nothing here prints: progress and warnings go to the caller's [`Observer`].
 
 use std::path::Path;
 
 mod compare;
 mod demo;
 mod epoch_log;
+mod feature_run;
 mod resume;
 
 pub use compare::{COMPARISON_HTML, Comparison, compare};
 pub use demo::{Demo, DemoOptions, DemoStep, demo};
+pub use feature_run::features;
 
 use crate::error::{Error, Result};
 use crate::features;
