@@ -92,10 +92,12 @@ fn features_end_to_end_with_broken_files_and_determinism() {
     let mv = manifest(&fv);
     assert_eq!(mv["views"]["count"], 12);
     assert_eq!(mv["views"]["config"]["resolution"], 16);
+    assert_eq!(mv["views"]["config"]["channels"], "depth+shade");
     for p in &paths {
         let png = fv.join("views").join(format!("{p}.png"));
         let img = image::open(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
-        assert_eq!((img.width(), img.height()), (64, 48));
+        // 4 x 3 views of 16 pixels, the depth grid over the shading grid.
+        assert_eq!((img.width(), img.height()), (64, 96));
     }
     assert_eq!(
         std::fs::read(fv.join("descriptors.csv")).unwrap(),
@@ -480,6 +482,7 @@ fn cnn_trains_on_views_predicts_and_reports_bad_views() {
         "--seed",
         "7",
     ]));
+    // Depth alone and no rotated copies, so that the sizes below count meshes.
     ok(&shapeclf(&[
         "features",
         s(&meshes),
@@ -487,6 +490,8 @@ fn cnn_trains_on_views_predicts_and_reports_bad_views() {
         s(&features),
         "--view-res",
         "16",
+        "--align",
+        "none",
     ]));
     let table = read(&features.join("descriptors.csv"));
     let rows: Vec<&str> = table

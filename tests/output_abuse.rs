@@ -325,7 +325,7 @@ fn costly_view_settings_are_announced_before_the_run() {
         "--view-augment",
         "64",
     ]);
-    fails(&shapeclf(&args), 1, "27733x the default");
+    fails(&shapeclf(&args), 1, "6933x the default");
     let mut args = base.to_vec();
     args.extend(["--view-res", "96"]);
     let out = shapeclf(&args);

@@ -303,7 +303,7 @@ fn align_pca_defaults_to_shading_and_three_copies_and_sh_is_on_unless_refused() 
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
     };
-    // Defaults (depth alone, no copies) are left out of the manifest, as before the options.
+    // Depth alone and no copies are left out of the manifest, as before the options.
     let views = |m: &serde_json::Value| {
         let v = &m["views"]["config"];
         (
@@ -311,9 +311,17 @@ fn align_pca_defaults_to_shading_and_three_copies_and_sh_is_on_unless_refused() 
             v["augment"].as_u64().unwrap_or(0),
         )
     };
+    // The defaults: the principal axes, which bring shading and three copies.
     let plain = manifest("plain", &[]);
-    assert_eq!(views(&plain), ("depth".into(), 0));
+    assert_eq!(plain["views"]["config"]["align"], "pca");
+    assert_eq!(views(&plain), ("depth+shade".into(), 3));
     assert_eq!(plain["descriptors"]["sh"]["shells"], 8, "SH on by default");
+    let none = manifest("none", &["--align", "none"]);
+    assert!(
+        none["views"]["config"]["align"].is_null(),
+        "none is not written"
+    );
+    assert_eq!(views(&none), ("depth".into(), 0));
     let pca = manifest("pca", &["--align", "pca", "--no-sh"]);
     assert_eq!(views(&pca), ("depth+shade".into(), 3));
     assert!(pca["descriptors"]["sh"].is_null(), "--no-sh");

@@ -56,13 +56,13 @@ def mesh_files(meshes: Path) -> list:
     return sorted(p for p in meshes.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
-# Two feature runs of the command line: its defaults (CSV, spherical harmonics, depth views),
-# and PCA-aligned views (whose defaults are depth+shade and 3 augmented copies) with other
-# descriptor settings, written as Parquet.
+# Two feature runs of the command line: its defaults (CSV, spherical harmonics, views in the
+# principal axes with depth+shade and 3 augmented copies), and views in the files' own axes
+# (whose defaults are depth alone and no copies) with other descriptor settings, as Parquet.
 DEFAULT_FLAGS: dict = {}
-PCA_FLAGS = dict(
+OTHER_FLAGS = dict(
     seed=3,
-    align="pca",
+    align="none",
     res=16,
     layout="dodecahedron",
     format="parquet",
@@ -98,18 +98,18 @@ def cli_features(work: Path, meshes: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def cli_features_pca(work: Path, meshes: Path) -> Path:
-    out = work / "features-pca"
-    cli("features", meshes, "--out", out, *flags(PCA_FLAGS))
+def cli_features_other(work: Path, meshes: Path) -> Path:
+    out = work / "features-other"
+    cli("features", meshes, "--out", out, *flags(OTHER_FLAGS))
     return out
 
 
 @pytest.fixture(scope="session")
-def models(work: Path, cli_features: Path, cli_features_pca: Path) -> dict:
-    """Tiny models trained by the command line: an MLP on descriptors, a CNN on views."""
+def models(work: Path, cli_features: Path) -> dict:
+    """Tiny models trained by the command line: an MLP on descriptors, a CNN on the default views."""
     out = work / "models"
     cli("train", "--model", "mlp", "--features", cli_features, "--out", out / "mlp", "--epochs", 5)
-    cli("train", "--model", "cnn", "--features", cli_features_pca, "--out", out / "cnn", "--epochs", 1)
+    cli("train", "--model", "cnn", "--features", cli_features, "--out", out / "cnn", "--epochs", 1)
     return {"mlp": out / "mlp", "cnn": out / "cnn"}
 
 

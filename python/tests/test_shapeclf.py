@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import shapeclf
-from conftest import BIN, DEFAULT_FLAGS, PCA_FLAGS, cli, flags, read_manifest
+from conftest import BIN, DEFAULT_FLAGS, OTHER_FLAGS, cli, flags, read_manifest
 
 DESCRIPTOR_KEYS = ("seed", "d2_points", "d2_pairs", "sdf_points", "sdf_rays", "sh", "sh_shells", "sh_degrees", "sh_points")
 VIEW_KEYS = ("layout", "res", "align", "channels", "up")
@@ -56,11 +56,11 @@ def test_descriptors_are_the_csv_rows_of_the_default_run(cli_features, meshes, m
         np.testing.assert_array_equal(bits(row(d)), bits(table[f.relative_to(meshes).as_posix()]))
 
 
-def test_descriptors_are_the_parquet_rows_under_other_settings(cli_features_pca, meshes, mesh_files):
+def test_descriptors_are_the_parquet_rows_under_other_settings(cli_features_other, meshes, mesh_files):
     pd = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
-    t = pd.read_parquet(cli_features_pca / "descriptors.parquet").set_index("path")
-    settings = only(PCA_FLAGS, DESCRIPTOR_KEYS)
+    t = pd.read_parquet(cli_features_other / "descriptors.parquet").set_index("path")
+    settings = only(OTHER_FLAGS, DESCRIPTOR_KEYS)
     for f in mesh_files:
         d = shapeclf.descriptors(f, **settings)
         assert d["sh"].shape == (4, 5)
@@ -109,16 +109,16 @@ def png_views(png: Path, count: int, channels: int, res: int, columns: int) -> n
     return out
 
 
-@pytest.mark.parametrize("which", ["default", "pca"])
+@pytest.mark.parametrize("which", ["default", "other"])
 def test_views_are_the_feature_folders_pngs(which, request, meshes, mesh_files):
     pytest.importorskip("PIL")
-    folder = request.getfixturevalue("cli_features" if which == "default" else "cli_features_pca")
-    settings = only(DEFAULT_FLAGS if which == "default" else PCA_FLAGS, VIEW_KEYS)
+    folder = request.getfixturevalue("cli_features" if which == "default" else "cli_features_other")
+    settings = only(DEFAULT_FLAGS if which == "default" else OTHER_FLAGS, VIEW_KEYS)
     m = read_manifest(folder)["views"]
     cfg = m["config"]
     count, columns = m["count"], m["grid_columns"]
     channels = 2 if cfg.get("channels") == "depth+shade" else 1
-    assert (channels, count) == ((1, 12) if which == "default" else (2, 20))
+    assert (channels, count) == ((2, 12) if which == "default" else (1, 20))
     for f in mesh_files:
         views = shapeclf.render_views(f, **settings)
         assert views.dtype == np.uint8
@@ -149,6 +149,9 @@ def test_features_writes_the_command_lines_folder_and_returns_its_table(cli_feat
     out = tmp_path / "features"
     df = shapeclf.features(meshes, out, **DEFAULT_FLAGS)
     same_folder(out, cli_features, "descriptors.csv")
+    # The default views: principal axes, which bring depth+shade and three augmented copies.
+    cfg = read_manifest(out)["views"]["config"]
+    assert (cfg["align"], cfg["channels"], cfg["augment"]) == ("pca", "depth+shade", 3), cfg
     header, table = csv_table(cli_features / "descriptors.csv")
     assert list(df.columns) == header
     assert (df.dtypes.iloc[3:] == np.float32).all()
@@ -157,15 +160,16 @@ def test_features_writes_the_command_lines_folder_and_returns_its_table(cli_feat
     assert df.attrs["failed"] == [] and df.attrs["table"] == str(out / "descriptors.csv")
 
 
-def test_features_under_pca_settings_as_parquet(cli_features_pca, meshes, tmp_path):
+def test_features_under_other_settings_as_parquet(cli_features_other, meshes, tmp_path):
     pd = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
     out = tmp_path / "features"
-    df = shapeclf.features(meshes, out, **PCA_FLAGS)
-    same_folder(out, cli_features_pca, "descriptors.parquet")
-    # --align pca implied depth+shade and three augmented copies of each training mesh.
-    assert read_manifest(out)["views"]["config"]["augment"] == 3
-    want = pd.read_parquet(cli_features_pca / "descriptors.parquet")
+    df = shapeclf.features(meshes, out, **OTHER_FLAGS)
+    same_folder(out, cli_features_other, "descriptors.parquet")
+    # --align none implied depth alone and no augmented copies (neither is written).
+    cfg = read_manifest(out)["views"]["config"]
+    assert "augment" not in cfg and "channels" not in cfg and "align" not in cfg, cfg
+    want = pd.read_parquet(cli_features_other / "descriptors.parquet")
     pd.testing.assert_frame_equal(df, want, check_exact=True)
 
 

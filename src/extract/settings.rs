@@ -6,10 +6,12 @@
 //! The policy kept here, beyond copying values across:
 //! - the spherical-harmonics descriptor is on unless `sh` is false, with [`ShConfig`]'s
 //!   defaults for whatever of shells, degrees and points is not given;
-//! - views in the meshes' principal axes ([`Align::Pca`], for shapes in arbitrary poses) get
-//!   the settings measured best for them on the realistic synthetic set unless asked otherwise:
-//!   depth and shading channels, and three rotated extra renderings per training mesh; views in
-//!   the files' own axes default to depth alone and no extra renderings.
+//! - views are rendered in the meshes' principal axes ([`Align::Pca`]) unless asked otherwise:
+//!   measured best or tied for every model on unaligned and on upright data;
+//! - views in the principal axes get the settings measured best for them on the realistic
+//!   synthetic set unless asked otherwise: depth and shading channels, and three rotated extra
+//!   renderings per training mesh; views in the files' own axes ([`Align::None`]) default to
+//!   depth alone and no extra renderings.
 
 use std::path::Path;
 
@@ -205,6 +207,13 @@ mod tests {
             ..pca
         };
         let v = asked.view_config();
+        assert_eq!((v.channels, v.augment), (ViewChannels::Depth, 0));
+        assert_eq!(FeatureSettings::default().align, Align::Pca);
+        let none = FeatureSettings {
+            align: Align::None,
+            ..Default::default()
+        };
+        let v = none.view_config();
         assert_eq!((v.channels, v.augment), (ViewChannels::Depth, 0));
     }
 

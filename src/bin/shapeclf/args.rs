@@ -214,9 +214,9 @@ pub(crate) struct FeaturesArgs {
     /// spread, z the smallest).
     #[arg(long, value_enum, default_value_t = UpAxis::Z)]
     pub(crate) up: UpAxis,
-    /// Pose of the cameras: none, the files' own axes (aligned collections); pca, each mesh's
-    /// principal axes (arbitrary poses; also sets depth+shade and 3 copies).
-    #[arg(long, value_enum, default_value_t = Align::None)]
+    /// Pose of the cameras: pca, each mesh's principal axes (any pose; brings depth+shade and 3
+    /// copies); none, the files' own axes (consistently oriented collections).
+    #[arg(long, value_enum, default_value_t = Align::Pca)]
     pub(crate) align: Align,
     /// What each view holds (default: depth+shade under --align pca, depth otherwise).
     #[arg(long, value_enum, conflicts_with = "no_views")]
