@@ -23,7 +23,7 @@ EXTENSIONS = {".obj", ".off", ".stl", ".ply", ".glb", ".gltf"}
 class MeshViews(Dataset):
     """The meshes of one split of a dataset folder, as (views, class index)."""
 
-    def __init__(self, root, split, res=32, align="none", channels=None):
+    def __init__(self, root, split, res=32, align=None, channels=None):
         root = Path(root)
         self.classes = sorted(p.name for p in root.iterdir() if p.is_dir())
         self.items = [
@@ -50,9 +50,11 @@ class MultiViewCNN(nn.Module):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(channels, width, 3, padding=1),
+            nn.BatchNorm2d(width),
             nn.ReLU(),
             nn.MaxPool2d(2),
             nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.BatchNorm2d(2 * width),
             nn.ReLU(),
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
@@ -65,11 +67,12 @@ class MultiViewCNN(nn.Module):
         return self.classify(f.max(dim=1).values)
 
 
-def main(root, epochs=5):
+def main(root, epochs=10, seed=0):
+    torch.manual_seed(seed)
     train, test = MeshViews(root, "train"), MeshViews(root, "test")
     channels = train[0][0].shape[1]
     net = MultiViewCNN(channels, len(train.classes))
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     loader = DataLoader(train, batch_size=8, shuffle=True)
     for epoch in range(epochs):
         net.train()
@@ -90,4 +93,4 @@ def main(root, epochs=5):
 if __name__ == "__main__":
     if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)
-    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) == 3 else 5)
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) == 3 else 10)
