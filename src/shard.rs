@@ -12,8 +12,6 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::features::TableFormat;
-
 /// One task's share of a sharded run: index `index` of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Shard {
@@ -99,39 +97,6 @@ impl Shard {
 impl std::fmt::Display for Shard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.index, self.count)
-    }
-}
-
-/// The names of the files that make up one generation in a feature folder: the whole folder's
-/// (`descriptors.csv`, `mesh_cache.json`, `manifest.json`) or one shard's part of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartFiles {
-    /// The feature table.
-    pub table: String,
-    /// The per-mesh cache for resuming.
-    pub cache: String,
-    /// The manifest.
-    pub manifest: String,
-    /// The journal of its commits.
-    pub journal: String,
-}
-
-/// The files of the unsharded folder (`shard` `None`) or of one shard's part, for a table in
-/// `format`.
-pub fn part_files(shard: Option<Shard>, format: TableFormat) -> PartFiles {
-    match shard {
-        None => PartFiles {
-            table: format.file_name("descriptors"),
-            cache: crate::features::CACHE_FILE.to_string(),
-            manifest: crate::features::MANIFEST_FILE.to_string(),
-            journal: crate::io::JOURNAL_FILE.to_string(),
-        },
-        Some(s) => PartFiles {
-            table: format.file_name(&format!("descriptors.{}", s.tag())),
-            cache: format!("mesh_cache.{}.json", s.tag()),
-            manifest: s.manifest_file(),
-            journal: format!("{}.{}", crate::io::JOURNAL_FILE, s.tag()),
-        },
     }
 }
 

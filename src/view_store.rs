@@ -62,7 +62,7 @@ impl RecordedViews {
                 "is not the cache the manifest was written with (another run changed it)",
             ));
         }
-        let cache: Vec<crate::extract::CachedMesh> =
+        let cache: Vec<crate::features::CachedMesh> =
             serde_json::from_slice(&bytes).map_err(|e| stale(&format!("is corrupt ({e})")))?;
         let by_path = cache
             .into_iter()

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use shapeclf::dataset::Split;
 use shapeclf::descriptors::DescriptorConfig;
 use shapeclf::descriptors::views::{ViewChannels, ViewConfig};
-use shapeclf::extract::{self, CachedMesh, ExtractOptions, Extraction};
+use shapeclf::extract::{self, ExtractOptions, Extraction};
+use shapeclf::features::CachedMesh;
 use shapeclf::features::{augmented_view_file, view_file};
 use shapeclf::models::ModelKind;
 use shapeclf::observe::Silent;
@@ -56,7 +57,8 @@ fn dataset(dir: &Path) -> (PathBuf, Vec<PathBuf>) {
 }
 
 fn cache(dir: &Path) -> Vec<CachedMesh> {
-    serde_json::from_slice(&std::fs::read(dir.join(extract::CACHE_FILE)).unwrap()).unwrap()
+    serde_json::from_slice(&std::fs::read(dir.join(shapeclf::features::CACHE_FILE)).unwrap())
+        .unwrap()
 }
 
 #[test]

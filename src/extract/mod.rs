@@ -10,13 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::dataset::{self, Entry};
 use crate::descriptors::views::ViewConfig;
 use crate::descriptors::{self, DescriptorConfig, Descriptors, SdfStats};
 use crate::features::{
-    Counts, Failure, FeatureTable, MANIFEST_FILE, Manifest, Row, VIEWS_DIR, ViewsInfo,
+    CachedMesh, Counts, Failure, FeatureTable, MANIFEST_FILE, Manifest, Row, VIEWS_DIR, ViewsInfo,
 };
 use crate::mesh::{self, LoadStats, MeshError};
 
@@ -59,7 +58,7 @@ pub struct ExtractOptions {
     pub stop: Option<Arc<AtomicBool>>,
     /// Only the meshes of this shard (the whole dataset is still listed and split first, so
     /// the split does not depend on the sharding); its part of the folder is written under its
-    /// own names ([`crate::shard::part_files`]).
+    /// own names ([`crate::features::part_files`]).
     pub shard: Option<crate::shard::Shard>,
     /// How the table is written.
     pub format: crate::features::TableFormat,
@@ -86,36 +85,6 @@ impl ExtractOptions {
             .collect()
     }
 }
-
-/// What a later run needs to reuse a mesh's row without recomputing it: one entry per mesh,
-/// kept in `mesh_cache.json` beside the table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CachedMesh {
-    /// Path relative to the dataset root, as in the table.
-    pub path: String,
-    /// [`dataset::content_hash`] of the file, hex.
-    pub hash: String,
-    /// Triangles after clean-up.
-    pub triangles: u64,
-    /// Degenerate triangles dropped.
-    pub degenerate_dropped: u64,
-    /// Whether the faces were flipped outwards.
-    pub flipped: bool,
-    /// SDF counts.
-    pub sdf: SdfStats,
-    /// View rays cast.
-    pub view_rays: u64,
-    /// [`crate::features::hash_hex`] of the view image written for this row, so a rerun reuses
-    /// the row only while its image is still the one this run wrote.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub view_hash: Option<String>,
-    /// The same for each augmented rendering of a training mesh, in order (`~aug1`, `~aug2`,
-    /// ...); empty for test meshes and without `--view-augment`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub augmented_hashes: Vec<String>,
-}
-
-pub use crate::features::CACHE_FILE;
 
 /// A previous run's rows that may be reused, by path.
 struct Previous {

@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::features::TableFormat;
-use crate::shard::{Shard, part_files};
+use crate::features::part_files;
+use crate::shard::Shard;
 
 /// Why a folder cannot take a `features` run's output.
 #[derive(Debug, thiserror::Error)]
@@ -271,7 +272,7 @@ pub fn write_generation(
     ]
     .into_iter()
     .filter(|f| *f != manifest.table_format)
-    .map(|f| crate::shard::part_files(manifest.shard, f).table)
+    .map(|f| crate::features::part_files(manifest.shard, f).table)
     .filter(|name| dir.join(name).exists())
     .collect();
     let stale: Vec<&str> = stale.iter().map(String::as_str).collect();
@@ -283,7 +284,7 @@ pub fn write_generation(
 
 impl Extraction {
     /// The names of the files [`Extraction::write`] writes.
-    pub fn files(&self) -> crate::shard::PartFiles {
+    pub fn files(&self) -> crate::features::PartFiles {
         self.manifest.files()
     }
 }

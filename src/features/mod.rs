@@ -21,6 +21,67 @@ pub const CACHE_FILE: &str = "mesh_cache.json";
 mod parquet_table;
 mod table;
 
+/// What a later run needs to reuse a mesh's row without recomputing it: one entry per mesh,
+/// kept in `mesh_cache.json` beside the table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CachedMesh {
+    /// Path relative to the dataset root, as in the table.
+    pub path: String,
+    /// [`crate::dataset::content_hash`] of the file, hex.
+    pub hash: String,
+    /// Triangles after clean-up.
+    pub triangles: u64,
+    /// Degenerate triangles dropped.
+    pub degenerate_dropped: u64,
+    /// Whether the faces were flipped outwards.
+    pub flipped: bool,
+    /// SDF counts.
+    pub sdf: SdfStats,
+    /// View rays cast.
+    pub view_rays: u64,
+    /// [`hash_hex`] of the view image written for this row, so a rerun reuses
+    /// the row only while its image is still the one this run wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_hash: Option<String>,
+    /// The same for each augmented rendering of a training mesh, in order (`~aug1`, `~aug2`,
+    /// ...); empty for test meshes and without `--view-augment`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub augmented_hashes: Vec<String>,
+}
+
+/// The names of the files that make up one generation in a feature folder: the whole folder's
+/// (`descriptors.csv`, `mesh_cache.json`, `manifest.json`) or one shard's part of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartFiles {
+    /// The feature table.
+    pub table: String,
+    /// The per-mesh cache for resuming.
+    pub cache: String,
+    /// The manifest.
+    pub manifest: String,
+    /// The journal of its commits.
+    pub journal: String,
+}
+
+/// The files of the unsharded folder (`shard` `None`) or of one shard's part, for a table in
+/// `format`.
+pub fn part_files(shard: Option<crate::shard::Shard>, format: TableFormat) -> PartFiles {
+    match shard {
+        None => PartFiles {
+            table: format.file_name("descriptors"),
+            cache: CACHE_FILE.to_string(),
+            manifest: MANIFEST_FILE.to_string(),
+            journal: crate::io::JOURNAL_FILE.to_string(),
+        },
+        Some(s) => PartFiles {
+            table: format.file_name(&format!("descriptors.{}", s.tag())),
+            cache: format!("mesh_cache.{}.json", s.tag()),
+            manifest: s.manifest_file(),
+            journal: format!("{}.{}", crate::io::JOURNAL_FILE, s.tag()),
+        },
+    }
+}
+
 /// How the feature table is stored. The manifest records it (absent means CSV, as every
 /// shapeclf before Parquet wrote), and readers take the table the manifest names.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,8 +239,8 @@ pub struct ShardLeftOut {
 
 impl Manifest {
     /// The names of the files this manifest belongs with (its shard's part, or the folder's).
-    pub fn files(&self) -> crate::shard::PartFiles {
-        crate::shard::part_files(self.shard, self.table_format)
+    pub fn files(&self) -> PartFiles {
+        part_files(self.shard, self.table_format)
     }
 }
 

@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::extract::CachedMesh;
+use crate::features::CachedMesh;
 use crate::features::{Counts, FeatureTable, Manifest, ShardLeftOut, read_part_checked};
 use crate::shard::Shard;
 

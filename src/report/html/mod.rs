@@ -118,7 +118,7 @@ fn split_counts(features: &Path) -> Option<BTreeMap<String, [usize; 2]>> {
     // The table the manifest names (CSV or Parquet); CSV when the manifest is unreadable.
     let format = crate::features::Manifest::read(&features.join(crate::features::MANIFEST_FILE))
         .map_or(Default::default(), |m| m.table_format);
-    let file = crate::shard::part_files(None, format).table;
+    let file = crate::features::part_files(None, format).table;
     let t = FeatureTable::read(&features.join(file), format).ok()?;
     let mut m: BTreeMap<String, [usize; 2]> = BTreeMap::new();
     for r in &t.rows {
