@@ -1,5 +1,5 @@
 //! The views of a feature folder on disk: one tiled grayscale PNG per mesh (one grid per
-//! channel, stacked top to bottom: [`Views::tile`]), and one more per augmented rendering of a
+//! channel, stacked top to bottom: [`tile`]), and one more per augmented rendering of a
 //! training mesh ([`crate::features::augmented_view_file`]), written by `features` and read
 //! back, checked, by training. Both directions live here so the format has one owner. A folder
 //! written before channels existed holds depth alone, which is the one-channel layout.
@@ -12,9 +12,73 @@ use image::ImageEncoder;
 use crate::descriptors::views::{ViewConfig, Views};
 use crate::features::{self, Manifest};
 
+/// Width and height of the tiled image of `cfg`'s views: a grid of `grid_columns` views
+/// per row, one grid per channel stacked top to bottom (depth on top).
+pub fn tiled_size(cfg: &ViewConfig) -> (u32, u32) {
+    let (r, cols) = (cfg.resolution, cfg.grid_columns());
+    let rows = cfg.count().div_ceil(cols);
+    ((cols * r) as u32, (rows * r * cfg.channels.count()) as u32)
+}
+
+/// All views tiled into one grayscale image, `columns` per row, one grid per channel
+/// stacked top to bottom: (width, height, pixels). Lossless, and a person sees each
+/// channel as a picture.
+pub fn tile(v: &Views, columns: usize) -> (u32, u32, Vec<u8>) {
+    let r = v.resolution;
+    let rows = v.count.div_ceil(columns);
+    let (w, grid_h) = (columns * r, rows * r);
+    let h = grid_h * v.channels;
+    let mut img = vec![0u8; w * h];
+    for c in 0..v.channels {
+        for i in 0..v.count {
+            let (gx, gy) = (i % columns, i / columns);
+            for y in 0..r {
+                let dst = (c * grid_h + gy * r + y) * w + gx * r;
+                img[dst..dst + r].copy_from_slice(&v.plane(i, c)[y * r..(y + 1) * r]);
+            }
+        }
+    }
+    (w as u32, h as u32, img)
+}
+
+/// Reads tiled views back from a grid image ([`tile`]'s layout for `cfg`).
+pub fn untile(w: u32, h: u32, img: &[u8], cfg: &ViewConfig) -> Result<Views, String> {
+    let (r, n, cols, ch) = (
+        cfg.resolution,
+        cfg.count(),
+        cfg.grid_columns(),
+        cfg.channels.count(),
+    );
+    let (ew, eh) = tiled_size(cfg);
+    if w != ew || h != eh || img.len() != (w * h) as usize {
+        return Err(format!(
+            "view image is {w}x{h}, expected {ew}x{eh} for {n} views of {r}x{r} with {ch} channel(s)"
+        ));
+    }
+    let grid_h = n.div_ceil(cols) * r;
+    let mut pixels = Vec::with_capacity(n * ch * r * r);
+    for v in 0..n {
+        for c in 0..ch {
+            let (gx, gy) = (v % cols, v / cols);
+            for y in 0..r {
+                let src = (c * grid_h + gy * r + y) * w as usize + gx * r;
+                pixels.extend_from_slice(&img[src..src + r]);
+            }
+        }
+    }
+    Ok(Views {
+        pixels,
+        count: n,
+        channels: ch,
+        resolution: r,
+        rays: 0,
+        hits: 0,
+    })
+}
+
 /// Writes tiled views as a grayscale PNG, atomically; returns the hash of its bytes.
 pub fn write_view_file(v: &Views, cfg: &ViewConfig, path: &Path) -> std::io::Result<String> {
-    let (w, h, img) = v.tile(cfg.grid_columns());
+    let (w, h, img) = tile(v, cfg.grid_columns());
     let mut png = Vec::new();
     image::codecs::png::PngEncoder::new(&mut png)
         .write_image(&img, w, h, image::ExtendedColorType::L8)
@@ -129,7 +193,7 @@ pub fn read_view_copy(
     }
     let file = features::view_copy_file(features_dir, rel, copy);
     let (n, r) = (cfg.count(), cfg.resolution);
-    let (w, h) = Views::tiled_size(cfg);
+    let (w, h) = tiled_size(cfg);
     // Read once (a view image is a few KB); its header is checked before anything is decoded,
     // and a file far larger than any PNG of that size could be is refused unread.
     let limit = 16 * u64::from(w) * u64::from(h) + (1 << 20);
@@ -169,8 +233,8 @@ pub fn read_view_copy(
         .decode()
         .map_err(|e| Bad(format!("{}: corrupt view image: {e}", file.display())))?
         .into_luma8();
-    let views = Views::untile(w, h, img.as_raw(), cfg)
-        .map_err(|e| Bad(format!("{}: {e}", file.display())))?;
+    let views =
+        untile(w, h, img.as_raw(), cfg).map_err(|e| Bad(format!("{}: {e}", file.display())))?;
     // A damaged image is left out above; a sound one that is not the recorded one is a view
     // of another generation, which no row may silently take.
     if let Some(rec) = recorded
@@ -184,4 +248,43 @@ pub fn read_view_copy(
         )));
     }
     Ok(views)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::descriptors::views::{ViewChannels, ViewLayout, render_mesh};
+
+    /// Each layout, depth alone and with shading: the image is one grid per channel stacked
+    /// top to bottom, reads back exactly, and an image of another size is refused.
+    #[test]
+    fn tiled_views_read_back_exactly_and_other_sizes_are_refused() {
+        for layout in [ViewLayout::Ring12, ViewLayout::Dodecahedron] {
+            let depth = ViewConfig {
+                layout,
+                resolution: 16,
+                channels: ViewChannels::Depth,
+                augment: 0,
+                ..Default::default()
+            };
+            let shaded = ViewConfig {
+                channels: ViewChannels::DepthShade,
+                ..depth
+            };
+            for cfg in [depth, shaded] {
+                let v = render_mesh(crate::synth::icosphere(2), &cfg);
+                let (w, h, img) = tile(&v, cfg.grid_columns());
+                assert_eq!((w, h), tiled_size(&cfg));
+                assert_eq!(img.len(), (w * h) as usize);
+                assert_eq!(untile(w, h, &img, &cfg).unwrap().pixels, v.pixels);
+                assert!(untile(w, h + 16, &img, &cfg).is_err());
+                assert!(untile(w, h / 2, &img[..img.len() / 2], &cfg).is_err());
+            }
+            assert_eq!(tiled_size(&shaded).1, 2 * tiled_size(&depth).1);
+            // The depth grid comes first: a shaded image's top half is the depth image.
+            let (_, _, one) = tile(&render_mesh(crate::synth::icosphere(2), &depth), 4);
+            let (_, _, two) = tile(&render_mesh(crate::synth::icosphere(2), &shaded), 4);
+            assert_eq!(&two[..one.len()], &one[..]);
+        }
+    }
 }

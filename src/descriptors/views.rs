@@ -449,70 +449,6 @@ impl Views {
     pub fn view(&self, i: usize) -> &[u8] {
         self.plane(i, 0)
     }
-
-    /// Width and height of the tiled image of `cfg`'s views: a grid of `grid_columns` views
-    /// per row, one grid per channel stacked top to bottom (depth on top).
-    pub fn tiled_size(cfg: &ViewConfig) -> (u32, u32) {
-        let (r, cols) = (cfg.resolution, cfg.grid_columns());
-        let rows = cfg.count().div_ceil(cols);
-        ((cols * r) as u32, (rows * r * cfg.channels.count()) as u32)
-    }
-
-    /// All views tiled into one grayscale image, `columns` per row, one grid per channel
-    /// stacked top to bottom: (width, height, pixels). Lossless, and a person sees each
-    /// channel as a picture.
-    pub fn tile(&self, columns: usize) -> (u32, u32, Vec<u8>) {
-        let r = self.resolution;
-        let rows = self.count.div_ceil(columns);
-        let (w, grid_h) = (columns * r, rows * r);
-        let h = grid_h * self.channels;
-        let mut img = vec![0u8; w * h];
-        for c in 0..self.channels {
-            for v in 0..self.count {
-                let (gx, gy) = (v % columns, v / columns);
-                for y in 0..r {
-                    let dst = (c * grid_h + gy * r + y) * w + gx * r;
-                    img[dst..dst + r].copy_from_slice(&self.plane(v, c)[y * r..(y + 1) * r]);
-                }
-            }
-        }
-        (w as u32, h as u32, img)
-    }
-
-    /// Reads tiled views back from a grid image ([`Views::tile`]'s layout for `cfg`).
-    pub fn untile(w: u32, h: u32, img: &[u8], cfg: &ViewConfig) -> Result<Views, String> {
-        let (r, n, cols, ch) = (
-            cfg.resolution,
-            cfg.count(),
-            cfg.grid_columns(),
-            cfg.channels.count(),
-        );
-        let (ew, eh) = Views::tiled_size(cfg);
-        if w != ew || h != eh || img.len() != (w * h) as usize {
-            return Err(format!(
-                "view image is {w}x{h}, expected {ew}x{eh} for {n} views of {r}x{r} with {ch} channel(s)"
-            ));
-        }
-        let grid_h = n.div_ceil(cols) * r;
-        let mut pixels = Vec::with_capacity(n * ch * r * r);
-        for v in 0..n {
-            for c in 0..ch {
-                let (gx, gy) = (v % cols, v / cols);
-                for y in 0..r {
-                    let src = (c * grid_h + gy * r + y) * w as usize + gx * r;
-                    pixels.extend_from_slice(&img[src..src + r]);
-                }
-            }
-        }
-        Ok(Views {
-            pixels,
-            count: n,
-            channels: ch,
-            resolution: r,
-            rays: 0,
-            hits: 0,
-        })
-    }
 }
 
 #[cfg(test)]
@@ -554,10 +490,6 @@ mod tests {
                 assert!(centre > 240, "nearest point is brightest: {centre}");
                 assert!(img[16 * 32 + 2] > 0 && img[16 * 32 + 2] < centre);
             }
-            let (w, h, tiled) = v.tile(cfg.grid_columns());
-            let back = Views::untile(w, h, &tiled, &cfg).unwrap();
-            assert_eq!(back.pixels, v.pixels);
-            assert!(Views::untile(w, h + 32, &tiled, &cfg).is_err());
         }
     }
 
@@ -671,13 +603,6 @@ mod tests {
                 assert!(shade[12 * 24 + 12] > 245, "{}", shade[12 * 24 + 12]);
                 assert!(shade[12 * 24 + 1] < shade[12 * 24 + 12]);
             }
-            // Tiled: one grid per channel, stacked; read back exactly.
-            let (w, h, tiled) = v.tile(cfg.grid_columns());
-            assert_eq!((w, h), Views::tiled_size(&cfg));
-            assert_eq!(h, 2 * Views::tiled_size(&depth_only).1);
-            let back = Views::untile(w, h, &tiled, &cfg).unwrap();
-            assert_eq!(back.pixels, v.pixels);
-            assert!(Views::untile(w, h / 2, &tiled[..tiled.len() / 2], &cfg).is_err());
         }
     }
 
