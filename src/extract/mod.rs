@@ -218,203 +218,280 @@ pub fn extract(
         stage: "meshes",
         total: entries.len() as u64,
     });
-    let skipped = |path: &Path, reason: &str| {
-        observer.event(Event::Skipped {
-            path: &path.display().to_string(),
-            reason,
-        })
-    };
     let results: Vec<Outcome> = pool.install(|| {
         entries
             .par_iter()
             .map(|e| {
-                if opts
-                    .stop
-                    .as_ref()
-                    .is_some_and(|s| s.load(Ordering::Relaxed))
-                {
-                    return Outcome::NotReached;
-                }
-                // Read once: hashed to recognise an unchanged file, parsed if it is not.
-                let bytes = match mesh::read_file(&e.path) {
-                    Ok(b) => b,
-                    Err(err) => {
-                        let msg = err.to_string();
-                        skipped(&e.path, &msg);
-                        observer.event(Event::Step);
-                        return Outcome::Failed(msg);
-                    }
-                };
-                let h = content_hash_with_links(&e.path, &bytes);
-                if let Some(prev) = &previous
-                    && let Some((values, c)) = prev.rows.get(&e.rel)
-                    && c.hash == format!("{h:016x}")
-                    // The cap is checked again: a row computed without it, or under a higher
-                    // one, may belong to a mesh this run must reject.
-                    && opts
-                        .max_faces
-                        .is_none_or(|cap| c.triangles <= cap as u64)
-                    && opts.views.as_ref().is_none_or(|(vc, root)| {
-                        crate::view_store::view_file_unchanged(
-                            &crate::features::view_file(root, &e.rel),
-                            c.view_hash.as_deref(),
-                        ) && c.augmented_hashes.len() == augmented_copies(vc, e.split)
-                            && c.augmented_hashes.iter().enumerate().all(|(k, h)| {
-                                crate::view_store::view_file_unchanged(
-                                    &crate::features::augmented_view_file(root, &e.rel, k + 1),
-                                    Some(h),
-                                )
-                            })
-                    })
-                {
+                let r = extract_one(e, opts, previous.as_ref(), observer);
+                if !matches!(r, Outcome::NotReached) {
                     observer.event(Event::Step);
-                    return Outcome::Reused(values.clone(), c.clone());
                 }
-                let r = process_guarded(e, bytes, h, opts);
-                if let Err(msg) = &r {
-                    skipped(&e.path, msg);
-                }
-                observer.event(Event::Step);
-                match r {
-                    Ok((f, vh)) => Outcome::Computed(Box::new(f), h, vh),
-                    Err(msg) => Outcome::Failed(msg),
-                }
+                r
             })
             .collect()
     });
     observer.event(Event::End);
 
-    let columns = opts.config.columns();
-    let mut table = FeatureTable {
-        columns: columns.clone(),
-        rows: Vec::with_capacity(entries.len()),
-    };
-    let mut failed = Vec::new();
-    let mut cache = Vec::with_capacity(entries.len());
-    let mut sdf = SdfStats::default();
-    let (mut triangles, mut degenerate, mut flipped) = (0u64, 0u64, 0usize);
-    let (mut view_rays, mut reused, mut not_reached) = (0u64, 0usize, 0usize);
-    let mut unreached = std::collections::HashSet::new();
-    for (e, r) in entries.iter().zip(results) {
-        let (values, c) = match r {
-            Outcome::Computed(
-                f,
-                hash,
-                ViewHashes {
-                    view_hash,
-                    augmented_hashes,
-                },
-            ) => {
-                let c = CachedMesh {
-                    path: e.rel.clone(),
-                    hash: format!("{hash:016x}"),
-                    triangles: f.triangles as u64,
-                    degenerate_dropped: f.load.degenerate_dropped as u64,
-                    flipped: f.load.flipped,
-                    sdf: f.descriptors.sdf,
-                    view_rays: f.descriptors.views.as_ref().map_or(0, |v| v.rays)
-                        + f.descriptors.augmented.iter().map(|v| v.rays).sum::<u64>(),
-                    view_hash,
-                    augmented_hashes,
-                };
-                (f.descriptors.values, c)
-            }
-            Outcome::Reused(values, c) => {
-                reused += 1;
-                (values, c)
-            }
-            Outcome::Failed(error) => {
-                failed.push(Failure {
-                    path: e.rel.clone(),
-                    error,
-                });
-                continue;
-            }
-            Outcome::NotReached => {
-                not_reached += 1;
-                unreached.insert(e.rel.as_str());
-                continue;
-            }
-        };
-        sdf.add(&c.sdf);
-        view_rays += c.view_rays;
-        triangles += c.triangles;
-        degenerate += c.degenerate_dropped;
-        flipped += usize::from(c.flipped);
-        table.rows.push(Row {
-            path: e.rel.clone(),
-            class: e.class.clone(),
-            split: e.split,
-            values,
-        });
-        cache.push(c);
-    }
+    let mut g = Gathered::of(&entries, results, opts.config.columns());
     // Meshes an interrupted run did not reach keep their cache entries, so the next run can
     // still reuse their rows once it has checked them.
     if let Some(prev) = &previous {
-        cache.extend(
+        g.cache.extend(
             prev.cache
                 .iter()
-                .filter(|c| unreached.contains(c.path.as_str()))
+                .filter(|c| g.unreached.contains(&c.path))
                 .cloned(),
         );
     }
-    cache.sort_by(|a, b| a.path.cmp(&b.path));
-    let n_unusable = unusable.len();
-    failed.extend(unusable.into_iter().map(|u| Failure {
+    g.cache.sort_by(|a, b| a.path.cmp(&b.path));
+    let found = entries.len() + unusable.len();
+    g.failed.extend(unusable.into_iter().map(|u| Failure {
         path: u.rel,
         error: u.reason,
     }));
-    failed.sort_by(|a, b| a.path.cmp(&b.path));
-    let found = entries.len() + n_unusable;
-    let manifest = Manifest {
-        tool: "shapeclf".into(),
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        format_version: crate::features::FORMAT_VERSION,
-        dataset: root.display().to_string(),
-        seed: opts.seed,
-        descriptors: opts.config.clone(),
-        columns,
-        classes: table.classes(),
-        counts: Counts {
-            found,
-            ok: table.rows.len(),
-            failed: failed.len(),
-            reused,
-            not_reached,
-        },
-        sdf,
-        triangles,
-        degenerate_dropped: degenerate,
-        meshes_flipped: flipped,
+    g.failed.sort_by(|a, b| a.path.cmp(&b.path));
+    let run = RunFacts {
+        root,
+        opts,
+        listing,
         threads,
+        found,
         wall_seconds: start.elapsed().as_secs_f64(),
-        failed,
-        views: opts.views.as_ref().map(|(vc, _)| ViewsInfo {
-            config: *vc,
-            count: vc.count(),
-            grid_columns: vc.grid_columns(),
-            folder: VIEWS_DIR.to_string(),
-            naming: format!("{VIEWS_DIR}/<path>.png"),
-            augmented_naming: (vc.augment > 0).then(|| {
-                format!(
-                    "{VIEWS_DIR}/<path>~aug<k>.png, k = 1..={} (training meshes)",
-                    vc.augment
-                )
-            }),
-            rays: view_rays,
-        }),
-        table_hash: None,
-        cache_hash: None,
-        table_format: opts.format,
-        shard: opts.shard,
-        dataset_listing: Some(listing),
-        max_faces: opts.max_faces,
-        shards_left_out: Vec::new(),
     };
+    let manifest = run.manifest(&g.table, std::mem::take(&mut g.failed), &g.totals);
     Ok(Extraction {
-        table,
+        table: g.table,
         manifest,
-        cache,
+        cache: g.cache,
     })
+}
+
+/// One mesh: its previous row when the file, its cap and its view images are unchanged, else
+/// its features computed now; a failure is reported to `observer` as a skipped file.
+fn extract_one(
+    e: &Entry,
+    opts: &ExtractOptions,
+    previous: Option<&Previous>,
+    observer: &dyn Observer,
+) -> Outcome {
+    if opts
+        .stop
+        .as_ref()
+        .is_some_and(|s| s.load(Ordering::Relaxed))
+    {
+        return Outcome::NotReached;
+    }
+    let skipped = |reason: &str| {
+        observer.event(Event::Skipped {
+            path: &e.path.display().to_string(),
+            reason,
+        })
+    };
+    // Read once: hashed to recognise an unchanged file, parsed if it is not.
+    let bytes = match mesh::read_file(&e.path) {
+        Ok(b) => b,
+        Err(err) => {
+            let msg = err.to_string();
+            skipped(&msg);
+            return Outcome::Failed(msg);
+        }
+    };
+    let h = content_hash_with_links(&e.path, &bytes);
+    if let Some((values, c)) = previous.and_then(|p| p.reusable(e, h, opts)) {
+        return Outcome::Reused(values.clone(), c.clone());
+    }
+    match process_guarded(e, bytes, h, opts) {
+        Ok((f, vh)) => Outcome::Computed(Box::new(f), h, vh),
+        Err(msg) => {
+            skipped(&msg);
+            Outcome::Failed(msg)
+        }
+    }
+}
+
+impl Previous {
+    /// The previous row of `e`, when its file still hashes to `hash`, it is within this run's
+    /// face cap, and (with views) its view image and augmented renderings are still the ones
+    /// that run wrote, as many as this run renders.
+    fn reusable(
+        &self,
+        e: &Entry,
+        hash: u64,
+        opts: &ExtractOptions,
+    ) -> Option<&(Vec<f32>, CachedMesh)> {
+        let row = self.rows.get(&e.rel)?;
+        let c = &row.1;
+        let same = c.hash == format!("{hash:016x}")
+            // The cap is checked again: a row computed without it, or under a higher one, may
+            // belong to a mesh this run must reject.
+            && opts
+                .max_faces
+                .is_none_or(|cap| c.triangles <= cap as u64)
+            && opts.views.as_ref().is_none_or(|(vc, root)| {
+                crate::view_store::view_file_unchanged(
+                    &crate::features::view_file(root, &e.rel),
+                    c.view_hash.as_deref(),
+                ) && c.augmented_hashes.len() == augmented_copies(vc, e.split)
+                    && c.augmented_hashes.iter().enumerate().all(|(k, h)| {
+                        crate::view_store::view_file_unchanged(
+                            &crate::features::augmented_view_file(root, &e.rel, k + 1),
+                            Some(h),
+                        )
+                    })
+            });
+        same.then_some(row)
+    }
+}
+
+/// Sums over the meshes of a run, for its manifest.
+#[derive(Default)]
+struct Totals {
+    sdf: SdfStats,
+    triangles: u64,
+    degenerate: u64,
+    flipped: usize,
+    view_rays: u64,
+    reused: usize,
+    not_reached: usize,
+}
+
+/// The meshes' outcomes gathered into the table, the cache, the failures and the totals.
+struct Gathered {
+    table: FeatureTable,
+    cache: Vec<CachedMesh>,
+    failed: Vec<Failure>,
+    totals: Totals,
+    /// Meshes a stopped run did not reach.
+    unreached: std::collections::HashSet<String>,
+}
+
+impl Gathered {
+    fn of(entries: &[Entry], results: Vec<Outcome>, columns: Vec<String>) -> Gathered {
+        let mut g = Gathered {
+            table: FeatureTable {
+                columns,
+                rows: Vec::with_capacity(entries.len()),
+            },
+            cache: Vec::with_capacity(entries.len()),
+            failed: Vec::new(),
+            totals: Totals::default(),
+            unreached: Default::default(),
+        };
+        let t = &mut g.totals;
+        for (e, r) in entries.iter().zip(results) {
+            let (values, c) = match r {
+                Outcome::Computed(f, hash, vh) => {
+                    let c = cached(e, &f, hash, vh);
+                    (f.descriptors.values, c)
+                }
+                Outcome::Reused(values, c) => {
+                    t.reused += 1;
+                    (values, c)
+                }
+                Outcome::Failed(error) => {
+                    g.failed.push(Failure {
+                        path: e.rel.clone(),
+                        error,
+                    });
+                    continue;
+                }
+                Outcome::NotReached => {
+                    t.not_reached += 1;
+                    g.unreached.insert(e.rel.clone());
+                    continue;
+                }
+            };
+            t.sdf.add(&c.sdf);
+            t.view_rays += c.view_rays;
+            t.triangles += c.triangles;
+            t.degenerate += c.degenerate_dropped;
+            t.flipped += usize::from(c.flipped);
+            g.table.rows.push(Row {
+                path: e.rel.clone(),
+                class: e.class.clone(),
+                split: e.split,
+                values,
+            });
+            g.cache.push(c);
+        }
+        g
+    }
+}
+
+/// The cache entry of a mesh computed now.
+fn cached(e: &Entry, f: &MeshFeatures, hash: u64, vh: ViewHashes) -> CachedMesh {
+    CachedMesh {
+        path: e.rel.clone(),
+        hash: format!("{hash:016x}"),
+        triangles: f.triangles as u64,
+        degenerate_dropped: f.load.degenerate_dropped as u64,
+        flipped: f.load.flipped,
+        sdf: f.descriptors.sdf,
+        view_rays: f.descriptors.views.as_ref().map_or(0, |v| v.rays)
+            + f.descriptors.augmented.iter().map(|v| v.rays).sum::<u64>(),
+        view_hash: vh.view_hash,
+        augmented_hashes: vh.augmented_hashes,
+    }
+}
+
+/// What a run's manifest records beyond its table and totals.
+struct RunFacts<'a> {
+    root: &'a Path,
+    opts: &'a ExtractOptions,
+    listing: dataset::Listing,
+    threads: usize,
+    /// Mesh files found (this shard's), usable or not.
+    found: usize,
+    wall_seconds: f64,
+}
+
+impl RunFacts<'_> {
+    fn manifest(self, table: &FeatureTable, failed: Vec<Failure>, t: &Totals) -> Manifest {
+        let opts = self.opts;
+        Manifest {
+            tool: "shapeclf".into(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            format_version: crate::features::FORMAT_VERSION,
+            dataset: self.root.display().to_string(),
+            seed: opts.seed,
+            descriptors: opts.config.clone(),
+            columns: table.columns.clone(),
+            classes: table.classes(),
+            counts: Counts {
+                found: self.found,
+                ok: table.rows.len(),
+                failed: failed.len(),
+                reused: t.reused,
+                not_reached: t.not_reached,
+            },
+            sdf: t.sdf,
+            triangles: t.triangles,
+            degenerate_dropped: t.degenerate,
+            meshes_flipped: t.flipped,
+            threads: self.threads,
+            wall_seconds: self.wall_seconds,
+            failed,
+            views: opts.views.as_ref().map(|(vc, _)| ViewsInfo {
+                config: *vc,
+                count: vc.count(),
+                grid_columns: vc.grid_columns(),
+                folder: VIEWS_DIR.to_string(),
+                naming: format!("{VIEWS_DIR}/<path>.png"),
+                augmented_naming: (vc.augment > 0).then(|| {
+                    format!(
+                        "{VIEWS_DIR}/<path>~aug<k>.png, k = 1..={} (training meshes)",
+                        vc.augment
+                    )
+                }),
+                rays: t.view_rays,
+            }),
+            table_hash: None,
+            cache_hash: None,
+            table_format: opts.format,
+            shard: opts.shard,
+            dataset_listing: Some(self.listing),
+            max_faces: opts.max_faces,
+            shards_left_out: Vec::new(),
+        }
+    }
 }

@@ -192,9 +192,47 @@ pub fn train_model(
     observer: &dyn Observer,
 ) -> Result<Report> {
     cfg.validate().map_err(Error::Config)?;
-    let user_cfg = cfg;
     // Refused before any work, and checked again just before the folder is replaced.
     model_dir::check_replaceable(out)?;
+    let (table, manifest, manifest_bytes) = read_features(features_dir, observer)?;
+    let data = train::prepare(&table, cfg.positive.as_deref())?;
+    let device = cfg.backend.device()?;
+    let (tuned, cv) = tune(cfg, &data, &device, observer);
+    let inputs = load_inputs(features_dir, &manifest, &tuned, &data, observer)?;
+    // Everything goes into a staging folder beside `out`, made now so that the epochs' log can
+    // be followed while training runs, and swapped in for `out` whole at the end: a kill at any
+    // moment leaves either the previous model folder or the new one, never a mix.
+    // It also keeps the run's checkpoints, so that `--resume` can continue a killed run.
+    let run = resume::Run::begin(out, cfg, &manifest_bytes, observer)?;
+    let trained = train_seeds(
+        features_dir,
+        &tuned,
+        &inputs,
+        &data,
+        &device,
+        &run,
+        cv,
+        observer,
+    )?;
+    let folder = ModelFolder {
+        features_dir,
+        manifest_bytes: &manifest_bytes,
+        classes: &data.classes,
+        inputs: &inputs,
+        device: &device,
+    };
+    run.staging
+        .commit(|dir| folder.write(dir, &tuned, &trained))?;
+    Ok(trained.report)
+}
+
+/// Reads and checks the feature folder: its table, its manifest and the manifest's bytes (which
+/// the model folder keeps). Warns when the folder holds part of a dataset, or a table its
+/// manifest was not written with.
+fn read_features(
+    features_dir: &Path,
+    observer: &dyn Observer,
+) -> Result<(features::FeatureTable, features::Manifest, Vec<u8>)> {
     let (table, manifest, intact) =
         features::read_folder_checked(features_dir).map_err(|source| Error::Features {
             dir: features_dir.to_path_buf(),
@@ -229,113 +267,152 @@ pub fn train_model(
     let manifest_path = features_dir.join(features::MANIFEST_FILE);
     let manifest_bytes =
         std::fs::read(&manifest_path).map_err(Error::io("reading", &manifest_path))?;
-    let data = train::prepare(&table, cfg.positive.as_deref())?;
-    let device = cfg.backend.device()?;
+    Ok((table, manifest, manifest_bytes))
+}
+
+/// `cfg` with its weight decay chosen by cross-validation when asked (dense networks only),
+/// and the scores of the values tried.
+fn tune(
+    cfg: &TrainConfig,
+    data: &train::Prepared,
+    device: &burn::tensor::Device,
+    observer: &dyn Observer,
+) -> (TrainConfig, Vec<train::CvScore>) {
     let mut cfg = cfg.clone();
-    let mut cv = Vec::new();
-    let k = data.classes.len();
-    let dense = NetConfig::for_spec(&cfg.model, data.columns.len(), k);
-    if cfg.tune_weight_decay && dense.is_some() {
-        let (wd, scores) = train::tune_weight_decay(&cfg, &data, &device, observer);
-        observer.event(Event::Info(&format!(
-            "cross-validated weight decay: {wd} ({} values tried)",
-            scores.len()
-        )));
-        cfg.weight_decay = wd;
-        cv = scores;
+    let dense = NetConfig::for_spec(&cfg.model, data.columns.len(), data.classes.len());
+    if !(cfg.tune_weight_decay && dense.is_some()) {
+        return (cfg, Vec::new());
     }
-    let cfg = &cfg;
-    let inputs = match (dense, &cfg.model) {
-        (Some(net), _) => Inputs::Rows(net),
-        (None, spec) => {
-            let cnn = spec
-                .cnn()
-                .expect("a model without a dense network reads views");
-            let info = manifest
-                .views
-                .as_ref()
-                .ok_or_else(|| Error::NoViews(features_dir.to_path_buf()))?;
-            let keep = if cfg.views_in_memory {
-                Keep::Memory
-            } else {
-                Keep::Disk
-            };
-            // Training meshes bring their augmented renderings (if the folder has any) as
-            // extra shapes; test meshes never.
-            // Every image must be the one this generation of the folder wrote.
-            let recorded = std::sync::Arc::new(
-                RecordedViews::read(features_dir, &manifest).map_err(Error::StaleViews)?,
-            );
-            let load = |s, copies| {
-                load_views(features_dir, info, &recorded, s, keep, copies)
-                    .map_err(|e| Error::StaleViews(e.to_string()))
-            };
-            let (train_set, s1) = load(&data.train, Copies::WithAugmented)?;
-            let (test_set, s2) = load(&data.test, Copies::Original)?;
-            let skipped: Vec<features::Failure> = s1.into_iter().chain(s2).collect();
-            for f in &skipped {
-                observer.event(Event::Skipped {
-                    path: &f.path,
-                    reason: &f.error,
-                });
-            }
-            for (set, split) in [(&train_set, "train"), (&test_set, "test")] {
-                if set.is_empty() {
-                    return Err(Error::NoReadableViews {
-                        split,
-                        dir: features_dir.to_path_buf(),
-                    });
-                }
-            }
-            let net = CnnConfig {
-                channels: cnn.channels.clone(),
-                features: cnn.features,
-                dropout: cnn.dropout,
-                in_channels: info.config.channels.count(),
-                ..CnnConfig::new(info.count, info.config.resolution, k)
-            };
-            match spec {
-                ModelSpec::Fusion(f) => {
-                    let d = data.columns.len();
-                    // The rows of the shapes whose views were read, in the views' order.
-                    let rows_of = |s: &train::Samples, set: &ViewSet| {
-                        let at: std::collections::HashMap<&str, usize> = s
-                            .paths
-                            .iter()
-                            .enumerate()
-                            .map(|(i, p)| (p.as_str(), i))
-                            .collect();
-                        let idx: Vec<usize> = set.paths.iter().map(|p| at[p.as_str()]).collect();
-                        s.subset(&idx, d)
-                    };
-                    Inputs::Fusion {
-                        train_rows: rows_of(&data.train, &train_set),
-                        test_rows: rows_of(&data.test, &test_set),
-                        train: train_set,
-                        test: test_set,
-                        net: FusionConfig {
-                            cnn: net,
-                            inputs: d,
-                            hidden: f.hidden,
-                            branch_dropout: f.branch_dropout,
-                        },
-                        skipped,
-                    }
-                }
-                _ => Inputs::Views {
-                    train: train_set,
-                    test: test_set,
-                    net,
-                    skipped,
-                },
-            }
-        }
+    let (wd, scores) = train::tune_weight_decay(&cfg, data, device, observer);
+    observer.event(Event::Info(&format!(
+        "cross-validated weight decay: {wd} ({} values tried)",
+        scores.len()
+    )));
+    cfg.weight_decay = wd;
+    (cfg, scores)
+}
+
+/// What `cfg.model` learns from: the prepared rows for a dense network; for the CNN and fusion
+/// the views of every shape whose image could be read (training shapes with their augmented
+/// renderings), each checked against the image this generation of the folder wrote, and for
+/// fusion the rows of the same shapes in the views' order.
+fn load_inputs(
+    features_dir: &Path,
+    manifest: &features::Manifest,
+    cfg: &TrainConfig,
+    data: &train::Prepared,
+    observer: &dyn Observer,
+) -> Result<Inputs> {
+    let k = data.classes.len();
+    if let Some(net) = NetConfig::for_spec(&cfg.model, data.columns.len(), k) {
+        return Ok(Inputs::Rows(net));
+    }
+    let spec = &cfg.model;
+    let cnn = spec
+        .cnn()
+        .expect("a model without a dense network reads views");
+    let info = manifest
+        .views
+        .as_ref()
+        .ok_or_else(|| Error::NoViews(features_dir.to_path_buf()))?;
+    let keep = if cfg.views_in_memory {
+        Keep::Memory
+    } else {
+        Keep::Disk
     };
-    // Everything goes into a staging folder beside `out`, made now so that the epochs' log can
-    // be followed while training runs, and swapped in for `out` whole at the end: a kill at any
-    // moment leaves either the previous model folder or the new one, never a mix.
-    // It also keeps the run's checkpoints, so that `--resume` can continue a killed run.
-    let run = resume::Run::begin(out, user_cfg, &manifest_bytes, observer)?;
+    // Every image must be the one this generation of the folder wrote.
+    let recorded = std::sync::Arc::new(
+        RecordedViews::read(features_dir, manifest).map_err(Error::StaleViews)?,
+    );
+    let load = |s, copies| {
+        load_views(features_dir, info, &recorded, s, keep, copies)
+            .map_err(|e| Error::StaleViews(e.to_string()))
+    };
+    // Training meshes bring their augmented renderings (if the folder has any) as extra
+    // shapes; test meshes never.
+    let (train_set, s1) = load(&data.train, Copies::WithAugmented)?;
+    let (test_set, s2) = load(&data.test, Copies::Original)?;
+    let skipped: Vec<features::Failure> = s1.into_iter().chain(s2).collect();
+    for f in &skipped {
+        observer.event(Event::Skipped {
+            path: &f.path,
+            reason: &f.error,
+        });
+    }
+    for (set, split) in [(&train_set, "train"), (&test_set, "test")] {
+        if set.is_empty() {
+            return Err(Error::NoReadableViews {
+                split,
+                dir: features_dir.to_path_buf(),
+            });
+        }
+    }
+    let net = CnnConfig {
+        channels: cnn.channels.clone(),
+        features: cnn.features,
+        dropout: cnn.dropout,
+        in_channels: info.config.channels.count(),
+        ..CnnConfig::new(info.count, info.config.resolution, k)
+    };
+    let ModelSpec::Fusion(f) = spec else {
+        return Ok(Inputs::Views {
+            train: train_set,
+            test: test_set,
+            net,
+            skipped,
+        });
+    };
+    let d = data.columns.len();
+    Ok(Inputs::Fusion {
+        train_rows: rows_in_view_order(&data.train, &train_set, d),
+        test_rows: rows_in_view_order(&data.test, &test_set, d),
+        train: train_set,
+        test: test_set,
+        net: FusionConfig {
+            cnn: net,
+            inputs: d,
+            hidden: f.hidden,
+            branch_dropout: f.branch_dropout,
+        },
+        skipped,
+    })
+}
+
+/// The rows of `rows` for the shapes of `views` (whose images were read), in the views' order:
+/// an augmented rendering gets its mesh's row.
+fn rows_in_view_order(rows: &train::Samples, views: &ViewSet, columns: usize) -> train::Samples {
+    let at: std::collections::HashMap<&str, usize> = rows
+        .paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.as_str(), i))
+        .collect();
+    let idx: Vec<usize> = views.paths.iter().map(|p| at[p.as_str()]).collect();
+    rows.subset(&idx, columns)
+}
+
+/// What training every seed gave: the first seed's model, the report (with the other seeds'
+/// scores under `--repeats`), and the epochs' log.
+struct Trained<'a> {
+    outcome: Outcome,
+    report: Report,
+    log: EpochLog<'a>,
+}
+
+/// Trains `cfg.seed` and, under `--repeats`, the seeds after it, each resumed from its last
+/// checkpoint in `run` when there is one. Fails on a diverged run or on a view image that
+/// changed while it was read; the folder keeps the first seed's model.
+#[allow(clippy::too_many_arguments)]
+fn train_seeds<'a>(
+    features_dir: &Path,
+    cfg: &TrainConfig,
+    inputs: &Inputs,
+    data: &train::Prepared,
+    device: &burn::tensor::Device,
+    run: &resume::Run,
+    cv: Vec<train::CvScore>,
+    observer: &'a dyn Observer,
+) -> Result<Trained<'a>> {
     let staging = &run.staging;
     let seeds: Vec<u64> = (0..cfg.repeats.max(1) as u64)
         .map(|r| cfg.seed.wrapping_add(r))
@@ -356,101 +433,117 @@ pub fn train_model(
         "each epoch is logged as it ends in {} (kept in the model folder)",
         log.path().display()
     )));
-    let start_seed = |seed: u64| match restored.get(&seed) {
-        Some(&(epoch, seconds)) => {
-            log.set_seed_resumed(seed, seconds);
-            observer.event(Event::Info(&format!(
-                "seed {seed}: resuming after epoch {epoch} of {}",
-                cfg.epochs
-            )));
+    // One seed, from its checkpoint if it has one, reported through the log.
+    let fit_seed = |c: &TrainConfig| -> Result<Outcome> {
+        match restored.get(&c.seed) {
+            Some(&(epoch, seconds)) => {
+                log.set_seed_resumed(c.seed, seconds);
+                observer.event(Event::Info(&format!(
+                    "seed {}: resuming after epoch {epoch} of {}",
+                    c.seed, c.epochs
+                )));
+            }
+            None => log.set_seed(c.seed),
         }
-        None => log.set_seed(seed),
+        let o = fit_once(c, inputs, data, device, &log, Some(run.checkpoints(c.seed)));
+        inputs.check_views_unchanged()?;
+        match o.fit.diverged {
+            Some(epoch) => Err(Error::Diverged { epoch, lr: c.lr }),
+            None => Ok(o),
+        }
     };
-    start_seed(cfg.seed);
-    let observer: &dyn Observer = &log;
-    let outcome = fit_once(
-        cfg,
-        &inputs,
-        &data,
-        &device,
-        observer,
-        Some(run.checkpoints(cfg.seed)),
-    );
-    inputs.check_views_unchanged()?;
-    if let Some(epoch) = outcome.fit.diverged {
-        return Err(Error::Diverged { epoch, lr: cfg.lr });
-    }
+    let outcome = fit_seed(cfg)?;
     let mut report = build_report(features_dir, cfg, &data.classes, &outcome, cv);
     if cfg.repeats > 1 {
         // The same settings from other seeds: the spread that seeds alone make, so a difference
-        // between methods can be told from it. The folder keeps the first seed's model.
+        // between methods can be told from it.
         let mut runs = vec![RepeatScore::of(&report)];
-        for r in 1..cfg.repeats {
+        for &seed in &seeds[1..] {
             let c = TrainConfig {
-                seed: cfg.seed.wrapping_add(r as u64),
+                seed,
                 ..cfg.clone()
             };
-            observer.event(Event::Info(&format!(
-                "repeat {} of {}: seed {}",
-                r + 1,
-                cfg.repeats,
-                c.seed
+            log.event(Event::Info(&format!(
+                "repeat {} of {}: seed {seed}",
+                runs.len() + 1,
+                cfg.repeats
             )));
-            start_seed(c.seed);
-            let o = fit_once(
+            let o = fit_seed(&c)?;
+            runs.push(RepeatScore::of(&build_report(
+                features_dir,
                 &c,
-                &inputs,
-                &data,
-                &device,
-                observer,
-                Some(run.checkpoints(c.seed)),
-            );
-            inputs.check_views_unchanged()?;
-            if let Some(epoch) = o.fit.diverged {
-                return Err(Error::Diverged { epoch, lr: c.lr });
-            }
-            let rep = build_report(features_dir, &c, &data.classes, &o, Vec::new());
-            runs.push(RepeatScore::of(&rep));
+                &data.classes,
+                &o,
+                Vec::new(),
+            )));
         }
         report.spread = Some(Spread::of(&runs));
         report.repeats = runs;
     }
-    let config = ModelConfig {
-        tool: "shapeclf".into(),
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        format_version: model_dir::MODEL_FORMAT_VERSION,
-        train: cfg.clone(),
-        network: outcome.network.clone(),
-        weights_hash: None,
-    };
-    run.staging.commit(|dir| -> Result<()> {
+    Ok(Trained {
+        outcome,
+        report,
+        log,
+    })
+}
+
+/// What the model folder is written from, besides the training result.
+struct ModelFolder<'a> {
+    features_dir: &'a Path,
+    manifest_bytes: &'a [u8],
+    classes: &'a [String],
+    inputs: &'a Inputs,
+    device: &'a burn::tensor::Device,
+}
+
+impl ModelFolder<'_> {
+    /// Writes the model folder into the staging folder `dir` (its checkpoints removed first):
+    /// weights, settings, report, epochs' log and pictures.
+    fn write(&self, dir: &Path, cfg: &TrainConfig, t: &Trained<'_>) -> Result<()> {
         let wrote = |e| Error::Io {
             what: "writing model to",
             path: dir.to_path_buf(),
             source: e,
         };
+        let config = ModelConfig {
+            tool: "shapeclf".into(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            format_version: model_dir::MODEL_FORMAT_VERSION,
+            train: cfg.clone(),
+            network: t.outcome.network.clone(),
+            weights_hash: None,
+        };
         resume::Run::remove_checkpoints(dir).map_err(wrote)?;
         model_dir::save(
             dir,
             &config,
-            &data.classes,
-            outcome.standardizer.as_ref(),
-            &manifest_bytes,
-            &outcome.fit.net,
+            self.classes,
+            t.outcome.standardizer.as_ref(),
+            self.manifest_bytes,
+            &t.outcome.fit.net,
         )
         .map_err(wrote)?;
-        write_json_atomic(&dir.join(model_dir::REPORT_FILE), &report).map_err(wrote)?;
+        write_json_atomic(&dir.join(model_dir::REPORT_FILE), &t.report).map_err(wrote)?;
         // The whole log, whatever became of the live copy's appends.
-        write_bytes_atomic(&dir.join(EPOCHS_FILE), log.csv().as_bytes()).map_err(wrote)?;
-        write_bytes_atomic(&dir.join("report.md"), report_markdown(&report).as_bytes())
-            .map_err(wrote)?;
-        let test_views = match &inputs {
+        write_bytes_atomic(&dir.join(EPOCHS_FILE), t.log.csv().as_bytes()).map_err(wrote)?;
+        write_bytes_atomic(
+            &dir.join("report.md"),
+            report_markdown(&t.report).as_bytes(),
+        )
+        .map_err(wrote)?;
+        let test_views = match self.inputs {
             Inputs::Views { test, .. } | Inputs::Fusion { test, .. } => Some(test),
             Inputs::Rows(_) => None,
         };
-        draw_pictures(features_dir, &report, &outcome, test_views, &device, dir)
-    })?;
-    Ok(report)
+        draw_pictures(
+            self.features_dir,
+            &t.report,
+            &t.outcome,
+            test_views,
+            self.device,
+            dir,
+        )
+    }
 }
 
 /// The report of a finished training run: test metrics, predictions and how training went.
