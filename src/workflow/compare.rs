@@ -23,64 +23,14 @@ pub struct Comparison {
 /// folder whose report is missing, unreadable or impossible is left out and named, and the
 /// others are compared.
 pub fn compare(models_dir: &Path, _observer: &dyn Observer) -> Result<Comparison> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(models_dir)
-        .map_err(Error::io("reading models folder", models_dir))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            // Hidden folders are model folders still being written (or left by a killed run).
-            !p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-                && p.is_dir()
-        })
-        .collect();
-    dirs.sort();
-    let mut rows = Vec::new();
-    let mut page = Vec::new();
-    let mut skipped = Vec::new();
-    for d in &dirs {
-        let name = d
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if !d.join(model_dir::REPORT_FILE).is_file() {
-            if model_dir::is_model_folder(d) {
-                skipped.push((name, format!("no {}", model_dir::REPORT_FILE)));
-            }
-            continue;
-        }
-        let r = match model_dir::read_report(d) {
-            Ok(r) => r,
-            Err(e) => {
-                skipped.push((name, e.to_string()));
-                continue;
-            }
-        };
-        page.push(crate::report::html::PageModel {
-            name: name.clone(),
-            dir: d.clone(),
-            report: r.clone(),
-            group_key: group_key(d),
-            manifest: model_dir::read_json(&d.join(model_dir::MANIFEST_FILE)).ok(),
-        });
-        rows.push(ComparisonRow {
-            name: d
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            model: r.model,
-            accuracy: r.metrics.accuracy,
-            mean_class_accuracy: r.metrics.mean_class_accuracy,
-            macro_f1: r.metrics.macro_avg.f1,
-            train_seconds: r.train_seconds,
-            parameters: r.parameters,
-            backend: r.backend,
-            test_size: r.test_size,
-            spread: r.spread,
-        });
-    }
-    check_one_task(&page)?;
-    if rows.is_empty() {
-        let why: Vec<String> = skipped.iter().map(|(n, e)| format!("{n}: {e}")).collect();
+    let found = read_models(models_dir)?;
+    check_one_task(&found.page)?;
+    if found.rows.is_empty() {
+        let why: Vec<String> = found
+            .skipped
+            .iter()
+            .map(|(n, e)| format!("{n}: {e}"))
+            .collect();
         return Err(Error::NoModels {
             dir: models_dir.to_path_buf(),
             why: if why.is_empty() {
@@ -90,8 +40,87 @@ pub fn compare(models_dir: &Path, _observer: &dyn Observer) -> Result<Comparison
             },
         });
     }
+    write_comparison(models_dir, &found)?;
+    Ok(Comparison {
+        rows: found.rows,
+        skipped: found.skipped,
+    })
+}
+
+/// The model folders of a models folder, read: a table row and a page entry per model, and
+/// the folders left out with why.
+struct Found {
+    rows: Vec<ComparisonRow>,
+    page: Vec<crate::report::html::PageModel>,
+    skipped: Vec<(String, String)>,
+}
+
+/// Reads every model folder directly in `models_dir` (hidden ones, still being written or left
+/// by a killed run, are not models yet), in name order.
+fn read_models(models_dir: &Path) -> Result<Found> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(models_dir)
+        .map_err(Error::io("reading models folder", models_dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                && p.is_dir()
+        })
+        .collect();
+    dirs.sort();
+    let mut found = Found {
+        rows: Vec::new(),
+        page: Vec::new(),
+        skipped: Vec::new(),
+    };
+    for d in &dirs {
+        let name = d
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !d.join(model_dir::REPORT_FILE).is_file() {
+            if model_dir::is_model_folder(d) {
+                found
+                    .skipped
+                    .push((name, format!("no {}", model_dir::REPORT_FILE)));
+            }
+            continue;
+        }
+        let r = match model_dir::read_report(d) {
+            Ok(r) => r,
+            Err(e) => {
+                found.skipped.push((name, e.to_string()));
+                continue;
+            }
+        };
+        found.rows.push(ComparisonRow {
+            name: name.clone(),
+            model: r.model.clone(),
+            accuracy: r.metrics.accuracy,
+            mean_class_accuracy: r.metrics.mean_class_accuracy,
+            macro_f1: r.metrics.macro_avg.f1,
+            train_seconds: r.train_seconds,
+            parameters: r.parameters,
+            backend: r.backend.clone(),
+            test_size: r.test_size,
+            spread: r.spread,
+        });
+        found.page.push(crate::report::html::PageModel {
+            name,
+            dir: d.clone(),
+            report: r,
+            group_key: group_key(d),
+            manifest: model_dir::read_json(&d.join(model_dir::MANIFEST_FILE)).ok(),
+        });
+    }
+    Ok(found)
+}
+
+/// Writes `comparison.md`, `comparison.png` and `comparison.html` into `models_dir`.
+fn write_comparison(models_dir: &Path, found: &Found) -> Result<()> {
     // Each model's mean and spread over its seeds where it was trained with `--repeats`.
-    let bars: Vec<plots::ModelScores> = rows
+    let bars: Vec<plots::ModelScores> = found
+        .rows
         .iter()
         .map(|r| match &r.spread {
             Some(s) => (
@@ -119,18 +148,17 @@ pub fn compare(models_dir: &Path, _observer: &dyn Observer) -> Result<Comparison
         msg: e.to_string(),
     })?;
     let png = std::fs::read(&png_path).map_err(Error::io("reading", &png_path))?;
-    let page = crate::report::html::comparison_page(models_dir, &page, &skipped);
+    let page = crate::report::html::comparison_page(models_dir, &found.page, &found.skipped);
     crate::io::commit_part(
         models_dir,
         COMPARISON_JOURNAL,
         &[
-            (COMPARISON_MD, comparison_markdown(&rows).into_bytes()),
+            (COMPARISON_MD, comparison_markdown(&found.rows).into_bytes()),
             (COMPARISON_PNG, png),
             (COMPARISON_HTML, page.into_bytes()),
         ],
     )
-    .map_err(Error::io("writing the comparison into", models_dir))?;
-    Ok(Comparison { rows, skipped })
+    .map_err(Error::io("writing the comparison into", models_dir))
 }
 
 /// What a model was tested on, as (what identifies it, how to name it): the dataset its features
