@@ -55,6 +55,7 @@ pub mod error;
 pub mod export;
 pub mod extract;
 pub mod features;
+#[doc(hidden)]
 pub mod fixtures;
 pub mod inference;
 pub mod io;

@@ -1,19 +1,20 @@
 //! Classifiers trained with Burn. On descriptor vectors, the logistic-regression baseline and an
 //! MLP, both one [`Net`] (an MLP with no hidden layer is logistic regression: sigmoid for two
-//! classes, softmax for more); on depth views, the multi-view CNN in [`cnn`].
+//! classes, softmax for more); on depth views, the multi-view CNN [`Mvcnn`].
 
 use serde::{Deserialize, Serialize};
 
-pub mod backend;
-pub mod cnn;
-pub mod dense;
-pub mod fusion;
+mod backend;
+mod cnn;
+mod dense;
+pub(crate) mod fusion;
+#[doc(hidden)]
 pub mod kernels;
-pub mod loss;
-pub mod onnx_graph;
+mod loss;
+pub(crate) mod onnx_graph;
 
 pub use backend::{BackendKind, CACHE_DIR_VAR, DeviceError, GPU_RUNTIME_VAR, kernel_cache_dir};
-pub use cnn::{CnnConfig, Mvcnn};
+pub use cnn::{CnnConfig, ConvBlock, Mvcnn};
 pub use dense::{Net, NetConfig};
 pub use fusion::{Fusion, FusionConfig};
 pub use loss::{binary_nll, nll_loss, probabilities, weighted_binary_nll};

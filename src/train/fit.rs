@@ -103,7 +103,7 @@ pub fn split<B: Batcher>(data: &B, val_fraction: f64, seed: u64) -> (B, B) {
 
 /// Whether `device` is an accelerator (anything but burn-flex on the CPU): there, inputs are
 /// staged in device memory, and evaluation runs in fixed-size chunks.
-pub fn is_accelerator(device: &Device) -> bool {
+pub(crate) fn is_accelerator(device: &Device) -> bool {
     device.clone().inner() != Device::flex()
 }
 
@@ -162,8 +162,8 @@ pub trait Progress {
     fn epoch(&mut self, stats: &EpochStats);
     /// `done` of the `total` batches of `epoch` are trained.
     fn batch(&mut self, _epoch: usize, _done: usize, _total: usize) {}
-    /// Where to write a checkpoint after each epoch (see [`Checkpoints::due`]) and to resume
-    /// from; `None` keeps none.
+    /// Where to write a checkpoint after an epoch (throttled to about 5% of training time) and
+    /// to resume from; `None` keeps none.
     fn checkpoints(&self) -> Option<&Checkpoints> {
         None
     }

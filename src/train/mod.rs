@@ -1,22 +1,23 @@
-//! Training, the same way for every model: data preparation and standardisation ([`data`]),
-//! the settings and model specs ([`config`]), cross-validation of the L2 strength ([`cv`]), the
-//! one loop ([`mod@fit`]), and one batcher per input kind ([`rows`] for descriptor rows, [`views`]
-//! for stacks of depth views).
+//! Training, the same way for every model: data preparation and standardisation ([`prepare`],
+//! [`Standardizer`]), the settings and model specs ([`TrainConfig`], [`ModelSpec`]),
+//! cross-validation of the L2 strength ([`tune_weight_decay`]), the one loop ([`fit()`]), and
+//! one batcher per input kind ([`RowSet`] for descriptor rows, [`ViewSet`] for stacks of depth
+//! views).
 
-pub mod checkpoint;
-pub mod config;
-pub mod cv;
-pub mod data;
-pub mod fit;
-pub mod fusion;
+mod checkpoint;
+mod config;
+mod cv;
+mod data;
+mod fit;
+mod fusion;
 mod learners;
-pub mod rows;
+mod rows;
 mod view_load;
-pub mod views;
+mod views;
 
 use burn::tensor::Device;
 
-pub use checkpoint::Checkpoints;
+pub use checkpoint::{Checkpoints, STATE_FILE};
 pub use config::{
     ClassWeight, CnnSpec, FusionSpec, LrSchedule, MlpSpec, ModelSpec, OptimizerKind, TrainConfig,
 };
@@ -26,11 +27,16 @@ pub use data::{
     DataError, HistogramMap, Prepared, Samples, Standardizer, prepare, validation_split,
 };
 pub(crate) use fit::accuracy;
-pub use fit::{Batcher, Fit, Learner, Progress, argmax_rows, fit, predict_proba, split};
+pub use fit::{
+    ACCELERATOR_EVAL_CHUNK, Batcher, Fit, Learner, Progress, argmax_rows, fit, predict_proba, split,
+};
 pub use fusion::FusionSet;
 pub use rows::RowSet;
 pub use view_load::{Copies, Keep, load_views};
-pub use views::{Augment, AugmentSpec, ViewSet, push_views};
+pub use views::{
+    Augment, AugmentSpec, DEFAULT_STAGE_BYTES, DeviceViews, STAGE_BYTES_VAR, ViewFiles, ViewSet,
+    push_views,
+};
 
 use crate::models::{CnnConfig, Fusion, FusionConfig, Mvcnn, Net, NetConfig};
 
