@@ -101,7 +101,12 @@ fn views(dir: &Path) -> Vec<(String, Vec<u8>)> {
                 walk(root, &p, out);
             } else {
                 let rel = p.strip_prefix(root).unwrap().display().to_string();
-                out.push((rel, std::fs::read(&p).unwrap()));
+                match std::fs::read(&p) {
+                    Ok(bytes) => out.push((rel, bytes)),
+                    // Polled while a run writes: a temporary file renamed into place meanwhile.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => panic!("{}: {e}", p.display()),
+                }
             }
         }
     }
