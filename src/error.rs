@@ -7,9 +7,12 @@ use std::path::PathBuf;
 /// Why a command's work could not be done.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A setting is out of range (names the flag).
+    /// Settings that cannot go together, or a run that cannot be made of them.
     #[error("{0}")]
     Config(String),
+    /// A setting is out of range.
+    #[error("invalid setting: {0}")]
+    Setting(#[from] crate::setting::InvalidSetting),
     /// The feature folder cannot be read.
     #[error("reading features from {dir}: {source}")]
     Features {

@@ -66,6 +66,7 @@ pub mod models;
 pub mod observe;
 pub mod report;
 pub mod seeding;
+pub mod setting;
 pub mod shard;
 pub mod synth;
 pub mod text;

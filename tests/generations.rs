@@ -339,7 +339,7 @@ fn predict_checks_the_settings_a_model_folder_records() {
             "fusion",
             "/views/config/resolution",
             100_000.into(),
-            "--view-res is 100000",
+            "view_res is 100000",
         ),
     ];
     for (kind, pointer, value, words) in cases {

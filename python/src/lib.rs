@@ -307,14 +307,27 @@ fn load_mesh<'py>(py: Python<'py>, path: PathBuf, normalize: bool) -> PyResult<M
     ))
 }
 
+/// A setting out of range as a `ValueError` that names it by its keyword argument (`res`, not
+/// the command line's `--view-res`).
+fn invalid(e: &shapeclf::setting::InvalidSetting) -> PyErr {
+    let message = e.named(|name| {
+        match name {
+            "view_res" => "res",
+            "view_augment" => "augment",
+            other => other,
+        }
+        .to_string()
+    });
+    PyValueError::new_err(format!("invalid setting: {message}"))
+}
+
 /// Validates the descriptor settings of `kwargs`: the settings, and the warnings for slow ones.
 fn descriptor_settings(
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<(FeatureSettings, Vec<String>)> {
     let s = settings("descriptors", kwargs, &[DESCRIPTOR_KEYS])?;
     let cfg = s.descriptor_config();
-    cfg.validate()
-        .map_err(|e| PyValueError::new_err(ExtractError::Config(e).to_string()))?;
+    cfg.validate().map_err(|e| invalid(&e))?;
     Ok((s, cfg.cost_warnings()))
 }
 
@@ -359,8 +372,7 @@ fn render_views<'py>(
 ) -> PyResult<RenderedViews<'py>> {
     let s = settings("render_views", kwargs, &[VIEW_KEYS])?;
     let cfg = s.view_config();
-    cfg.validate()
-        .map_err(|e| PyValueError::new_err(ExtractError::Views(e).to_string()))?;
+    cfg.validate().map_err(|e| invalid(&e))?;
     let warnings: Vec<String> = cfg.cost_warning().into_iter().collect();
     let source = MeshSource::new(path, vertices, faces)?;
     let v: Views = detached(py, || match &source {
@@ -382,8 +394,10 @@ fn run_options(
     let (opts, _) = s
         .extract_options(out, &|k| std::env::var(k).ok())
         .map_err(PyValueError::new_err)?;
-    opts.validate()
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    opts.validate().map_err(|e| match e {
+        ExtractError::Setting(s) => invalid(&s),
+        e => PyValueError::new_err(e.to_string()),
+    })?;
     let warnings = opts.cost_warnings();
     Ok((opts, warnings))
 }

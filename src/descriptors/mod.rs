@@ -8,6 +8,7 @@ pub mod sdf;
 pub mod sh;
 pub mod views;
 
+use crate::setting::InvalidSetting;
 use serde::{Deserialize, Serialize};
 
 use crate::mesh::{Mesh, SurfaceSampler, Vec3};
@@ -143,15 +144,25 @@ impl DescriptorConfig {
     /// Checks the parameters make sense before any mesh is touched: every count positive (a
     /// histogram of zero pairs would sum to 0, not 1) and below a limit past which one mesh
     /// would take hours or the memory would not fit.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.d2_points < 2 || self.d2_bins == 0 || self.sdf_bins == 0 {
-            return Err("d2_points must be >= 2 and bin counts > 0".into());
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        let bad = |name, problem: String| Err(InvalidSetting::new(name, problem));
+        if self.d2_points < 2 {
+            return bad("d2_points", format!("is {}; at least 2", self.d2_points));
         }
         if self.d2_pairs == Some(0) {
-            return Err("d2_pairs must be at least 1 (or left out for all pairs)".into());
+            return bad(
+                "d2_pairs",
+                "is 0; at least 1 (or left out for all pairs)".into(),
+            );
         }
-        if self.sdf_points == 0 || self.sdf_rays == 0 {
-            return Err("sdf_points and sdf_rays must be > 0".into());
+        let positive = [
+            ("d2_bins", self.d2_bins),
+            ("sdf_bins", self.sdf_bins),
+            ("sdf_points", self.sdf_points),
+            ("sdf_rays", self.sdf_rays),
+        ];
+        if let Some((name, _)) = positive.into_iter().find(|(_, v)| *v == 0) {
+            return bad(name, "is 0; at least 1".into());
         }
         let limits = [
             ("d2_points", self.d2_points, Self::MAX_POINTS),
@@ -165,22 +176,28 @@ impl DescriptorConfig {
         ];
         for (name, v, max) in limits {
             if v > max {
-                return Err(format!("{name} is {v}, more than the limit of {max}"));
+                return bad(name, format!("is {v}, more than the limit of {max}"));
             }
         }
         if self.d2_pairs.is_none() && self.d2_points > Self::MAX_ALL_PAIRS_POINTS {
-            return Err(format!(
-                "d2_points {} with all pairs is {:.2e} pairs per mesh; above {} points give d2_pairs to sample pairs",
-                self.d2_points,
-                self.d2_pair_count() as f64,
-                Self::MAX_ALL_PAIRS_POINTS
-            ));
+            return bad(
+                "d2_points",
+                format!(
+                    "is {} with all pairs, {:.2e} pairs per mesh; above {} points give d2_pairs to sample pairs",
+                    self.d2_points,
+                    self.d2_pair_count() as f64,
+                    Self::MAX_ALL_PAIRS_POINTS
+                ),
+            );
         }
         if !(self.sdf_cone_deg > 0.0 && self.sdf_cone_deg < 180.0) {
-            return Err("sdf_cone_deg must lie in (0, 180)".into());
+            return bad(
+                "sdf_cone_deg",
+                format!("is {}; it must lie in (0, 180)", self.sdf_cone_deg),
+            );
         }
         if self.hist_max.is_nan() || self.hist_max <= 0.0 {
-            return Err("hist_max must be > 0".into());
+            return bad("hist_max", format!("is {}; it must be > 0", self.hist_max));
         }
         if let Some(sh) = &self.sh {
             let limits = [
@@ -190,10 +207,10 @@ impl DescriptorConfig {
             ];
             for (name, v, max) in limits {
                 if v == 0 {
-                    return Err(format!("{name} must be at least 1"));
+                    return bad(name, "is 0; at least 1".into());
                 }
                 if v > max {
-                    return Err(format!("{name} is {v}, more than the limit of {max}"));
+                    return bad(name, format!("is {v}, more than the limit of {max}"));
                 }
             }
         }

@@ -151,20 +151,27 @@ impl ViewConfig {
 
     /// Checks the settings can be rendered and read back: a resolution in
     /// [`Self::RESOLUTION_RANGE`], at most [`Self::MAX_AUGMENT`] augmented renderings.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), crate::setting::InvalidSetting> {
+        use crate::setting::InvalidSetting;
         if !Self::RESOLUTION_RANGE.contains(&self.resolution) {
-            return Err(format!(
-                "--view-res is {}; it must lie between {} and {}",
-                self.resolution,
-                Self::RESOLUTION_RANGE.start(),
-                Self::RESOLUTION_RANGE.end()
+            return Err(InvalidSetting::new(
+                "view_res",
+                format!(
+                    "is {}; it must lie between {} and {}",
+                    self.resolution,
+                    Self::RESOLUTION_RANGE.start(),
+                    Self::RESOLUTION_RANGE.end()
+                ),
             ));
         }
         if self.augment > Self::MAX_AUGMENT {
-            return Err(format!(
-                "--view-augment is {}; at most {} extra renderings per mesh",
-                self.augment,
-                Self::MAX_AUGMENT
+            return Err(InvalidSetting::new(
+                "view_augment",
+                format!(
+                    "is {}; at most {} extra renderings per mesh",
+                    self.augment,
+                    Self::MAX_AUGMENT
+                ),
             ));
         }
         Ok(())

@@ -67,9 +67,9 @@ pub struct ExtractOptions {
 impl ExtractOptions {
     /// Checks the descriptor and view settings before anything is read or written.
     pub fn validate(&self) -> Result<(), ExtractError> {
-        self.config.validate().map_err(ExtractError::Config)?;
+        self.config.validate()?;
         if let Some((v, _)) = &self.views {
-            v.validate().map_err(ExtractError::Views)?;
+            v.validate()?;
         }
         Ok(())
     }
@@ -172,12 +172,9 @@ pub enum ExtractError {
     /// The dataset folder is missing or holds no meshes.
     #[error(transparent)]
     Dataset(#[from] dataset::DatasetError),
-    /// Descriptor parameters are inconsistent.
-    #[error("invalid descriptor parameters: {0}")]
-    Config(String),
-    /// View settings are out of range.
-    #[error("invalid view settings: {0}")]
-    Views(String),
+    /// A descriptor or view setting is out of range.
+    #[error("invalid setting: {0}")]
+    Setting(#[from] crate::setting::InvalidSetting),
     /// The thread pool could not start.
     #[error("cannot start {0} worker threads")]
     Threads(usize),

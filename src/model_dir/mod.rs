@@ -185,9 +185,12 @@ impl SavedModel {
                 ),
             )
         };
-        manifest.descriptors.validate().map_err(settings)?;
+        manifest
+            .descriptors
+            .validate()
+            .map_err(|e| settings(e.to_string()))?;
         if let Some(v) = &manifest.views {
-            v.config.validate().map_err(settings)?;
+            v.config.validate().map_err(|e| settings(e.to_string()))?;
             if v.count != v.config.count() {
                 return Err(settings(format!(
                     "the manifest records {} views, but its {:?} layout renders {}",

@@ -1,6 +1,7 @@
 //! What a training run is asked to do: the settings every model shares, and a [`ModelSpec`]
 //! naming the model and its own settings. Saved as the model folder's `config.json`.
 
+use crate::setting::InvalidSetting;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
@@ -287,60 +288,61 @@ impl TrainConfig {
     pub const MAX_PARAMETERS: u64 = 1 << 28;
 
     /// Checks every setting is finite and in range before anything is trained: a value that
-    /// cannot train (or cannot be saved and read back, as infinities in JSON) is refused with a
-    /// message naming the flag.
-    pub fn validate(&self) -> Result<(), String> {
-        let fin = |name: &str, v: f64, lo: f64, hi: f64, lo_open: bool| {
+    /// cannot train (or cannot be saved and read back, as infinities in JSON) is refused,
+    /// naming the setting.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        let bad = |name, problem: String| Err(InvalidSetting::new(name, problem));
+        let fin = |name, v: f64, lo: f64, hi: f64, lo_open: bool| {
             let ok = v.is_finite() && (if lo_open { v > lo } else { v >= lo }) && v <= hi;
             if ok {
                 Ok(())
             } else {
                 let open = if lo_open { "(" } else { "[" };
-                Err(format!("--{name} is {v}; it must lie in {open}{lo}, {hi}]"))
+                bad(name, format!("is {v}; it must lie in {open}{lo}, {hi}]"))
             }
         };
         fin("lr", self.lr, 0.0, 10.0, true)?;
         fin(
-            "weight-decay",
+            "weight_decay",
             f64::from(self.weight_decay),
             0.0,
             10.0,
             false,
         )?;
         if !(0.0..1.0).contains(&self.val_fraction) {
-            return Err(format!(
-                "--val-fraction is {}; it must lie in [0, 1)",
-                self.val_fraction
-            ));
+            return bad(
+                "val_fraction",
+                format!("is {}; it must lie in [0, 1)", self.val_fraction),
+            );
         }
         if !(1..=100_000).contains(&self.epochs) {
-            return Err(format!(
-                "--epochs is {}; it must lie in [1, 100000]",
-                self.epochs
-            ));
+            return bad(
+                "epochs",
+                format!("is {}; it must lie in [1, 100000]", self.epochs),
+            );
         }
         if !(1..=100).contains(&self.repeats) {
-            return Err(format!(
-                "--repeats is {}; it must lie in [1, 100]",
-                self.repeats
-            ));
+            return bad(
+                "repeats",
+                format!("is {}; it must lie in [1, 100]", self.repeats),
+            );
         }
         if !(1..=1 << 20).contains(&self.batch_size) {
-            return Err(format!(
-                "--batch-size is {}; it must lie in [1, 1048576]",
-                self.batch_size
-            ));
+            return bad(
+                "batch_size",
+                format!("is {}; it must lie in [1, 1048576]", self.batch_size),
+            );
         }
         let dropout = |p: f64| {
             if (0.0..1.0).contains(&p) {
                 Ok(())
             } else {
-                Err(format!("--dropout is {p}; it must lie in [0, 1)"))
+                bad("dropout", format!("is {p}; it must lie in [0, 1)"))
             }
         };
-        let widths = |name: &str, v: &[usize], max: usize| {
+        let widths = |name, v: &[usize], max: usize| {
             if v.iter().any(|&w| w == 0 || w > max) {
-                Err(format!("--{name} widths must lie in [1, {max}], got {v:?}"))
+                bad(name, format!("widths must lie in [1, {max}], got {v:?}"))
             } else {
                 Ok(())
             }
@@ -349,42 +351,46 @@ impl TrainConfig {
         // next to these (a descriptor table has a few hundred columns).
         let mut params = 0u64;
         let layers = match &self.model {
-            ModelSpec::Logistic => String::new(),
+            ModelSpec::Logistic => ("hidden", String::new()),
             ModelSpec::Mlp(m) => {
                 dropout(m.dropout)?;
                 widths("hidden", &m.hidden, 1 << 16)?;
                 for w in m.hidden.windows(2) {
                     params += w[0] as u64 * w[1] as u64;
                 }
-                format!("--hidden {:?}", m.hidden)
+                ("hidden", format!("{:?}", m.hidden))
             }
             ModelSpec::Cnn(c) | ModelSpec::Fusion(FusionSpec { cnn: c, .. }) => {
                 if let ModelSpec::Fusion(f) = &self.model {
                     widths("hidden", &[f.hidden], 1 << 16)?;
                     if !(0.0..1.0).contains(&f.branch_dropout) {
-                        return Err(format!(
-                            "--branch-dropout is {}; it must lie in [0, 1)",
-                            f.branch_dropout
-                        ));
+                        return bad(
+                            "branch_dropout",
+                            format!("is {}; it must lie in [0, 1)", f.branch_dropout),
+                        );
                     }
                 }
                 dropout(c.dropout)?;
                 if c.jitter > 64 {
-                    return Err(format!("--jitter is {}; at most 64 pixels", c.jitter));
+                    return bad("jitter", format!("is {}; at most 64 pixels", c.jitter));
                 }
                 widths("hidden", &[c.features], 1 << 16)?;
                 widths("channels", &c.channels, 4096)?;
                 for w in c.channels.windows(2) {
                     params += 9 * w[0] as u64 * w[1] as u64;
                 }
-                format!("--channels {:?}", c.channels)
+                ("channels", format!("{:?}", c.channels))
             }
         };
         if params > Self::MAX_PARAMETERS {
-            return Err(format!(
-                "{layers} make {params} parameters, more than the {} this machine can train; choose smaller layers",
-                Self::MAX_PARAMETERS
-            ));
+            let (name, widths) = layers;
+            return bad(
+                name,
+                format!(
+                    "{widths} make {params} parameters, more than the {} this machine can train; choose smaller layers",
+                    Self::MAX_PARAMETERS
+                ),
+            );
         }
         Ok(())
     }
@@ -427,26 +433,32 @@ mod tests {
             ("lr", |c| c.lr = f64::INFINITY),
             ("lr", |c| c.lr = 1e30),
             ("lr", |c| c.lr = 0.0),
-            ("weight-decay", |c| c.weight_decay = f32::NAN),
-            ("weight-decay", |c| c.weight_decay = f32::INFINITY),
-            ("weight-decay", |c| c.weight_decay = -1.0),
+            ("weight_decay", |c| c.weight_decay = f32::NAN),
+            ("weight_decay", |c| c.weight_decay = f32::INFINITY),
+            ("weight_decay", |c| c.weight_decay = -1.0),
             ("dropout", |c| mlp(c).dropout = 1.0),
             ("epochs", |c| c.epochs = 0),
-            ("batch-size", |c| c.batch_size = 0),
+            ("batch_size", |c| c.batch_size = 0),
             ("hidden", |c| mlp(c).hidden = vec![100_000, 100_000]),
-            ("parameters", |c| mlp(c).hidden = vec![65_536, 65_536]),
+            ("hidden", |c| mlp(c).hidden = vec![65_536, 65_536]),
         ];
-        for (flag, f) in bad {
+        for (name, f) in bad {
             let mut c = TrainConfig::defaults(ModelKind::Mlp);
             f(&mut c);
-            let e = c.validate().expect_err(flag);
-            assert!(e.contains(flag), "{flag}: {e}");
+            let e = c.validate().expect_err(name);
+            assert_eq!(e.name, name, "{e}");
+            // The command line names the flag.
+            let flag = format!("--{}", name.replace('_', "-"));
+            assert!(e.as_flag().starts_with(&format!("{flag} ")), "{e}");
         }
+        let mut c = TrainConfig::defaults(ModelKind::Mlp);
+        mlp(&mut c).hidden = vec![65_536, 65_536];
+        assert!(c.validate().unwrap_err().problem.contains("parameters"));
         let mut c = TrainConfig::defaults(ModelKind::Cnn);
         if let ModelSpec::Cnn(s) = &mut c.model {
             s.jitter = 65;
         }
-        assert!(c.validate().unwrap_err().contains("jitter"));
+        assert_eq!(c.validate().unwrap_err().name, "jitter");
     }
 
     #[test]

@@ -191,7 +191,7 @@ pub fn train_model(
     cfg: &TrainConfig,
     observer: &dyn Observer,
 ) -> Result<Report> {
-    cfg.validate().map_err(Error::Config)?;
+    cfg.validate()?;
     // Refused before any work, and checked again just before the folder is replaced.
     model_dir::check_replaceable(out)?;
     let (table, manifest, manifest_bytes) = read_features(features_dir, observer)?;

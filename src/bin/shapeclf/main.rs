@@ -181,7 +181,11 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
         errln!("shard {s} ({})", source.describe());
     }
     opts.stop = Some(ctrl_c_flag());
-    opts.validate().map_err(|e| Usage(e.to_string()))?;
+    opts.validate().map_err(|e| match e {
+        // The library names the setting; here it is the flag the user typed.
+        extract::ExtractError::Setting(s) => Usage(format!("invalid setting: {}", s.as_flag())),
+        e => Usage(e.to_string()),
+    })?;
     for w in opts.cost_warnings() {
         errln!("warning: {w}");
     }
@@ -348,7 +352,8 @@ fn cmd_demo(a: &DemoArgs) -> Result<ExitCode> {
 
 fn cmd_train(a: &TrainArgs) -> Result<ExitCode> {
     let cfg = train_config(a);
-    cfg.validate().map_err(anyhow::Error::msg)?;
+    cfg.validate()
+        .map_err(|e| anyhow::Error::msg(format!("invalid setting: {}", e.as_flag())))?;
     let out = a
         .out
         .clone()
