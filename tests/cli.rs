@@ -656,6 +656,10 @@ fn sh_adds_named_columns_last_and_bad_values_are_refused() {
     args.extend(["--sh-degrees", "0"]);
     // As the other descriptor parameters: refused before anything is created.
     // A wrong argument: 2, as documented (issue #23; it was 1).
-    fails(&shapeclf(&args), 2, "invalid setting: --sh-degrees is 0; at least 1");
+    fails(
+        &shapeclf(&args),
+        2,
+        "invalid setting: --sh-degrees is 0; at least 1",
+    );
     assert!(!bad_dir.exists());
 }

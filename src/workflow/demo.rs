@@ -82,7 +82,7 @@ pub fn demo(
             // The synthetic classes are learnt within a few epochs: with the views' 3 rotated
             // copies, training accuracy passed 0.99 by epoch 4 of 20 (measured). Five epochs
             // (each mesh seen 20 times, as 20 epochs were before the copies) keep the whole demo
-            // within about two minutes on two cores.
+            // to about a minute on two cores (60 s measured).
             cfg.epochs = 5;
         }
         let out = models.join(kind.name());
