@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{s, shapeclf_ok, text};
+use common::{files_under, s, shapeclf_ok, text};
 
 /// A small dataset and its features, in `dir`.
 struct Fixture {
@@ -49,27 +49,6 @@ fn in_private_mounts(script: &str) -> std::process::Output {
         .env("S", env!("CARGO_BIN_EXE_shapeclf"))
         .output()
         .expect("run unshare (util-linux)")
-}
-
-/// Files under `dir` (recursively, hidden ones too) with their contents.
-fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((
-                    p.strip_prefix(dir).unwrap().to_path_buf(),
-                    std::fs::read(&p).unwrap(),
-                ));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// #23.10: on a disk that fills up at any point of the write, `train`, `features`, `compare`
@@ -128,7 +107,7 @@ done
         let after = outside.join(format!("after-{free}"));
         let before_models = outside.join(format!("pre-{free}/models"));
         let before_f = outside.join(format!("pre-{free}/f"));
-        for (p, _) in snapshot(&after) {
+        for (p, _) in files_under(&after) {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
             assert!(
                 !name.starts_with(".shapeclf-") && !name.contains(".staging-"),
@@ -147,8 +126,8 @@ done
         );
         match what {
             "train" => assert_eq!(
-                snapshot(&after.join("models/lg")),
-                snapshot(&before_models.join("lg")),
+                files_under(&after.join("models/lg")),
+                files_under(&before_models.join("lg")),
                 "train with {free} bytes free changed the previous model: {err}"
             ),
             "features" => {
@@ -179,7 +158,7 @@ done
                     );
                 }
                 let parts = |dir: &Path| {
-                    snapshot(dir)
+                    files_under(dir)
                         .into_iter()
                         .filter(|(p, _)| p.to_string_lossy().contains("of2"))
                         .collect::<Vec<_>>()

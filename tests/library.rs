@@ -1,6 +1,8 @@
 //! The library as a Rust user calls it: features, train, compare and predict with no output on
 //! the terminal, everything it has to say arriving at the caller's observer instead.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -235,24 +237,6 @@ fn small_descriptors() -> DescriptorConfig {
     }
 }
 
-/// Every file under `dir`, by its path inside it, with its bytes.
-fn files_under(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
-
 /// Issue #25: `workflow::features` with the settings of some flags writes what `shapeclf
 /// features` with those flags writes: the same table, cache and view images byte for byte, and
 /// the same manifest apart from the run's wall time. Once with the defaults, once with flags
@@ -317,46 +301,41 @@ fn the_library_features_call_writes_what_the_command_writes() {
             ..base
         },
     ];
+    // A folder's files apart from its lock (which holds the process that wrote it), and its
+    // manifest apart from the run's wall time.
+    let contents = |dir: &Path| {
+        let mut files = common::files_under(dir);
+        files.retain(|(p, _)| p != Path::new(".shapeclf.lock"));
+        let at = files
+            .iter()
+            .position(|(p, _)| p == Path::new("manifest.json"))
+            .unwrap();
+        let mut m: serde_json::Value = serde_json::from_slice(&files.remove(at).1).unwrap();
+        m["wall_seconds"] = serde_json::Value::Null;
+        (m, files)
+    };
     for (i, (extra, s)) in flags.iter().zip(&settings).enumerate() {
         let (cli, lib) = (
             d.path().join(format!("cli{i}")),
             d.path().join(format!("lib{i}")),
         );
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shapeclf"))
-            .arg("features")
-            .arg(&meshes)
-            .arg("--out")
-            .arg(&cli)
-            .args(small)
-            .args(*extra)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut args = vec!["features", common::s(&meshes), "--out", common::s(&cli)];
+        args.extend(small);
+        args.extend(*extra);
+        common::shapeclf_ok(&args);
         workflow::features(&meshes, &lib, s, &shapeclf::observe::Silent).unwrap();
-        let (mut a, mut b) = (files_under(&cli), files_under(&lib));
-        // The folder's lock file holds the process that wrote it.
-        for files in [&mut a, &mut b] {
-            files.remove(".shapeclf.lock");
-        }
-        let manifest = |files: &mut std::collections::BTreeMap<String, Vec<u8>>| {
-            let mut m: serde_json::Value =
-                serde_json::from_slice(&files.remove("manifest.json").unwrap()).unwrap();
-            m["wall_seconds"] = serde_json::Value::Null;
-            m
-        };
-        assert_eq!(manifest(&mut a), manifest(&mut b), "flags {extra:?}");
-        assert!(a.keys().any(|k| k.ends_with(".png")), "{:?}", a.keys());
-        assert_eq!(
-            a.keys().collect::<Vec<_>>(),
-            b.keys().collect::<Vec<_>>(),
-            "flags {extra:?}"
+        let ((ma, a), (mb, b)) = (contents(&cli), contents(&lib));
+        assert_eq!(ma, mb, "flags {extra:?}");
+        assert!(
+            a.iter().any(|(p, _)| p.extension() == Some("png".as_ref())),
+            "no view images"
         );
-        for (name, bytes) in &a {
-            assert!(bytes == &b[name], "{name} differs with flags {extra:?}");
+        let names = |f: &[(std::path::PathBuf, Vec<u8>)]| {
+            f.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(names(&a), names(&b), "flags {extra:?}");
+        for ((name, x), (_, y)) in a.iter().zip(&b) {
+            assert!(x == y, "{} differs with flags {extra:?}", name.display());
         }
     }
 }
