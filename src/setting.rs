@@ -22,12 +22,14 @@ impl InvalidSetting {
         }
     }
 
-    /// The message with the setting named by `rename` instead (a flag, a keyword argument).
+    /// The whole message, `invalid setting: ...` as [`crate::Error`] and
+    /// [`crate::extract::ExtractError`] show it, with the setting named by `rename` instead (a
+    /// flag, a keyword argument).
     pub fn named(&self, rename: impl Fn(&'static str) -> String) -> String {
-        format!("{} {}", rename(self.name), self.problem)
+        format!("invalid setting: {} {}", rename(self.name), self.problem)
     }
 
-    /// The message with the setting named as the command line's flag (`view_res` becomes
+    /// The whole message with the setting named as the command line's flag (`view_res` becomes
     /// `--view-res`): every setting's flag is its name in kebab case.
     pub fn as_flag(&self) -> String {
         self.named(|n| format!("--{}", n.replace('_', "-")))

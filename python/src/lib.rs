@@ -310,15 +310,14 @@ fn load_mesh<'py>(py: Python<'py>, path: PathBuf, normalize: bool) -> PyResult<M
 /// A setting out of range as a `ValueError` that names it by its keyword argument (`res`, not
 /// the command line's `--view-res`).
 fn invalid(e: &shapeclf::setting::InvalidSetting) -> PyErr {
-    let message = e.named(|name| {
+    PyValueError::new_err(e.named(|name| {
         match name {
             "view_res" => "res",
             "view_augment" => "augment",
             other => other,
         }
         .to_string()
-    });
-    PyValueError::new_err(format!("invalid setting: {message}"))
+    }))
 }
 
 /// Validates the descriptor settings of `kwargs`: the settings, and the warnings for slow ones.

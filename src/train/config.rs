@@ -449,7 +449,11 @@ mod tests {
             assert_eq!(e.name, name, "{e}");
             // The command line names the flag.
             let flag = format!("--{}", name.replace('_', "-"));
-            assert!(e.as_flag().starts_with(&format!("{flag} ")), "{e}");
+            assert!(
+                e.as_flag()
+                    .starts_with(&format!("invalid setting: {flag} ")),
+                "{e}"
+            );
         }
         let mut c = TrainConfig::defaults(ModelKind::Mlp);
         mlp(&mut c).hidden = vec![65_536, 65_536];

@@ -183,7 +183,7 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
     opts.stop = Some(ctrl_c_flag());
     opts.validate().map_err(|e| match e {
         // The library names the setting; here it is the flag the user typed.
-        extract::ExtractError::Setting(s) => Usage(format!("invalid setting: {}", s.as_flag())),
+        extract::ExtractError::Setting(s) => Usage(s.as_flag()),
         e => Usage(e.to_string()),
     })?;
     for w in opts.cost_warnings() {
@@ -353,7 +353,7 @@ fn cmd_demo(a: &DemoArgs) -> Result<ExitCode> {
 fn cmd_train(a: &TrainArgs) -> Result<ExitCode> {
     let cfg = train_config(a);
     cfg.validate()
-        .map_err(|e| anyhow::Error::msg(format!("invalid setting: {}", e.as_flag())))?;
+        .map_err(|e| anyhow::Error::msg(e.as_flag()))?;
     let out = a
         .out
         .clone()
