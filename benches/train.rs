@@ -9,7 +9,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use burn::tensor::Device;
-use shapeclf::models::{ModelKind, NetConfig};
+use shapeclf::models::{DataShape, Input, ModelKind, Network};
 use shapeclf::train::{self, TrainConfig};
 
 fn throughput(c: &mut Criterion) {
@@ -23,9 +23,15 @@ fn throughput(c: &mut Criterion) {
         cfg.epochs = 1;
         cfg.val_fraction = 0.0;
         cfg.batch_size = 64;
-        let net = NetConfig::for_spec(&cfg.model, 243, data.classes.len()).expect("dense");
+        let shape = DataShape {
+            columns: 243,
+            classes: data.classes.len(),
+            views: None,
+        };
+        let net = cfg.model.network(&shape).expect("a descriptor model");
+        let rows = Input::Rows(&data.train);
         g.bench_function(model.name(), |b| {
-            b.iter(|| train::train_descriptors(&cfg, &net, &data, &device, ()))
+            b.iter(|| train::train(&cfg, &net, rows, &data.columns, &device, ()))
         });
     }
     g.finish();
@@ -42,7 +48,7 @@ fn cnn_throughput(c: &mut Criterion) {
     let mut cfg = TrainConfig::defaults(ModelKind::Cnn);
     cfg.epochs = 1;
     cfg.val_fraction = 0.0;
-    let net = CnnConfig::new(v, r, k);
+    let net = Network::Cnn(CnnConfig::new(v, r, k));
     shapeclf::models::kernels::keep_freed_memory();
     let mut g = c.benchmark_group("train_epoch_cnn");
     g.sample_size(10);
@@ -53,7 +59,7 @@ fn cnn_throughput(c: &mut Criterion) {
         .filter_map(|(name, d)| d.ok().map(|d| (name, d)));
     for (name, device) in devices {
         g.bench_function(format!("mvcnn_12x32_{name}"), |b| {
-            b.iter(|| shapeclf::train::train_cnn(&cfg, &net, &set, &device, ()))
+            b.iter(|| shapeclf::train::train(&cfg, &net, Input::Views(&set), &[], &device, ()))
         });
     }
     g.finish();

@@ -48,12 +48,19 @@ fn training_step(batch: usize, views: usize, res: usize) -> f64 {
     cfg.epochs = 1;
     cfg.val_fraction = 0.0;
     cfg.batch_size = batch;
-    let net = shapeclf::models::CnnConfig::new(views, res, classes);
+    let net = shapeclf::models::Network::Cnn(shapeclf::models::CnnConfig::new(views, res, classes));
     let device = Device::flex();
     let mut times: Vec<f64> = (0..4)
         .map(|_| {
             let t = Instant::now();
-            shapeclf::train::train_cnn(&cfg, &net, &set, &device, ());
+            shapeclf::train::train(
+                &cfg,
+                &net,
+                shapeclf::models::Input::Views(&set),
+                &[],
+                &device,
+                (),
+            );
             t.elapsed().as_secs_f64()
         })
         .skip(1)

@@ -11,7 +11,7 @@
 //! when both are built in.
 use std::time::Instant;
 
-use shapeclf::models::{CnnConfig, ModelKind};
+use shapeclf::models::{CnnConfig, Input, ModelKind, Network};
 use shapeclf::train::TrainConfig;
 
 fn main() {
@@ -51,10 +51,11 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let network = Network::Cnn(net.clone());
     let mut times = Vec::new();
     for i in 0..4 {
         let t = Instant::now();
-        shapeclf::train::train_cnn(&cfg, &net, &set, &device, ());
+        shapeclf::train::train(&cfg, &network, Input::Views(&set), &[], &device, ());
         if i > 0 {
             times.push(t.elapsed().as_secs_f64());
         }

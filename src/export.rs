@@ -16,7 +16,8 @@ use burn::tensor::Device;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::model_dir::{Classifier, Network, SavedModel};
+use crate::model_dir::SavedModel;
+use crate::models::Input;
 use crate::models::onnx_graph::{self, Graph, pb};
 use crate::train::Standardizer;
 
@@ -125,35 +126,41 @@ fn graph(model: &SavedModel, dir: &Path) -> Result<(pb::ModelProto, OnnxSummary)
     {
         return Err(Error::ColumnMismatch(dir.to_path_buf()));
     }
-    let (logits, outputs, inputs) = match (&model.model, &model.config.network) {
-        (Classifier::Dense(net), Network::Dense(_)) => {
-            let s = standardizer()?;
-            let (x, input) = descriptors_input(&mut g, s);
-            let rows = standardize(&mut g, &x, s);
-            (net.to_onnx(&mut g, &rows), net.outputs(), vec![input])
+    let network = &model.config.network;
+    let mut inputs = Vec::new();
+    // Views first, then descriptor rows, whichever the network reads.
+    let views = match network.view_net() {
+        Some(cfg) => {
+            let (v, input) = views_input(&mut g, cfg);
+            inputs.push(input);
+            Some(v)
         }
-        (Classifier::Cnn(net), Network::Cnn(cfg)) => {
-            let (x, input) = views_input(&mut g, cfg);
-            (net.to_onnx(&mut g, &x, cfg), classes, vec![input])
-        }
-        (Classifier::Fusion(net), Network::Fusion(cfg)) => {
-            let s = standardizer()?;
-            let (v, views) = views_input(&mut g, &cfg.cnn);
-            let (x, rows_input) = descriptors_input(&mut g, s);
-            let rows = standardize(&mut g, &x, s);
-            (
-                net.to_onnx(&mut g, &v, &rows, cfg),
-                classes,
-                vec![views, rows_input],
-            )
-        }
-        _ => {
-            return Err(Error::Config(format!(
+        None => None,
+    };
+    let rows = if network.reads().rows() {
+        let s = standardizer()?;
+        let (x, input) = descriptors_input(&mut g, s);
+        inputs.push(input);
+        Some(standardize(&mut g, &x, s))
+    } else {
+        None
+    };
+    let names = match (views, rows) {
+        (Some(v), Some(r)) => Input::RowsAndViews(v, r),
+        (Some(v), None) => Input::Views(v),
+        (None, Some(r)) => Input::Rows(r),
+        (None, None) => unreachable!("every network reads rows or views"),
+    };
+    let logits = model
+        .model
+        .to_onnx(&mut g, network, &names)
+        .ok_or_else(|| {
+            Error::Config(format!(
                 "{}: the weights and config.json describe different networks",
                 dir.display()
-            )));
-        }
-    };
+            ))
+        })?;
+    let outputs = model.model.outputs();
     let probabilities = g.probabilities(&logits, outputs);
     let kind = model.config.train.model.kind().name().to_string();
     let mut metadata = vec![
@@ -170,7 +177,7 @@ fn graph(model: &SavedModel, dir: &Path) -> Result<(pb::ModelProto, OnnxSummary)
         metadata.push(("descriptor_columns".to_string(), json(&s.columns)));
     }
     if let Some(v) = &model.manifest.views
-        && !matches!(model.model, Classifier::Dense(_))
+        && network.reads().views()
     {
         metadata.push(("views".to_string(), json(&v.config)));
         // How the feature folder's view images tile them, to read a mesh's views from there.

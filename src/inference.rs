@@ -10,8 +10,9 @@ use crate::descriptors::views::ViewConfig;
 use crate::error::{Error, Result};
 use crate::extract;
 use crate::mesh::RawMesh;
-use crate::model_dir::{Classifier, SavedModel};
-use crate::train::{self, FusionSet, RowSet, ViewSet};
+use crate::model_dir::SavedModel;
+
+use crate::train::{self, Shapes, ViewSet};
 
 /// Predicted classes of one mesh, most probable first.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,11 +64,10 @@ impl Model {
         {
             return Err(Error::ColumnMismatch(model_dir.to_path_buf()));
         }
-        let views = match &saved.model {
-            Classifier::Cnn(_) | Classifier::Fusion(_) => {
-                saved.manifest.views.as_ref().map(|v| v.config)
-            }
-            Classifier::Dense(_) => None,
+        let views = if saved.model.reads().views() {
+            saved.manifest.views.as_ref().map(|v| v.config)
+        } else {
+            None
         };
         Ok(Model {
             saved,
@@ -154,38 +154,27 @@ impl Model {
         }))
         .unwrap_or_else(|p| Err(extract::panic_error(p.as_ref())));
         let model = &self.saved;
-        let probs = computed.and_then(|f| match (&model.model, &model.standardizer) {
-            (Classifier::Dense(net), Some(s)) => {
-                let mut x = f.descriptors.values;
-                s.apply(&mut x);
-                let rows = RowSet {
-                    columns: x.len(),
-                    x,
-                    y: vec![0],
-                };
-                Ok(train::predict_proba(net, &rows, device))
-            }
-            (Classifier::Cnn(net), _) => {
-                let v = f.descriptors.views.ok_or("no views rendered")?;
-                Ok(train::predict_proba(net, &one_shape(v, name), device))
-            }
-            (Classifier::Fusion(net), Some(s)) => {
-                let v = f.descriptors.views.ok_or("no views rendered")?;
-                let mut x = f.descriptors.values;
-                s.apply(&mut x);
-                let set = FusionSet {
-                    views: one_shape(v, name),
-                    rows: RowSet {
-                        columns: x.len(),
-                        x,
-                        y: vec![0],
-                    },
-                };
-                Ok(train::predict_proba(net, &set, device))
-            }
-            (Classifier::Dense(_) | Classifier::Fusion(_), None) => {
-                Err("model has no normalisation".into())
-            }
+        let probs = computed.and_then(|f| {
+            let d = f.descriptors;
+            let reads = model.model.reads();
+            let views = match d.views {
+                Some(v) => Some(one_shape(v, name)),
+                None if reads.views() => return Err("no views rendered".to_string()),
+                None => None,
+            };
+            let rows = train::Samples {
+                x: d.values,
+                y: vec![0],
+                paths: vec![name.to_string()],
+            };
+            let set = Shapes::of(
+                reads,
+                Some(&rows),
+                views.as_ref(),
+                model.standardizer.as_ref(),
+            )
+            .ok_or("model has no normalisation")?;
+            Ok(train::predict_proba(&model.model, &set, device))
         })?;
         if probs.iter().all(|q| q.is_finite()) {
             Ok(probs)

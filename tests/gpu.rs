@@ -5,7 +5,7 @@
 
 use burn::tensor::Device;
 use shapeclf::features::FeatureTable;
-use shapeclf::models::{BackendKind, ModelKind, NetConfig};
+use shapeclf::models::{BackendKind, DataShape, Input, ModelKind, Network};
 use shapeclf::train::{self, TrainConfig};
 
 fn table() -> FeatureTable {
@@ -26,9 +26,15 @@ fn mlp_and_logistic_train_on_the_gpu_backend() {
         // One fit, not a cross-validated grid of them: each fold's sizes are new shapes for
         // the GPU's kernel autotuning, minutes on a software GPU.
         cfg.tune_weight_decay = false;
-        let net = NetConfig::for_spec(&cfg.model, 6, 3).expect("dense model");
-        let t = train::train_descriptors(&cfg, &net, &data, &device, ());
-        let p = t.predict_proba(&data.test, &device);
+        let shape = DataShape {
+            columns: 6,
+            classes: 3,
+            views: None,
+        };
+        let net = cfg.model.network(&shape).expect("a descriptor model");
+        let rows = Input::Rows(&data.train);
+        let t = train::train(&cfg, &net, rows, &data.columns, &device, ());
+        let p = t.predict_proba(Input::Rows(&data.test), &device);
         let pred = train::argmax_rows(&p, 3);
         let acc = pred
             .iter()
@@ -42,13 +48,14 @@ fn mlp_and_logistic_train_on_the_gpu_backend() {
             BackendKind::Gpu.describe()
         );
         // The same data on the CPU reaches the same quality: the GPU path is not a different model.
-        let cpu = train::train_descriptors(
+        let cpu = train::train(
             &TrainConfig {
                 backend: BackendKind::Cpu,
                 ..cfg
             },
             &net,
-            &data,
+            rows,
+            &data.columns,
             &Device::flex(),
             (),
         );
@@ -66,23 +73,24 @@ fn train_halves(backend: BackendKind, device: &Device) -> (f64, f64, f64) {
     cfg.epochs = 12;
     cfg.lr = 3e-3;
     cfg.val_fraction = 0.0;
-    if let shapeclf::train::ModelSpec::Cnn(spec) = &mut cfg.model {
+    if let shapeclf::models::ModelSpec::Cnn(spec) = &mut cfg.model {
         spec.jitter = 0;
         // A mirror image swaps left and right, the very thing that tells these classes apart.
         spec.flip = false;
     }
-    let net = CnnConfig {
+    let net = Network::Cnn(CnnConfig {
         channels: vec![4, 8],
         features: 16,
         dropout: 0.0,
         ..CnnConfig::new(2, 16, 2)
-    };
-    let t = shapeclf::train::train_cnn(&cfg, &net, &set, device, ());
-    let p = shapeclf::train::predict_proba(&t.net, &set, device);
+    });
+    let t = train::train(&cfg, &net, Input::Views(&set), &[], device, ());
+    let p = t.predict_proba(Input::Views(&set), device);
     assert_eq!(p.len(), 2 * set.len());
     let pred = train::argmax_rows(&p, 2);
     let acc = pred.iter().zip(&set.y).filter(|(a, b)| a == b).count() as f64 / set.len() as f64;
-    (acc, t.history[0].loss, t.history.last().unwrap().loss)
+    let h = &t.fit.history;
+    (acc, h[0].loss, h.last().unwrap().loss)
 }
 
 /// The multi-view CNN on the GPU: forward, backward, batch norm and view pooling all run on the
@@ -135,12 +143,12 @@ fn cpu_and_gpu_training_agree_on_a_fixture() {
     cfg.epochs = 4;
     cfg.lr = 2e-3;
     cfg.val_fraction = 0.25;
-    let net = CnnConfig {
+    let net = Network::Cnn(CnnConfig {
         channels: vec![4, 8],
         features: 16,
         dropout: 0.0,
         ..CnnConfig::new(2, 16, 2)
-    };
+    });
     let run = |device: &Device| -> Vec<EpochStats> {
         let (tr_idx, va_idx) = set.split_by_mesh(cfg.val_fraction, cfg.seed);
         let (mut tr, mut va) = (set.subset(&tr_idx), set.subset(&va_idx));
@@ -151,6 +159,7 @@ fn cpu_and_gpu_training_agree_on_a_fixture() {
         // Staged on the GPU (nothing to stage on the CPU): batches come from device memory.
         assert_eq!(tr.stage(device), device.clone().inner() != Device::flex());
         va.stage(device);
+        let (tr, va) = (Input::Views(tr), Input::Views(va));
         let mut history = Vec::new();
         // Both start from the same weights, drawn on the CPU (the backends' random streams
         // differ). Parameters are initialised lazily, on the device they are first used on:

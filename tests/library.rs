@@ -10,8 +10,9 @@ use shapeclf::descriptors::DescriptorConfig;
 use shapeclf::descriptors::views::ViewConfig;
 use shapeclf::extract::{self, ExtractOptions};
 use shapeclf::models::ModelKind;
+use shapeclf::models::{FusionSpec, ModelSpec};
 use shapeclf::observe::{Event, Observer};
-use shapeclf::train::{FusionSpec, ModelSpec, TrainConfig};
+use shapeclf::train::TrainConfig;
 use shapeclf::{inference, synth, workflow};
 
 /// Counts what the library reported.

@@ -11,9 +11,10 @@ use shapeclf::extract::{self, ExtractOptions, Extraction};
 use shapeclf::features::CachedMesh;
 use shapeclf::features::{augmented_view_file, view_file};
 use shapeclf::models::ModelKind;
+use shapeclf::models::{FusionSpec, ModelSpec};
 use shapeclf::observe::Silent;
+use shapeclf::train::TrainConfig;
 use shapeclf::train::{Copies, Keep, load_views};
-use shapeclf::train::{FusionSpec, ModelSpec, TrainConfig};
 use shapeclf::view_store::RecordedViews;
 use shapeclf::{inference, synth, workflow};
 

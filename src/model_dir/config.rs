@@ -6,20 +6,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{MODEL_FORMAT_VERSION, ModelError, read_json};
-use crate::models::{Activation, BackendKind, CnnConfig, ModelKind, NetConfig};
-use crate::train::{ClassWeight, CnnSpec, MlpSpec, ModelSpec, OptimizerKind, TrainConfig};
-
-/// The shape of a trained network, enough to rebuild it before its weights are loaded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Network {
-    /// Logistic regression or MLP on standardised descriptors.
-    Dense(NetConfig),
-    /// Multi-view CNN on depth views.
-    Cnn(CnnConfig),
-    /// Views and descriptors in one classifier.
-    Fusion(crate::models::FusionConfig),
-}
+use crate::models::{
+    Activation, BackendKind, CnnConfig, CnnSpec, MlpSpec, ModelKind, ModelSpec, NetConfig, Network,
+};
+use crate::train::{ClassWeight, OptimizerKind, TrainConfig};
 
 /// `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,7 +114,6 @@ impl ConfigV1 {
                 activation: t.activation,
                 dropout: t.dropout,
             }),
-            ModelKind::Fusion => return Err("format 1 has no fusion model".into()),
             ModelKind::Cnn => ModelSpec::Cnn(CnnSpec {
                 features: self.cnn.as_ref().map_or(256, |c| c.features),
                 channels: t.channels,
@@ -132,6 +121,8 @@ impl ConfigV1 {
                 flip: t.flip,
                 jitter: t.jitter,
             }),
+            // Every later kind came after format 1.
+            other => return Err(format!("format 1 has no {} model", other.name())),
         };
         let network = match (self.net, self.cnn) {
             (Some(n), None) => Network::Dense(n),

@@ -4,20 +4,19 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device};
 use serde::Deserialize;
 
 use crate::features::Manifest;
-use crate::models::{Fusion, Mvcnn, Net};
+use crate::models::{Classifier, CnnConfig};
 use crate::report::Report;
 use crate::train::Standardizer;
 
 mod config;
 mod staging;
 
-pub use config::{ModelConfig, Network, read_config};
+pub use config::{ModelConfig, read_config};
 pub use staging::{
     CHECKPOINT_DIR, CommitError, ReplaceError, Staging, check_replaceable, is_model_folder,
     write_staged,
@@ -36,43 +35,8 @@ pub const MANIFEST_FILE: &str = "features_manifest.json";
 /// Machine-readable report.
 pub const REPORT_FILE: &str = "report.json";
 /// Layout version of a model folder: 2 since the training settings hold a [`ModelSpec`](crate::train::ModelSpec) and
-/// the network shape is one [`Network`]. Folders of format 1 are still read.
+/// the network shape is one [`Network`](crate::models::Network). Folders of format 1 are still read.
 pub const MODEL_FORMAT_VERSION: u32 = 2;
-
-/// A trained network of any kind. (One value per model: the size difference between the
-/// variants costs nothing.)
-#[allow(clippy::large_enum_variant)]
-pub enum Classifier {
-    /// Logistic regression or MLP on standardised descriptors.
-    Dense(Net),
-    /// Multi-view CNN on depth views.
-    Cnn(Mvcnn),
-    /// Views and standardised descriptors together.
-    Fusion(Fusion),
-}
-
-impl Classifier {
-    /// Trainable parameters.
-    pub fn num_params(&self) -> usize {
-        match self {
-            Classifier::Dense(n) => n.num_params(),
-            Classifier::Cnn(n) => n.num_params(),
-            Classifier::Fusion(n) => n.num_params(),
-        }
-    }
-
-    /// The weights as Burn record bytes (`model.bpk`).
-    pub fn to_bytes(&self) -> std::io::Result<Vec<u8>> {
-        let bytes = match self {
-            Classifier::Dense(n) => n.clone().into_record().into_bytes(),
-            Classifier::Cnn(n) => n.clone().into_record().into_bytes(),
-            Classifier::Fusion(n) => n.clone().into_record().into_bytes(),
-        };
-        bytes
-            .map(|b| b.to_vec())
-            .map_err(|e| std::io::Error::other(e.to_string()))
-    }
-}
 
 /// Errors reading a model folder.
 #[derive(Debug, thiserror::Error)]
@@ -249,7 +213,7 @@ impl SavedModel {
             }
             Ok(standardizer)
         };
-        let views_fit = |cnn: &crate::models::CnnConfig| -> Result<(), ModelError> {
+        let views_fit = |cnn: &CnnConfig| -> Result<(), ModelError> {
             let views = manifest.views.as_ref().ok_or_else(|| {
                 corrupt(
                     &dir.join(MANIFEST_FILE),
@@ -278,27 +242,13 @@ impl SavedModel {
             }
             Ok(())
         };
-        let (standardizer, model) = match &config.network {
-            Network::Dense(net) => {
-                class_count(net.classes)?;
-                let standardizer = standardizer_for(net.inputs)?;
-                let net = net.init(device).try_load_record(record).map_err(misfit)?;
-                (Some(standardizer), Classifier::Dense(net))
-            }
-            Network::Cnn(cnn) => {
-                class_count(cnn.classes)?;
-                views_fit(cnn)?;
-                let net = cnn.init(device).try_load_record(record).map_err(misfit)?;
-                (None, Classifier::Cnn(net))
-            }
-            Network::Fusion(f) => {
-                class_count(f.classes())?;
-                views_fit(&f.cnn)?;
-                let standardizer = standardizer_for(f.inputs)?;
-                let net = f.init(device).try_load_record(record).map_err(misfit)?;
-                (Some(standardizer), Classifier::Fusion(net))
-            }
-        };
+        let network = &config.network;
+        class_count(network.classes())?;
+        if let Some(cnn) = network.view_net() {
+            views_fit(cnn)?;
+        }
+        let standardizer = network.columns().map(standardizer_for).transpose()?;
+        let model = network.init(device).with_record(record).map_err(misfit)?;
         Ok(SavedModel {
             config,
             classes,

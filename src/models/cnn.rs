@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::kernels;
 use super::onnx_graph::{Attr, Graph};
+use super::{Input, ModelInput, Reads, ShapeModel};
 
 /// Shape of an [`Mvcnn`]; saved in the model's `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -288,15 +289,32 @@ impl Mvcnn {
         )
     }
 
-    /// Appends [`Mvcnn::forward`] at inference to `g`: the name of the logits.
-    pub fn to_onnx(&self, g: &mut Graph, x: &str, cfg: &CnnConfig) -> String {
-        let pooled = self.to_onnx_pooled(g, x, cfg);
-        g.linear(&pooled, &self.out)
-    }
-
     /// First-layer filters `[channels, in_channels, 3, 3]`.
     pub fn first_filters(&self) -> Option<Tensor<4>> {
         self.blocks.first().map(|b| b.conv.weight.val())
+    }
+}
+
+impl ShapeModel for Mvcnn {
+    type Config = CnnConfig;
+    const READS: Reads = Reads::Views;
+
+    fn init(config: &CnnConfig, device: &Device) -> Mvcnn {
+        config.init(device)
+    }
+
+    fn logits(&self, input: ModelInput) -> Tensor<2> {
+        self.forward(input.into_views())
+    }
+
+    fn outputs(&self) -> usize {
+        self.out.weight.dims()[1]
+    }
+
+    /// [`Mvcnn::forward`] at inference of the views.
+    fn to_onnx(&self, g: &mut Graph, cfg: &CnnConfig, input: &Input<String, String>) -> String {
+        let pooled = self.to_onnx_pooled(g, &input.clone().into_views(), cfg);
+        g.linear(&pooled, &self.out)
     }
 }
 

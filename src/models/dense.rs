@@ -8,7 +8,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::onnx_graph::{Attr, Graph};
-use super::{Activation, nll_loss, probabilities};
+use super::{Activation, Input, ModelInput, Reads, ShapeModel, nll_loss, probabilities};
 
 /// Shape of a [`Net`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,16 +88,28 @@ impl Net {
     pub fn probabilities(&self, x: Tensor<2>) -> Tensor<2> {
         probabilities(self.forward(x))
     }
+}
+
+impl ShapeModel for Net {
+    type Config = NetConfig;
+    const READS: Reads = Reads::Rows;
+
+    fn init(config: &NetConfig, device: &Device) -> Net {
+        config.init(device)
+    }
+
+    fn logits(&self, input: ModelInput) -> Tensor<2> {
+        self.forward(input.into_rows())
+    }
 
     /// Output units (see [`NetConfig::outputs`]).
-    pub fn outputs(&self) -> usize {
+    fn outputs(&self) -> usize {
         self.out.weight.dims()[1]
     }
 
-    /// Appends [`Net::forward`] at inference (no dropout) to `g`: the name of the logits
-    /// `[batch, outputs]` of the standardised rows named `x`.
-    pub fn to_onnx(&self, g: &mut Graph, x: &str) -> String {
-        let mut h = x.to_string();
+    /// [`Net::forward`] at inference (no dropout) of the standardised rows.
+    fn to_onnx(&self, g: &mut Graph, _: &NetConfig, input: &Input<String, String>) -> String {
+        let mut h = input.clone().into_rows();
         for layer in &self.hidden {
             h = g.linear(&h, layer);
             h = if self.leaky {

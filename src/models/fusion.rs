@@ -10,7 +10,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::onnx_graph::{Attr, Graph};
-use super::{CnnConfig, Mvcnn};
+use super::{CnnConfig, Input, ModelInput, Mvcnn, Reads, ShapeModel};
 
 /// Shape of a [`Fusion`] network; saved in the model's `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,19 +77,37 @@ impl Fusion {
             .forward(self.dropout.forward(Tensor::cat(vec![v, r], 1)))
     }
 
-    /// Appends [`Fusion::forward`] at inference to `g`: the name of the logits of the views
-    /// named `views` and the standardised rows named `rows`.
-    pub fn to_onnx(&self, g: &mut Graph, views: &str, rows: &str, cfg: &FusionConfig) -> String {
-        let v = self.views.to_onnx_pooled(g, views, &cfg.cnn);
-        let r = g.linear(rows, &self.rows);
-        let r = g.op("Relu", &[&r], &[]);
-        let both = g.op("Concat", &[&v, &r], &[("axis", Attr::Int(1))]);
-        g.linear(&both, &self.out)
-    }
-
     /// The view branch, for its filter pictures.
     pub fn view_branch(&self) -> &Mvcnn {
         &self.views
+    }
+}
+
+impl ShapeModel for Fusion {
+    type Config = FusionConfig;
+    const READS: Reads = Reads::RowsAndViews;
+
+    fn init(config: &FusionConfig, device: &Device) -> Fusion {
+        config.init(device)
+    }
+
+    fn logits(&self, input: ModelInput) -> Tensor<2> {
+        let (views, rows) = input.into_both();
+        self.forward(views, rows)
+    }
+
+    fn outputs(&self) -> usize {
+        self.out.weight.dims()[1]
+    }
+
+    /// [`Fusion::forward`] at inference of the views and the standardised rows.
+    fn to_onnx(&self, g: &mut Graph, cfg: &FusionConfig, input: &Input<String, String>) -> String {
+        let (views, rows) = input.clone().into_both();
+        let v = self.views.to_onnx_pooled(g, &views, &cfg.cnn);
+        let r = g.linear(&rows, &self.rows);
+        let r = g.op("Relu", &[&r], &[]);
+        let both = g.op("Concat", &[&v, &r], &[("axis", Attr::Int(1))]);
+        g.linear(&both, &self.out)
     }
 }
 

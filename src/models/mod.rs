@@ -10,6 +10,7 @@ mod dense;
 pub(crate) mod fusion;
 #[doc(hidden)]
 pub mod kernels;
+mod kind;
 mod loss;
 pub(crate) mod onnx_graph;
 
@@ -17,34 +18,12 @@ pub use backend::{BackendKind, CACHE_DIR_VAR, DeviceError, GPU_RUNTIME_VAR, kern
 pub use cnn::{CnnConfig, ConvBlock, Mvcnn};
 pub use dense::{Net, NetConfig};
 pub use fusion::{Fusion, FusionConfig};
+pub(crate) use kind::ShapeModel;
+pub use kind::{
+    Classifier, CnnSpec, DataShape, FusionSpec, Input, MlpSpec, ModelInput, ModelKind, ModelSpec,
+    Network, Reads, ViewShape,
+};
 pub use loss::{binary_nll, nll_loss, probabilities, weighted_binary_nll};
-
-/// Which model to train.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-#[serde(rename_all = "lowercase")]
-pub enum ModelKind {
-    /// Logistic regression on the descriptors.
-    Logistic,
-    /// Multi-layer perceptron on the descriptors.
-    Mlp,
-    /// Multi-view CNN on the rendered depth views.
-    Cnn,
-    /// The CNN's view descriptor and the descriptor row in one classifier.
-    Fusion,
-}
-
-impl ModelKind {
-    /// `logistic` or `mlp`.
-    pub fn name(self) -> &'static str {
-        match self {
-            ModelKind::Logistic => "logistic",
-            ModelKind::Mlp => "mlp",
-            ModelKind::Cnn => "cnn",
-            ModelKind::Fusion => "fusion",
-        }
-    }
-}
 
 /// Hidden-layer nonlinearity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

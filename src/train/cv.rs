@@ -6,8 +6,8 @@ use burn::tensor::Device;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use super::{Prepared, TrainConfig, accuracy, argmax_rows, train_descriptors};
-use crate::models::NetConfig;
+use super::{Prepared, TrainConfig, accuracy, argmax_rows, train};
+use crate::models::{DataShape, Input, Reads};
 use crate::observe::{Event, Observer};
 
 /// L2 strengths tried by cross-validation.
@@ -33,9 +33,15 @@ pub fn tune_weight_decay(
 ) -> (f32, Vec<CvScore>) {
     let d = data.columns.len();
     let k = data.classes.len();
-    let Some(net) = NetConfig::for_spec(&cfg.model, d, k) else {
-        // Not a descriptor model: nothing to tune.
-        return (cfg.weight_decay, Vec::new());
+    let shape = DataShape {
+        columns: d,
+        classes: k,
+        views: None,
+    };
+    let net = match cfg.model.network(&shape) {
+        Some(net) if net.reads() == Reads::Rows => net,
+        // Not a model of descriptor rows alone: nothing to tune.
+        _ => return (cfg.weight_decay, Vec::new()),
     };
     let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for (i, &c) in data.train.y.iter().enumerate() {
@@ -73,8 +79,15 @@ pub fn tune_weight_decay(
                 val_fraction: 0.0,
                 ..cfg.clone()
             };
-            let t = train_descriptors(&c, &net, &part, device, ());
-            let pred = argmax_rows(&t.predict_proba(&part.test, device), k);
+            let t = train(
+                &c,
+                &net,
+                Input::Rows(&part.train),
+                &part.columns,
+                device,
+                (),
+            );
+            let pred = argmax_rows(&t.predict_proba(Input::Rows(&part.test), device), k);
             acc += accuracy(&pred, &part.test.y) / folds as f64;
             observer.event(Event::Step);
         }

@@ -29,13 +29,13 @@ pub trait Batcher: Sized + Sync {
     /// The batch type the matching [`Learner`] takes.
     type Input;
     /// Random stream that shuffles (and augments) this kind of input.
-    const STREAM: Stream;
+    fn stream(&self) -> Stream;
     /// Samples per batch when only predicting.
-    const EVAL_CHUNK: usize;
+    fn eval_chunk(&self) -> usize;
     /// Whether the epoch's training accuracy is measured by a second pass over the training
     /// samples after the epoch (cheap inputs) or on the batches as they were trained (for
     /// expensive ones, where a second pass would cost a third of an epoch).
-    const SECOND_PASS: bool;
+    fn second_pass(&self) -> bool;
     /// Samples.
     fn len(&self) -> usize;
     /// Whether there are none.
@@ -130,7 +130,7 @@ where
     let size = if fixed {
         ACCELERATOR_EVAL_CHUNK.min(data.len().next_power_of_two())
     } else {
-        B::EVAL_CHUNK.max(1)
+        data.eval_chunk().max(1)
     };
     let mut padded = Vec::with_capacity(size);
     for idx in all.chunks(size) {
@@ -219,7 +219,7 @@ where
     let weights = sample_weights(train.labels(), k, cfg.class_weight);
     let mut net = init(&ad);
     let mut optim = cfg.optimizer();
-    let mut rng = crate::seeding::rng(cfg.seed, B::STREAM);
+    let mut rng = crate::seeding::rng(cfg.seed, train.stream());
     let mut order: Vec<usize> = (0..train.len()).collect();
     let bs = cfg.batch_size.max(1);
     let batches_per_epoch = train.len().div_ceil(bs);
@@ -292,7 +292,7 @@ where
             let x = train.batch(chunk, Some(&mut rng), &ad);
             let logits = net.logits(x);
             let loss = nll_loss(logits.clone(), &by, &bw);
-            if !B::SECOND_PASS {
+            if !train.second_pass() {
                 let c = correct_count(logits.detach().inner(), &by);
                 correct = Some(match correct {
                     Some(s) => s.add(c),
@@ -320,7 +320,7 @@ where
         }
         let correct = correct.map_or(0, |t| t.into_scalar::<i64>().max(0) as usize);
         let eval = net.valid();
-        let train_accuracy = if B::SECOND_PASS {
+        let train_accuracy = if train.second_pass() {
             let pred = argmax_rows(&predict_proba(&eval, train, device), k);
             accuracy(&pred, train.labels())
         } else {

@@ -1,52 +1,17 @@
-//! How the training loop sees each network: a [`Learner`] is a batch in, logits out. The
-//! networks in [`crate::models`] know nothing of training; it adapts them here, as Burn's own
-//! examples keep their training step beside the loop.
+//! How the training loop sees a network: a [`Learner`] is a batch in, logits out. The networks
+//! in [`crate::models`] know nothing of training; it adapts them here, as Burn's own examples
+//! keep their training step beside the loop. Every kind is one [`Classifier`], so one impl.
 
 use burn::tensor::Tensor;
 
-use super::{Learner, ModelSpec};
-use crate::models::{Activation, Fusion, Mvcnn, Net, NetConfig};
+use super::Learner;
+use crate::models::{Classifier, ModelInput};
 
-impl Learner for Net {
-    type Input = Tensor<2>;
+impl Learner for Classifier {
+    type Input = ModelInput;
 
-    fn logits(&self, x: Tensor<2>) -> Tensor<2> {
-        self.forward(x)
-    }
-}
-
-impl Learner for Mvcnn {
-    type Input = Tensor<4>;
-
-    fn logits(&self, x: Tensor<4>) -> Tensor<2> {
-        self.forward(x)
-    }
-}
-
-impl Learner for Fusion {
-    type Input = (Tensor<4>, Tensor<2>);
-
-    fn logits(&self, (views, rows): (Tensor<4>, Tensor<2>)) -> Tensor<2> {
-        self.forward(views, rows)
-    }
-}
-
-impl NetConfig {
-    /// The network a descriptor model's spec asks for on `inputs` columns and `classes`
-    /// classes; `None` for a model that does not read descriptors.
-    pub fn for_spec(spec: &ModelSpec, inputs: usize, classes: usize) -> Option<NetConfig> {
-        let (hidden, activation, dropout) = match spec {
-            ModelSpec::Logistic => (vec![], Activation::Relu, 0.0),
-            ModelSpec::Mlp(m) => (m.hidden.clone(), m.activation, m.dropout),
-            ModelSpec::Cnn(_) | ModelSpec::Fusion(_) => return None,
-        };
-        Some(NetConfig {
-            inputs,
-            classes,
-            hidden,
-            activation,
-            dropout,
-        })
+    fn logits(&self, x: ModelInput) -> Tensor<2> {
+        Classifier::logits(self, x)
     }
 }
 

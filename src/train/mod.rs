@@ -1,26 +1,24 @@
-//! Training, the same way for every model: data preparation and standardisation ([`prepare`],
-//! [`Standardizer`]), the settings and model specs ([`TrainConfig`], [`ModelSpec`]),
-//! cross-validation of the L2 strength ([`tune_weight_decay`]), the one loop ([`fit()`]), and
-//! one batcher per input kind ([`RowSet`] for descriptor rows, [`ViewSet`] for stacks of depth
-//! views).
+//! Training, the same way for every model kind: data preparation and standardisation
+//! ([`prepare`], [`Standardizer`]), the settings ([`TrainConfig`]; the model itself is a
+//! [`crate::models::ModelSpec`]), cross-validation of the L2 strength ([`tune_weight_decay`]),
+//! [`train()`] (split, standardise, augment, then the one loop, [`fit()`]), and the one batcher
+//! [`Shapes`], made of [`RowSet`] (descriptor rows) and [`ViewSet`] (stacks of depth views).
 
 mod checkpoint;
 mod config;
 mod cv;
 mod data;
 mod fit;
-mod fusion;
 mod learners;
 mod rows;
+mod shapes;
 mod view_load;
 mod views;
 
 use burn::tensor::Device;
 
 pub use checkpoint::{Checkpoints, STATE_FILE};
-pub use config::{
-    ClassWeight, CnnSpec, FusionSpec, LrSchedule, MlpSpec, ModelSpec, OptimizerKind, TrainConfig,
-};
+pub use config::{ClassWeight, LrSchedule, OptimizerKind, TrainConfig};
 pub use cv::{CvScore, WEIGHT_DECAY_GRID, tune_weight_decay};
 pub(crate) use data::sample_weights;
 pub use data::{
@@ -30,50 +28,42 @@ pub(crate) use fit::accuracy;
 pub use fit::{
     ACCELERATOR_EVAL_CHUNK, Batcher, Fit, Learner, Progress, argmax_rows, fit, predict_proba, split,
 };
-pub use fusion::FusionSet;
 pub use rows::RowSet;
+pub use shapes::Shapes;
 pub use view_load::{Copies, Keep, load_views};
 pub use views::{
     Augment, AugmentSpec, DEFAULT_STAGE_BYTES, DeviceViews, STAGE_BYTES_VAR, ViewFiles, ViewSet,
     push_views,
 };
 
-use crate::models::{CnnConfig, Fusion, FusionConfig, Mvcnn, Net, NetConfig};
+use crate::models::{Classifier, Input, Network};
 
-/// A trained descriptor model (logistic regression or MLP): the network, the statistics its
-/// inputs are standardised with, and how training went.
-pub struct DescriptorModel {
+/// A set of shapes before standardisation, as a model reads them: their descriptor rows, their
+/// views, or both (of the same shapes, in the same order; an augmented rendering's row is its
+/// mesh's row).
+pub type RawShapes<'a> = Input<&'a ViewSet, &'a Samples>;
+
+/// A trained model of any kind: the network with how training went, and the statistics its
+/// descriptor rows are standardised with (when it reads rows).
+pub struct Trained {
     /// The network and its training history.
-    pub fit: Fit<Net>,
-    /// Its shape.
-    pub net_config: NetConfig,
-    /// Standardisation fitted on the training rows.
-    pub standardizer: Standardizer,
+    pub fit: Fit<Classifier>,
+    /// Standardisation fitted on the training rows; `None` for a model that reads views alone.
+    pub standardizer: Option<Standardizer>,
 }
 
-impl DescriptorModel {
-    /// Class probabilities, row-major `[rows, classes]`, of raw (unstandardised) rows.
-    pub fn predict_proba(&self, s: &Samples, device: &Device) -> Vec<f32> {
-        let mut x = s.x.clone();
-        self.standardizer.apply(&mut x);
-        let rows = RowSet {
-            x,
-            y: s.y.clone(),
-            columns: self.net_config.inputs,
-        };
-        predict_proba(&self.fit.net, &rows, device)
+impl Trained {
+    /// Class probabilities, row-major `[shapes, classes]`, of `data` (rows unstandardised).
+    pub fn predict_proba(&self, data: RawShapes<'_>, device: &Device) -> Vec<f32> {
+        let set = Shapes::of(
+            data.reads(),
+            data.rows().copied(),
+            data.views().copied(),
+            self.standardizer.as_ref(),
+        )
+        .expect("a model that reads rows keeps their standardisation");
+        predict_proba(&self.fit.net, &set, device)
     }
-}
-
-/// The seeded, stratified validation split of `rows` (indices, then the two parts) with both
-/// parts standardised by statistics fitted on the training part alone.
-fn standardized_split(
-    cfg: &TrainConfig,
-    rows: &Samples,
-    columns: &[String],
-) -> ((Vec<usize>, Vec<usize>), Samples, Samples, Standardizer) {
-    let split = validation_split(&rows.y, cfg.val_fraction, cfg.seed);
-    standardized_parts(rows, columns, cfg.histograms, split)
 }
 
 /// `rows` cut into the training and validation parts `(tr_idx, va_idx)`, both standardised
@@ -82,130 +72,78 @@ fn standardized_parts(
     rows: &Samples,
     columns: &[String],
     map: HistogramMap,
-    (tr_idx, va_idx): (Vec<usize>, Vec<usize>),
-) -> ((Vec<usize>, Vec<usize>), Samples, Samples, Standardizer) {
+    (tr_idx, va_idx): &(Vec<usize>, Vec<usize>),
+) -> (RowSet, RowSet, Standardizer) {
     let d = columns.len();
-    let mut tr = rows.subset(&tr_idx, d);
-    let mut va = rows.subset(&va_idx, d);
+    let mut tr = rows.subset(tr_idx, d);
+    let mut va = rows.subset(va_idx, d);
     let standardizer = Standardizer::fit_mapped(columns, &tr.x, map);
     standardizer.apply(&mut tr.x);
     standardizer.apply(&mut va.x);
-    ((tr_idx, va_idx), tr, va, standardizer)
+    (RowSet::new(&tr, d), RowSet::new(&va, d), standardizer)
 }
 
-/// Trains the descriptor network `net` on `data.train`: a seeded stratified validation split,
-/// standardisation fitted on the remaining training rows, then [`fit()`]. `progress` sees each
-/// epoch's numbers.
-pub fn train_descriptors(
+/// Trains `network` on the training shapes `data` (`columns` names the rows' values), the same
+/// way for every model kind:
+/// - a seeded, stratified validation split: over meshes when the model reads views
+///   ([`ViewSet::split_by_mesh`]: every augmented rendering of a training mesh is a training
+///   shape of its own), else over rows;
+/// - rows standardised by statistics fitted on the training part alone;
+/// - views augmented as `cfg`'s spec says, and staged on the device;
+/// - then [`fit()`]. `progress` sees each epoch's numbers.
+pub fn train(
     cfg: &TrainConfig,
-    net: &NetConfig,
-    data: &Prepared,
-    device: &Device,
-    progress: impl Progress,
-) -> DescriptorModel {
-    let d = data.columns.len();
-    let (_, tr, va, standardizer) = standardized_split(cfg, &data.train, &data.columns);
-    let fit = fit(
-        cfg,
-        data.classes.len(),
-        |dev| net.init(dev),
-        &RowSet::new(&tr, d),
-        &RowSet::new(&va, d),
-        device,
-        progress,
-    );
-    DescriptorModel {
-        fit,
-        net_config: net.clone(),
-        standardizer,
-    }
-}
-
-/// Trains the multi-view CNN `net` on the views `data`: a seeded stratified validation split
-/// over meshes ([`ViewSet::split_by_mesh`]: every augmented rendering of a training mesh is a
-/// training shape of its own), the augmentation of `cfg`'s CNN spec on the training shapes,
-/// then [`fit()`].
-pub fn train_cnn(
-    cfg: &TrainConfig,
-    net: &CnnConfig,
-    data: &ViewSet,
-    device: &Device,
-    progress: impl Progress,
-) -> Fit<Mvcnn> {
-    let (tr_idx, va_idx) = data.split_by_mesh(cfg.val_fraction, cfg.seed);
-    let (mut tr, mut va) = (data.subset(&tr_idx), data.subset(&va_idx));
-    if let Some(s) = cfg.model.cnn() {
-        tr.augment = AugmentSpec {
-            flip: s.flip,
-            jitter: s.jitter,
-        };
-    }
-    tr.stage(device);
-    va.stage(device);
-    fit(
-        cfg,
-        net.classes,
-        |dev| net.init(dev),
-        &tr,
-        &va,
-        device,
-        progress,
-    )
-}
-
-/// A trained fusion model: the network with the statistics its descriptor rows are
-/// standardised with.
-pub struct FusionModel {
-    /// The network and its training history.
-    pub fit: Fit<Fusion>,
-    /// Standardisation fitted on the training rows.
-    pub standardizer: Standardizer,
-}
-
-/// Trains the fusion network `net` on the views `views` and the raw descriptor rows `rows` of
-/// the same shapes (in the same order; an augmented rendering's row is its mesh's row): a
-/// seeded stratified validation split over meshes ([`ViewSet::split_by_mesh`]),
-/// standardisation fitted on the remaining training rows, the view augmentation of `cfg`'s
-/// spec, then [`fit()`].
-pub fn train_fusion(
-    cfg: &TrainConfig,
-    net: &FusionConfig,
-    views: &ViewSet,
-    rows: &Samples,
+    network: &Network,
+    data: RawShapes<'_>,
     columns: &[String],
     device: &Device,
     progress: impl Progress,
-) -> FusionModel {
-    let d = net.inputs;
-    let split = views.split_by_mesh(cfg.val_fraction, cfg.seed);
-    let ((tr_idx, va_idx), tr_rows, va_rows, standardizer) =
-        standardized_parts(rows, columns, cfg.histograms, split);
-    let mut tr = FusionSet {
-        views: views.subset(&tr_idx),
-        rows: RowSet::new(&tr_rows, d),
+) -> Trained {
+    assert_eq!(
+        data.reads(),
+        network.reads(),
+        "the training data is what the network reads"
+    );
+    let split = match data {
+        Input::Rows(r) => validation_split(&r.y, cfg.val_fraction, cfg.seed),
+        Input::Views(v) | Input::RowsAndViews(v, _) => v.split_by_mesh(cfg.val_fraction, cfg.seed),
     };
-    let mut va = FusionSet {
-        views: views.subset(&va_idx),
-        rows: RowSet::new(&va_rows, d),
+    let (tr_idx, va_idx) = &split;
+    let rows = data
+        .rows()
+        .map(|r| standardized_parts(r, columns, cfg.histograms, &split));
+    let views = data.views().map(|v| (v.subset(tr_idx), v.subset(va_idx)));
+    let (mut tr, mut va, standardizer) = match (views, rows) {
+        (None, Some((tr, va, s))) => (Input::Rows(tr), Input::Rows(va), Some(s)),
+        (Some((tr, va)), None) => (Input::Views(tr), Input::Views(va), None),
+        (Some((tv, vv)), Some((tr, va, s))) => (
+            Input::RowsAndViews(tv, tr),
+            Input::RowsAndViews(vv, va),
+            Some(s),
+        ),
+        (None, None) => unreachable!("every input holds rows or views"),
     };
-    if let Some(s) = cfg.model.cnn() {
-        tr.views.augment = AugmentSpec {
+    if let (Some(v), Some(s)) = (tr.views_mut(), cfg.model.cnn()) {
+        v.augment = AugmentSpec {
             flip: s.flip,
             jitter: s.jitter,
         };
     }
-    tr.views.stage(device);
-    va.views.stage(device);
+    for set in [&mut tr, &mut va] {
+        if let Some(v) = set.views_mut() {
+            v.stage(device);
+        }
+    }
     let fit = fit(
         cfg,
-        net.classes(),
-        |dev| net.init(dev),
+        network.classes(),
+        |dev| network.init(dev),
         &tr,
         &va,
         device,
         progress,
     );
-    FusionModel { fit, standardizer }
+    Trained { fit, standardizer }
 }
 
 #[cfg(test)]
@@ -215,12 +153,21 @@ mod tests {
     use crate::features::FeatureTable;
     use crate::models::ModelKind;
 
-    fn dense(cfg: &TrainConfig, data: &Prepared) -> NetConfig {
-        NetConfig::for_spec(&cfg.model, data.columns.len(), data.classes.len()).unwrap()
-    }
-
-    fn train(cfg: &TrainConfig, data: &Prepared) -> DescriptorModel {
-        train_descriptors(cfg, &dense(cfg, data), data, &Device::flex(), ())
+    fn train(cfg: &TrainConfig, data: &Prepared) -> Trained {
+        let shape = crate::models::DataShape {
+            columns: data.columns.len(),
+            classes: data.classes.len(),
+            views: None,
+        };
+        let net = cfg.model.network(&shape).unwrap();
+        super::train(
+            cfg,
+            &net,
+            Input::Rows(&data.train),
+            &data.columns,
+            &Device::flex(),
+            (),
+        )
     }
 
     fn blobs(n_per: usize, k: usize, seed: u64) -> FeatureTable {
@@ -234,7 +181,10 @@ mod tests {
             let mut cfg = TrainConfig::defaults(model);
             cfg.epochs = 60;
             let t = train(&cfg, &data);
-            let pred = argmax_rows(&t.predict_proba(&data.test, &Device::flex()), 3);
+            let pred = argmax_rows(
+                &t.predict_proba(Input::Rows(&data.test), &Device::flex()),
+                3,
+            );
             assert!(accuracy(&pred, &data.test.y) > 0.95, "{model:?}");
             assert!(t.fit.history[0].loss > t.fit.history.last().unwrap().loss);
         }

@@ -31,9 +31,18 @@ impl RowSet {
 
 impl Batcher for RowSet {
     type Input = Tensor<2>;
-    const STREAM: Stream = Stream::DescriptorBatches;
-    const EVAL_CHUNK: usize = 4096;
-    const SECOND_PASS: bool = true;
+
+    fn stream(&self) -> Stream {
+        Stream::DescriptorBatches
+    }
+
+    fn eval_chunk(&self) -> usize {
+        4096
+    }
+
+    fn second_pass(&self) -> bool {
+        true
+    }
 
     fn len(&self) -> usize {
         self.y.len()

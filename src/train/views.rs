@@ -156,9 +156,18 @@ impl ViewSet {
 
 impl Batcher for ViewSet {
     type Input = Tensor<4>;
-    const STREAM: Stream = Stream::ViewBatches;
-    const EVAL_CHUNK: usize = 32;
-    const SECOND_PASS: bool = false;
+
+    fn stream(&self) -> Stream {
+        Stream::ViewBatches
+    }
+
+    fn eval_chunk(&self) -> usize {
+        32
+    }
+
+    fn second_pass(&self) -> bool {
+        false
+    }
 
     fn len(&self) -> usize {
         self.y.len()
@@ -417,10 +426,26 @@ pub fn push_views(out: &mut Vec<f32>, src: &[u8], r: usize, aug: Augment) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::CnnConfig;
-    use crate::train::{
-        CnnSpec, ModelSpec, TrainConfig, accuracy, argmax_rows, predict_proba, train_cnn,
-    };
+    use crate::models::{CnnConfig, CnnSpec, Input, ModelSpec, Network};
+    use crate::train::{TrainConfig, accuracy, argmax_rows, predict_proba, train};
+
+    /// Trains the CNN `net` on `set` (views alone).
+    fn train_cnn(
+        cfg: &TrainConfig,
+        net: &CnnConfig,
+        set: &ViewSet,
+        device: &Device,
+    ) -> super::super::Fit<crate::models::Classifier> {
+        train(
+            cfg,
+            &Network::Cnn(net.clone()),
+            Input::Views(set),
+            &[],
+            device,
+            (),
+        )
+        .fit
+    }
 
     /// Batches gathered and augmented from views staged in device memory are the host's
     /// batches pixel for pixel, and draw the same random numbers.
@@ -529,8 +554,11 @@ mod tests {
             ..CnnConfig::new(v, r, 2)
         };
         let device = Device::flex();
-        let t = train_cnn(&cfg, &net_cfg, &train_set, &device, ());
-        let pred = argmax_rows(&predict_proba(&t.net, &test_set, &device), 2);
+        let t = train_cnn(&cfg, &net_cfg, &train_set, &device);
+        let pred = argmax_rows(
+            &predict_proba(&t.net, &Input::Views(test_set.clone()), &device),
+            2,
+        );
         let acc = accuracy(&pred, &test_set.y);
         assert!(acc > 0.9, "test accuracy {acc}");
         assert!(t.history[0].loss > t.history.last().unwrap().loss);
@@ -568,11 +596,14 @@ mod tests {
             in_channels: 2,
             ..CnnConfig::new(v, r, 2)
         };
-        let t = train_cnn(&cfg, &net_cfg, &set, &device, ());
+        let t = train_cnn(&cfg, &net_cfg, &set, &device);
         assert_eq!(t.train_size, 24);
         assert!(t.history[0].loss.is_finite());
-        assert_eq!(t.net.first_filters().unwrap().dims(), [4, 2, 3, 3]);
-        let p = predict_proba(&t.net, &set, &device);
+        assert_eq!(
+            t.net.view_branch().unwrap().first_filters().unwrap().dims(),
+            [4, 2, 3, 3]
+        );
+        let p = predict_proba(&t.net, &Input::Views(set.clone()), &device);
         assert_eq!(p.len(), 24 * 2);
         for row in p.chunks(2) {
             assert!(row.iter().all(|q| q.is_finite()));
@@ -589,7 +620,7 @@ mod tests {
                 rev.pixels.extend_from_slice(view);
             }
         }
-        let q = predict_proba(&t.net, &rev, &device);
+        let q = predict_proba(&t.net, &Input::Views(rev.clone()), &device);
         for (a, b) in p.iter().zip(&q) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
         }
@@ -646,7 +677,7 @@ mod tests {
             features: 8,
             ..CnnConfig::new(2, 16, 2)
         };
-        let t = train_cnn(&cfg, &net_cfg, &set, &Device::flex(), ());
+        let t = train_cnn(&cfg, &net_cfg, &set, &Device::flex());
         assert_eq!((t.train_size, t.val_size), (24, 4));
     }
 }

@@ -17,12 +17,12 @@ pub use feature_run::features;
 use crate::error::{Error, Result};
 use crate::features;
 use crate::io::{write_bytes_atomic, write_json_atomic};
-use crate::model_dir::{self, Classifier, ModelConfig, Network};
-use crate::models::{CnnConfig, FusionConfig, Mvcnn, NetConfig};
+use crate::model_dir::{self, ModelConfig};
+use crate::models::{Classifier, DataShape, Input, Mvcnn, Network, Reads, ViewShape};
 use crate::observe::{Event, Observer};
 use crate::report::render::report_markdown;
 use crate::report::{Metrics, RepeatScore, Report, Spread, TestPrediction, plots};
-use crate::train::{self, Fit, ModelSpec, Standardizer, TrainConfig, ViewSet};
+use crate::train::{self, Fit, Standardizer, TrainConfig, ViewSet};
 use crate::train::{Copies, Keep, load_views};
 use crate::view_store::RecordedViews;
 pub use epoch_log::EPOCHS_FILE;
@@ -39,41 +39,46 @@ struct Outcome {
     skipped: Vec<features::Failure>,
 }
 
-/// What a model learns from, read once for every repeat. (One value per run: the size
-/// difference between the variants costs nothing.)
-#[allow(clippy::large_enum_variant)]
-enum Inputs {
-    /// Descriptor rows (from the prepared table) for this dense network.
-    Rows(NetConfig),
-    /// The views of the training and test shapes for this CNN.
-    Views {
-        train: ViewSet,
-        test: ViewSet,
-        net: CnnConfig,
-        skipped: Vec<features::Failure>,
-    },
-    /// The views and the raw descriptor rows of the same shapes for this fusion network.
-    Fusion {
-        train: ViewSet,
-        test: ViewSet,
-        train_rows: train::Samples,
-        test_rows: train::Samples,
-        net: FusionConfig,
-        skipped: Vec<features::Failure>,
-    },
+/// What a model learns from, read once for every repeat: the network to train, and the views
+/// of the training and test shapes when it reads views (the rows are the prepared table's, or
+/// for a model that reads both, the rows of the views' shapes in the views' order).
+struct Inputs {
+    network: Network,
+    views: Option<SplitViews>,
 }
 
-/// Trains one model on `inputs` with `cfg` and scores it on the test split.
+/// The views of the training shapes (with their augmented renderings) and of the test shapes,
+/// and the rows of the same shapes in the same order.
+struct SplitViews {
+    train: ViewSet,
+    test: ViewSet,
+    train_rows: train::Samples,
+    test_rows: train::Samples,
+    /// Shapes left out because their images could not be read.
+    skipped: Vec<features::Failure>,
+}
+
 impl Inputs {
+    /// The training shapes and the test shapes as the network reads them.
+    fn sets<'a>(
+        &'a self,
+        data: &'a train::Prepared,
+    ) -> (train::RawShapes<'a>, train::RawShapes<'a>) {
+        // `views` is there exactly when the network reads views.
+        match (&self.views, self.network.reads()) {
+            (None, _) => (Input::Rows(&data.train), Input::Rows(&data.test)),
+            (Some(v), Reads::RowsAndViews) => (
+                Input::RowsAndViews(&v.train, &v.train_rows),
+                Input::RowsAndViews(&v.test, &v.test_rows),
+            ),
+            (Some(v), _) => (Input::Views(&v.train), Input::Views(&v.test)),
+        }
+    }
+
     /// Fails when a view image read from disk during training had changed or vanished since it
     /// was checked (it was trained on as blank): such a model is not kept.
     fn check_views_unchanged(&self) -> Result<()> {
-        let sets = match self {
-            Inputs::Rows(_) => vec![],
-            Inputs::Views { train, test, .. } | Inputs::Fusion { train, test, .. } => {
-                vec![train, test]
-            }
-        };
+        let sets = self.views.iter().flat_map(|v| [&v.train, &v.test]);
         match sets.into_iter().find_map(|s| s.read_failure()) {
             Some(e) => Err(Error::StaleViews(format!(
                 "a view image changed or vanished while training read it, so no model was written: {e}"
@@ -120,62 +125,29 @@ fn fit_once(
         stage: cfg.model.name(),
         total: cfg.epochs as u64,
     });
-    let outcome = match inputs {
-        Inputs::Rows(net) => {
-            let t = train::train_descriptors(cfg, net, data, device, on_epoch);
-            let proba = t.predict_proba(&data.test, device);
-            Outcome {
-                fit: t.fit.map(Classifier::Dense),
-                network: Network::Dense(t.net_config),
-                standardizer: Some(t.standardizer),
-                test: (data.test.paths.clone(), data.test.y.clone(), proba),
-                skipped: Vec::new(),
-            }
-        }
-        Inputs::Views {
-            train: tr,
-            test,
-            net,
-            skipped,
-        } => {
-            let t = train::train_cnn(cfg, net, tr, device, on_epoch);
-            let proba = train::predict_proba(&t.net, test, device);
-            Outcome {
-                fit: t.map(Classifier::Cnn),
-                network: Network::Cnn(net.clone()),
-                standardizer: None,
-                test: (test.paths.clone(), test.y.clone(), proba),
-                skipped: skipped.clone(),
-            }
-        }
-        Inputs::Fusion {
-            train: tr,
-            test,
-            train_rows,
-            test_rows,
-            net,
-            skipped,
-        } => {
-            let t = train::train_fusion(cfg, net, tr, train_rows, &data.columns, device, on_epoch);
-            let mut x = test_rows.x.clone();
-            t.standardizer.apply(&mut x);
-            let set = train::FusionSet {
-                views: test.clone(),
-                rows: train::RowSet {
-                    x,
-                    y: test_rows.y.clone(),
-                    columns: net.inputs,
-                },
-            };
-            let proba = train::predict_proba(&t.fit.net, &set, device);
-            Outcome {
-                fit: t.fit.map(Classifier::Fusion),
-                network: Network::Fusion(net.clone()),
-                standardizer: Some(t.standardizer),
-                test: (test.paths.clone(), test.y.clone(), proba),
-                skipped: skipped.clone(),
-            }
-        }
+    let (train_set, test_set) = inputs.sets(data);
+    let t = train::train(
+        cfg,
+        &inputs.network,
+        train_set,
+        &data.columns,
+        device,
+        on_epoch,
+    );
+    let proba = t.predict_proba(test_set, device);
+    let test = match &inputs.views {
+        Some(v) => (v.test.paths.clone(), v.test.y.clone(), proba),
+        None => (data.test.paths.clone(), data.test.y.clone(), proba),
+    };
+    let outcome = Outcome {
+        fit: t.fit,
+        network: inputs.network.clone(),
+        standardizer: t.standardizer,
+        test,
+        skipped: inputs
+            .views
+            .as_ref()
+            .map_or(Vec::new(), |v| v.skipped.clone()),
     };
     observer.event(Event::End);
     outcome
@@ -279,8 +251,7 @@ fn tune(
     observer: &dyn Observer,
 ) -> (TrainConfig, Vec<train::CvScore>) {
     let mut cfg = cfg.clone();
-    let dense = NetConfig::for_spec(&cfg.model, data.columns.len(), data.classes.len());
-    if !(cfg.tune_weight_decay && dense.is_some()) {
+    if !(cfg.tune_weight_decay && cfg.model.reads() == Reads::Rows) {
         return (cfg, Vec::new());
     }
     let (wd, scores) = train::tune_weight_decay(&cfg, data, device, observer);
@@ -292,10 +263,10 @@ fn tune(
     (cfg, scores)
 }
 
-/// What `cfg.model` learns from: the prepared rows for a dense network; for the CNN and fusion
-/// the views of every shape whose image could be read (training shapes with their augmented
-/// renderings), each checked against the image this generation of the folder wrote, and for
-/// fusion the rows of the same shapes in the views' order.
+/// What `cfg.model` learns from: its network, and for a model that reads views the views of
+/// every shape whose image could be read (training shapes with their augmented renderings),
+/// each checked against the image this generation of the folder wrote, with the rows of the
+/// same shapes in the views' order.
 fn load_inputs(
     features_dir: &Path,
     manifest: &features::Manifest,
@@ -303,18 +274,44 @@ fn load_inputs(
     data: &train::Prepared,
     observer: &dyn Observer,
 ) -> Result<Inputs> {
-    let k = data.classes.len();
-    if let Some(net) = NetConfig::for_spec(&cfg.model, data.columns.len(), k) {
-        return Ok(Inputs::Rows(net));
-    }
-    let spec = &cfg.model;
-    let cnn = spec
-        .cnn()
-        .expect("a model without a dense network reads views");
-    let info = manifest
-        .views
-        .as_ref()
+    let info = manifest.views.as_ref();
+    let shape = DataShape {
+        columns: data.columns.len(),
+        classes: data.classes.len(),
+        views: info.map(|v| ViewShape {
+            count: v.count,
+            resolution: v.config.resolution,
+            channels: v.config.channels.count(),
+        }),
+    };
+    let network = cfg
+        .model
+        .network(&shape)
         .ok_or_else(|| Error::NoViews(features_dir.to_path_buf()))?;
+    let views = match info {
+        Some(info) if network.reads().views() => Some(load_views_of(
+            features_dir,
+            manifest,
+            info,
+            cfg,
+            data,
+            observer,
+        )?),
+        _ => None,
+    };
+    Ok(Inputs { network, views })
+}
+
+/// The views of the training and test shapes whose images could be read (skipped ones told to
+/// `observer`), and their rows in the views' order.
+fn load_views_of(
+    features_dir: &Path,
+    manifest: &features::Manifest,
+    info: &features::ViewsInfo,
+    cfg: &TrainConfig,
+    data: &train::Prepared,
+    observer: &dyn Observer,
+) -> Result<SplitViews> {
     let keep = if cfg.views_in_memory {
         Keep::Memory
     } else {
@@ -347,33 +344,12 @@ fn load_inputs(
             });
         }
     }
-    let net = CnnConfig {
-        channels: cnn.channels.clone(),
-        features: cnn.features,
-        dropout: cnn.dropout,
-        in_channels: info.config.channels.count(),
-        ..CnnConfig::new(info.count, info.config.resolution, k)
-    };
-    let ModelSpec::Fusion(f) = spec else {
-        return Ok(Inputs::Views {
-            train: train_set,
-            test: test_set,
-            net,
-            skipped,
-        });
-    };
     let d = data.columns.len();
-    Ok(Inputs::Fusion {
+    Ok(SplitViews {
         train_rows: rows_in_view_order(&data.train, &train_set, d),
         test_rows: rows_in_view_order(&data.test, &test_set, d),
         train: train_set,
         test: test_set,
-        net: FusionConfig {
-            cnn: net,
-            inputs: d,
-            hidden: f.hidden,
-            branch_dropout: f.branch_dropout,
-        },
         skipped,
     })
 }
@@ -531,10 +507,7 @@ impl ModelFolder<'_> {
             report_markdown(&t.report).as_bytes(),
         )
         .map_err(wrote)?;
-        let test_views = match self.inputs {
-            Inputs::Views { test, .. } | Inputs::Fusion { test, .. } => Some(test),
-            Inputs::Rows(_) => None,
-        };
+        let test_views = self.inputs.views.as_ref().map(|v| &v.test);
         draw_pictures(
             self.features_dir,
             &t.report,
@@ -584,7 +557,7 @@ fn build_report(
         train_size: f.train_size,
         val_size: f.val_size,
         test_size: y.len(),
-        parameters: f.net.num_params(),
+        parameters: burn::module::Module::num_params(&f.net),
         train_seconds: f.train_seconds,
         samples_per_second: f.samples_per_second,
         epochs_run: f.history.len(),
@@ -623,12 +596,7 @@ fn draw_pictures(
         .map_err(|e| failed("confusion.png")(&e))?;
     plots::curves_png(&report.history, &report.model, &dir.join("curves.png"))
         .map_err(|e| failed("curves.png")(&e))?;
-    let cnn = match &o.fit.net {
-        Classifier::Cnn(net) => Some(net),
-        Classifier::Fusion(f) => Some(f.view_branch()),
-        Classifier::Dense(_) => None,
-    };
-    if let (Some(net), Some(test_set)) = (cnn, test_views) {
+    if let (Some(net), Some(test_set)) = (o.fit.net.view_branch(), test_views) {
         draw_cnn_pictures(net, test_set, device, dir)
             .map_err(|e| failed("filters.png / feature_maps.png")(&e))?;
     }

@@ -5,11 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use shapeclf::descriptors::views::{Align, UpAxis, ViewChannels, ViewLayout};
-use shapeclf::models::{Activation, BackendKind, ModelKind};
+use shapeclf::models::{Activation, BackendKind, CnnSpec, ModelKind, ModelSpec};
 use shapeclf::synth;
-use shapeclf::train::{
-    ClassWeight, CnnSpec, HistogramMap, LrSchedule, ModelSpec, OptimizerKind, TrainConfig,
-};
+use shapeclf::train::{ClassWeight, HistogramMap, LrSchedule, OptimizerKind, TrainConfig};
 
 #[derive(Parser)]
 #[command(
