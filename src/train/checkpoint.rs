@@ -246,6 +246,7 @@ impl Checkpoints {
         &self,
         s: &Snapshot<'_>,
         net: &N,
+        best_net: Option<&N>,
         optim: &ModuleOptimizer,
     ) -> std::io::Result<()> {
         let began = Instant::now();
@@ -269,16 +270,21 @@ impl Checkpoints {
                 let net = if epoch == s.epoch {
                     net_ref.clone()
                 } else {
-                    // An earlier epoch's: the previous checkpoint kept its weights.
-                    last.best
-                        .as_ref()
-                        .filter(|b| b.epoch == epoch)
-                        .map(|b| b.net.clone())
-                        .ok_or_else(|| {
-                            std::io::Error::other(format!(
-                                "the best epoch {epoch}'s weights are not in the previous checkpoint"
-                            ))
-                        })?
+                    // An earlier epoch's: the previous checkpoint kept its weights when that
+                    // epoch was already the best then; else (it came between two checkpoints)
+                    // they are written now, from the copy the loop holds.
+                    match last.best.as_ref().filter(|b| b.epoch == epoch) {
+                        Some(b) => b.net.clone(),
+                        None => {
+                            let m = best_net.ok_or_else(|| {
+                                std::io::Error::other(format!(
+                                    "the best epoch {epoch}'s weights are neither in the previous checkpoint nor given"
+                                ))
+                            })?;
+                            let bytes = m.clone().into_record().into_bytes().map_err(other)?;
+                            write(format!("epoch-{epoch}.best.bpk"), bytes.to_vec())?
+                        }
+                    }
                 };
                 Some(Best {
                     accuracy,
@@ -324,5 +330,90 @@ impl Checkpoints {
         last.best = state.best;
         last.written = Some((Instant::now(), began.elapsed()));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::{Activation, Classifier, Input, ModelKind, NetConfig, Network};
+    use crate::train::TrainConfig;
+    use burn::tensor::{Device, Tensor, TensorData};
+
+    #[test]
+    fn a_best_epoch_between_two_checkpoints_is_saved_with_the_later_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let ad = Device::flex().autodiff();
+        let network = Network::Dense(NetConfig {
+            inputs: 3,
+            classes: 3,
+            hidden: vec![4],
+            activation: Activation::Relu,
+            dropout: 0.0,
+        });
+        let x = || {
+            Tensor::<2>::from_data(
+                TensorData::new(vec![0.3f32, -1.0, 2.0], [1, 3]),
+                &Device::flex(),
+            )
+        };
+        let logits = |n: &Classifier| -> Vec<f32> {
+            n.valid()
+                .logits(Input::Rows(x()))
+                .into_data()
+                .try_to_vec()
+                .unwrap()
+        };
+        // Three networks with their own weights (drawn on first use).
+        let nets: Vec<Classifier> = (0..3)
+            .map(|_| {
+                let n = network.init(&ad);
+                logits(&n);
+                n
+            })
+            .collect();
+        assert_ne!(logits(&nets[1]), logits(&nets[2]));
+        let optim = || TrainConfig::defaults(ModelKind::Mlp).optimizer();
+        let rng = crate::seeding::rng(0, crate::seeding::Stream::DescriptorBatches);
+        let history: Vec<EpochStats> = (1..=3)
+            .map(|epoch| EpochStats {
+                epoch,
+                loss: 1.0,
+                train_accuracy: 0.5,
+                val_accuracy: Some(0.5),
+                val_loss: Some(1.0),
+            })
+            .collect();
+        let snapshot = |epoch: usize, best: usize| Snapshot {
+            epoch,
+            step: epoch,
+            samples: epoch,
+            seconds: 0.0,
+            rng: &rng,
+            history: &history[..epoch],
+            best: Some((0.5, 1.0, best)),
+            since_best: epoch - best,
+            finished: false,
+        };
+        let ck = Checkpoints::new(dir.path().join("ck"));
+        ck.save(&snapshot(1, 1), &nets[0], Some(&nets[0]), &optim())
+            .unwrap();
+        // Epoch 2 became the best while no checkpoint was due (a throttled checkpoint skips
+        // epochs): epoch 3's checkpoint must carry epoch 2's weights, from the loop's copy.
+        assert!(
+            Checkpoints::new(dir.path().join("other"))
+                .save(&snapshot(3, 2), &nets[2], None, &optim())
+                .is_err(),
+            "without them, it cannot be written"
+        );
+        ck.save(&snapshot(3, 2), &nets[2], Some(&nets[1]), &optim())
+            .unwrap();
+        let r = ck
+            .load(network.init(&ad), optim(), rng.clone())
+            .unwrap()
+            .expect("a checkpoint");
+        assert_eq!(r.state.epoch, 3);
+        assert_eq!(logits(&r.net), logits(&nets[2]));
+        assert_eq!(logits(&r.best.expect("the best epoch")), logits(&nets[1]));
     }
 }

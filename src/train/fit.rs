@@ -357,7 +357,7 @@ where
                 since_best: stopping.since_best,
                 finished: done,
             };
-            if let Err(e) = ck.save(&snapshot, &net, &optim) {
+            if let Err(e) = ck.save(&snapshot, &net, stopping.best_model(), &optim) {
                 let msg = format!(
                     "could not write the checkpoint in {} ({e}); training goes on, but cannot be resumed from this epoch",
                     ck.dir().display()
@@ -457,6 +457,11 @@ impl<M> EarlyStopping<M> {
     /// Accuracy, loss and epoch of the best epoch so far.
     pub(crate) fn best(&self) -> Option<(f64, f64, usize)> {
         self.best.as_ref().map(|(a, l, e, _)| (*a, *l, *e))
+    }
+
+    /// The best epoch's model, if there is one.
+    pub(crate) fn best_model(&self) -> Option<&M> {
+        self.best.as_ref().map(|(.., m)| m)
     }
 
     /// The state a checkpoint recorded: the best epoch's scores and model, and the epochs since.

@@ -64,12 +64,10 @@ impl<'a> EpochLog<'a> {
     /// The log in `dir`, its file written afresh with the header and `lines`.
     fn with_lines(dir: &Path, inner: &'a dyn Observer, lines: String) -> EpochLog<'a> {
         let path = dir.join(EPOCHS_FILE);
-        let file = File::create(&path)
-            .and_then(|mut f| {
-                f.write_all(HEADER.as_bytes())?;
-                f.write_all(lines.as_bytes())?;
-                Ok(f)
-            })
+        // Replaced whole, then appended to: a kill while a resumed run rewrites the log leaves
+        // the previous log, never a truncated one the next resume would lose epochs from.
+        let file = crate::io::write_bytes_atomic(&path, format!("{HEADER}{lines}").as_bytes())
+            .and_then(|()| std::fs::OpenOptions::new().append(true).open(&path))
             .ok();
         EpochLog {
             inner,
