@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Prefix of every temporary file shapeclf writes: short, so a long target name never makes
 /// the temporary name too long, and recognisable, so a later run can remove strays.
@@ -16,13 +16,31 @@ pub const JOURNAL_FILE: &str = ".shapeclf-commit";
 /// The lock file of a folder a run is writing.
 pub const LOCK_FILE: &str = ".shapeclf.lock";
 
-static COMMITTING: AtomicBool = AtomicBool::new(false);
+/// Multi-file commits under way in this process (a count, as a library caller may commit from
+/// several threads at once).
+static COMMITTING: AtomicUsize = AtomicUsize::new(0);
 
-/// Whether a multi-file commit is under way in this process. A Ctrl-C handler that would end
-/// the process at once waits for it instead: it takes milliseconds, and finishing it saves a
-/// recovery step on the next run.
+/// Whether a multi-file commit is under way in this process, on any thread. A Ctrl-C handler
+/// that would end the process at once waits for it instead: it takes milliseconds, and
+/// finishing it saves a recovery step on the next run.
 pub fn committing() -> bool {
-    COMMITTING.load(Ordering::SeqCst)
+    COMMITTING.load(Ordering::SeqCst) > 0
+}
+
+/// Counts one commit as under way while it lives, even when the commit unwinds.
+struct Committing;
+
+impl Committing {
+    fn begin() -> Committing {
+        COMMITTING.fetch_add(1, Ordering::SeqCst);
+        Committing
+    }
+}
+
+impl Drop for Committing {
+    fn drop(&mut self) {
+        COMMITTING.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn parent_or_dot(path: &Path) -> &Path {
@@ -182,15 +200,13 @@ fn commit_staged(
             remove: remove.iter().map(|n| n.to_string()).collect(),
         }
     };
-    COMMITTING.store(true, Ordering::SeqCst);
-    let result = write_json_atomic(&dir.join(journal), &record)
+    let _under_way = Committing::begin();
+    write_json_atomic(&dir.join(journal), &record)
         .inspect_err(|_| unstage())
         .and_then(|()| {
             sync_dir(dir);
             roll_forward(dir, journal, &names, remove)
-        });
-    COMMITTING.store(false, Ordering::SeqCst);
-    result
+        })
 }
 
 fn roll_forward(dir: &Path, journal: &str, names: &[&str], remove: &[&str]) -> std::io::Result<()> {

@@ -93,3 +93,16 @@ fn a_commit_that_removes_a_stale_file_is_completed_or_undone_whole() {
     assert!(!recover(dir).unwrap().rolled_forward);
     assert!(dir.join("keep").exists());
 }
+
+#[test]
+fn a_commit_stays_counted_while_another_ends() {
+    // Two commits overlap (two threads of a library caller): the first to end must not make
+    // a Ctrl-C handler believe nothing is under way. (Other tests may commit meanwhile, so
+    // only "under way" is asserted.)
+    let outer = super::Committing::begin();
+    let inner = super::Committing::begin();
+    assert!(super::committing());
+    drop(inner);
+    assert!(super::committing(), "the outer commit is still under way");
+    drop(outer);
+}

@@ -213,7 +213,12 @@ where
     B: Batcher<Input = N::Input>,
 {
     let k = classes;
-    let _guard = one_run_at_a_time();
+    let _guard = turn(|| {
+        progress.warning(
+            "another training run in this process is under way: this one waits for it to end \
+             (Burn's random stream is shared by the process; parallel runs need separate processes)",
+        )
+    });
     device.seed(cfg.seed);
     let ad = device.clone().autodiff();
     let weights = sample_weights(train.labels(), k, cfg.class_weight);
@@ -493,7 +498,23 @@ pub(crate) fn score(p: &[f32], y: &[usize], k: usize) -> (f64, f64) {
 /// Burn's random stream (initialisation, dropout) is per backend, not per run: two runs
 /// interleaving in one process would each see the other's draws. Holding this lock for a whole
 /// run keeps every draw of a run flowing from its seed alone.
+static RUN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The run's turn (see [`RUN_LOCK`]), for tests that draw from the stream outside `fit`.
+#[cfg(test)]
 pub(crate) fn one_run_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+    turn(|| {})
+}
+
+/// Takes the run's turn (see [`RUN_LOCK`]), calling `waiting` first when another run holds it,
+/// so that the wait is told rather than silent.
+fn turn(waiting: impl FnOnce()) -> std::sync::MutexGuard<'static, ()> {
+    match RUN_LOCK.try_lock() {
+        Ok(g) => g,
+        Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => {
+            waiting();
+            RUN_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
 }

@@ -347,6 +347,49 @@ mod tests {
     }
 
     #[test]
+    fn a_run_that_must_wait_for_another_says_so() {
+        use std::sync::mpsc;
+        struct Warnings(mpsc::Sender<String>);
+        impl Progress for Warnings {
+            fn epoch(&mut self, _: &crate::observe::EpochStats) {}
+            fn warning(&mut self, message: &str) {
+                self.0.send(message.to_string()).unwrap();
+            }
+        }
+        let data = prepare(&blobs(10, 2, 3), None).unwrap();
+        let mut cfg = TrainConfig::defaults(ModelKind::Mlp);
+        cfg.epochs = 1;
+        let net = cfg
+            .model
+            .network(&crate::models::DataShape {
+                columns: data.columns.len(),
+                classes: 2,
+                views: None,
+            })
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let held = fit::one_run_at_a_time();
+        let run = std::thread::spawn(move || {
+            let rows = Input::Rows(&data.train);
+            super::train(
+                &cfg,
+                &net,
+                rows,
+                &data.columns,
+                &Device::flex(),
+                Warnings(tx),
+            )
+            .fit
+            .history
+            .len()
+        });
+        let told = rx.recv_timeout(std::time::Duration::from_secs(120));
+        drop(held);
+        assert!(told.expect("the wait was told").contains("waits for it"));
+        assert_eq!(run.join().unwrap(), 1, "and it trained once its turn came");
+    }
+
+    #[test]
     fn a_diverging_run_stops_and_says_so() {
         let data = prepare(&blobs(20, 3, 1), None).unwrap();
         let mut cfg = TrainConfig::defaults(ModelKind::Mlp);

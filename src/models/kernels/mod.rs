@@ -58,13 +58,38 @@ pub trait CnnKernels: Backend {
 /// hatch.
 pub const KERNELS_VAR: &str = "SHAPECLF_CNN_KERNELS";
 
+/// Which CNN operations burn-flex runs: 0 not chosen yet (read [`KERNELS_VAR`] on first use),
+/// 1 ours, 2 Burn's generic ones.
+static MODE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Makes the CNN use Burn's generic operations on burn-flex (`true`) or the kernels here
+/// (`false`) from now on in this process, whatever [`KERNELS_VAR`] says: the same choice for a
+/// library caller as the variable gives a command. Both train the same network.
+pub fn use_generic_ops(generic: bool) {
+    MODE.store(
+        if generic { 2 } else { 1 },
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
 /// Whether the CNN's kernels here serve tensors on `device`: burn-flex, with or without
-/// autodiff, unless [`KERNELS_VAR`] is `burn`. Everything else goes through Burn's generic
-/// modules.
+/// autodiff, unless [`use_generic_ops`] or else [`KERNELS_VAR`] (`burn`, read once) chose Burn's
+/// generic operations. Everything else goes through Burn's generic modules.
 pub fn applies(device: &Device) -> bool {
-    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let off = *OFF.get_or_init(|| std::env::var(KERNELS_VAR).is_ok_and(|v| v == "burn"));
-    !off && device.clone().inner() == Device::flex()
+    use std::sync::atomic::Ordering::Relaxed;
+    let mode = match MODE.load(Relaxed) {
+        0 => {
+            let generic = std::env::var(KERNELS_VAR).is_ok_and(|v| v == "burn");
+            // A caller's choice made meanwhile wins.
+            let read = if generic { 2 } else { 1 };
+            match MODE.compare_exchange(0, read, Relaxed, Relaxed) {
+                Ok(_) => read,
+                Err(chosen) => chosen,
+            }
+        }
+        m => m,
+    };
+    mode == 1 && device.clone().inner() == Device::flex()
 }
 
 /// Makes glibc's malloc keep freed blocks of up to 1 GiB for reuse instead of handing each one
