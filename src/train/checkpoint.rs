@@ -95,7 +95,7 @@ pub(crate) struct Restored<N> {
     pub(crate) state: State,
     pub(crate) net: N,
     pub(crate) optim: ModuleOptimizer,
-    /// The best epoch's network (inference mode is applied by the caller).
+    /// The best epoch's network, in inference mode.
     pub(crate) best: Option<N>,
     pub(crate) rng: ChaCha8Rng,
 }
@@ -215,8 +215,11 @@ impl Checkpoints {
             into.try_load_record(record)
                 .map_err(|e| format!("{} does not fit the network: {e}", f.file))
         };
+        // Taken to inference mode at once: a module's clone shares its batch-norm running
+        // statistics with the original, so loading the last epoch's weights into `fresh` next
+        // would overwrite the best epoch's statistics; `valid()` gives the best its own copy.
         let best = match &state.best {
-            Some(b) => Some(module(&b.net, fresh.clone())?),
+            Some(b) => Some(module(&b.net, fresh.clone())?.valid()),
             None => None,
         };
         let net = module(&state.net, fresh)?;
@@ -415,5 +418,83 @@ mod tests {
         assert_eq!(r.state.epoch, 3);
         assert_eq!(logits(&r.net), logits(&nets[2]));
         assert_eq!(logits(&r.best.expect("the best epoch")), logits(&nets[1]));
+    }
+}
+
+#[cfg(test)]
+mod batch_norm {
+    use super::*;
+    use crate::models::{Classifier, CnnConfig, Input, ModelKind, Network};
+    use crate::train::TrainConfig;
+    use burn::tensor::{Device, Tensor, TensorData};
+
+    /// A CNN's best epoch restored from a checkpoint predicts as it did when it was the best:
+    /// its batch-norm running statistics are its own, not the last epoch's (a module's clone
+    /// shares them, and the last epoch's weights are loaded after the best's).
+    #[test]
+    fn a_restored_best_epoch_keeps_its_own_batch_norm_statistics() {
+        let dir = tempfile::tempdir().unwrap();
+        let ad = Device::flex().autodiff();
+        let network = Network::Cnn(CnnConfig {
+            channels: vec![4, 8],
+            features: 8,
+            ..CnnConfig::new(2, 8, 2)
+        });
+        let views = |d: &Device, k: f32| {
+            let v: Vec<f32> = (0..4 * 2 * 64)
+                .map(|i| ((i % 13) as f32 * k) / 13.0)
+                .collect();
+            Tensor::<4>::from_data(TensorData::new(v, [4, 2, 8, 8]), d)
+        };
+        let logits = |n: &Classifier| -> Vec<f32> {
+            let x = Input::Views(views(&Device::flex(), 0.5));
+            n.valid().logits(x).into_data().try_to_vec().unwrap()
+        };
+        let optim = || TrainConfig::defaults(ModelKind::Cnn).optimizer();
+        // Training steps move the weights and the running statistics.
+        let mut net = network.init(&ad);
+        let mut opt = optim();
+        let mut step = |net: Classifier, k: f32| {
+            let l = net.logits(Input::Views(views(&ad, k)));
+            let loss = crate::models::nll_loss(l, &[0, 1, 0, 1], &[1.0; 4]);
+            let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &net);
+            opt.step(0.1, net, grads)
+        };
+        net = step(net, 0.3);
+        let best = net.valid();
+        let want = logits(&best);
+        for k in [0.2f32, 0.9, 0.4] {
+            net = step(net, k);
+        }
+        assert_ne!(logits(&net), want);
+        let rng = crate::seeding::rng(0, crate::seeding::Stream::ViewBatches);
+        let history: Vec<EpochStats> = (1..=2)
+            .map(|epoch| EpochStats {
+                epoch,
+                loss: 1.0,
+                train_accuracy: 0.5,
+                val_accuracy: Some(0.5),
+                val_loss: Some(1.0),
+            })
+            .collect();
+        let snapshot = Snapshot {
+            epoch: 2,
+            step: 4,
+            samples: 16,
+            seconds: 0.0,
+            rng: &rng,
+            history: &history,
+            best: Some((0.5, 1.0, 1)),
+            since_best: 1,
+            finished: false,
+        };
+        let ck = Checkpoints::new(dir.path().join("ck"));
+        ck.save(&snapshot, &net, Some(&best), &optim()).unwrap();
+        let r = ck
+            .load(network.init(&ad), optim(), rng.clone())
+            .unwrap()
+            .expect("a checkpoint");
+        assert_eq!(logits(&r.best.expect("the best epoch")), want);
+        assert_eq!(logits(&r.net), logits(&net));
     }
 }

@@ -250,7 +250,7 @@ where
                 first_epoch = r.state.epoch + 1;
                 finished = r.state.finished;
                 if let (Some(b), Some(m)) = (&r.state.best, r.best) {
-                    stopping.restore(b.accuracy, b.loss, b.epoch, m.valid(), r.state.since_best);
+                    stopping.restore(b.accuracy, b.loss, b.epoch, m, r.state.since_best);
                 }
                 history = r.state.history;
             }
