@@ -339,9 +339,46 @@ impl Checkpoints {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::{Activation, Classifier, Input, ModelKind, NetConfig, Network};
+    use crate::models::{Activation, Classifier, CnnConfig, Input, ModelKind, NetConfig, Network};
     use crate::train::TrainConfig;
     use burn::tensor::{Device, Tensor, TensorData};
+
+    fn optim() -> ModuleOptimizer {
+        TrainConfig::defaults(ModelKind::Mlp).optimizer()
+    }
+
+    /// `epochs` epochs of made-up numbers.
+    fn history(epochs: usize) -> Vec<EpochStats> {
+        (1..=epochs)
+            .map(|epoch| EpochStats {
+                epoch,
+                loss: 1.0,
+                train_accuracy: 0.5,
+                val_accuracy: Some(0.5),
+                val_loss: Some(1.0),
+            })
+            .collect()
+    }
+
+    /// The end of `epoch`, whose best epoch so far is `best`.
+    fn snapshot<'a>(
+        rng: &'a ChaCha8Rng,
+        history: &'a [EpochStats],
+        epoch: usize,
+        best: usize,
+    ) -> Snapshot<'a> {
+        Snapshot {
+            epoch,
+            step: epoch,
+            samples: epoch,
+            seconds: 0.0,
+            rng,
+            history: &history[..epoch],
+            best: Some((0.5, 1.0, best)),
+            since_best: epoch - best,
+            finished: false,
+        }
+    }
 
     #[test]
     fn a_best_epoch_between_two_checkpoints_is_saved_with_the_later_one() {
@@ -355,17 +392,12 @@ mod tests {
             dropout: 0.0,
         });
         let x = || {
-            Tensor::<2>::from_data(
-                TensorData::new(vec![0.3f32, -1.0, 2.0], [1, 3]),
-                &Device::flex(),
-            )
+            let v = vec![0.3f32, -1.0, 2.0];
+            Tensor::<2>::from_data(TensorData::new(v, [1, 3]), &Device::flex())
         };
         let logits = |n: &Classifier| -> Vec<f32> {
-            n.valid()
-                .logits(Input::Rows(x()))
-                .into_data()
-                .try_to_vec()
-                .unwrap()
+            let l = n.valid().logits(Input::Rows(x()));
+            l.into_data().try_to_vec().unwrap()
         };
         // Three networks with their own weights (drawn on first use).
         let nets: Vec<Classifier> = (0..3)
@@ -376,41 +408,26 @@ mod tests {
             })
             .collect();
         assert_ne!(logits(&nets[1]), logits(&nets[2]));
-        let optim = || TrainConfig::defaults(ModelKind::Mlp).optimizer();
         let rng = crate::seeding::rng(0, crate::seeding::Stream::DescriptorBatches);
-        let history: Vec<EpochStats> = (1..=3)
-            .map(|epoch| EpochStats {
-                epoch,
-                loss: 1.0,
-                train_accuracy: 0.5,
-                val_accuracy: Some(0.5),
-                val_loss: Some(1.0),
-            })
-            .collect();
-        let snapshot = |epoch: usize, best: usize| Snapshot {
-            epoch,
-            step: epoch,
-            samples: epoch,
-            seconds: 0.0,
-            rng: &rng,
-            history: &history[..epoch],
-            best: Some((0.5, 1.0, best)),
-            since_best: epoch - best,
-            finished: false,
-        };
+        let history = history(3);
         let ck = Checkpoints::new(dir.path().join("ck"));
-        ck.save(&snapshot(1, 1), &nets[0], Some(&nets[0]), &optim())
-            .unwrap();
+        ck.save(
+            &snapshot(&rng, &history, 1, 1),
+            &nets[0],
+            Some(&nets[0]),
+            &optim(),
+        )
+        .unwrap();
         // Epoch 2 became the best while no checkpoint was due (a throttled checkpoint skips
         // epochs): epoch 3's checkpoint must carry epoch 2's weights, from the loop's copy.
+        let at_3 = snapshot(&rng, &history, 3, 2);
         assert!(
             Checkpoints::new(dir.path().join("other"))
-                .save(&snapshot(3, 2), &nets[2], None, &optim())
+                .save(&at_3, &nets[2], None, &optim())
                 .is_err(),
             "without them, it cannot be written"
         );
-        ck.save(&snapshot(3, 2), &nets[2], Some(&nets[1]), &optim())
-            .unwrap();
+        ck.save(&at_3, &nets[2], Some(&nets[1]), &optim()).unwrap();
         let r = ck
             .load(network.init(&ad), optim(), rng.clone())
             .unwrap()
@@ -419,14 +436,6 @@ mod tests {
         assert_eq!(logits(&r.net), logits(&nets[2]));
         assert_eq!(logits(&r.best.expect("the best epoch")), logits(&nets[1]));
     }
-}
-
-#[cfg(test)]
-mod batch_norm {
-    use super::*;
-    use crate::models::{Classifier, CnnConfig, Input, ModelKind, Network};
-    use crate::train::TrainConfig;
-    use burn::tensor::{Device, Tensor, TensorData};
 
     /// A CNN's best epoch restored from a checkpoint predicts as it did when it was the best:
     /// its batch-norm running statistics are its own, not the last epoch's (a module's clone
@@ -450,7 +459,6 @@ mod batch_norm {
             let x = Input::Views(views(&Device::flex(), 0.5));
             n.valid().logits(x).into_data().try_to_vec().unwrap()
         };
-        let optim = || TrainConfig::defaults(ModelKind::Cnn).optimizer();
         // Training steps move the weights and the running statistics.
         let mut net = network.init(&ad);
         let mut opt = optim();
@@ -468,28 +476,10 @@ mod batch_norm {
         }
         assert_ne!(logits(&net), want);
         let rng = crate::seeding::rng(0, crate::seeding::Stream::ViewBatches);
-        let history: Vec<EpochStats> = (1..=2)
-            .map(|epoch| EpochStats {
-                epoch,
-                loss: 1.0,
-                train_accuracy: 0.5,
-                val_accuracy: Some(0.5),
-                val_loss: Some(1.0),
-            })
-            .collect();
-        let snapshot = Snapshot {
-            epoch: 2,
-            step: 4,
-            samples: 16,
-            seconds: 0.0,
-            rng: &rng,
-            history: &history,
-            best: Some((0.5, 1.0, 1)),
-            since_best: 1,
-            finished: false,
-        };
+        let history = history(2);
         let ck = Checkpoints::new(dir.path().join("ck"));
-        ck.save(&snapshot, &net, Some(&best), &optim()).unwrap();
+        ck.save(&snapshot(&rng, &history, 2, 1), &net, Some(&best), &optim())
+            .unwrap();
         let r = ck
             .load(network.init(&ad), optim(), rng.clone())
             .unwrap()
