@@ -34,7 +34,7 @@ pub const NORMALIZATION_FILE: &str = "normalization.json";
 pub const MANIFEST_FILE: &str = "features_manifest.json";
 /// Machine-readable report.
 pub const REPORT_FILE: &str = "report.json";
-/// Layout version of a model folder: 2 since the training settings hold a [`ModelSpec`](crate::train::ModelSpec) and
+/// Layout version of a model folder: 2 since the training settings hold a [`ModelSpec`](crate::models::ModelSpec) and
 /// the network shape is one [`Network`](crate::models::Network). Folders of format 1 are still read.
 pub const MODEL_FORMAT_VERSION: u32 = 2;
 

@@ -507,7 +507,7 @@ impl Classifier {
         }
     }
 
-    /// Logit columns ([`ShapeModel::outputs`]).
+    /// Logit columns: one per class, or one for two-class logistic regression (a sigmoid).
     pub fn outputs(&self) -> usize {
         match self {
             Classifier::Dense(n) => n.outputs(),
@@ -525,8 +525,8 @@ impl Classifier {
         }
     }
 
-    /// Appends the network at inference to `g` ([`ShapeModel::to_onnx`]); `None` when
-    /// `network` is not its shape.
+    /// Appends the network at inference to `g`: the name of its logits of the inputs named
+    /// in `input`; `None` when `network` is not its shape.
     pub(crate) fn to_onnx(
         &self,
         g: &mut Graph,
