@@ -145,12 +145,7 @@ fn graph(model: &SavedModel, dir: &Path) -> Result<(pb::ModelProto, OnnxSummary)
     } else {
         None
     };
-    let names = match (views, rows) {
-        (Some(v), Some(r)) => Input::RowsAndViews(v, r),
-        (Some(v), None) => Input::Views(v),
-        (None, Some(r)) => Input::Rows(r),
-        (None, None) => unreachable!("every network reads rows or views"),
-    };
+    let names = Input::from_parts(views, rows).expect("every network reads rows or views");
     let logits = model
         .model
         .to_onnx(&mut g, network, &names)

@@ -84,6 +84,16 @@ pub enum Input<V, R> {
 pub type ModelInput = Input<Tensor<4>, Tensor<2>>;
 
 impl<V, R> Input<V, R> {
+    /// The input made of `views` and `rows`, whichever are there; `None` when neither is.
+    pub fn from_parts(views: Option<V>, rows: Option<R>) -> Option<Input<V, R>> {
+        match (views, rows) {
+            (Some(v), Some(r)) => Some(Input::RowsAndViews(v, r)),
+            (Some(v), None) => Some(Input::Views(v)),
+            (None, Some(r)) => Some(Input::Rows(r)),
+            (None, None) => None,
+        }
+    }
+
     /// What it holds.
     pub fn reads(&self) -> Reads {
         match self {

@@ -78,22 +78,6 @@ pub struct Fit<N> {
     pub samples_per_second: f64,
 }
 
-impl<N> Fit<N> {
-    /// The same fit with its network turned into another type (wrapped in an enum, say).
-    pub fn map<M>(self, f: impl FnOnce(N) -> M) -> Fit<M> {
-        Fit {
-            net: f(self.net),
-            history: self.history,
-            best_epoch: self.best_epoch,
-            train_size: self.train_size,
-            val_size: self.val_size,
-            train_seconds: self.train_seconds,
-            diverged: self.diverged,
-            samples_per_second: self.samples_per_second,
-        }
-    }
-}
-
 /// Splits `data` into training and validation samples: a seeded, stratified `val_fraction`
 /// of each class (see [`super::validation_split`]).
 pub fn split<B: Batcher>(data: &B, val_fraction: f64, seed: u64) -> (B, B) {

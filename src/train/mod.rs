@@ -80,7 +80,7 @@ fn standardized_parts(
     let standardizer = Standardizer::fit_mapped(columns, &tr.x, map);
     standardizer.apply(&mut tr.x);
     standardizer.apply(&mut va.x);
-    (RowSet::new(&tr, d), RowSet::new(&va, d), standardizer)
+    (RowSet::new(tr, d), RowSet::new(va, d), standardizer)
 }
 
 /// Trains `network` on the training shapes `data` (`columns` names the rows' values), the same
@@ -112,17 +112,17 @@ pub fn train(
     let rows = data
         .rows()
         .map(|r| standardized_parts(r, columns, cfg.histograms, &split));
-    let views = data.views().map(|v| (v.subset(tr_idx), v.subset(va_idx)));
-    let (mut tr, mut va, standardizer) = match (views, rows) {
-        (None, Some((tr, va, s))) => (Input::Rows(tr), Input::Rows(va), Some(s)),
-        (Some((tr, va)), None) => (Input::Views(tr), Input::Views(va), None),
-        (Some((tv, vv)), Some((tr, va, s))) => (
-            Input::RowsAndViews(tv, tr),
-            Input::RowsAndViews(vv, va),
-            Some(s),
-        ),
-        (None, None) => unreachable!("every input holds rows or views"),
+    let (tr_views, va_views) = data
+        .views()
+        .map(|v| (v.subset(tr_idx), v.subset(va_idx)))
+        .unzip();
+    let (tr_rows, va_rows, standardizer) = match rows {
+        Some((tr, va, s)) => (Some(tr), Some(va), Some(s)),
+        None => (None, None, None),
     };
+    let parts = "every input holds rows or views";
+    let mut tr = Input::from_parts(tr_views, tr_rows).expect(parts);
+    let mut va = Input::from_parts(va_views, va_rows).expect(parts);
     if let (Some(v), Some(s)) = (tr.views_mut(), cfg.model.cnn()) {
         v.augment = AugmentSpec {
             flip: s.flip,

@@ -19,11 +19,11 @@ pub struct RowSet {
 }
 
 impl RowSet {
-    /// The rows of `s` (already standardised), `columns` values each.
-    pub fn new(s: &Samples, columns: usize) -> RowSet {
+    /// The rows of `s` (already standardised), `columns` values each, taking its arrays.
+    pub fn new(s: Samples, columns: usize) -> RowSet {
         RowSet {
-            x: s.x.clone(),
-            y: s.y.clone(),
+            x: s.x,
+            y: s.y,
             columns,
         }
     }

@@ -24,7 +24,7 @@ impl Shapes {
         views: Option<&ViewSet>,
         standardizer: Option<&Standardizer>,
     ) -> Option<Shapes> {
-        let rows = || {
+        let rows = if reads.rows() {
             let (r, s) = (rows?, standardizer?);
             let mut x = r.x.clone();
             s.apply(&mut x);
@@ -33,12 +33,15 @@ impl Shapes {
                 y: r.y.clone(),
                 columns: s.columns.len(),
             })
+        } else {
+            None
         };
-        Some(match reads {
-            Reads::Rows => Input::Rows(rows()?),
-            Reads::Views => Input::Views(views?.clone()),
-            Reads::RowsAndViews => Input::RowsAndViews(views?.clone(), rows()?),
-        })
+        let views = if reads.views() {
+            Some(views?.clone())
+        } else {
+            None
+        };
+        Input::from_parts(views, rows)
     }
 }
 
