@@ -584,6 +584,30 @@ fn cnn_trains_on_views_predicts_and_reports_bad_views() {
     let p: f64 = top.iter().map(|t| t[1].as_f64().unwrap()).sum();
     assert!(p > 0.0 && p <= 1.0 + 1e-5);
 
+    // Training on a random 3 of each shape's views: recorded in the model's settings, and
+    // the model still reads every view when it is tested and predicts.
+    let few = d.path().join("models/few");
+    ok(&shapeclf(&[
+        "train",
+        "--model",
+        "cnn",
+        "--features",
+        s(&features),
+        "--out",
+        s(&few),
+        "--epochs",
+        "2",
+        "--channels",
+        "8,16",
+        "--hidden",
+        "32",
+        "--train-views",
+        "3",
+    ]));
+    let c: serde_json::Value = serde_json::from_str(&read(&few.join("config.json"))).unwrap();
+    assert_eq!(c["train"]["model"]["train_views"], 3, "{c}");
+    ok(&shapeclf(&["predict", "--model", s(&few), s(&mug)]));
+
     // A model whose manifest records other views than the network takes is refused.
     let m = read(&cnn.join("features_manifest.json"))
         .replace("\"resolution\": 16", "\"resolution\": 32");

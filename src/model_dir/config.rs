@@ -120,6 +120,7 @@ impl ConfigV1 {
                 dropout: t.dropout,
                 flip: t.flip,
                 jitter: t.jitter,
+                train_views: 0,
             }),
             // Every later kind came after format 1.
             other => return Err(format!("format 1 has no {} model", other.name())),

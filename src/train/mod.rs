@@ -127,6 +127,7 @@ pub fn train(
         v.augment = AugmentSpec {
             flip: s.flip,
             jitter: s.jitter,
+            views: s.train_views,
         };
     }
     for set in [&mut tr, &mut va] {

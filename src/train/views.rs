@@ -85,6 +85,9 @@ pub struct AugmentSpec {
     pub flip: bool,
     /// Random shifts of up to this many pixels.
     pub jitter: usize,
+    /// Views of each shape a training batch keeps, drawn at random (0, or the view count
+    /// or more: all of them, in order).
+    pub views: usize,
 }
 
 impl ViewSet {
@@ -216,20 +219,32 @@ impl Batcher for ViewSet {
         } else {
             idx.iter().map(|&i| self.shape_pixels(i)).collect()
         };
-        match rng {
+        let per_view = self.channel_count() * r * r;
+        let kept = match rng {
             Some(rng) => {
+                let kept = self.kept_views(true);
                 for px in &read {
                     let aug = Augment::draw(rng, self.augment.flip, self.augment.jitter);
-                    push_views(&mut x, px, r, aug);
+                    match self.draw_views(rng) {
+                        None => push_views(&mut x, px, r, aug),
+                        Some(pick) => {
+                            for v in pick {
+                                push_views(&mut x, &px[v * per_view..(v + 1) * per_view], r, aug);
+                            }
+                        }
+                    }
                 }
+                kept
             }
             None => {
                 for px in &read {
                     push_views(&mut x, px, r, Augment::default());
                 }
+                self.views
             }
-        }
-        Tensor::from_data(TensorData::new(x, [idx.len(), self.planes(), r, r]), device)
+        };
+        let planes = kept * self.channel_count();
+        Tensor::from_data(TensorData::new(x, [idx.len(), planes, r, r]), device)
     }
 }
 
@@ -303,12 +318,35 @@ impl ViewSet {
             &inner,
         );
         let x = pixels.clone().select(0, rows);
-        let augs: Vec<Augment> = match rng {
-            Some(rng) => idx
+        // Drawn shape by shape, augmentation then views, as the host path draws them.
+        let mut augs = Vec::new();
+        let mut picks = Vec::new();
+        if let Some(rng) = rng {
+            for _ in idx {
+                augs.push(Augment::draw(rng, self.augment.flip, self.augment.jitter));
+                picks.extend(self.draw_views(rng));
+            }
+        }
+        let (x, p) = if picks.is_empty() {
+            (x, p)
+        } else {
+            // Keep the drawn views' planes: rows of the batch's `[b * p, r * r]` planes.
+            let ch = self.channel_count();
+            let planes: Vec<i64> = picks
                 .iter()
-                .map(|_| Augment::draw(rng, self.augment.flip, self.augment.jitter))
-                .collect(),
-            None => Vec::new(),
+                .enumerate()
+                .flat_map(|(s, pick)| {
+                    pick.iter()
+                        .flat_map(move |&v| (0..ch).map(move |c| (s * p + v * ch + c) as i64))
+                })
+                .collect();
+            let kept = planes.len() / b;
+            let planes = Tensor::<1, Int>::from_data(TensorData::new(planes, [b * kept]), &inner);
+            let x = x
+                .reshape([b * p, r * r])
+                .select(0, planes)
+                .reshape([b, kept * r * r]);
+            (x, kept)
         };
         let x = if augs.iter().all(|a| *a == Augment::default()) {
             x.reshape([b, p, r, r])
@@ -330,6 +368,27 @@ impl ViewSet {
         } else {
             x
         }
+    }
+
+    /// Views per shape in a batch: all of them when evaluating, or the views the
+    /// augmentation keeps when training.
+    fn kept_views(&self, training: bool) -> usize {
+        match self.augment.views {
+            k if training && k > 0 && k < self.views => k,
+            _ => self.views,
+        }
+    }
+
+    /// The views a training batch keeps of one shape, drawn from `rng` in increasing order;
+    /// `None` (and no draw) when it keeps them all.
+    fn draw_views(&self, rng: &mut ChaCha8Rng) -> Option<Vec<usize>> {
+        let k = self.kept_views(true);
+        if k == self.views {
+            return None;
+        }
+        let mut pick = rand::seq::index::sample(rng, self.views, k).into_vec();
+        pick.sort_unstable();
+        Some(pick)
     }
 
     /// The seeded, stratified validation split of [`super::split`] made over meshes rather
@@ -448,48 +507,93 @@ mod tests {
     }
 
     /// Batches gathered and augmented from views staged in device memory are the host's
-    /// batches pixel for pixel, and draw the same random numbers.
+    /// batches pixel for pixel, and draw the same random numbers: with every view, and with
+    /// a random few of them, of one channel and of two.
     #[test]
     fn staged_batches_equal_host_batches() {
         let device = Device::flex();
-        let mut host = crate::fixtures::squares_and_crosses(20, 3, 4);
-        host.channels = 1;
-        host.augment = AugmentSpec {
-            flip: true,
-            jitter: 3,
-        };
-        let mut staged = host.clone();
-        staged.upload(&device);
-        assert!(staged.staged.is_some());
-        // On the CPU itself nothing is staged: the views are in memory already.
-        assert!(!host.clone().stage(&device));
-        let idx = [7usize, 0, 19, 3, 3, 11];
-        let (mut a, mut b) = (
-            crate::seeding::rng(5, Stream::ViewBatches),
-            crate::seeding::rng(5, Stream::ViewBatches),
-        );
-        for _ in 0..4 {
-            let want = host.batch(&idx, Some(&mut a), &device);
-            let got = staged.batch(&idx, Some(&mut b), &device);
-            assert_eq!(got.dims(), want.dims());
-            let (w, g): (Vec<f32>, Vec<f32>) = (
-                want.into_data().try_to_vec().unwrap(),
-                got.into_data().try_to_vec().unwrap(),
+        let mut one = crate::fixtures::squares_and_crosses(20, 3, 4);
+        one.channels = 1;
+        let two = two_channels(&one);
+        for (base, keep) in [(&one, 0), (&one, 2), (&two, 1), (&two, 3)] {
+            let mut host = base.clone();
+            host.augment = AugmentSpec {
+                flip: true,
+                jitter: 3,
+                views: keep,
+            };
+            let mut staged = host.clone();
+            staged.upload(&device);
+            assert!(staged.staged.is_some());
+            // On the CPU itself nothing is staged: the views are in memory already.
+            assert!(!host.clone().stage(&device));
+            let idx = [7usize, 0, 19, 3, 3, 11];
+            let (mut a, mut b) = (
+                crate::seeding::rng(5, Stream::ViewBatches),
+                crate::seeding::rng(5, Stream::ViewBatches),
             );
+            let kept = if keep == 0 || keep >= 3 { 3 } else { keep };
+            for _ in 0..4 {
+                let want = host.batch(&idx, Some(&mut a), &device);
+                let got = staged.batch(&idx, Some(&mut b), &device);
+                assert_eq!(want.dims(), [6, kept * host.channel_count(), 16, 16]);
+                assert_eq!(got.dims(), want.dims());
+                let (w, g): (Vec<f32>, Vec<f32>) = (
+                    want.into_data().try_to_vec().unwrap(),
+                    got.into_data().try_to_vec().unwrap(),
+                );
+                assert_eq!(w, g, "{keep} views of {} channels", host.channel_count());
+            }
+            assert_eq!(a.random::<u64>(), b.random::<u64>());
+            // Prediction batches (no augmentation, every view), on the autodiff device too.
+            let ad = device.clone().autodiff();
+            let want = host.batch(&idx, None, &ad);
+            assert_eq!(want.dims(), [6, host.planes(), 16, 16]);
+            let w: Vec<f32> = want.into_data().try_to_vec().unwrap();
+            let got = staged.batch(&idx, None, &ad);
+            assert!(got.is_autodiff());
+            let g: Vec<f32> = got.into_data().try_to_vec().unwrap();
             assert_eq!(w, g);
         }
-        assert_eq!(a.random::<u64>(), b.random::<u64>());
-        // Prediction batches (no augmentation), and on the autodiff device too.
-        let ad = device.clone().autodiff();
-        let w: Vec<f32> = host
-            .batch(&idx, None, &ad)
-            .into_data()
-            .try_to_vec()
-            .unwrap();
-        let got = staged.batch(&idx, None, &ad);
-        assert!(got.is_autodiff());
-        let g: Vec<f32> = got.into_data().try_to_vec().unwrap();
-        assert_eq!(w, g);
+    }
+
+    /// A training batch that keeps `k` views holds, for each shape, `k` distinct views of
+    /// that shape (each with all its channels, in order) and varies which ones it draws.
+    #[test]
+    fn kept_views_are_distinct_views_of_their_shape() {
+        let device = Device::flex();
+        let mut set = two_channels(&crate::fixtures::squares_and_crosses(8, 6, 9));
+        set.augment.views = 2;
+        let plane = 16 * 16;
+        let mut rng = crate::seeding::rng(1, Stream::ViewBatches);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..10 {
+            let idx = [5usize, 2];
+            let x: Vec<f32> = set
+                .batch(&idx, Some(&mut rng), &device)
+                .into_data()
+                .try_to_vec()
+                .unwrap();
+            assert_eq!(x.len(), 2 * 2 * 2 * plane);
+            for (b, &i) in idx.iter().enumerate() {
+                let own: Vec<f32> = set
+                    .shape_pixels(i)
+                    .iter()
+                    .map(|&p| f32::from(p) * (1.0 / 255.0))
+                    .collect();
+                let mut found = Vec::new();
+                for kept in 0..2 {
+                    let view = &x[(b * 2 + kept) * 2 * plane..(b * 2 + kept + 1) * 2 * plane];
+                    let v = (0..6)
+                        .find(|v| own[v * 2 * plane..(v + 1) * 2 * plane] == *view)
+                        .expect("each kept view is one of the shape's own views");
+                    found.push(v);
+                }
+                assert!(found[0] < found[1], "distinct, in order: {found:?}");
+                seen.insert(found);
+            }
+        }
+        assert!(seen.len() > 3, "draws vary: {seen:?}");
     }
 
     #[test]

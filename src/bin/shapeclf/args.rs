@@ -163,6 +163,10 @@ pub(crate) struct TrainArgs {
     /// CNN: largest random shift of a training shape's views, in pixels (default: 2).
     #[arg(long)]
     pub(crate) jitter: Option<usize>,
+    /// CNN: views of each shape a training step reads, drawn at random (default: all); fewer
+    /// make training cheaper, evaluation still reads all.
+    #[arg(long, value_name = "K")]
+    pub(crate) train_views: Option<usize>,
 }
 
 #[derive(Args)]
@@ -375,4 +379,5 @@ fn view_branch(n: &mut CnnSpec, a: &TrainArgs) {
         .unwrap_or(std::mem::take(&mut n.channels));
     n.flip = n.flip && !a.no_flip;
     n.jitter = a.jitter.unwrap_or(n.jitter);
+    n.train_views = a.train_views.unwrap_or(n.train_views);
 }
