@@ -222,7 +222,7 @@ impl Batcher for ViewSet {
         let per_view = self.channel_count() * r * r;
         let kept = match rng {
             Some(rng) => {
-                let kept = self.kept_views(true);
+                let kept = self.kept_views();
                 for px in &read {
                     let aug = Augment::draw(rng, self.augment.flip, self.augment.jitter);
                     match self.draw_views(rng) {
@@ -346,6 +346,7 @@ impl ViewSet {
                 .reshape([b * p, r * r])
                 .select(0, planes)
                 .reshape([b, kept * r * r]);
+            // From here on `p` counts the planes kept per shape.
             (x, kept)
         };
         let x = if augs.iter().all(|a| *a == Augment::default()) {
@@ -370,11 +371,11 @@ impl ViewSet {
         }
     }
 
-    /// Views per shape in a batch: all of them when evaluating, or the views the
-    /// augmentation keeps when training.
-    fn kept_views(&self, training: bool) -> usize {
+    /// Views per shape in a training batch: those the augmentation keeps (evaluation batches
+    /// hold every view).
+    fn kept_views(&self) -> usize {
         match self.augment.views {
-            k if training && k > 0 && k < self.views => k,
+            k if k > 0 && k < self.views => k,
             _ => self.views,
         }
     }
@@ -382,7 +383,7 @@ impl ViewSet {
     /// The views a training batch keeps of one shape, drawn from `rng` in increasing order;
     /// `None` (and no draw) when it keeps them all.
     fn draw_views(&self, rng: &mut ChaCha8Rng) -> Option<Vec<usize>> {
-        let k = self.kept_views(true);
+        let k = self.kept_views();
         if k == self.views {
             return None;
         }
