@@ -10,6 +10,7 @@
 //! the weight gradient is `dY · colᵀ` over groups of images and the input gradient is
 //! `Wᵀ · dY` followed by col2im, each a GEMM of a useful shape.
 
+use super::par_chunks_zeroed;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
@@ -191,37 +192,36 @@ pub fn forward(x: &[f32], weight: &[f32], s: &ConvShape) -> Vec<f32> {
     let (p, kk) = (s.pixels(), s.patch());
     debug_assert_eq!(x.len(), s.n * s.cin * p);
     debug_assert_eq!(weight.len(), s.cout * kk);
-    let mut y = vec![0.0f32; s.n * s.cout * p];
     if p == 0 || s.cout == 0 || s.n == 0 {
-        return y;
+        return vec![0.0f32; s.n * s.cout * p];
     }
     let g = s.group();
-    y.par_chunks_mut(g * s.cout * p)
-        .zip(x.par_chunks(g * s.cin * p))
-        .for_each_init(
-            || (Vec::new(), Vec::new()),
-            |(col, yg), (out, xs)| {
-                let m = xs.len() / (s.cin * p);
-                let ld = m * p;
-                col.resize(kk * ld, 0.0);
-                for (j, xn) in xs.chunks_exact(s.cin * p).enumerate() {
-                    im2col(xn, s, col, ld, j * p);
+    par_chunks_zeroed(
+        s.n * s.cout * p,
+        g * s.cout * p,
+        || (Vec::new(), Vec::new()),
+        |(col, yg), gi, out: &mut [f32]| {
+            let xs = &x[gi * g * s.cin * p..][..out.len() / s.cout * s.cin];
+            let m = xs.len() / (s.cin * p);
+            let ld = m * p;
+            col.resize(kk * ld, 0.0);
+            for (j, xn) in xs.chunks_exact(s.cin * p).enumerate() {
+                im2col(xn, s, col, ld, j * p);
+            }
+            if m == 1 {
+                gemm_strided(s.cout, p, kk, out, false, weight, (kk, 1), col, (p, 1));
+                return;
+            }
+            // Y_g (cout x ld) = W · col_g, then each image's columns to its NCHW block.
+            yg.resize(s.cout * ld, 0.0);
+            gemm_strided(s.cout, ld, kk, yg, false, weight, (kk, 1), col, (ld, 1));
+            for (j, yn) in out.chunks_exact_mut(s.cout * p).enumerate() {
+                for (o, dst) in yn.chunks_exact_mut(p).enumerate() {
+                    dst.copy_from_slice(&yg[o * ld + j * p..o * ld + (j + 1) * p]);
                 }
-                if m == 1 {
-                    gemm_strided(s.cout, p, kk, out, false, weight, (kk, 1), col, (p, 1));
-                    return;
-                }
-                // Y_g (cout x ld) = W · col_g, then each image's columns to its NCHW block.
-                yg.resize(s.cout * ld, 0.0);
-                gemm_strided(s.cout, ld, kk, yg, false, weight, (kk, 1), col, (ld, 1));
-                for (j, yn) in out.chunks_exact_mut(s.cout * p).enumerate() {
-                    for (o, dst) in yn.chunks_exact_mut(p).enumerate() {
-                        dst.copy_from_slice(&yg[o * ld + j * p..o * ld + (j + 1) * p]);
-                    }
-                }
-            },
-        );
-    y
+            }
+        },
+    )
 }
 
 /// Gradient of the input: `dx[n] = col2im(Wᵀ · dy[n])`. `dy` is `n x cout x h x w`; returns
@@ -403,7 +403,8 @@ mod tests {
         }
     }
 
-    const SHAPES: [ConvShape; 4] = [
+    /// The last has two im2col groups of images, the second one short.
+    const SHAPES: [ConvShape; 5] = [
         ConvShape {
             n: 3,
             cin: 2,
@@ -434,6 +435,14 @@ mod tests {
             cout: 3,
             h: 4,
             w: 4,
+            k: 3,
+        },
+        ConvShape {
+            n: 7,
+            cin: 2,
+            cout: 3,
+            h: 16,
+            w: 16,
             k: 3,
         },
     ];
@@ -467,6 +476,8 @@ mod tests {
             (1, 48, 40, 17, 8),
             (3, 20, 33, 8, 13),
             (2, 64, 64, 12, 12),
+            // F(2x2): two images per group, the last group short.
+            (5, 3, 4, 6, 8),
         ] {
             v.push(ConvShape {
                 n,

@@ -254,9 +254,18 @@ pub fn backward_train(
     });
     let dbeta: Vec<f32> = sums.iter().map(|t| t.0 as f32).collect();
     let dgamma: Vec<f32> = sums.iter().map(|t| t.1 as f32).collect();
-    let mut dx = vec![0.0f32; x.len()];
-    if plane > 0 {
-        dx.par_chunks_mut(plane).enumerate().for_each(|(i, out)| {
+    if plane == 0 {
+        return Grads {
+            dx: Vec::new(),
+            dgamma,
+            dbeta,
+        };
+    }
+    let dx = super::par_chunks_zeroed(
+        x.len(),
+        plane,
+        || (),
+        |_, i, out: &mut [f32]| {
             let ch = i % s.c;
             let src = &x[i * plane..(i + 1) * plane];
             let (a, b, m, is) = (scale[ch], shift[ch], mean[ch], inv_std[ch]);
@@ -278,7 +287,7 @@ pub fn backward_train(
                     out[at] += kc * g;
                 }
             }
-        });
-    }
+        },
+    );
     Grads { dx, dgamma, dbeta }
 }

@@ -10,8 +10,8 @@
 //! 8 x 8 blocks at a time), on 16 channels at once, so they vectorise whatever the map size;
 //! where the CPU has AVX-512 they are compiled for it.
 
+use super::super::par_chunks_zeroed;
 use super::{ConvShape, gemm_strided};
-use rayon::prelude::*;
 use std::ops::{Add, Mul, Sub};
 
 /// Channels transformed at once: a transform works on vectors of this many channels, as
@@ -527,17 +527,19 @@ pub(super) fn forward<T: Tile>(x: &[f32], weight: &[f32], s: &ConvShape) -> Vec<
     let (cin, cout) = (s.cin, s.cout);
     assert_eq!(x.len(), s.n * cin * p);
     assert_eq!(weight.len(), cout * cin * 9);
-    let mut y = vec![0.0f32; s.n * cout * p];
     if p == 0 || cout == 0 || s.n == 0 {
-        return y;
+        return vec![0.0f32; s.n * cout * p];
     }
     let a2 = T::A * T::A;
     let per_image = s.h.div_ceil(T::M) * s.w.div_ceil(T::M);
     let g = (T::TILES / per_image).clamp(1, s.n);
     let u = filters::<T>(weight, cin, cout);
-    y.par_chunks_mut(g * cout * p)
-        .zip(x.par_chunks(g * cin * p))
-        .for_each_init(Scratch::default, |sc, (ys, xs)| {
+    par_chunks_zeroed(
+        s.n * cout * p,
+        g * cout * p,
+        Scratch::default,
+        |sc, gi, ys: &mut [f32]| {
+            let xs = &x[gi * g * cin * p..][..ys.len() / cout * cin];
             let nt = xs.len() / (cin * p) * per_image;
             sc.v.resize(nt * a2 * cin, 0.0);
             sc.m.resize(a2 * nt * cout, 0.0);
@@ -567,6 +569,6 @@ pub(super) fn forward<T: Tile>(x: &[f32], weight: &[f32], s: &ConvShape) -> Vec<
             for (j, yn) in ys.chunks_exact_mut(cout * p).enumerate() {
                 transform_outputs::<T>(&sc.m, nt, j * per_image, s, &mut sc.out, yn);
             }
-        });
-    y
+        },
+    )
 }
