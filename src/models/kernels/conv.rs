@@ -2,8 +2,8 @@
 //! bias) and both of its gradients, each as im2col and one GEMM (the `gemm` crate, which picks
 //! AVX-512, AVX2 or scalar kernels at run time), parallel over images with rayon; the forward
 //! pass and the input gradient of 3x3 kernels with enough channels go through Winograd
-//! F(4x4, 3x3) or F(2x2, 3x3) instead (4 or 2.25 times fewer multiplications, see
-//! the `winograd` module).
+//! F(4x4, 3x3) or F(2x2, 3x3) instead (4 or 2.25 times fewer multiplications), and their weight
+//! gradient through F(3x3, 2x2) (2.25 times fewer; see the `winograd` module).
 //!
 //! Why not burn-flex's own conv2d: it copies NCHW to NHWC on every call, and differentiates the
 //! weight as a convolution of the swapped input with a 32x32 "kernel" of output gradients. Here

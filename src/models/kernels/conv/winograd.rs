@@ -4,7 +4,9 @@
 //! channels are as many GEMMs `(tiles x cin) · (cin x cout)`; each m x m output tile is
 //! `Aᵀ M A`, cropped at the edges. F(2x2) (points 0, ±1, ∞, transforms that only add) does 4
 //! multiplications per output pixel and input channel, F(4x4) (points 0, ±1, ±2, ∞) 2.25,
-//! against im2col's nine.
+//! against im2col's nine. The weight gradient runs the transpose, F(3x3, 2x2): 2 x 2 tiles of
+//! the output gradient against the 4 x 4 input tiles under them, 16 products per 4 pixels
+//! against im2col's 36.
 //!
 //! The transforms run channels-last (one image transposed to `h x w x c` with a zero border,
 //! 8 x 8 blocks at a time), on 16 channels at once, so they vectorise whatever the map size;
