@@ -1,9 +1,10 @@
 //! Where a CNN training step's time goes, operation by operation, on burn-flex: each conv
 //! block's forward convolution, input gradient, weight gradient, batch norm + ReLU forward and
-//! backward, and 2x2 max pooling forward and backward, for Burn's generic operations and for
-//! shapeclf's kernels (`models::kernels`) at the default network's shapes (batch 16 x 12 views of
-//! 32x32, channels 32/64/128). Then one whole training step of each, so the rest (linear
-//! layers, loss, autodiff bookkeeping, optimiser) is the difference. Median of 7 runs each.
+//! backward, 2x2 max pooling forward and backward, and Adam's update of the weights, for Burn's
+//! generic operations and for shapeclf's kernels (`models::kernels`) at the default network's
+//! shapes (batch 16 x 12 views of 32x32, channels 32/64/128). Then one whole training step of
+//! each, so the rest (linear layers, loss, autodiff bookkeeping) is the difference. Median of 7
+//! runs each.
 //!
 //! `cargo run --release --example cnn_profile -- [BATCH] [VIEWS] [RES]`
 use std::time::Instant;
@@ -210,6 +211,38 @@ fn main() {
         cin = cout;
         side /= 2;
     }
+    // Adam's update of every weight of the network (with the default weight decay): burn-optim's
+    // Adam on one tensor of that size against the fused pass.
+    {
+        use burn::module::Module;
+        use burn::optim::{AdamConfig, Optimizer, decay::WeightDecayConfig};
+        let params = shapeclf::models::CnnConfig::new(views, res, 10)
+            .init(&Device::flex())
+            .num_params();
+        let adam = AdamConfig::new()
+            .with_weight_decay(Some(WeightDecayConfig::new(1e-4)))
+            .build();
+        let w = Tensor::<1>::random([params], Distribution::Normal(0.0, 1.0), &Device::flex());
+        let g = Tensor::<1>::random([params], Distribution::Normal(0.0, 0.1), &Device::flex());
+        let state = adam.step(1e-3, w.clone(), g.clone(), None).1;
+        let values = |t: &Tensor<1>| t.to_data().try_into_vec::<f32>().unwrap();
+        let (mut wv, gv) = (values(&w), values(&g));
+        let (mut m1, mut m2) = (values(&g), values(&g));
+        let step = kernels::adam::AdamStep {
+            lr: 1e-3,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            penalty: Some(1e-4),
+            continued: true,
+            combined: 1.0,
+            epsilon: 1e-5,
+        };
+        rows.push(Row {
+            op: format!("Adam step ({:.2} M weights)", params as f64 / 1e6),
+            burn: median(|| drop(adam.step(1e-3, w.clone(), g.clone(), state.clone()))),
+            ours: median(|| kernels::adam::step(&mut wv, &mut m1, &mut m2, &gv, &step)),
+        });
+    }
     // Whole training steps: the generic path first, then the kernels.
     let step = |generic: bool| {
         let status = std::process::Command::new(std::env::current_exe().unwrap())
@@ -245,7 +278,7 @@ fn main() {
         line(&r.op, r.burn, r.ours);
     }
     line(
-        "rest (linear, loss, optimiser)",
+        "rest (linear, loss, autodiff)",
         burn_step - bs,
         our_step - os,
     );

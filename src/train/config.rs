@@ -4,7 +4,7 @@
 use crate::setting::InvalidSetting;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
+use burn::optim::{ModuleOptimizer, SgdConfig};
 use serde::{Deserialize, Serialize};
 
 use super::HistogramMap;
@@ -229,7 +229,9 @@ impl TrainConfig {
                 .with_weight_decay(decay)
                 .with_momentum(Some(MomentumConfig::new().with_dampening(0.0)))
                 .init(),
-            OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
+            OptimizerKind::Adam => {
+                super::adam::FusedAdam::new(self.weight_decay).module_optimizer()
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 //! [`train()`] (split, standardise, augment, then the one loop, [`fit()`]), and the one batcher
 //! [`Shapes`], made of [`RowSet`] (descriptor rows) and [`ViewSet`] (stacks of depth views).
 
+mod adam;
 mod checkpoint;
 mod config;
 mod cv;

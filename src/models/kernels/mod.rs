@@ -7,6 +7,7 @@
 //! - [`norm`]: batch norm, ReLU and 2x2 max pooling as one operation, forward and backward in
 //!   two passes over the maps each.
 
+pub mod adam;
 pub mod conv;
 pub mod norm;
 
@@ -51,6 +52,17 @@ pub trait CnnKernels: Backend {
         let y = Self::relu(Self::batch_norm(x, gamma, beta, mean, var, epsilon));
         Self::max_pool2d(y, [2, 2], [2, 2], [0, 0], [1, 1], false)
     }
+
+    /// One Adam step of a parameter from its gradient: the new parameter and first and second
+    /// moments, updated in place where they are not shared ([`adam`]). Without earlier steps
+    /// (`step.continued` false) the moments given are only buffers to write.
+    fn adam_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        m1: FloatTensor<Self>,
+        m2: FloatTensor<Self>,
+        step: adam::AdamStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 /// Environment variable that, set to `burn`, makes the CNN use Burn's generic operations on
@@ -189,6 +201,38 @@ where
     v
 }
 
+/// [`CnnKernels::adam_step`] on tensors of burn-flex (with or without autodiff) holding f32.
+pub fn adam_step<const D: usize>(
+    param: Tensor<D>,
+    grad: Tensor<D>,
+    m1: Tensor<D>,
+    m2: Tensor<D>,
+    step: adam::AdamStep,
+) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
+    let (p, a, b) = <Dispatch as CnnKernels>::adam_step(
+        param.into_dispatch(),
+        grad.into_dispatch(),
+        m1.into_dispatch(),
+        m2.into_dispatch(),
+        step,
+    );
+    (
+        Tensor::from_dispatch(p),
+        Tensor::from_dispatch(a),
+        Tensor::from_dispatch(b),
+    )
+}
+
+/// `t` itself when its values fill its storage in row-major order, else a compact copy: what
+/// may be updated through [`FlexTensor::storage_mut`].
+fn compact(t: FlexTensor) -> FlexTensor {
+    let whole = t.bytes().len() / std::mem::size_of::<f32>();
+    match t.layout().contiguous_offsets() {
+        Some((0, end)) if end == whole => t,
+        _ => t.to_contiguous(),
+    }
+}
+
 /// The f32 values of a flex tensor in row-major order (a copy only when it is strided).
 fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
@@ -257,6 +301,24 @@ impl CnnKernels for Flex {
             tensor(out.mean, vec![m.c]),
             tensor(out.var, vec![m.c]),
         )
+    }
+
+    fn adam_step(
+        param: FlexTensor,
+        grad: FlexTensor,
+        m1: FlexTensor,
+        m2: FlexTensor,
+        step: adam::AdamStep,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let (mut p, mut a, mut b) = (compact(param), compact(m1), compact(m2));
+        adam::step(
+            p.storage_mut(),
+            a.storage_mut(),
+            b.storage_mut(),
+            &values(&grad),
+            &step,
+        );
+        (p, a, b)
     }
 
     fn bn_relu_pool_eval(
@@ -404,6 +466,28 @@ impl<C: CheckpointStrategy> CnnKernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(y),
         };
         (y, Self::from_inner(mean), Self::from_inner(var))
+    }
+
+    /// Untracked: an optimiser's update is not differentiated.
+    fn adam_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        m1: FloatTensor<Self>,
+        m2: FloatTensor<Self>,
+        step: adam::AdamStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (p, a, b) = Flex::adam_step(
+            Self::inner(param),
+            Self::inner(grad),
+            Self::inner(m1),
+            Self::inner(m2),
+            step,
+        );
+        (
+            Self::from_inner(p),
+            Self::from_inner(a),
+            Self::from_inner(b),
+        )
     }
 }
 
