@@ -5,9 +5,7 @@
 //! `AdamState`, so checkpoints read and write as before.
 
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{
-    Adam, AdamConfig, AdamState, AdaptiveMomentumState, LearningRate, ModuleOptimizer, Optimizer,
-};
+use burn::optim::{Adam, AdamConfig, AdamState, AdaptiveMomentumState, LearningRate, Optimizer};
 use burn::tensor::{DType, Device, Tensor};
 
 use crate::models::kernels::{self, adam::AdamStep};
@@ -34,11 +32,6 @@ impl FusedAdam {
             .with_weight_decay(penalty.map(WeightDecayConfig::new))
             .build();
         FusedAdam { burn, penalty }
-    }
-
-    /// The optimiser of a whole module.
-    pub(crate) fn module_optimizer(self) -> ModuleOptimizer {
-        ModuleOptimizer::from(self)
     }
 }
 

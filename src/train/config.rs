@@ -230,7 +230,7 @@ impl TrainConfig {
                 .with_momentum(Some(MomentumConfig::new().with_dampening(0.0)))
                 .init(),
             OptimizerKind::Adam => {
-                super::adam::FusedAdam::new(self.weight_decay).module_optimizer()
+                ModuleOptimizer::from(super::adam::FusedAdam::new(self.weight_decay))
             }
         }
     }

@@ -34,40 +34,32 @@ const CHUNK: usize = 1 << 14;
 /// Updates `param`, `m1` and `m2` in place from `grad`.
 pub fn step(param: &mut [f32], m1: &mut [f32], m2: &mut [f32], grad: &[f32], c: &AdamStep) {
     assert!(param.len() == grad.len() && m1.len() == grad.len() && m2.len() == grad.len());
-    let (f1, f2) = (1.0 - c.beta_1, 1.0 - c.beta_2);
     param
         .par_chunks_mut(CHUNK)
         .zip(m1.par_chunks_mut(CHUNK))
         .zip(m2.par_chunks_mut(CHUNK))
         .zip(grad.par_chunks(CHUNK))
-        .for_each(|(((p, a), b), g)| chunk(p, a, b, g, c, f1, f2));
+        .for_each(|(((p, a), b), g)| chunk(p, a, b, g, c));
 }
 
 /// [`values`] compiled for AVX-512 where the CPU has it (16 lanes, against the baseline's 4).
-fn chunk(p: &mut [f32], a: &mut [f32], b: &mut [f32], g: &[f32], c: &AdamStep, f1: f32, f2: f32) {
+fn chunk(p: &mut [f32], a: &mut [f32], b: &mut [f32], g: &[f32], c: &AdamStep) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         #[target_feature(enable = "avx512f")]
-        fn wide(
-            p: &mut [f32],
-            a: &mut [f32],
-            b: &mut [f32],
-            g: &[f32],
-            c: &AdamStep,
-            f1: f32,
-            f2: f32,
-        ) {
-            values(p, a, b, g, c, f1, f2)
+        fn wide(p: &mut [f32], a: &mut [f32], b: &mut [f32], g: &[f32], c: &AdamStep) {
+            values(p, a, b, g, c)
         }
         // SAFETY: the CPU has AVX-512F, checked just above.
-        return unsafe { wide(p, a, b, g, c, f1, f2) };
+        return unsafe { wide(p, a, b, g, c) };
     }
-    values(p, a, b, g, c, f1, f2)
+    values(p, a, b, g, c)
 }
 
 /// The update of one run of values.
 #[inline(always)]
-fn values(p: &mut [f32], a: &mut [f32], b: &mut [f32], g: &[f32], c: &AdamStep, f1: f32, f2: f32) {
+fn values(p: &mut [f32], a: &mut [f32], b: &mut [f32], g: &[f32], c: &AdamStep) {
+    let (f1, f2) = (1.0 - c.beta_1, 1.0 - c.beta_2);
     for (((p, a), b), g) in p.iter_mut().zip(a).zip(b).zip(g) {
         // The order of burn-optim's operations: decay, moments, update.
         let g = match c.penalty {

@@ -263,13 +263,6 @@ pub fn backward_train(
     });
     let dbeta: Vec<f32> = sums.iter().map(|t| t.0 as f32).collect();
     let dgamma: Vec<f32> = sums.iter().map(|t| t.1 as f32).collect();
-    if plane == 0 {
-        return Grads {
-            dx: Vec::new(),
-            dgamma,
-            dbeta,
-        };
-    }
     let dx = super::par_chunks_zeroed(
         x.len(),
         plane,
