@@ -10,9 +10,10 @@
 //! the weight gradient is `dY · colᵀ` over groups of images and the input gradient is
 //! `Wᵀ · dY` followed by col2im, each a GEMM of a useful shape.
 
-use super::par_chunks_zeroed;
+use super::par_chunks_uninit;
 use gemm::Parallelism;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Sizes of one convolution: `n` images of `cin` channels of `h x w` pixels, `cout` filters of
 /// `k x k` (odd `k`).
@@ -61,9 +62,15 @@ impl ConvShape {
 /// Writes the im2col matrix of one image `x` (`cin x h x w`) into `col`, a
 /// `patch x ld` row-major matrix, starting at column `off`: row `(c, ky, kx)` holds the image
 /// shifted by `(ky - k/2, kx - k/2)` with zeros outside.
+///
+/// Each row is one copy of the plane's contiguous block at the shift's offset, then the few
+/// pixels that the flat copy wrapped round from a neighbouring image row are zeroed: a row of
+/// the image is 8 to 32 pixels, and a copy and two fills per image row (three calls into libc
+/// each) measured slower than the work they did.
 fn im2col(x: &[f32], s: &ConvShape, col: &mut [f32], ld: usize, off: usize) {
     let (h, w, k) = (s.h, s.w, s.k);
     let p = (k / 2) as isize;
+    let (hi, wi) = (h as isize, w as isize);
     for c in 0..s.cin {
         let plane = &x[c * h * w..(c + 1) * h * w];
         for ky in 0..k {
@@ -71,21 +78,30 @@ fn im2col(x: &[f32], s: &ConvShape, col: &mut [f32], ld: usize, off: usize) {
                 let row = (c * k + ky) * k + kx;
                 let dst = &mut col[row * ld + off..row * ld + off + h * w];
                 let (dy, dx) = (ky as isize - p, kx as isize - p);
-                // Columns of the output row that read inside the image.
-                let x0 = (-dx).max(0) as usize;
-                let x1 = (w as isize - dx.max(0)).max(x0 as isize) as usize;
-                for y in 0..h {
-                    let out = &mut dst[y * w..(y + 1) * w];
-                    let sy = y as isize + dy;
-                    if sy < 0 || sy >= h as isize || x0 >= x1 {
-                        out.fill(0.0);
-                        continue;
+                // Output rows y0..y1 and columns x0..x1 read inside the image.
+                let (y0, y1) = ((-dy).max(0), (hi - dy.max(0)).max(0));
+                let (x0, x1) = ((-dx).max(0), (wi - dx.max(0)).max(0));
+                if y0 >= y1 || x0 >= x1 {
+                    dst.fill(0.0);
+                    continue;
+                }
+                let (y0, y1, x0, x1) = (y0 as usize, y1 as usize, x0 as usize, x1 as usize);
+                // From the first inside pixel to the last: dst[i] = plane[i + dy * w + dx].
+                let (a, b) = (y0 * w + x0, (y1 - 1) * w + x1);
+                let from = (a as isize + dy * wi + dx) as usize;
+                dst[..a].fill(0.0);
+                dst[a..b].copy_from_slice(&plane[from..from + (b - a)]);
+                dst[b..].fill(0.0);
+                // The columns outside the image within rows y0..y1 (at most k / 2 each side).
+                if x0 > 0 || x1 < w {
+                    for r in dst[y0 * w..y1 * w].chunks_exact_mut(w) {
+                        for v in &mut r[..x0] {
+                            *v = 0.0;
+                        }
+                        for v in &mut r[x1..] {
+                            *v = 0.0;
+                        }
                     }
-                    let src = &plane[sy as usize * w..(sy as usize + 1) * w];
-                    out[..x0].fill(0.0);
-                    let sx0 = (x0 as isize + dx) as usize;
-                    out[x0..x1].copy_from_slice(&src[sx0..sx0 + (x1 - x0)]);
-                    out[x1..].fill(0.0);
                 }
             }
         }
@@ -135,6 +151,76 @@ fn gemm_strided(
     dst: &mut [f32],
     accumulate: bool,
     a: &[f32],
+    a_strides: (usize, usize),
+    b: &[f32],
+    b_strides: (usize, usize),
+) {
+    assert!(dst.len() >= m * n);
+    // SAFETY: `dst` holds at least m x n initialised values.
+    unsafe {
+        gemm_raw(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            accumulate,
+            a,
+            a_strides,
+            b,
+            b_strides,
+        )
+    }
+}
+
+/// `dst (m x n) = a (m x k) · b (k x n)`, all three row-major and contiguous, into a
+/// destination that need not be initialised: each of its first `m x n` values is written and
+/// none read.
+fn gemm_overwrite(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [MaybeUninit<f32>],
+    a: &[f32],
+    b: &[f32],
+) {
+    assert!(dst.len() >= m * n);
+    if k == 0 {
+        // The gemm crate may skip an empty product; the sum of nothing is zero.
+        for v in &mut dst[..m * n] {
+            v.write(0.0);
+        }
+        return;
+    }
+    // SAFETY: `dst` holds at least m x n values, and without `accumulate` the GEMM writes each
+    // of them without reading it.
+    unsafe {
+        gemm_raw(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr().cast(),
+            false,
+            a,
+            (k, 1),
+            b,
+            (n, 1),
+        )
+    }
+}
+
+/// The GEMM behind [`gemm_strided`] and [`gemm_overwrite`].
+///
+/// # Safety
+/// `dst` must be valid for writes of `m x n` values, row-major, and for reads of them too
+/// when `accumulate` is set (then they must be initialised).
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_raw(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    accumulate: bool,
+    a: &[f32],
     (a_rs, a_cs): (usize, usize),
     b: &[f32],
     (b_rs, b_cs): (usize, usize),
@@ -142,22 +228,21 @@ fn gemm_strided(
     if m == 0 || n == 0 {
         return;
     }
-    // Bounds of the strided accesses, checked once so the unsafe call cannot read or write
-    // outside the slices.
-    assert!(dst.len() >= m * n);
+    // Bounds of the strided reads, checked once so the unsafe call cannot read outside the
+    // slices.
     if k > 0 {
         assert!(a.len() > (m - 1) * a_rs + (k - 1) * a_cs);
         assert!(b.len() > (k - 1) * b_rs + (n - 1) * b_cs);
     }
-    // SAFETY: the asserts above bound every index the GEMM touches: dst is m x n row-major
-    // (row stride n, column stride 1), a and b are read at (i * rs + j * cs) within their
-    // lengths. The three slices do not alias (dst is a unique borrow).
+    // SAFETY: the asserts above bound every index of `a` and `b` the GEMM reads, at (i * rs +
+    // j * cs); the caller guarantees `dst` (row stride n, column stride 1). `dst` is exclusive
+    // to this call, so nothing aliases it.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             n as isize,
             accumulate,
@@ -196,32 +281,44 @@ pub fn forward(x: &[f32], weight: &[f32], s: &ConvShape) -> Vec<f32> {
         return vec![0.0f32; s.n * s.cout * p];
     }
     let g = s.group();
-    par_chunks_zeroed(
-        s.n * s.cout * p,
-        g * s.cout * p,
-        || (Vec::new(), Vec::new()),
-        |(col, yg), gi, out: &mut [f32]| {
-            let xs = &x[gi * g * s.cin * p..][..out.len() / s.cout * s.cin];
-            let m = xs.len() / (s.cin * p);
-            let ld = m * p;
-            col.resize(kk * ld, 0.0);
-            for (j, xn) in xs.chunks_exact(s.cin * p).enumerate() {
-                im2col(xn, s, col, ld, j * p);
-            }
-            if m == 1 {
-                gemm_strided(s.cout, p, kk, out, false, weight, (kk, 1), col, (p, 1));
-                return;
-            }
-            // Y_g (cout x ld) = W · col_g, then each image's columns to its NCHW block.
-            yg.resize(s.cout * ld, 0.0);
-            gemm_strided(s.cout, ld, kk, yg, false, weight, (kk, 1), col, (ld, 1));
-            for (j, yn) in out.chunks_exact_mut(s.cout * p).enumerate() {
-                for (o, dst) in yn.chunks_exact_mut(p).enumerate() {
-                    dst.copy_from_slice(&yg[o * ld + j * p..o * ld + (j + 1) * p]);
+    let group = |(col, yg): &mut (Vec<f32>, Vec<f32>), gi: usize, out: &mut [MaybeUninit<f32>]| {
+        let xs = &x[gi * g * s.cin * p..][..out.len() / s.cout * s.cin];
+        let m = xs.len() / (s.cin * p);
+        assert_eq!(out.len(), m * s.cout * p);
+        let ld = m * p;
+        col.resize(kk * ld, 0.0);
+        for (j, xn) in xs.chunks_exact(s.cin * p).enumerate() {
+            im2col(xn, s, col, ld, j * p);
+        }
+        if m == 1 {
+            gemm_overwrite(s.cout, p, kk, out, weight, col);
+            return;
+        }
+        // Y_g (cout x ld) = W · col_g, then each image's columns to its NCHW block.
+        yg.resize(s.cout * ld, 0.0);
+        gemm_strided(s.cout, ld, kk, yg, false, weight, (kk, 1), col, (ld, 1));
+        for (j, yn) in out.chunks_exact_mut(s.cout * p).enumerate() {
+            for (o, dst) in yn.chunks_exact_mut(p).enumerate() {
+                for (d, v) in dst
+                    .iter_mut()
+                    .zip(&yg[o * ld + j * p..o * ld + (j + 1) * p])
+                {
+                    d.write(*v);
                 }
             }
-        },
-    )
+        }
+    };
+    // SAFETY: `group` writes all of its chunk (asserted to be its m images of cout x p): by
+    // one GEMM that overwrites it, or by copying each image's p columns of each of its cout
+    // rows.
+    unsafe {
+        par_chunks_uninit(
+            s.n * s.cout * p,
+            g * s.cout * p,
+            || (Vec::new(), Vec::new()),
+            group,
+        )
+    }
 }
 
 /// Gradient of the input: `dx[n] = col2im(Wᵀ · dy[n])`. `dy` is `n x cout x h x w`; returns
@@ -446,6 +543,67 @@ mod tests {
             k: 3,
         },
     ];
+
+    /// im2col writes every element of its block (the buffer starts as NaN) with the image's
+    /// pixel at the shift, or zero outside: kernels 1 to 5 on maps down to 1 pixel, narrower
+    /// than the kernel's reach, at a column offset inside a wider matrix.
+    #[test]
+    fn im2col_matches_the_definition() {
+        for (h, w, k) in [
+            (7, 6, 3),
+            (1, 1, 3),
+            (2, 3, 5),
+            (9, 11, 5),
+            (4, 1, 3),
+            (5, 5, 1),
+        ] {
+            let s = ConvShape {
+                n: 1,
+                cin: 2,
+                cout: 1,
+                h,
+                w,
+                k,
+            };
+            let x = values(s.cin * h * w, (h * 100 + w * 10 + k) as u64);
+            let (ld, off) = (3 * h * w + 2, h * w + 1);
+            let mut col = vec![f32::NAN; s.patch() * ld];
+            im2col(&x, &s, &mut col, ld, off);
+            let r = (k / 2) as isize;
+            for c in 0..s.cin {
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let row = (c * k + ky) * k + kx;
+                        for y in 0..h {
+                            for xx in 0..w {
+                                let (sy, sx) =
+                                    (y as isize + ky as isize - r, xx as isize + kx as isize - r);
+                                let want =
+                                    if sy < 0 || sx < 0 || sy >= h as isize || sx >= w as isize {
+                                        0.0
+                                    } else {
+                                        x[(c * h + sy as usize) * w + sx as usize]
+                                    };
+                                let got = col[row * ld + off + y * w + xx];
+                                assert_eq!(
+                                    got.to_bits(),
+                                    want.to_bits(),
+                                    "{h}x{w} k{k} row {row} at ({y}, {xx})"
+                                );
+                            }
+                        }
+                        // Outside the block nothing was written.
+                        assert!(col[row * ld..row * ld + off].iter().all(|v| v.is_nan()));
+                        assert!(
+                            col[row * ld + off + h * w..(row + 1) * ld]
+                                .iter()
+                                .all(|v| v.is_nan())
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn forward_matches_the_definition() {

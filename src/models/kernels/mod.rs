@@ -21,6 +21,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use burn_flex::FlexTensor;
 
 use conv::ConvShape;
+use std::mem::MaybeUninit;
 
 /// The CNN operations with hand-written CPU kernels.
 #[backend_extension(Flex, Autodiff)]
@@ -180,25 +181,52 @@ where
     I: Fn() -> S + Sync + Send,
     F: Fn(&mut S, usize, &mut [T]) + Sync + Send,
 {
+    let zeroed = |state: &mut S, i: usize, c: &mut [MaybeUninit<T>]| {
+        for x in c.iter_mut() {
+            x.write(T::default());
+        }
+        // SAFETY: every element of `c` was written just above, and `MaybeUninit<T>` has the
+        // layout of `T`.
+        f(state, i, unsafe { assume_init_mut(c) });
+    };
+    // SAFETY: `zeroed` writes every element of its chunk before `f` sees it.
+    unsafe { par_chunks_uninit(n, chunk, init, zeroed) }
+}
+
+/// [`par_chunks_zeroed`] for outputs that `f` writes whole: its chunk arrives uninitialised,
+/// so nothing is written twice. The largest outputs of a training step (the first block's
+/// convolution and its batch-norm input gradient, 25 MB each at the default shapes) are
+/// written this way.
+///
+/// # Safety
+/// `f` must initialise every element of the chunk it is given before it returns.
+pub(crate) unsafe fn par_chunks_uninit<T, S, I, F>(n: usize, chunk: usize, init: I, f: F) -> Vec<T>
+where
+    T: Copy + Send,
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, usize, &mut [MaybeUninit<T>]) + Sync + Send,
+{
     use rayon::prelude::*;
-    use std::mem::MaybeUninit;
     let mut v: Vec<T> = Vec::with_capacity(n);
     v.spare_capacity_mut()[..n]
         .par_chunks_mut(chunk.max(1))
         .enumerate()
-        .for_each_init(init, |state, (i, c)| {
-            for x in c.iter_mut() {
-                x.write(T::default());
-            }
-            // SAFETY: every element of `c` was written just above, and `MaybeUninit<T>` has
-            // the layout of `T`.
-            let c = unsafe { &mut *(c as *mut [MaybeUninit<T>] as *mut [T]) };
-            f(state, i, c);
-        });
-    // SAFETY: the chunks cover the first `n` elements and each was written above. A panic in
-    // `f` unwinds past this line, leaving the length 0.
+        .for_each_init(init, |state, (i, c)| f(state, i, c));
+    // SAFETY: the chunks cover the first `n` elements, and the caller guarantees that `f`
+    // initialised each of its chunk. A panic in `f` unwinds past this line, leaving the length
+    // 0.
     unsafe { v.set_len(n) };
     v
+}
+
+/// `c` as initialised values.
+///
+/// # Safety
+/// Every element of `c` must have been written.
+pub(crate) unsafe fn assume_init_mut<T>(c: &mut [MaybeUninit<T>]) -> &mut [T] {
+    // SAFETY: the caller guarantees every element is initialised, and `MaybeUninit<T>` has the
+    // layout of `T`.
+    unsafe { &mut *(c as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
 /// [`CnnKernels::adam_step`] on tensors of burn-flex (with or without autodiff) holding f32.

@@ -9,6 +9,7 @@
 //! input, recomputing the pre-activation instead of storing it.
 
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Output of [`forward_train`].
 pub struct Forward {
@@ -263,29 +264,29 @@ pub fn backward_train(
     });
     let dbeta: Vec<f32> = sums.iter().map(|t| t.0 as f32).collect();
     let dgamma: Vec<f32> = sums.iter().map(|t| t.1 as f32).collect();
-    let dx = super::par_chunks_zeroed(
-        x.len(),
-        plane,
-        || (),
-        |_, i, out: &mut [f32]| {
-            let ch = i % s.c;
-            let src = &x[i * plane..(i + 1) * plane];
-            let (a, b, m, is) = (scale[ch], shift[ch], mean[ch], inv_std[ch]);
-            let k = (gamma[ch] as f64 * is as f64 / count) as f32;
-            let (sb, sg) = (dbeta[ch], dgamma[ch]);
-            // The part every pixel gets: −k·(Σdz + x̂·Σdz·x̂).
-            for (o, v) in out.iter_mut().zip(src) {
-                *o = -k * (sb + (v - m) * is * sg);
+    let every_pixel = |_: &mut (), i: usize, out: &mut [MaybeUninit<f32>]| {
+        let ch = i % s.c;
+        let src = &x[i * plane..(i + 1) * plane];
+        let (a, b, m, is) = (scale[ch], shift[ch], mean[ch], inv_std[ch]);
+        let k = (gamma[ch] as f64 * is as f64 / count) as f32;
+        let (sb, sg) = (dbeta[ch], dgamma[ch]);
+        // The part every pixel gets: −k·(Σdz + x̂·Σdz·x̂).
+        assert_eq!(out.len(), src.len());
+        for (o, v) in out.iter_mut().zip(src) {
+            o.write(-k * (sb + (v - m) * is * sg));
+        }
+        // SAFETY: the loop above wrote all of `out`, as long as `src` (asserted).
+        let out = unsafe { super::assume_init_mut(out) };
+        // Plus k·count·dz at the active winners.
+        let kc = (k as f64 * count) as f32;
+        let g = &dy[i * pooled..(i + 1) * pooled];
+        winners(&argmax[i * pooled..(i + 1) * pooled], s, |q, at| {
+            if a * src[at] + b > 0.0 {
+                out[at] += kc * g[q];
             }
-            // Plus k·count·dz at the active winners.
-            let kc = (k as f64 * count) as f32;
-            let g = &dy[i * pooled..(i + 1) * pooled];
-            winners(&argmax[i * pooled..(i + 1) * pooled], s, |q, at| {
-                if a * src[at] + b > 0.0 {
-                    out[at] += kc * g[q];
-                }
-            });
-        },
-    );
+        });
+    };
+    // SAFETY: `every_pixel` writes the whole of each chunk (one map) before anything else.
+    let dx = unsafe { super::par_chunks_uninit(x.len(), plane, || (), every_pixel) };
     Grads { dx, dgamma, dbeta }
 }
