@@ -66,7 +66,7 @@ impl ConvShape {
 /// Each row is one copy of the plane's contiguous block at the shift's offset, then the few
 /// pixels that the flat copy wrapped round from a neighbouring image row are zeroed: a row of
 /// the image is 8 to 32 pixels, and a copy and two fills per image row (three calls into libc
-/// each) measured slower than the work they did.
+/// each) cost more than the copying itself.
 fn im2col(x: &[f32], s: &ConvShape, col: &mut [f32], ld: usize, off: usize) {
     let (h, w, k) = (s.h, s.w, s.k);
     let p = (k / 2) as isize;
