@@ -365,7 +365,7 @@ impl CnnKernels for Flex {
             &values(&var),
             epsilon,
         );
-        let y = norm::affine_relu_pool(&values(&x), &scale, &shift, &m, None);
+        let y = norm::affine_relu_pool(&values(&x), &scale, &shift, &m);
         tensor(y, vec![m.n, m.c, m.h / 2, m.w / 2])
     }
 }

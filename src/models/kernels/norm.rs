@@ -122,23 +122,35 @@ pub fn affine(
     (scale, shift)
 }
 
-/// `maxpool(max(0, scale·x + shift))` per channel, with the winner of each window when
-/// `argmax` is given.
-pub fn affine_relu_pool(
+/// `maxpool(max(0, scale·x + shift))` per channel (inference: no record of the winners).
+pub fn affine_relu_pool(x: &[f32], scale: &[f32], shift: &[f32], s: &Maps) -> Vec<f32> {
+    pool::<false>(x, scale, shift, s).0
+}
+
+/// [`affine_relu_pool`] and which of each window's four pixels won (row-major in the window).
+///
+/// Both outputs are written only by the parallel tasks: zeroing them first (8 MB at the first
+/// block's default shapes) was a quarter of the time a training step's calling thread spent
+/// working alone.
+fn pool<const ARGMAX: bool>(
     x: &[f32],
     scale: &[f32],
     shift: &[f32],
     s: &Maps,
-    argmax: Option<&mut [u8]>,
-) -> Vec<f32> {
+) -> (Vec<f32>, Vec<u8>) {
     let (plane, pooled) = (s.plane(), s.pooled());
     assert_eq!(x.len(), s.n * s.c * plane);
-    let mut y = vec![0.0f32; s.n * s.c * pooled];
+    let len = s.n * s.c * pooled;
+    let mut y: Vec<f32> = Vec::with_capacity(len);
+    let mut argmax: Vec<u8> = Vec::with_capacity(if ARGMAX { len } else { 0 });
     if pooled == 0 {
-        return y;
+        return (y, argmax);
     }
     let (ow, w) = (s.w / 2, s.w);
-    let body = |i: usize, out: &mut [f32], mut arg: Option<&mut [u8]>| {
+    // Writes every element of one map's `out` (and `arg`): its h / 2 rows of ow windows are the
+    // whole of `pooled`.
+    let body = |i: usize, out: &mut [MaybeUninit<f32>], mut arg: Option<&mut [MaybeUninit<u8>]>| {
+        assert_eq!(out.len(), (s.h / 2) * ow);
         let (a, b) = (scale[i % s.c], shift[i % s.c]);
         // The affine map is monotonic: its maximum over a window is at the window's maximum of
         // x when a >= 0 and at its minimum when a < 0, so one comparison tree on x and one
@@ -160,25 +172,35 @@ pub fn affine_relu_pool(
                 let (m01, k01) = if v1 > v0 { (v1, 1u8) } else { (v0, 0) };
                 let (m23, k23) = if v3 > v2 { (v3, 3u8) } else { (v2, 2) };
                 let (m, k) = if m23 > m01 { (m23, k23) } else { (m01, k01) };
-                *o = (a * (sign * m) + b).max(0.0);
+                o.write((a * (sign * m) + b).max(0.0));
                 if let Some(args) = args.as_deref_mut() {
-                    args[ox] = k;
+                    args[ox].write(k);
                 }
             }
         }
     };
-    match argmax {
-        Some(arg) => y
-            .par_chunks_mut(pooled)
-            .zip(arg.par_chunks_mut(pooled))
+    let ys = &mut y.spare_capacity_mut()[..len];
+    if ARGMAX {
+        ys.par_chunks_mut(pooled)
+            .zip(argmax.spare_capacity_mut()[..len].par_chunks_mut(pooled))
             .enumerate()
-            .for_each(|(i, (out, arg))| body(i, out, Some(arg))),
-        None => y
-            .par_chunks_mut(pooled)
+            .for_each(|(i, (out, arg))| body(i, out, Some(arg)));
+    } else {
+        ys.par_chunks_mut(pooled)
             .enumerate()
-            .for_each(|(i, out)| body(i, out, None)),
+            .for_each(|(i, out)| body(i, out, None));
     }
-    y
+    // SAFETY: the chunks of `pooled` cover the first `len` elements, and `body` writes every
+    // element of its chunk of `y` (and of `argmax` with ARGMAX): the row and window loops
+    // cover the (h / 2) x ow = pooled windows, asserted, one write each. A panic unwinds past
+    // this line with both lengths 0.
+    unsafe {
+        y.set_len(len);
+        if ARGMAX {
+            argmax.set_len(len);
+        }
+    }
+    (y, argmax)
 }
 
 /// Calls `f(q, at)` for each window `q` of a map, in order, with `at` the offset in the map of
@@ -212,8 +234,7 @@ pub fn forward_train(x: &[f32], gamma: &[f32], beta: &[f32], s: &Maps, eps: f64)
     let sq = per_channel(s, |ch, img| (sum_sq(block(ch, img), mean[ch]), 0.0));
     let var: Vec<f32> = sq.iter().map(|t| (t.0 / count) as f32).collect();
     let (scale, shift) = affine(gamma, beta, &mean, &var, eps);
-    let mut argmax = vec![0u8; s.n * s.c * s.pooled()];
-    let y = affine_relu_pool(x, &scale, &shift, s, Some(&mut argmax));
+    let (y, argmax) = pool::<true>(x, &scale, &shift, s);
     Forward {
         y,
         argmax,
