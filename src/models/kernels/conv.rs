@@ -186,9 +186,7 @@ fn gemm_overwrite(
     assert!(dst.len() >= m * n);
     if k == 0 {
         // The gemm crate may skip an empty product; the sum of nothing is zero.
-        for v in &mut dst[..m * n] {
-            v.write(0.0);
-        }
+        dst[..m * n].fill(MaybeUninit::new(0.0));
         return;
     }
     // SAFETY: `dst` holds at least m x n values, and without `accumulate` the GEMM writes each
@@ -299,12 +297,7 @@ pub fn forward(x: &[f32], weight: &[f32], s: &ConvShape) -> Vec<f32> {
         gemm_strided(s.cout, ld, kk, yg, false, weight, (kk, 1), col, (ld, 1));
         for (j, yn) in out.chunks_exact_mut(s.cout * p).enumerate() {
             for (o, dst) in yn.chunks_exact_mut(p).enumerate() {
-                for (d, v) in dst
-                    .iter_mut()
-                    .zip(&yg[o * ld + j * p..o * ld + (j + 1) * p])
-                {
-                    d.write(*v);
-                }
+                dst.write_copy_of_slice(&yg[o * ld + j * p..o * ld + (j + 1) * p]);
             }
         }
     };

@@ -182,9 +182,7 @@ where
     F: Fn(&mut S, usize, &mut [T]) + Sync + Send,
 {
     let zeroed = |state: &mut S, i: usize, c: &mut [MaybeUninit<T>]| {
-        for x in c.iter_mut() {
-            x.write(T::default());
-        }
+        c.fill(MaybeUninit::new(T::default()));
         // SAFETY: every element of `c` was written just above, and `MaybeUninit<T>` has the
         // layout of `T`.
         f(state, i, unsafe { assume_init_mut(c) });
