@@ -31,7 +31,7 @@ fn throughput(c: &mut Criterion) {
         let net = cfg.model.network(&shape).expect("a descriptor model");
         let rows = Input::Rows(&data.train);
         g.bench_function(model.name(), |b| {
-            b.iter(|| train::train(&cfg, &net, rows, &data.columns, &device, ()))
+            b.iter(|| train::train(&cfg, &net, rows, &data.columns, &device, ()).expect("rows"))
         });
     }
     g.finish();
@@ -59,7 +59,10 @@ fn cnn_throughput(c: &mut Criterion) {
         .filter_map(|(name, d)| d.ok().map(|d| (name, d)));
     for (name, device) in devices {
         g.bench_function(format!("mvcnn_12x32_{name}"), |b| {
-            b.iter(|| shapeclf::train::train(&cfg, &net, Input::Views(&set), &[], &device, ()))
+            b.iter(|| {
+                shapeclf::train::train(&cfg, &net, Input::Views(&set), &[], &device, ())
+                    .expect("views")
+            })
         });
     }
     g.finish();

@@ -61,7 +61,8 @@ fn training_step(batch: usize, views: usize, res: usize) -> f64 {
                 &[],
                 &device,
                 (),
-            );
+            )
+            .expect("views");
             t.elapsed().as_secs_f64()
         })
         .skip(1)

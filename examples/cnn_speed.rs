@@ -55,7 +55,8 @@ fn main() {
     let mut times = Vec::new();
     for i in 0..4 {
         let t = Instant::now();
-        shapeclf::train::train(&cfg, &network, Input::Views(&set), &[], &device, ());
+        shapeclf::train::train(&cfg, &network, Input::Views(&set), &[], &device, ())
+            .expect("views");
         if i > 0 {
             times.push(t.elapsed().as_secs_f64());
         }

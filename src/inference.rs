@@ -173,7 +173,7 @@ impl Model {
                 views.as_ref(),
                 model.standardizer.as_ref(),
             )
-            .ok_or("model has no normalisation")?;
+            .map_err(|e| format!("{e} (damaged model folder?)"))?;
             Ok(train::predict_proba(&model.model, &set, device))
         })?;
         if probs.iter().all(|q| q.is_finite()) {

@@ -33,8 +33,8 @@ fn mlp_and_logistic_train_on_the_gpu_backend() {
         };
         let net = cfg.model.network(&shape).expect("a descriptor model");
         let rows = Input::Rows(&data.train);
-        let t = train::train(&cfg, &net, rows, &data.columns, &device, ());
-        let p = t.predict_proba(Input::Rows(&data.test), &device);
+        let t = train::train(&cfg, &net, rows, &data.columns, &device, ()).unwrap();
+        let p = t.predict_proba(Input::Rows(&data.test), &device).unwrap();
         let pred = train::argmax_rows(&p, 3);
         let acc = pred
             .iter()
@@ -58,7 +58,8 @@ fn mlp_and_logistic_train_on_the_gpu_backend() {
             &data.columns,
             &Device::flex(),
             (),
-        );
+        )
+        .unwrap();
         let last = |f: &train::Fit<_>| f.history.last().unwrap().train_accuracy;
         assert!((last(&cpu.fit) - last(&t.fit)).abs() < 0.1);
     }
@@ -84,8 +85,8 @@ fn train_halves(backend: BackendKind, device: &Device) -> (f64, f64, f64) {
         dropout: 0.0,
         ..CnnConfig::new(2, 16, 2)
     });
-    let t = train::train(&cfg, &net, Input::Views(&set), &[], device, ());
-    let p = t.predict_proba(Input::Views(&set), device);
+    let t = train::train(&cfg, &net, Input::Views(&set), &[], device, ()).unwrap();
+    let p = t.predict_proba(Input::Views(&set), device).unwrap();
     assert_eq!(p.len(), 2 * set.len());
     let pred = train::argmax_rows(&p, 2);
     let acc = pred.iter().zip(&set.y).filter(|(a, b)| a == b).count() as f64 / set.len() as f64;

@@ -67,6 +67,16 @@ impl Reads {
     }
 }
 
+impl std::fmt::Display for Reads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reads::Rows => "descriptor rows",
+            Reads::Views => "views",
+            Reads::RowsAndViews => "descriptor rows and views",
+        })
+    }
+}
+
 /// One batch of what a model reads ([`Reads`]): views `V`, rows `R`, or both of the same shapes.
 /// [`ModelInput`] holds tensors; the ONNX export the same with graph node names.
 #[derive(Debug, Clone, Copy)]

@@ -86,8 +86,12 @@ pub fn tune_weight_decay(
                 &part.columns,
                 device,
                 (),
-            );
-            let pred = argmax_rows(&t.predict_proba(Input::Rows(&part.test), device), k);
+            )
+            .expect("a network of rows, checked above, trains on rows");
+            let proba = t
+                .predict_proba(Input::Rows(&part.test), device)
+                .expect("a network of rows predicts from rows");
+            let pred = argmax_rows(&proba, k);
             acc += accuracy(&pred, &part.test.y) / folds as f64;
             observer.event(Event::Step);
         }

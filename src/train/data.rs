@@ -28,6 +28,17 @@ pub enum DataError {
     /// `--positive` names a class not in the table.
     #[error("class {0:?} is not in the feature table (classes: {1})")]
     UnknownClass(String, String),
+    /// The shapes given to a model are not what its network reads.
+    #[error("the model reads {wants}, but the shapes given hold {}", holds.map_or("nothing".to_string(), |h| h.to_string()))]
+    Mismatch {
+        /// What the network reads.
+        wants: crate::models::Reads,
+        /// What the data holds (`None`: neither rows nor views).
+        holds: Option<crate::models::Reads>,
+    },
+    /// A model that reads descriptor rows has no standardisation to apply to them.
+    #[error("the model reads descriptor rows but keeps no standardisation for them")]
+    NoStandardizer,
 }
 
 /// How histogram columns are mapped before they are standardised.

@@ -55,15 +55,19 @@ pub struct Trained {
 
 impl Trained {
     /// Class probabilities, row-major `[shapes, classes]`, of `data` (rows unstandardised).
-    pub fn predict_proba(&self, data: RawShapes<'_>, device: &Device) -> Vec<f32> {
+    /// An error when `data` lacks a part the network reads.
+    pub fn predict_proba(
+        &self,
+        data: RawShapes<'_>,
+        device: &Device,
+    ) -> Result<Vec<f32>, DataError> {
         let set = Shapes::of(
-            data.reads(),
+            self.fit.net.reads(),
             data.rows().copied(),
             data.views().copied(),
             self.standardizer.as_ref(),
-        )
-        .expect("a model that reads rows keeps their standardisation");
-        predict_proba(&self.fit.net, &set, device)
+        )?;
+        Ok(predict_proba(&self.fit.net, &set, device))
     }
 }
 
@@ -92,6 +96,8 @@ fn standardized_parts(
 /// - rows standardised by statistics fitted on the training part alone;
 /// - views augmented as `cfg`'s spec says, and staged on the device;
 /// - then [`fit()`]. `progress` sees each epoch's numbers.
+///
+/// An error, before any work, when `data` is not what `network` reads.
 pub fn train(
     cfg: &TrainConfig,
     network: &Network,
@@ -99,12 +105,13 @@ pub fn train(
     columns: &[String],
     device: &Device,
     progress: impl Progress,
-) -> Trained {
-    assert_eq!(
-        data.reads(),
-        network.reads(),
-        "the training data is what the network reads"
-    );
+) -> Result<Trained, DataError> {
+    if data.reads() != network.reads() {
+        return Err(DataError::Mismatch {
+            wants: network.reads(),
+            holds: Some(data.reads()),
+        });
+    }
     let split = match data {
         Input::Rows(r) => validation_split(&r.y, cfg.val_fraction, cfg.seed),
         Input::Views(v) | Input::RowsAndViews(v, _) => v.split_by_mesh(cfg.val_fraction, cfg.seed),
@@ -145,7 +152,7 @@ pub fn train(
         device,
         progress,
     );
-    Trained { fit, standardizer }
+    Ok(Trained { fit, standardizer })
 }
 
 #[cfg(test)]
@@ -170,6 +177,7 @@ mod tests {
             &Device::flex(),
             (),
         )
+        .unwrap()
     }
 
     fn blobs(n_per: usize, k: usize, seed: u64) -> FeatureTable {
@@ -184,7 +192,8 @@ mod tests {
             cfg.epochs = 60;
             let t = train(&cfg, &data);
             let pred = argmax_rows(
-                &t.predict_proba(Input::Rows(&data.test), &Device::flex()),
+                &t.predict_proba(Input::Rows(&data.test), &Device::flex())
+                    .unwrap(),
                 3,
             );
             assert!(accuracy(&pred, &data.test.y) > 0.95, "{model:?}");
@@ -381,6 +390,7 @@ mod tests {
                 &Device::flex(),
                 Warnings(tx),
             )
+            .unwrap()
             .fit
             .history
             .len()
@@ -389,6 +399,58 @@ mod tests {
         drop(held);
         assert!(told.expect("the wait was told").contains("waits for it"));
         assert_eq!(run.join().unwrap(), 1, "and it trained once its turn came");
+    }
+
+    #[test]
+    fn data_the_network_does_not_read_is_an_error_not_a_panic() {
+        let data = prepare(&blobs(10, 2, 2), None).unwrap();
+        let cnn = crate::models::Network::Cnn(crate::models::CnnConfig::new(2, 16, 2));
+        let cfg = TrainConfig::defaults(ModelKind::Cnn);
+        let err = super::train(
+            &cfg,
+            &cnn,
+            Input::Rows(&data.train),
+            &data.columns,
+            &Device::flex(),
+            (),
+        )
+        .err()
+        .expect("a CNN given rows alone");
+        assert!(
+            matches!(
+                err,
+                DataError::Mismatch {
+                    wants: crate::models::Reads::Views,
+                    holds: Some(crate::models::Reads::Rows)
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "the model reads views, but the shapes given hold descriptor rows"
+        );
+        // A trained model of rows asked about views alone says what it lacks; given more than
+        // it reads, it takes its part.
+        let mut c = TrainConfig::defaults(ModelKind::Logistic);
+        c.epochs = 2;
+        let t = train(&c, &data);
+        let views = crate::fixtures::halves(4);
+        let err = t
+            .predict_proba(Input::Views(&views), &Device::flex())
+            .expect_err("no rows to read");
+        assert!(matches!(err, DataError::Mismatch { .. }), "{err}");
+        let rows = t.predict_proba(Input::Rows(&data.test), &Device::flex());
+        assert_eq!(rows.unwrap().len(), 2 * data.test.len());
+        // Without its standardisation a model of rows cannot read them.
+        let bare = Trained {
+            standardizer: None,
+            ..t
+        };
+        let err = bare
+            .predict_proba(Input::Rows(&data.test), &Device::flex())
+            .expect_err("no standardisation");
+        assert!(matches!(err, DataError::NoStandardizer), "{err}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use burn::tensor::Device;
 use rand_chacha::ChaCha8Rng;
 
 use super::fit::Batcher;
-use super::{RowSet, Samples, Standardizer, ViewSet};
+use super::{DataError, RowSet, Samples, Standardizer, ViewSet};
 use crate::models::{Input, ModelInput, Reads};
 use crate::seeding::Stream;
 
@@ -16,16 +16,21 @@ pub type Shapes = Input<ViewSet, RowSet>;
 
 impl Shapes {
     /// What `reads` takes of a set of shapes: `rows` (raw; standardised here by
-    /// `standardizer`) and `views` of the same shapes in the same order. `None` when a part
-    /// the model reads is missing.
+    /// `standardizer`) and `views` of the same shapes in the same order. Parts `reads` does not
+    /// take are left out; a part it takes that is missing is an error.
     pub fn of(
         reads: Reads,
         rows: Option<&Samples>,
         views: Option<&ViewSet>,
         standardizer: Option<&Standardizer>,
-    ) -> Option<Shapes> {
+    ) -> Result<Shapes, DataError> {
+        let mismatch = || DataError::Mismatch {
+            wants: reads,
+            holds: Input::from_parts(views, rows).map(|i| i.reads()),
+        };
         let rows = if reads.rows() {
-            let (r, s) = (rows?, standardizer?);
+            let r = rows.ok_or_else(mismatch)?;
+            let s = standardizer.ok_or(DataError::NoStandardizer)?;
             let mut x = r.x.clone();
             s.apply(&mut x);
             Some(RowSet {
@@ -37,11 +42,11 @@ impl Shapes {
             None
         };
         let views = if reads.views() {
-            Some(views?.clone())
+            Some(views.ok_or_else(mismatch)?.clone())
         } else {
             None
         };
-        Input::from_parts(views, rows)
+        Input::from_parts(views, rows).ok_or_else(mismatch)
     }
 }
 

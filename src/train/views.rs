@@ -504,6 +504,7 @@ mod tests {
             device,
             (),
         )
+        .unwrap()
         .fit
     }
 

@@ -116,7 +116,7 @@ fn fit_once(
     device: &burn::tensor::Device,
     observer: &dyn Observer,
     checkpoints: Option<train::Checkpoints>,
-) -> Outcome {
+) -> Result<Outcome> {
     let on_epoch = Hook {
         observer,
         checkpoints,
@@ -133,8 +133,8 @@ fn fit_once(
         &data.columns,
         device,
         on_epoch,
-    );
-    let proba = t.predict_proba(test_set, device);
+    )?;
+    let proba = t.predict_proba(test_set, device)?;
     let test = match &inputs.views {
         Some(v) => (v.test.paths.clone(), v.test.y.clone(), proba),
         None => (data.test.paths.clone(), data.test.y.clone(), proba),
@@ -150,7 +150,7 @@ fn fit_once(
             .map_or(Vec::new(), |v| v.skipped.clone()),
     };
     observer.event(Event::End);
-    outcome
+    Ok(outcome)
 }
 
 /// Trains `cfg.model` on the features in `features_dir` and writes the model folder `out`
@@ -421,7 +421,7 @@ fn train_seeds<'a>(
             }
             None => log.set_seed(c.seed),
         }
-        let o = fit_once(c, inputs, data, device, &log, Some(run.checkpoints(c.seed)));
+        let o = fit_once(c, inputs, data, device, &log, Some(run.checkpoints(c.seed)))?;
         inputs.check_views_unchanged()?;
         match o.fit.diverged {
             Some(epoch) => Err(Error::Diverged { epoch, lr: c.lr }),
