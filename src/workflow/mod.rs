@@ -48,12 +48,12 @@ struct Inputs {
 }
 
 /// The views of the training shapes (with their augmented renderings) and of the test shapes,
-/// and the rows of the same shapes in the same order.
+/// and, for a model that reads rows too, the rows of the same shapes in the same order.
 struct SplitViews {
     train: ViewSet,
     test: ViewSet,
-    train_rows: train::Samples,
-    test_rows: train::Samples,
+    /// The training and test rows in the views' order; `None` for a model of views alone.
+    rows: Option<(train::Samples, train::Samples)>,
     /// Shapes left out because their images could not be read.
     skipped: Vec<features::Failure>,
 }
@@ -65,13 +65,19 @@ impl Inputs {
         data: &'a train::Prepared,
     ) -> (train::RawShapes<'a>, train::RawShapes<'a>) {
         // `views` is there exactly when the network reads views.
-        match (&self.views, self.network.reads()) {
-            (None, _) => (Input::Rows(&data.train), Input::Rows(&data.test)),
-            (Some(v), Reads::RowsAndViews) => (
-                Input::RowsAndViews(&v.train, &v.train_rows),
-                Input::RowsAndViews(&v.test, &v.test_rows),
+        // `views.rows` is there exactly when it reads rows too.
+        match &self.views {
+            None => (Input::Rows(&data.train), Input::Rows(&data.test)),
+            Some(SplitViews {
+                train,
+                test,
+                rows: Some((train_rows, test_rows)),
+                ..
+            }) => (
+                Input::RowsAndViews(train, train_rows),
+                Input::RowsAndViews(test, test_rows),
             ),
-            (Some(v), _) => (Input::Views(&v.train), Input::Views(&v.test)),
+            Some(v) => (Input::Views(&v.train), Input::Views(&v.test)),
         }
     }
 
@@ -345,9 +351,14 @@ fn load_views_of(
         }
     }
     let d = data.columns.len();
+    let rows = cfg.model.reads().rows().then(|| {
+        (
+            rows_in_view_order(&data.train, &train_set, d),
+            rows_in_view_order(&data.test, &test_set, d),
+        )
+    });
     Ok(SplitViews {
-        train_rows: rows_in_view_order(&data.train, &train_set, d),
-        test_rows: rows_in_view_order(&data.test, &test_set, d),
+        rows,
         train: train_set,
         test: test_set,
         skipped,
