@@ -2,11 +2,12 @@
 //! block's forward convolution, input gradient, weight gradient, batch norm + ReLU forward and
 //! backward, 2x2 max pooling forward and backward, and Adam's update of the weights, for Burn's
 //! generic operations and for shapeclf's kernels (`models::kernels`) at the default network's
-//! shapes (batch 16 x 12 views of 32x32, channels 32/64/128). Then one whole training step of
+//! shapes unless told otherwise (batch 16 x 12 views of 32x32, channels 32/64/128). Then one whole training step of
 //! each, so the rest (linear layers, loss, autodiff bookkeeping) is the difference. Median of 7
 //! runs each.
 //!
-//! `cargo run --release --example cnn_profile -- [BATCH] [VIEWS] [RES]`
+//! `cargo run --release --example cnn_profile -- [--step] [--channels A,B,C] [BATCH] [VIEWS] [RES]`
+//! (`--channels` profiles another width of the three blocks, such as `16,32,64`).
 use std::time::Instant;
 
 use burn::backend::Flex;
@@ -42,14 +43,17 @@ struct Row {
 
 /// Seconds per training batch of the default CNN over an epoch of 64 random shapes (median of
 /// 3 epochs after a warm-up), on whichever path `SHAPECLF_CNN_KERNELS` selects.
-fn training_step(batch: usize, views: usize, res: usize) -> f64 {
+fn training_step(batch: usize, views: usize, res: usize, channels: &[usize]) -> f64 {
     let (shapes, classes) = (64usize, 10usize);
     let set = shapeclf::fixtures::noise_views(shapes, views, res, classes, 2);
     let mut cfg = shapeclf::train::TrainConfig::defaults(shapeclf::models::ModelKind::Cnn);
     cfg.epochs = 1;
     cfg.val_fraction = 0.0;
     cfg.batch_size = batch;
-    let net = shapeclf::models::Network::Cnn(shapeclf::models::CnnConfig::new(views, res, classes));
+    let net = shapeclf::models::Network::Cnn(shapeclf::models::CnnConfig {
+        channels: channels.to_vec(),
+        ..shapeclf::models::CnnConfig::new(views, res, classes)
+    });
     let device = Device::flex();
     let mut times: Vec<f64> = (0..4)
         .map(|_| {
@@ -73,19 +77,28 @@ fn training_step(batch: usize, views: usize, res: usize) -> f64 {
 
 fn main() {
     shapeclf::models::kernels::keep_freed_memory();
-    let all: Vec<String> = std::env::args().collect();
+    let mut all: Vec<String> = std::env::args().collect();
+    let mut channels = vec![32usize, 64, 128];
+    if let Some(i) = all.iter().position(|a| a == "--channels") {
+        let list = all.get(i + 1).cloned().unwrap_or_default();
+        channels = list
+            .split(',')
+            .map(|c| c.trim().parse().expect("--channels A,B,C: whole numbers"))
+            .collect();
+        all.drain(i..(i + 2).min(all.len()));
+    }
     let step_mode = all.get(1).map(String::as_str) == Some("--step");
     let args: Vec<String> = all.iter().skip(usize::from(step_mode)).cloned().collect();
     let arg = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     let (batch, views, res) = (arg(1, 16), arg(2, 12), arg(3, 32));
     if step_mode {
-        println!("{}", training_step(batch, views, res));
+        println!("{}", training_step(batch, views, res, &channels));
         return;
     }
     let n = batch * views;
     let mut rows = Vec::new();
     let (mut cin, mut side) = (1usize, res);
-    for (layer, &cout) in [32usize, 64, 128].iter().enumerate() {
+    for (layer, &cout) in channels.iter().enumerate() {
         let x = prim([n, cin, side, side]);
         let w = prim([cout, cin, 3, 3]);
         let dy = prim([n, cout, side, side]);
@@ -217,9 +230,12 @@ fn main() {
     {
         use burn::module::Module;
         use burn::optim::{AdamConfig, Optimizer, decay::WeightDecayConfig};
-        let params = shapeclf::models::CnnConfig::new(views, res, 10)
-            .init(&Device::flex())
-            .num_params();
+        let params = shapeclf::models::CnnConfig {
+            channels: channels.clone(),
+            ..shapeclf::models::CnnConfig::new(views, res, 10)
+        }
+        .init(&Device::flex())
+        .num_params();
         let adam = AdamConfig::new()
             .with_weight_decay(Some(WeightDecayConfig::new(1e-4)))
             .build();
@@ -248,6 +264,14 @@ fn main() {
     let step = |generic: bool| {
         let status = std::process::Command::new(std::env::current_exe().unwrap())
             .arg("--step")
+            .arg("--channels")
+            .arg(
+                channels
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
             .args(&args[1..])
             .env(kernels::KERNELS_VAR, if generic { "burn" } else { "ours" })
             .output()
