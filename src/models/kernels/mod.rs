@@ -209,7 +209,17 @@ where
     v.spare_capacity_mut()[..n]
         .par_chunks_mut(chunk.max(1))
         .enumerate()
-        .for_each_init(init, |state, (i, c)| f(state, i, c));
+        .for_each_init(init, |state, (i, c)| {
+            // In the unit tests each chunk arrives as 0xFF bytes (NaN as f32), so an element a
+            // caller fails to write shows up in the kernels' comparisons with their
+            // definitions instead of passing unseen as whatever the allocator left there.
+            #[cfg(test)]
+            // SAFETY: any bytes are a valid `MaybeUninit<T>`; this writes `c`'s own elements.
+            unsafe {
+                std::ptr::write_bytes(c.as_mut_ptr(), 0xFF, c.len())
+            };
+            f(state, i, c)
+        });
     // SAFETY: the chunks cover the first `n` elements, and the caller guarantees that `f`
     // initialised each of its chunk. A panic in `f` unwinds past this line, leaving the length
     // 0.
