@@ -2,9 +2,9 @@
 //! block's forward convolution, input gradient, weight gradient, batch norm + ReLU forward and
 //! backward, 2x2 max pooling forward and backward, and Adam's update of the weights, for Burn's
 //! generic operations and for shapeclf's kernels (`models::kernels`) at the default network's
-//! shapes unless told otherwise (batch 16 x 12 views of 32x32, channels 32/64/128). Then one whole training step of
-//! each, so the rest (linear layers, loss, autodiff bookkeeping) is the difference. Median of 7
-//! runs each.
+//! shapes unless told otherwise (batch 16 x 12 views of 32x32, channels 32/64/128). Then one
+//! whole training step of each, so the rest (linear layers, loss, autodiff bookkeeping) is the
+//! difference. Median of 7 runs each.
 //!
 //! `cargo run --release --example cnn_profile -- [--step] [--channels A,B,C] [BATCH] [VIEWS] [RES]`
 //! (`--channels` profiles another width of the three blocks, such as `16,32,64`).

@@ -210,14 +210,7 @@ where
         .par_chunks_mut(chunk.max(1))
         .enumerate()
         .for_each_init(init, |state, (i, c)| {
-            // In the unit tests each chunk arrives as 0xFF bytes (NaN as f32), so an element a
-            // caller fails to write shows up in the kernels' comparisons with their
-            // definitions instead of passing unseen as whatever the allocator left there.
-            #[cfg(test)]
-            // SAFETY: any bytes are a valid `MaybeUninit<T>`; this writes `c`'s own elements.
-            unsafe {
-                std::ptr::write_bytes(c.as_mut_ptr(), 0xFF, c.len())
-            };
+            poison_in_tests(c);
             f(state, i, c)
         });
     // SAFETY: the chunks cover the first `n` elements, and the caller guarantees that `f`
@@ -225,6 +218,21 @@ where
     // 0.
     unsafe { v.set_len(n) };
     v
+}
+
+/// In the unit tests, fills an output that is about to be written uninitialised with 0xFF bytes
+/// (NaN as f32), so an element a kernel fails to write shows up in its comparison with the
+/// definition instead of passing unseen as whatever the allocator left there. Nothing in other
+/// builds.
+#[inline(always)]
+pub(crate) fn poison_in_tests<T>(c: &mut [MaybeUninit<T>]) {
+    #[cfg(test)]
+    // SAFETY: any bytes are a valid `MaybeUninit<T>`; this writes `c`'s own elements.
+    unsafe {
+        std::ptr::write_bytes(c.as_mut_ptr(), 0xFF, c.len())
+    };
+    #[cfg(not(test))]
+    let _ = c;
 }
 
 /// `c` as initialised values.

@@ -151,6 +151,10 @@ fn pool<const ARGMAX: bool>(
     // whole of `pooled`.
     let body = |i: usize, out: &mut [MaybeUninit<f32>], mut arg: Option<&mut [MaybeUninit<u8>]>| {
         assert_eq!(out.len(), (s.h / 2) * ow);
+        super::poison_in_tests(out);
+        if let Some(args) = arg.as_deref_mut() {
+            super::poison_in_tests(args);
+        }
         let (a, b) = (scale[i % s.c], shift[i % s.c]);
         // The affine map is monotonic: its maximum over a window is at the window's maximum of
         // x when a >= 0 and at its minimum when a < 0, so one comparison tree on x and one
