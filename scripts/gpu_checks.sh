@@ -6,7 +6,8 @@
 #   2. scripts/gpu_bench.sh: shapeclf against PyTorch CUDA, same network, views and batches;
 #   3. the default `train --model cnn --backend gpu` on a set of the held-out benchmark's size
 #      (about 1,200 training view sets under `features --align pca`, 40 epochs), timed twice:
-#      once as it comes, once with the kernel cache the first run left;
+#      once as it comes, once with the kernel cache the first run left, and once with the
+#      peer's widths (`--channels 32,64,128`, the default before 2026-12-07);
 #   4. with SCALE=1, a set of ModelNet40's size end to end: `synth --realistic` of about 10,000
 #      meshes, `features` on every core, then GPU training.
 #
@@ -38,10 +39,12 @@ step "default training on a set of the held-out benchmark's size"
 d=$work/bench
 timed "$bin/shapeclf" synth "$d/meshes" --realistic --per-class 32 --seed 3 >/dev/null
 timed "$bin/shapeclf" features "$d/meshes" --out "$d/features" --seed 3 --align pca >/dev/null
-for run in first second; do
+for run in first second wide; do
   rm -rf "$d/model"
+  wide=()
+  [ "$run" = wide ] && wide=(--channels 32,64,128)
   timed "$bin/shapeclf" train --model cnn --backend gpu --features "$d/features" --out "$d/model" \
-    --seed 3 2>&1 | tail -n 4 | tee -a "$out/train.txt"
+    --seed 3 "${wide[@]}" 2>&1 | tail -n 4 | tee -a "$out/train.txt"
   python3 - "$d/model/report.json" "$run" <<'PY' | tee -a "$out/train.txt"
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -16,6 +16,16 @@ use super::kernels;
 use super::onnx_graph::{Attr, Graph};
 use super::{Input, ModelInput, Reads, ShapeModel};
 
+/// Output channels of the default network's three conv blocks. Measured against
+/// [`PEER_CHANNELS`] on the synthetic benchmarks (docs/BENCHMARKS.md, "A narrower network"):
+/// as accurate within noise, in 0.45 of the CPU training time.
+pub const DEFAULT_CHANNELS: [usize; 3] = [16, 32, 64];
+
+/// Output channels of the peer's network (`../shared/peer`, and the PyTorch benchmarks' one),
+/// twice [`DEFAULT_CHANNELS`]: the width to pass when comparing speed with PyTorch like for
+/// like, or for the last fraction of a point of accuracy.
+pub const PEER_CHANNELS: [usize; 3] = [32, 64, 128];
+
 /// Shape of an [`Mvcnn`]; saved in the model's `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CnnConfig {
@@ -45,14 +55,15 @@ fn one_channel() -> usize {
 }
 
 impl CnnConfig {
-    /// The default network for `views` views of `resolution` pixels: three blocks of 32, 64
-    /// and 128 channels, a 4x4 grid, 256 features (the peer's architecture).
+    /// The default network for `views` views of `resolution` pixels: three blocks of
+    /// [`DEFAULT_CHANNELS`], a 4x4 grid, 256 features (the peer's architecture at half its
+    /// convolution widths).
     pub fn new(views: usize, resolution: usize, classes: usize) -> CnnConfig {
         CnnConfig {
             views,
             resolution,
             classes,
-            channels: vec![32, 64, 128],
+            channels: DEFAULT_CHANNELS.to_vec(),
             grid: 4,
             features: 256,
             dropout: 0.5,

@@ -247,11 +247,11 @@ fn is_zero(n: &usize) -> bool {
 }
 
 impl Default for CnnSpec {
-    /// Three blocks of 32, 64 and 128 channels, 256 features (the peer's architecture), with
+    /// Three blocks of [`super::cnn::DEFAULT_CHANNELS`] (16, 32 and 64), 256 features, with
     /// flips and 2-pixel shifts, trained on every view.
     fn default() -> Self {
         CnnSpec {
-            channels: vec![32, 64, 128],
+            channels: super::cnn::DEFAULT_CHANNELS.to_vec(),
             features: 256,
             dropout: 0.5,
             flip: true,

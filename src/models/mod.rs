@@ -15,7 +15,7 @@ mod loss;
 pub(crate) mod onnx_graph;
 
 pub use backend::{BackendKind, CACHE_DIR_VAR, DeviceError, GPU_RUNTIME_VAR, kernel_cache_dir};
-pub use cnn::{CnnConfig, ConvBlock, Mvcnn};
+pub use cnn::{CnnConfig, ConvBlock, DEFAULT_CHANNELS, Mvcnn, PEER_CHANNELS};
 pub use dense::{Net, NetConfig};
 pub use fusion::{Fusion, FusionConfig};
 pub(crate) use kind::ShapeModel;

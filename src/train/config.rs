@@ -299,7 +299,7 @@ mod tests {
         let c = TrainConfig::defaults(ModelKind::Cnn);
         let v = serde_json::to_value(&c).unwrap();
         assert_eq!(v["model"]["kind"], "cnn");
-        assert_eq!(v["model"]["channels"], serde_json::json!([32, 64, 128]));
+        assert_eq!(v["model"]["channels"], serde_json::json!([16, 32, 64]));
         let back: TrainConfig = serde_json::from_value(v).unwrap();
         assert_eq!(back, c);
         let l = serde_json::to_value(TrainConfig::defaults(ModelKind::Logistic)).unwrap();

@@ -135,7 +135,7 @@ pub(crate) struct TrainArgs {
     /// Class weighting in the loss (default: none).
     #[arg(long, value_enum, value_name = "WEIGHTS")]
     pub(crate) class_weight: Option<ClassWeight>,
-    /// CNN: output channels of the conv blocks, comma-separated (default: 32,64,128).
+    /// CNN and fusion: output channels of the conv blocks, comma-separated (default: 16,32,64; 32,64,128 is the peer's network).
     #[arg(long, value_delimiter = ',')]
     pub(crate) channels: Option<Vec<usize>>,
     /// Learning-rate schedule (default: cosine, annealed to zero over training).
