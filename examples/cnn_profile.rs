@@ -1,13 +1,15 @@
 //! Where a CNN training step's time goes, operation by operation, on burn-flex: each conv
 //! block's forward convolution, input gradient, weight gradient, batch norm + ReLU forward and
 //! backward, 2x2 max pooling forward and backward, and Adam's update of the weights, for Burn's
-//! generic operations and for shapeclf's kernels (`models::kernels`) at the default network's
-//! shapes unless told otherwise (batch 16 x 12 views of 32x32, channels 32/64/128). Then one
+//! generic operations and for shapeclf's kernels (`models::kernels`) at the peer network's
+//! shapes unless told otherwise (batch 16 x 12 views of 32x32, channels 32/64/128, which the
+//! kernel tables in docs/BENCHMARKS.md and the PyTorch comparisons use). Then one
 //! whole training step of each, so the rest (linear layers, loss, autodiff bookkeeping) is the
 //! difference. Median of 7 runs each.
 //!
 //! `cargo run --release --example cnn_profile -- [--step] [--channels A,B,C] [BATCH] [VIEWS] [RES]`
-//! (`--channels` profiles another width of the three blocks, such as `16,32,64`).
+//! (`--channels` profiles another width of the three blocks, such as the default network's
+//! `16,32,64`).
 use std::time::Instant;
 
 use burn::backend::Flex;
@@ -78,7 +80,7 @@ fn training_step(batch: usize, views: usize, res: usize, channels: &[usize]) -> 
 fn main() {
     shapeclf::models::kernels::keep_freed_memory();
     let mut all: Vec<String> = std::env::args().collect();
-    let mut channels = vec![32usize, 64, 128];
+    let mut channels = shapeclf::models::PEER_CHANNELS.to_vec();
     if let Some(i) = all.iter().position(|a| a == "--channels") {
         let list = all.get(i + 1).cloned().unwrap_or_default();
         channels = list

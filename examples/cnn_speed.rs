@@ -7,7 +7,8 @@
 //! shapeclf's kernels. `scripts/cnn_bench.sh` (CPU) and `scripts/gpu_bench.sh` (GPU) run this
 //! beside PyTorch. Usage:
 //! `cargo run --release [--features cuda|wgpu] --example cnn_speed -- [BATCH] [VIEWS] [RES] [C1,C2,C3] [cpu|gpu] [SHAPES] [IN_CHANNELS] [EPOCHS]`
-//! (defaults 16 12 32 32,64,128 cpu 64 1 1); `SHAPECLF_GPU=cuda|wgpu` pins the GPU runtime
+//! (defaults 16 12 32 32,64,128 cpu 64 1 1: the peer's network, which PyTorch runs in the
+//! comparisons; 16,32,64 is shapeclf's default); `SHAPECLF_GPU=cuda|wgpu` pins the GPU runtime
 //! when both are built in.
 use std::time::Instant;
 
@@ -22,7 +23,7 @@ fn main() {
     let channels: Vec<usize> = args
         .get(4)
         .map(|s| s.split(',').filter_map(|c| c.parse().ok()).collect())
-        .unwrap_or_else(|| vec![32, 64, 128]);
+        .unwrap_or_else(|| shapeclf::models::PEER_CHANNELS.to_vec());
     let (n, k) = (arg(6, 64), 10usize);
     let in_channels = arg(7, 1).max(1);
     let epochs = arg(8, 1).max(1);
