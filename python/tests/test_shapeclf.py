@@ -358,8 +358,12 @@ def test_ctrl_c_stops_features_as_it_stops_the_command_line(tmp_path):
 
     data, out = tmp_path / "meshes", tmp_path / "features"
     cli("synth", data, "--per-class", 40)
+    # Python leaves Ctrl-C ignored when it starts with SIGINT ignored, as a background job of
+    # a non-interactive shell does (`nohup ... &`, some CI runners): the interpreter a user
+    # types Ctrl-C into has Python's own handler, so the child sets it explicitly.
     script = (
-        "import sys, shapeclf\n"
+        "import signal, sys, shapeclf\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "print('started', flush=True)\n"
         "shapeclf.features(sys.argv[1], sys.argv[2])\n"
         "print('finished', flush=True)\n"
