@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Peak memory (max RSS) of training the CNN on N and on 10N shapes: with views read per batch
-# from the feature folder (the default), memory must follow the batch, not the dataset; with
-# --views-in-memory it grows with the dataset. Prints both peaks and their ratio for each mode.
+# from the feature folder (what a set over SHAPECLF_VIEW_BYTES gets; forced here with a budget
+# of 0), memory must follow the batch, not the dataset; with --views-in-memory it grows with
+# the dataset. Prints both peaks and their ratio for each mode.
 # Usage: scripts/train_rss.sh [WORKDIR] [PER_CLASS]   (N = 9 * PER_CLASS shapes, default 10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,7 @@ for n in "$per" "$((per * 10))"; do
   [ -d "$W/m$n" ] || "$bin" synth "$W/m$n" --per-class "$n" --seed 1 >/dev/null
   [ -f "$W/f$n/manifest.json" ] || "$bin" features "$W/m$n" --out "$W/f$n" >/dev/null 2>&1
 done
+export SHAPECLF_VIEW_BYTES=0 # views on disk unless --views-in-memory
 for mode in "" "--views-in-memory"; do
   a=$(rss "$bin" train --model cnn --features "$W/f$per" --out "$W/c$per" --epochs 1 $mode)
   b=$(rss "$bin" train --model cnn --features "$W/f$((per * 10))" --out "$W/c$((per * 10))" --epochs 1 $mode)

@@ -314,6 +314,57 @@ fn a_view_image_changed_during_training_is_caught() {
     assert!(why.contains("not the view image"), "{why}");
 }
 
+/// Where the views are held changes no number: a set that fits `SHAPECLF_VIEW_BYTES` is held
+/// in memory, one over it is read batch by batch, and both train the same model; a budget that
+/// is not a number is warned of, and the default used.
+#[test]
+fn views_held_in_memory_or_read_per_batch_train_the_same_model() {
+    let f = fixture();
+    let d = tempfile::tempdir().unwrap();
+    let train = |name: &str, budget: Option<&str>| {
+        let out = d.path().join(name);
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_shapeclf"));
+        c.args(["train", "--model", "cnn", "--features", s(&f.features)]);
+        c.args(["--out", s(&out), "--epochs", "2", "--channels", "4"]);
+        match budget {
+            Some(b) => c.env("SHAPECLF_VIEW_BYTES", b),
+            None => c.env_remove("SHAPECLF_VIEW_BYTES"),
+        };
+        let run = c.output().unwrap();
+        ok(&run);
+        let report = json(&out.join("report.json"));
+        let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+        (
+            report["predictions"].clone(),
+            report["history"].clone(),
+            stderr,
+        )
+    };
+    let held = train("held", None);
+    assert!(held.2.contains("views held in memory"), "{}", held.2);
+    let disk = train("disk", Some("0"));
+    assert!(disk.2.contains("batch by batch"), "{}", disk.2);
+    let junk = train("junk", Some("lots"));
+    assert!(
+        junk.2
+            .contains("warning: SHAPECLF_VIEW_BYTES=\"lots\" is not a number"),
+        "{}",
+        junk.2
+    );
+    assert!(junk.2.contains("views held in memory"), "{}", junk.2);
+    let no_seconds = |h: &serde_json::Value| {
+        let mut h = h.clone();
+        for e in h.as_array_mut().expect("a history") {
+            e.as_object_mut().unwrap().remove("seconds");
+        }
+        h
+    };
+    assert!(held.0.as_array().is_some_and(|p| !p.is_empty()));
+    assert_eq!(held.0, disk.0);
+    assert_eq!(held.0, junk.0);
+    assert_eq!(no_seconds(&held.1), no_seconds(&disk.1));
+}
+
 /// #23.8: a model folder whose feature settings were edited into ones `features` refuses is
 /// refused when loaded, before any mesh is touched.
 #[test]

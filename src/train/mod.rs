@@ -31,7 +31,10 @@ pub use fit::{
 };
 pub use rows::RowSet;
 pub use shapes::Shapes;
-pub use view_load::{Copies, Keep, load_views};
+pub use view_load::{
+    Copies, DEFAULT_HOST_VIEW_BYTES, HOST_VIEW_BYTES_VAR, Keep, host_view_budget, keep_for,
+    load_views,
+};
 pub use views::{
     Augment, AugmentSpec, DEFAULT_STAGE_BYTES, DeviceViews, STAGE_BYTES_VAR, ViewFiles, ViewSet,
     push_views,

@@ -21,6 +21,37 @@ pub enum Keep {
     Disk,
 }
 
+/// Environment variable: the most bytes a training run's views may take in host memory to be
+/// held there rather than read from the feature folder batch by batch ([`keep_for`]). Held
+/// views count twice, since training and prediction each copy their part.
+pub const HOST_VIEW_BYTES_VAR: &str = "SHAPECLF_VIEW_BYTES";
+
+/// Default for [`HOST_VIEW_BYTES_VAR`]: 512 MiB, which holds about 10,000 view sets of 12
+/// two-channel 32x32 views as bytes (twice over), a small share of any machine that trains a
+/// CNN. Larger sets stay on disk, so memory follows the batch.
+pub const DEFAULT_HOST_VIEW_BYTES: u64 = 512 << 20;
+
+/// Where a set of `bytes` of views is kept: in memory when asked (`forced`) or when it fits in
+/// `budget`, else on disk. Held views skip each batch's file opens, decoding and hash checks,
+/// which cost little on a local disk's page cache but a metadata operation per image on a
+/// network file system; batches are the same either way.
+pub fn keep_for(bytes: u64, forced: bool, budget: u64) -> Keep {
+    if forced || bytes <= budget {
+        Keep::Memory
+    } else {
+        Keep::Disk
+    }
+}
+
+/// The budget [`HOST_VIEW_BYTES_VAR`] sets (a number of bytes), or the default when it is
+/// unset; a value that is not a number is returned as the error, for the caller to warn of.
+pub fn host_view_budget() -> Result<u64, String> {
+    match std::env::var(HOST_VIEW_BYTES_VAR) {
+        Err(_) => Ok(DEFAULT_HOST_VIEW_BYTES),
+        Ok(v) => v.trim().parse::<u64>().map_err(|_| v),
+    }
+}
+
 /// Which copies of each row's views [`load_views`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Copies {
@@ -123,5 +154,19 @@ pub fn load_views(
             "{n} view images are not those the manifest was written with; the first: {first}"
         ))),
         None => Ok((set, skipped)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn views_stay_in_memory_up_to_the_budget_or_when_asked() {
+        assert_eq!(keep_for(100, false, 100), Keep::Memory);
+        assert_eq!(keep_for(101, false, 100), Keep::Disk);
+        assert_eq!(keep_for(101, true, 100), Keep::Memory);
+        assert_eq!(keep_for(1, false, 0), Keep::Disk);
+        assert_eq!(keep_for(0, false, 0), Keep::Memory);
     }
 }

@@ -318,11 +318,30 @@ fn load_views_of(
     data: &train::Prepared,
     observer: &dyn Observer,
 ) -> Result<SplitViews> {
-    let keep = if cfg.views_in_memory {
-        Keep::Memory
-    } else {
-        Keep::Disk
-    };
+    // Held in memory when asked, or when they fit the budget: a batch then reads no image.
+    // Training and prediction each work on a copy of their part, so held views take up to
+    // twice their size, and that is what the budget bounds.
+    let cv = &info.config;
+    let per_shape = (cv.count() * cv.channels.count() * cv.resolution * cv.resolution) as u64;
+    let shapes = data.train.len() as u64 * (1 + cv.augment as u64) + data.test.len() as u64;
+    let bytes = shapes.saturating_mul(per_shape).saturating_mul(2);
+    let budget = train::host_view_budget().unwrap_or_else(|bad| {
+        observer.event(Event::Warning(&format!(
+            "{}={bad:?} is not a number of bytes; using {} MiB",
+            train::HOST_VIEW_BYTES_VAR,
+            train::DEFAULT_HOST_VIEW_BYTES >> 20
+        )));
+        train::DEFAULT_HOST_VIEW_BYTES
+    });
+    let keep = train::keep_for(bytes, cfg.views_in_memory, budget);
+    observer.event(Event::Info(&match keep {
+        Keep::Memory => format!("views held in memory ({} MB)", bytes.div_ceil(1_000_000)),
+        Keep::Disk => format!(
+            "views read from the feature folder batch by batch ({} MB, over {}={budget})",
+            bytes.div_ceil(1_000_000),
+            train::HOST_VIEW_BYTES_VAR
+        ),
+    }));
     // Every image must be the one this generation of the folder wrote.
     let recorded = std::sync::Arc::new(
         RecordedViews::read(features_dir, manifest).map_err(Error::StaleViews)?,

@@ -141,7 +141,7 @@ pub(crate) struct TrainArgs {
     /// Learning-rate schedule (default: cosine, annealed to zero over training).
     #[arg(long, value_enum)]
     pub(crate) schedule: Option<LrSchedule>,
-    /// CNN and fusion: hold every view in memory (default: read each batch from disk).
+    /// CNN and fusion: hold every view in memory whatever its size (default: held when the views take at most SHAPECLF_VIEW_BYTES, 512 MiB, else each batch reads its images from the feature folder).
     #[arg(long)]
     pub(crate) views_in_memory: bool,
     /// Train N times from seeds SEED, SEED+1, ...: scores as mean ± std over them.
