@@ -108,7 +108,11 @@ pub fn load_views(
             s.1 += 1;
         }
     };
-    for (c, chunk) in samples.paths.chunks(1024).enumerate() {
+    // About 16 MiB of decoded pixels per chunk (1,024 rows of four copies were 100 MB, which
+    // a set on disk then held at its peak), and at least 64 rows, to keep many threads busy.
+    let row_bytes = (1 + extra) * cfg.count() * cfg.channels.count() * cfg.resolution.pow(2);
+    let rows_per_chunk = ((16 << 20) / row_bytes.max(1)).clamp(64, 1024);
+    for (c, chunk) in samples.paths.chunks(rows_per_chunk).enumerate() {
         let read: Vec<Vec<Result<Views, ViewError>>> = chunk
             .par_iter()
             .map(|p| {
@@ -118,7 +122,7 @@ pub fn load_views(
             })
             .collect();
         for (j, row) in read.into_iter().enumerate() {
-            let i = c * 1024 + j;
+            let i = c * rows_per_chunk + j;
             let mut row = row.into_iter();
             let own = match row.next() {
                 Some(Ok(v)) => v,
