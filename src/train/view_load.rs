@@ -47,7 +47,8 @@ pub fn keep_for(bytes: u64, forced: bool, budget: u64) -> Keep {
 /// unset; a value that is not a number is returned as the error, for the caller to warn of.
 pub fn host_view_budget() -> Result<u64, String> {
     match std::env::var(HOST_VIEW_BYTES_VAR) {
-        Err(_) => Ok(DEFAULT_HOST_VIEW_BYTES),
+        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_HOST_VIEW_BYTES),
+        Err(std::env::VarError::NotUnicode(v)) => Err(v.to_string_lossy().into_owned()),
         Ok(v) => v.trim().parse::<u64>().map_err(|_| v),
     }
 }

@@ -324,7 +324,7 @@ fn load_views_of(
     let cv = &info.config;
     let per_shape = (cv.count() * cv.channels.count() * cv.resolution * cv.resolution) as u64;
     let shapes = data.train.len() as u64 * (1 + cv.augment as u64) + data.test.len() as u64;
-    let bytes = shapes.saturating_mul(per_shape).saturating_mul(2);
+    let views = shapes.saturating_mul(per_shape);
     let budget = train::host_view_budget().unwrap_or_else(|bad| {
         observer.event(Event::Warning(&format!(
             "{}={bad:?} is not a number of bytes; using {} MiB",
@@ -333,12 +333,12 @@ fn load_views_of(
         )));
         train::DEFAULT_HOST_VIEW_BYTES
     });
-    let keep = train::keep_for(bytes, cfg.views_in_memory, budget);
+    let keep = train::keep_for(views.saturating_mul(2), cfg.views_in_memory, budget);
+    let mb = views.div_ceil(1_000_000);
     observer.event(Event::Info(&match keep {
-        Keep::Memory => format!("views held in memory ({} MB)", bytes.div_ceil(1_000_000)),
+        Keep::Memory => format!("views held in memory ({mb} MB)"),
         Keep::Disk => format!(
-            "views read from the feature folder batch by batch ({} MB, over {}={budget})",
-            bytes.div_ceil(1_000_000),
+            "views read from the feature folder batch by batch ({mb} MB, twice that over {}={budget})",
             train::HOST_VIEW_BYTES_VAR
         ),
     }));
