@@ -32,8 +32,7 @@ pub use fit::{
 pub use rows::RowSet;
 pub use shapes::Shapes;
 pub use view_load::{
-    Copies, DEFAULT_HOST_VIEW_BYTES, HOST_VIEW_BYTES_VAR, Keep, host_view_budget, keep_for,
-    load_views,
+    Copies, DEFAULT_HOST_VIEW_BYTES, HOST_VIEW_BYTES_VAR, Keep, env_bytes, keep_for, load_views,
 };
 pub use views::{
     Augment, AugmentSpec, DEFAULT_STAGE_BYTES, DeviceViews, STAGE_BYTES_VAR, ViewFiles, ViewSet,

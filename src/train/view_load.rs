@@ -43,11 +43,12 @@ pub fn keep_for(bytes: u64, forced: bool, budget: u64) -> Keep {
     }
 }
 
-/// The budget [`HOST_VIEW_BYTES_VAR`] sets (a number of bytes), or the default when it is
-/// unset; a value that is not a number is returned as the error, for the caller to warn of.
-pub fn host_view_budget() -> Result<u64, String> {
-    match std::env::var(HOST_VIEW_BYTES_VAR) {
-        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_HOST_VIEW_BYTES),
+/// The number of bytes environment variable `var` sets ([`HOST_VIEW_BYTES_VAR`],
+/// [`super::STAGE_BYTES_VAR`]), or `default` when it is unset; a value that is not a number is
+/// returned as the error, for the caller to warn of.
+pub fn env_bytes(var: &str, default: u64) -> Result<u64, String> {
+    match std::env::var(var) {
+        Err(std::env::VarError::NotPresent) => Ok(default),
         Err(std::env::VarError::NotUnicode(v)) => Err(v.to_string_lossy().into_owned()),
         Ok(v) => v.trim().parse::<u64>().map_err(|_| v),
     }

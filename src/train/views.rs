@@ -261,10 +261,9 @@ impl ViewSet {
             return false;
         }
         let per_shape = self.planes() * self.resolution * self.resolution;
-        let budget = std::env::var(STAGE_BYTES_VAR)
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(DEFAULT_STAGE_BYTES);
+        // A value that is not a number is warned of by the workflow that trains.
+        let budget =
+            super::env_bytes(STAGE_BYTES_VAR, DEFAULT_STAGE_BYTES).unwrap_or(DEFAULT_STAGE_BYTES);
         if (self.len() as u64).saturating_mul(per_shape as u64 * 4) > budget {
             return false;
         }

@@ -325,14 +325,15 @@ fn load_views_of(
     let per_shape = (cv.count() * cv.channels.count() * cv.resolution * cv.resolution) as u64;
     let shapes = data.train.len() as u64 * (1 + cv.augment as u64) + data.test.len() as u64;
     let views = shapes.saturating_mul(per_shape);
-    let budget = train::host_view_budget().unwrap_or_else(|bad| {
-        observer.event(Event::Warning(&format!(
-            "{}={bad:?} is not a number of bytes; using {} MiB",
-            train::HOST_VIEW_BYTES_VAR,
-            train::DEFAULT_HOST_VIEW_BYTES >> 20
-        )));
-        train::DEFAULT_HOST_VIEW_BYTES
-    });
+    let budget = env_bytes_or_warn(
+        train::HOST_VIEW_BYTES_VAR,
+        train::DEFAULT_HOST_VIEW_BYTES,
+        observer,
+    );
+    if cfg.backend == crate::models::BackendKind::Gpu {
+        // Read where the views are staged on the device; checked here, where it can be told.
+        env_bytes_or_warn(train::STAGE_BYTES_VAR, train::DEFAULT_STAGE_BYTES, observer);
+    }
     let keep = train::keep_for(views.saturating_mul(2), cfg.views_in_memory, budget);
     let mb = views.div_ceil(1_000_000);
     observer.event(Event::Info(&match keep {
@@ -381,6 +382,18 @@ fn load_views_of(
         train: train_set,
         test: test_set,
         skipped,
+    })
+}
+
+/// The bytes environment variable `var` sets, or `default` when it is unset or, with a
+/// warning to `observer`, not a number.
+fn env_bytes_or_warn(var: &str, default: u64, observer: &dyn Observer) -> u64 {
+    train::env_bytes(var, default).unwrap_or_else(|bad| {
+        observer.event(Event::Warning(&format!(
+            "{var}={bad:?} is not a number of bytes; using {} MiB",
+            default >> 20
+        )));
+        default
     })
 }
 
