@@ -352,17 +352,11 @@ fn views_held_in_memory_or_read_per_batch_train_the_same_model() {
         junk.2
     );
     assert!(junk.2.contains("views held in memory"), "{}", junk.2);
-    let no_seconds = |h: &serde_json::Value| {
-        let mut h = h.clone();
-        for e in h.as_array_mut().expect("a history") {
-            e.as_object_mut().unwrap().remove("seconds");
-        }
-        h
-    };
     assert!(held.0.as_array().is_some_and(|p| !p.is_empty()));
     assert_eq!(held.0, disk.0);
     assert_eq!(held.0, junk.0);
-    assert_eq!(no_seconds(&held.1), no_seconds(&disk.1));
+    assert!(held.1.as_array().is_some_and(|h| h.len() == 2));
+    assert_eq!(held.1, disk.1);
 }
 
 /// #23.8: a model folder whose feature settings were edited into ones `features` refuses is

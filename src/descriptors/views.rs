@@ -261,6 +261,12 @@ impl ViewConfig {
         }
     }
 
+    /// Bytes of one view set (every view, every channel, one byte a pixel): what holding a
+    /// mesh's views, or reading them, takes in memory.
+    pub fn set_bytes(&self) -> usize {
+        self.count() * self.channels.count() * self.resolution * self.resolution
+    }
+
     /// Views per row when tiled into one image.
     pub fn grid_columns(&self) -> usize {
         match self.layout {

@@ -112,7 +112,7 @@ pub fn load_views(
     };
     // About 16 MiB of decoded pixels per chunk (1,024 rows of four copies were 100 MB, which
     // a set on disk then held at its peak), and at least 64 rows, to keep many threads busy.
-    let row_bytes = (1 + extra) * cfg.count() * cfg.channels.count() * cfg.resolution.pow(2);
+    let row_bytes = (1 + extra) * cfg.set_bytes();
     let rows_per_chunk = ((16 << 20) / row_bytes.max(1)).clamp(64, 1024);
     for (c, chunk) in samples.paths.chunks(rows_per_chunk).enumerate() {
         let read: Vec<Vec<Result<Views, ViewError>>> = chunk

@@ -322,9 +322,8 @@ fn load_views_of(
     // Training and prediction each work on a copy of their part, so held views take up to
     // twice their size, and that is what the budget bounds.
     let cv = &info.config;
-    let per_shape = (cv.count() * cv.channels.count() * cv.resolution * cv.resolution) as u64;
     let shapes = data.train.len() as u64 * (1 + cv.augment as u64) + data.test.len() as u64;
-    let views = shapes.saturating_mul(per_shape);
+    let views = shapes.saturating_mul(cv.set_bytes() as u64);
     let budget = env_bytes_or_warn(
         train::HOST_VIEW_BYTES_VAR,
         train::DEFAULT_HOST_VIEW_BYTES,
