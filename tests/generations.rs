@@ -411,6 +411,60 @@ fn predict_checks_the_settings_a_model_folder_records() {
     }
 }
 
+/// A feature folder whose manifest was edited into settings `features` refuses is refused by
+/// `train` with the setting named, before it sizes any work from them: an augment count of a
+/// trillion once made training allocate for that many renderings per mesh and abort.
+#[test]
+fn train_checks_the_settings_a_feature_manifest_records() {
+    let f = fixture();
+    for (pointer, value, words) in [
+        (
+            "/views/config/augment",
+            serde_json::Value::from(1_000_000_000_000u64),
+            "view_augment",
+        ),
+        ("/views/count", 7.into(), "records 7 views"),
+        ("/descriptors/d2_pairs", 0.into(), "d2_pairs"),
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        let feats = d.path().join("f");
+        copy_dir(&f.features, &feats);
+        let mpath = feats.join("manifest.json");
+        let mut v = json(&mpath);
+        *v.pointer_mut(pointer).expect("the field exists") = value;
+        std::fs::write(&mpath, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        let m = d.path().join("m");
+        let out = shapeclf(&[
+            "train",
+            "--model",
+            "cnn",
+            "--features",
+            s(&feats),
+            "--out",
+            s(&m),
+            "--epochs",
+            "1",
+            "--channels",
+            "4,8",
+            "--hidden",
+            "16",
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        // A clear error, not success and not a panic (101).
+        assert!(
+            matches!(out.status.code(), Some(c) if c != 0 && c != 101),
+            "{pointer}: {}",
+            text(&out)
+        );
+        assert!(
+            err.contains(words) && err.contains("edited or damaged") && !err.contains("panicked"),
+            "{pointer}: {}",
+            text(&out)
+        );
+        assert!(!m.exists(), "{pointer}: no model folder is left");
+    }
+}
+
 /// A folder merged with `--allow-missing` holds part of the dataset: `train` says so, naming
 /// the shards, so its scores are not read as the whole set's.
 #[test]

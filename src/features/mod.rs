@@ -372,7 +372,34 @@ impl Manifest {
                 ),
             ));
         }
+        m.check_settings()
+            .map_err(|e| fmt_err(path, format!("{e} (edited or damaged manifest)")))?;
         Ok(m)
+    }
+
+    /// Checks the recorded settings as `shapeclf features` checks its flags, and that the view
+    /// count and columns are the ones those settings give: training and `predict` size their
+    /// work from these numbers, so an edited manifest must not make them allocate or render
+    /// what no run of `features` could have produced.
+    pub fn check_settings(&self) -> Result<(), String> {
+        self.descriptors.validate().map_err(|e| e.to_string())?;
+        if let Some(v) = &self.views {
+            v.config.validate().map_err(|e| e.to_string())?;
+            if v.count != v.config.count() {
+                return Err(format!(
+                    "the manifest records {} views, but its {:?} layout renders {}",
+                    v.count,
+                    v.config.layout,
+                    v.config.count()
+                ));
+            }
+        }
+        if self.columns != self.descriptors.columns() {
+            return Err(
+                "the manifest's columns are not those its descriptor settings compute".into(),
+            );
+        }
+        Ok(())
     }
 }
 

@@ -149,26 +149,7 @@ impl SavedModel {
                 ),
             )
         };
-        manifest
-            .descriptors
-            .validate()
-            .map_err(|e| settings(e.to_string()))?;
-        if let Some(v) = &manifest.views {
-            v.config.validate().map_err(|e| settings(e.to_string()))?;
-            if v.count != v.config.count() {
-                return Err(settings(format!(
-                    "the manifest records {} views, but its {:?} layout renders {}",
-                    v.count,
-                    v.config.layout,
-                    v.config.count()
-                )));
-            }
-        }
-        if manifest.columns != manifest.descriptors.columns() {
-            return Err(settings(
-                "the manifest's columns are not those its descriptor settings compute".into(),
-            ));
-        }
+        manifest.check_settings().map_err(settings)?;
         let wpath = dir.join(WEIGHTS_FILE);
         let bytes = std::fs::read(&wpath).map_err(|source| ModelError::Io {
             path: wpath.clone(),
