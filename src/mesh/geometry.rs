@@ -57,10 +57,15 @@ impl Mesh {
         }
         // Same size and alignment: the collect reuses the raw buffer instead of copying it.
         let vertices: Vec<Vec3> = raw.vertices.into_iter().map(Vec3::from_array).collect();
-        // Zero area relative to the model's own size, so units do not matter.
-        let (lo, hi) = vertices.iter().fold(
+        // Zero area relative to the model's own size, so units do not matter. The size is that
+        // of the vertices faces use: a stray unused vertex far away (OFF, PLY and glTF keep
+        // them) must not make every real face count as zero area.
+        let (lo, hi) = raw.triangles.iter().flatten().fold(
             (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY)),
-            |(lo, hi), v| (lo.min(*v), hi.max(*v)),
+            |(lo, hi), &i| {
+                let v = vertices[i as usize];
+                (lo.min(v), hi.max(v))
+            },
         );
         let diag2 = (0..3)
             .map(|k| (f64::from(hi[k]) - f64::from(lo[k])).powi(2))

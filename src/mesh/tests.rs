@@ -32,6 +32,23 @@ fn drops_degenerate_and_fails_when_none_left() {
     assert!(e.to_string().contains("degenerate"), "{e}");
 }
 
+/// The zero-area cut-off scales with the part of the model faces use: a stray unused vertex far
+/// away neither drops small real faces nor makes the mesh "all degenerate".
+#[test]
+fn an_unused_far_vertex_drops_no_face() {
+    let s = 0.01f32; // faces of area 5e-5 on a model 0.01 across
+    let v = vec![
+        [0.0, 0.0, 0.0],
+        [s, 0.0, 0.0],
+        [0.0, s, 0.0],
+        [0.0, 0.0, s],
+        [1e5, 0.0, 0.0],
+    ];
+    let faces = vec![[0, 1, 2], [0, 1, 3], [0, 2, 3], [1, 2, 3]];
+    let (m, st) = Mesh::from_raw(tri(v, faces)).unwrap();
+    assert_eq!((m.triangles.len(), st.degenerate_dropped), (4, 0));
+}
+
 #[test]
 fn normalize_centres_and_scales() {
     // A unit square far from the origin, scaled by 100.
