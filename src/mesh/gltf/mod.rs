@@ -77,6 +77,7 @@ pub(super) fn parse(bytes: &[u8], ext: &str, dir: Option<&Path>) -> Result<RawMe
         bin,
         dir,
         buffers: vec![None; doc.buffers().len()],
+        external: Vec::new(),
         input_bytes: bytes.len() as u64,
     };
     r.read()
@@ -108,7 +109,13 @@ pub(super) fn linked_files(bytes: &[u8], ext: &str, dir: &Path) -> Vec<PathBuf> 
         .filter(|u| !u.starts_with("data:"))
         .filter_map(|u| relative_path(u).ok())
         .map(|p| dir.join(p))
-        .collect()
+        // Each file once, in the order first named: many buffers may name one file.
+        .fold(Vec::new(), |mut out, p| {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+            out
+        })
 }
 
 /// Splits the input into its JSON and (for GLB) binary chunk.

@@ -36,6 +36,9 @@ pub(super) struct Reader<'a> {
     pub(super) dir: Option<&'a Path>,
     /// Buffer bytes, loaded when an accessor first needs them.
     pub(super) buffers: Vec<Option<Cow<'a, [u8]>>>,
+    /// External files read, by their path relative to the file's folder, with the buffer that
+    /// holds their bytes: buffers naming one file share one copy of it.
+    pub(super) external: Vec<(PathBuf, usize)>,
     /// Bytes of the file and of the external buffers read.
     pub(super) input_bytes: u64,
 }
@@ -230,7 +233,7 @@ impl<'a> Reader<'a> {
             )));
         }
         // Only now, with the claim within what the file declares, are the bytes looked at.
-        self.load_buffer(b, declared)?;
+        let b = self.load_buffer(b, declared)?;
         Ok(Slab {
             buffer: b,
             start: vo + acc.offset(),
@@ -240,10 +243,18 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// Makes buffer `b`'s bytes available, checking that it holds the `declared` length.
-    fn load_buffer(&mut self, b: usize, declared: usize) -> Result<(), MeshError> {
-        if self.buffers[b].is_some() {
-            return Ok(());
+    /// Makes buffer `b`'s bytes available, checking that it holds the `declared` length, and
+    /// returns the index of the buffer holding them (another one's, when both name one file).
+    fn load_buffer(&mut self, b: usize, declared: usize) -> Result<usize, MeshError> {
+        if let Some(data) = &self.buffers[b] {
+            return if data.len() < declared {
+                Err(err(format!(
+                    "buffer {b} declares {declared} bytes but holds {} (truncated)",
+                    data.len()
+                )))
+            } else {
+                Ok(b)
+            };
         }
         let buffer = self.doc.buffers().nth(b).expect("validated buffer index");
         let (data, whence): (Cow<'a, [u8]>, String) = match buffer.source() {
@@ -269,7 +280,25 @@ impl<'a> Reader<'a> {
                         "buffer {b}: external buffer {shown:?} cannot be read without the file's folder"
                     ))
                 })?;
+                if let Some(&(_, held)) = self.external.iter().find(|(p, _)| *p == rel) {
+                    let have = self.buffers[held].as_deref().map_or(0, <[u8]>::len);
+                    if have < declared {
+                        return Err(err(format!(
+                            "buffer {b} declares {declared} bytes but file {shown:?} holds {have} (truncated)"
+                        )));
+                    }
+                    return Ok(held);
+                }
                 let path = dir.join(&rel);
+                // Every external file counts against the one limit a mesh file has, checked
+                // before it is read: a small document naming many large files is refused.
+                let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+                if self.input_bytes.saturating_add(size) > super::super::MAX_FILE_BYTES {
+                    return Err(err(format!(
+                        "buffer {b}: external buffer {shown:?} would bring the bytes read for this mesh past {} GiB",
+                        super::super::MAX_FILE_BYTES >> 30
+                    )));
+                }
                 let bytes = super::super::read_file(&path).map_err(|e| {
                     err(format!(
                         "buffer {b}: external buffer {shown:?} ({}): {e}",
@@ -281,6 +310,7 @@ impl<'a> Reader<'a> {
                     ))
                 })?;
                 self.input_bytes += bytes.len() as u64;
+                self.external.push((rel, b));
                 (Cow::Owned(bytes), format!("file {shown:?}"))
             }
         };
@@ -291,7 +321,7 @@ impl<'a> Reader<'a> {
             )));
         }
         self.buffers[b] = Some(data);
-        Ok(())
+        Ok(b)
     }
 
     /// Appends one placed instance of a primitive to `out`.

@@ -167,6 +167,35 @@ fn glb_data_uri_and_external_buffer_give_the_same_mesh() {
         crate::mesh::linked_files(&p, &text),
         vec![d.path().join("my tet.bin")]
     );
+    // Buffers naming one file share one read of it: the mesh is the same, the file is linked
+    // once, and a buffer claiming more than the file holds is still refused.
+    let mut shared = b.json(one_node().0, one_node().1, Some("my%20tet.bin"));
+    let buffer = shared["buffers"][0].clone();
+    shared["buffers"] = json!([buffer.clone(), buffer.clone(), buffer]);
+    for (i, v) in shared["bufferViews"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        v["buffer"] = json!(1 + i % 2);
+    }
+    let q = d.path().join("shared.gltf");
+    let shared_text = serde_json::to_vec(&shared).unwrap();
+    std::fs::write(&q, &shared_text).unwrap();
+    let one = crate::mesh::load_raw(&q).unwrap();
+    assert_eq!(
+        (one.vertices, one.triangles),
+        (ext.vertices.clone(), ext.triangles.clone())
+    );
+    assert_eq!(
+        crate::mesh::linked_files(&q, &shared_text),
+        vec![d.path().join("my tet.bin")]
+    );
+    shared["buffers"][2]["byteLength"] = json!(b.bin.len() + 4);
+    std::fs::write(&q, serde_json::to_vec(&shared).unwrap()).unwrap();
+    let e = crate::mesh::load_raw(&q).unwrap_err().to_string();
+    assert!(e.contains("truncated"), "{e}");
     // Bytes alone cannot reach the folder.
     let e = gltf_err("gltf", &text);
     assert!(e.contains("without the file's folder"), "{e}");
