@@ -499,3 +499,65 @@ fn train_warns_on_a_feature_folder_merged_with_shards_left_out() {
         "{err}"
     );
 }
+
+/// The comparison page shows a mistake's depth views, and the split counts, only from the
+/// generation of the feature folder the models were trained on: once `features` has rewritten
+/// the folder (here with other views and another seed), the page says why it shows none instead
+/// of showing the new images as the ones the network saw.
+#[test]
+fn compare_shows_only_the_views_a_model_was_trained_on() {
+    let d = tempfile::tempdir().unwrap();
+    let (meshes, feats, models) = (
+        d.path().join("m"),
+        d.path().join("f"),
+        d.path().join("models"),
+    );
+    common::small_view_features(&meshes, &feats, 4, 3, 0);
+    let cnn = models.join("cnn");
+    shapeclf_ok(&[
+        "train",
+        "--model",
+        "cnn",
+        "--features",
+        s(&feats),
+        "--out",
+        s(&cnn),
+        "--epochs",
+        "1",
+        "--channels",
+        "2,2",
+        "--hidden",
+        "4",
+    ]);
+    let page = || {
+        shapeclf_ok(&["compare", "--models", s(&models)]);
+        std::fs::read_to_string(models.join("comparison.html")).unwrap()
+    };
+    let before = page();
+    assert!(
+        before.contains("misclassified by at least one model"),
+        "no mistakes to show"
+    );
+    assert!(before.contains("<img class=\"views\""));
+    assert!(before.contains("Meshes per class and split"));
+    assert!(!before.contains("No depth views are shown"));
+
+    shapeclf_ok(&[
+        "features",
+        s(&meshes),
+        "--out",
+        s(&feats),
+        "--align",
+        "none",
+        "--view-res",
+        "16",
+        "--view-augment",
+        "0",
+        "--seed",
+        "9",
+    ]);
+    let after = page();
+    assert!(!after.contains("<img class=\"views\""));
+    assert!(!after.contains("Meshes per class and split"));
+    assert!(after.contains("No depth views are shown"));
+}

@@ -163,8 +163,8 @@ fn write_comparison(models_dir: &Path, found: &Found) -> Result<()> {
 
 /// What a model was tested on, as (what identifies it, how to name it): the dataset its features
 /// were computed from (the listing of its files where the manifest records one, so one dataset
-/// typed two ways is one; else the dataset as typed) and the classes it tells apart (a
-/// `--positive` model is another task on the same meshes).
+/// typed two ways is one; else the dataset as typed), the test meshes it was scored on, and the
+/// classes it tells apart (a `--positive` model is another task on the same meshes).
 fn task_of(m: &crate::report::html::PageModel) -> ((String, String), String) {
     let manifest: Option<crate::features::Manifest> =
         std::fs::read(m.dir.join(model_dir::MANIFEST_FILE))
@@ -183,16 +183,46 @@ fn task_of(m: &crate::report::html::PageModel) -> ((String, String), String) {
     ((dataset, m.report.metrics.classes.join(", ")), shown)
 }
 
+/// Whether two models were scored on one test set: each mesh one of them was tested on is one
+/// the other was tested on too, or one the other left out as unreadable (a CNN skips meshes
+/// whose views it cannot read). A flat dataset's split follows the feature seed, so one dataset
+/// and class list can still mean other test meshes. Older reports, which list no predictions,
+/// cannot tell and are taken as one.
+fn same_test_set(a: &crate::report::Report, b: &crate::report::Report) -> bool {
+    use std::collections::HashSet;
+    fn tested(r: &crate::report::Report) -> HashSet<&str> {
+        r.predictions.iter().map(|p| p.path.as_str()).collect()
+    }
+    fn skipped(r: &crate::report::Report) -> HashSet<&str> {
+        r.skipped.iter().map(|f| f.path.as_str()).collect()
+    }
+    let (ta, tb) = (tested(a), tested(b));
+    if ta.is_empty() || tb.is_empty() {
+        return true;
+    }
+    let (sa, sb) = (skipped(a), skipped(b));
+    ta.iter().all(|p| tb.contains(p) || sb.contains(p))
+        && tb.iter().all(|p| ta.contains(p) || sa.contains(p))
+}
+
 /// Refuses to rank together models tested on different datasets or tasks, naming the groups:
 /// one table would compare scores that measure different things.
 fn check_one_task(page: &[crate::report::html::PageModel]) -> Result<()> {
-    type Group<'a> = ((String, String), String, Vec<&'a str>);
+    type Group<'a> = (
+        (String, String),
+        String,
+        Vec<&'a str>,
+        &'a crate::report::Report,
+    );
     let mut groups: Vec<Group<'_>> = Vec::new();
     for m in page {
         let (key, shown) = task_of(m);
-        match groups.iter_mut().find(|(k, _, _)| *k == key) {
-            Some((_, _, names)) => names.push(&m.name),
-            None => groups.push((key, shown, vec![&m.name])),
+        match groups
+            .iter_mut()
+            .find(|(k, _, _, first)| *k == key && same_test_set(first, &m.report))
+        {
+            Some((_, _, names, _)) => names.push(&m.name),
+            None => groups.push((key, shown, vec![&m.name], &m.report)),
         }
     }
     if groups.len() <= 1 {
@@ -200,11 +230,12 @@ fn check_one_task(page: &[crate::report::html::PageModel]) -> Result<()> {
     }
     let listed: Vec<String> = groups
         .iter()
-        .map(|((_, classes), shown, names)| {
+        .map(|((_, classes), shown, names, first)| {
             let k = classes.split(", ").count();
             format!(
-                "{} (dataset {shown}; {k} classes: {})",
+                "{} (dataset {shown}, {} test meshes; {k} classes: {})",
                 names.join(", "),
+                first.test_size,
                 crate::text::ellipsize(classes, 80)
             )
         })

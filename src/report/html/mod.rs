@@ -52,12 +52,20 @@ pub fn esc(s: &str) -> String {
 /// A PNG file as an `<img>` with a data URI, or `None` when it cannot be read (or is not a PNG,
 /// or is unreasonably large for a page).
 fn img(path: &Path, alt: &str, class: &str) -> Option<String> {
+    img_checked(path, alt, class, None)
+}
+
+/// [`img`], and with `want` only when the file's content hash is `want`: a picture said to be
+/// one a model saw is shown only if it is byte for byte that one.
+fn img_checked(path: &Path, alt: &str, class: &str, want: Option<&str>) -> Option<String> {
     let meta = std::fs::metadata(path).ok()?;
     if !meta.is_file() || meta.len() > 8 << 20 {
         return None;
     }
     let bytes = std::fs::read(path).ok()?;
-    if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+    if !bytes.starts_with(b"\x89PNG\r\n\x1a\n")
+        || want.is_some_and(|w| crate::features::hash_hex(&bytes) != w)
+    {
         return None;
     }
     let (w, h) =
@@ -112,20 +120,35 @@ fn predictions(r: &Report) -> BTreeMap<String, (String, String, Option<f32>)> {
         .collect()
 }
 
-/// Counts per class and split from the feature table the models were trained on, if it can
-/// still be read.
-fn split_counts(features: &Path) -> Option<BTreeMap<String, [usize; 2]>> {
-    // The table the manifest names (CSV or Parquet); CSV when the manifest is unreadable.
-    let format = crate::features::Manifest::read(&features.join(crate::features::MANIFEST_FILE))
-        .map_or(Default::default(), |m| m.table_format);
-    let file = crate::features::part_files(None, format).table;
-    let t = FeatureTable::read(&features.join(file), format).ok()?;
-    let mut m: BTreeMap<String, [usize; 2]> = BTreeMap::new();
+/// Counts per class and split from the feature table `m` was trained on, when its feature
+/// folder still holds that table byte for byte (another run may have rewritten the folder
+/// since, or the recorded path may be relative to another working folder).
+fn split_counts(m: &PageModel) -> Option<BTreeMap<String, [usize; 2]>> {
+    let manifest = m.manifest.as_ref()?;
+    let features = Path::new(&m.report.features);
+    if crate::features::table_matches_manifest(features, manifest) != Some(true) {
+        return None;
+    }
+    let t = FeatureTable::read(
+        &features.join(manifest.files().table),
+        manifest.table_format,
+    )
+    .ok()?;
+    let mut counts: BTreeMap<String, [usize; 2]> = BTreeMap::new();
     for r in &t.rows {
-        m.entry(r.class.clone()).or_default()
+        counts.entry(r.class.clone()).or_default()
             [usize::from(r.split == crate::dataset::Split::Test)] += 1;
     }
-    Some(m)
+    Some(counts)
+}
+
+/// The view images `m` was trained on, as its feature folder's record has them, when that
+/// folder still holds the generation `m`'s copy of the manifest describes; `None` otherwise, so
+/// the page never shows another generation's images as the ones a model saw.
+fn recorded_views(m: &PageModel) -> Option<crate::view_store::RecordedViews> {
+    let manifest = m.manifest.as_ref()?;
+    manifest.views.as_ref()?;
+    crate::view_store::RecordedViews::read(Path::new(&m.report.features), manifest).ok()
 }
 
 const STYLE: &str = r#"

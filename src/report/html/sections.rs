@@ -18,9 +18,11 @@ pub(super) fn models_table(h: &mut String, models: &[PageModel], skipped: &[(Str
          <th scope=\"col\">accuracy</th><th scope=\"col\">mean class accuracy</th><th scope=\"col\">macro F1</th>\
          <th scope=\"col\">training s</th><th scope=\"col\">parameters</th><th scope=\"col\" class=\"l\">backend</th><th scope=\"col\">test meshes</th></tr></thead>\n<tbody>\n",
     );
-    // Every seed a group trained counts: each folder's own seed, or every seed of a folder
-    // trained with `--repeats`.
-    let seed_scores = |g: &[&PageModel]| -> Vec<RepeatScore> {
+    // Every seed a group trained counts once: each folder's own seed, or every seed of a folder
+    // trained with `--repeats`. A seed two folders of one group both trained (a copied folder,
+    // overlapping `--repeats`) is one run computed twice, so it counts once; the first folder's
+    // is kept.
+    let all_runs = |g: &[&PageModel]| -> Vec<RepeatScore> {
         g.iter()
             .flat_map(|m| {
                 if m.report.repeats.is_empty() {
@@ -29,6 +31,13 @@ pub(super) fn models_table(h: &mut String, models: &[PageModel], skipped: &[(Str
                     m.report.repeats.clone()
                 }
             })
+            .collect()
+    };
+    let seed_scores = |g: &[&PageModel]| -> Vec<RepeatScore> {
+        let mut seen = std::collections::BTreeSet::new();
+        all_runs(g)
+            .into_iter()
+            .filter(|r| seen.insert(r.seed))
             .collect()
     };
     let best_acc = groups
@@ -49,7 +58,13 @@ pub(super) fn models_table(h: &mut String, models: &[PageModel], skipped: &[(Str
         let acc = col(|r| r.accuracy);
         let names: Vec<String> = g.iter().map(|m| esc(&m.name)).collect();
         let r = &g[0].report;
-        let seeds: Vec<String> = runs.iter().map(|r| r.seed.to_string()).collect();
+        let mut seeds: Vec<String> = runs.iter().map(|r| r.seed.to_string()).collect();
+        let repeated = all_runs(g).len() - runs.len();
+        if repeated > 0 {
+            seeds.push(format!(
+                "{repeated} run(s) of a seed already listed, from another folder, counted once"
+            ));
+        }
         let _ = writeln!(
             h,
             "<tr><th scope=\"row\" class=\"l\">{}</th><td class=\"l\">{}</td><td title=\"seeds {}\">{}</td><td{}>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td></tr>",
@@ -162,6 +177,17 @@ pub(super) fn mistakes(h: &mut String, models: &[PageModel]) {
         h.push_str("<p>No model misclassified any test mesh.</p>\n</section>\n");
         return;
     }
+    let recorded: Vec<_> = models.iter().map(recorded_views).collect();
+    let trained_on_views = models
+        .iter()
+        .any(|m| m.manifest.as_ref().is_some_and(|f| f.views.is_some()));
+    if trained_on_views && recorded.iter().all(Option::is_none) {
+        h.push_str(
+            "<p class=\"lead\">No depth views are shown: the feature folder these models name no \
+             longer holds the views they were trained on (features were computed there again, or \
+             the folder moved or is named relative to another working folder).</p>\n",
+        );
+    }
     h.push_str(
         "<table>\n<caption>Misclassified test meshes</caption>\n<thead><tr><th scope=\"col\" class=\"l\">mesh</th>\
          <th scope=\"col\" class=\"l\">depth views</th><th scope=\"col\" class=\"l\">true class</th>",
@@ -171,11 +197,12 @@ pub(super) fn mistakes(h: &mut String, models: &[PageModel]) {
     }
     h.push_str("</tr></thead>\n<tbody>\n");
     for (path, _, truth) in list.into_iter().take(MAX_MISCLASSIFIED) {
-        let views = models.iter().find_map(|m| {
-            img(
+        let views = models.iter().zip(&recorded).find_map(|(m, rec)| {
+            img_checked(
                 &crate::features::view_file(Path::new(&m.report.features), path),
                 &format!("depth views of {path}"),
                 "views",
+                Some(rec.as_ref()?.hash(path, 0)?),
             )
         });
         let _ = write!(
@@ -253,9 +280,7 @@ pub(super) fn pictures(h: &mut String, models: &[PageModel]) {
 
 pub(super) fn dataset(h: &mut String, models: &[PageModel], manifest: Option<&Manifest>) {
     h.push_str("<section id=\"dataset\">\n<h2>Dataset</h2>\n");
-    let counts = models
-        .iter()
-        .find_map(|m| split_counts(Path::new(&m.report.features)));
+    let counts = models.iter().find_map(split_counts);
     if let Some(m) = manifest {
         let _ = writeln!(
             h,
