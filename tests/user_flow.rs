@@ -310,6 +310,17 @@ fn compare_never_ranks_models_of_different_datasets_together() {
         "{err}"
     );
     std::fs::remove_dir_all(p("same/other")).unwrap();
+    // A copied folder is the same seed of the same method: its run counts once.
+    common::copy_dir(&p("same/none"), &p("same/none_copy"));
+    shapeclf_ok(&["compare", "--models", s(&p("same"))]);
+    let html = std::fs::read_to_string(p("same/comparison.html")).unwrap();
+    assert!(
+        models_section(&html).contains("none, none_copy")
+            && html
+                .contains("1 run(s) of a seed already listed, from another folder, counted once"),
+        "{}",
+        models_section(&html)
+    );
     // A one-against-the-rest model on the same meshes is another task.
     train("fa", "same/mug", &["--positive", "mug"]);
     common::fails(
@@ -317,6 +328,37 @@ fn compare_never_ranks_models_of_different_datasets_together() {
         1,
         "different datasets or tasks",
     );
+    // A flat dataset (<class>/*.off) is split by the feature seed: the same files and classes
+    // under two seeds are two test sets, never one ranking.
+    for e in std::fs::read_dir(p("a")).unwrap() {
+        let class = e.unwrap().path();
+        if !class.is_dir() {
+            continue;
+        }
+        let flat = p("flat").join(class.file_name().unwrap());
+        std::fs::create_dir_all(&flat).unwrap();
+        for split in ["train", "test"] {
+            for f in std::fs::read_dir(class.join(split)).unwrap() {
+                let f = f.unwrap().path();
+                std::fs::copy(&f, flat.join(f.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    for seed in ["0", "1"] {
+        let feats = format!("flat_f{seed}");
+        shapeclf_ok(&[
+            "features",
+            s(&p("flat")),
+            "--out",
+            s(&p(&feats)),
+            "--no-views",
+            "--seed",
+            seed,
+        ]);
+        train(&feats, &format!("flat_models/s{seed}"), &[]);
+    }
+    let out = common::shapeclf(&["compare", "--models", s(&p("flat_models"))]);
+    common::fails(&out, 1, "different datasets or tasks");
 }
 
 /// Each epoch's numbers are appended as they come to a file that can be followed while the
@@ -380,4 +422,43 @@ fn epochs_are_logged_as_they_come_and_kept_in_the_model_folder() {
             .all(|r| r.len() == 7 && r[2].parse::<f64>().is_ok())
     );
     assert!(!live.exists(), "the staging folder became the model folder");
+}
+
+/// The demo end to end on a small set, and its dataset reused only when it is whole and made
+/// with the settings asked for: another seed's set, or an interrupted run's part, is refused by
+/// name instead of silently standing in.
+#[test]
+fn demo_runs_and_reuses_only_its_own_whole_dataset() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("demo");
+    let small = ["demo", "--dir", s(&dir), "--per-class", "3"];
+    let out = common::ok(&common::shapeclf(&small));
+    assert!(out.contains("comparison.html"), "{out}");
+    let meshes = dir.join("meshes/demo");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(meshes.join("synth.json")).unwrap()).unwrap();
+    assert_eq!(record["options"]["per_class"], 3, "{record}");
+    // Written beside its place and moved in whole: nothing else is left in meshes/.
+    let names: Vec<_> = std::fs::read_dir(dir.join("meshes"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["demo"]);
+
+    let other = common::shapeclf(&[&small[..], &["--seed", "1"]].concat());
+    assert_ne!(other.status.code(), Some(0), "{}", common::text(&other));
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(
+        err.contains("--per-class 3 --seed 0") && err.contains("remove it"),
+        "{err}"
+    );
+
+    std::fs::remove_file(meshes.join("synth.json")).unwrap();
+    let part = common::shapeclf(&small);
+    let err = String::from_utf8_lossy(&part.stderr);
+    assert!(
+        part.status.code() != Some(0) && err.contains("no record of a complete demo dataset"),
+        "{}",
+        common::text(&part)
+    );
 }

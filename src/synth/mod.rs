@@ -205,7 +205,7 @@ pub fn write_dataset_in(
 }
 
 /// What [`write_dataset_with`] writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SynthOptions {
     /// Shapes per class (one in five to test, at least one per class).
     pub per_class: usize,
@@ -288,7 +288,37 @@ pub fn write_dataset_with(dir: &Path, opts: &SynthOptions) -> std::io::Result<Ve
             written.push(path);
         }
     }
+    // Written last: a dataset with this record is complete, and says what it was made with.
+    crate::io::write_json_atomic(
+        &dir.join(RECORD_FILE),
+        &Record {
+            tool: "shapeclf".into(),
+            options: opts.clone(),
+            files: written.len(),
+        },
+    )?;
     Ok(written)
+}
+
+/// The file [`write_dataset_with`] writes into the dataset's root once every mesh is written:
+/// the options it was made with. Meshes are found by their extensions, so it is never read as
+/// one.
+pub const RECORD_FILE: &str = "synth.json";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Record {
+    tool: String,
+    options: SynthOptions,
+    files: usize,
+}
+
+/// The options a complete synthetic dataset in `dir` was written with; `None` when `dir` holds
+/// no readable record (never written by `synth`, interrupted, or written before records were
+/// kept).
+pub fn recorded(dir: &Path) -> Option<SynthOptions> {
+    let bytes = std::fs::read(dir.join(RECORD_FILE)).ok()?;
+    let r: Record = serde_json::from_slice(&bytes).ok()?;
+    (r.tool == "shapeclf").then_some(r.options)
 }
 
 #[cfg(test)]

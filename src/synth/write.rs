@@ -8,9 +8,19 @@ use crate::mesh::{RawMesh, Vec3};
 /// Writes `mesh` in the format of `path`'s extension (off, obj, stl binary, ply binary, glb,
 /// gltf with its buffer in a data URI).
 /// `glued_off_header` writes ModelNet's `OFF<nv> <nf> 0` header on one line.
+/// The file appears whole or not at all (written through a temporary sibling), so an
+/// interrupted run never leaves a truncated mesh that still parses.
 pub fn write_mesh(path: &Path, mesh: &RawMesh, glued_off_header: bool) -> std::io::Result<()> {
-    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    crate::io::write_whole(path, |w| write_format(w, ext, mesh, glued_off_header))
+}
+
+fn write_format(
+    w: &mut dyn Write,
+    ext: &str,
+    mesh: &RawMesh,
+    glued_off_header: bool,
+) -> std::io::Result<()> {
     let (v, t) = (&mesh.vertices, &mesh.triangles);
     match ext {
         "off" => {

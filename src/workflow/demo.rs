@@ -46,17 +46,42 @@ pub fn demo(
     mut on_step: impl FnMut(DemoStep<'_>),
 ) -> Result<Demo> {
     let meshes = opts.dir.join("meshes").join("demo");
-    let synthesised = !meshes.is_dir();
+    let want = crate::synth::SynthOptions {
+        per_class: opts.per_class,
+        seed: opts.seed,
+        levels: 0,
+        formats: crate::synth::DEFAULT_FORMATS.map(String::from).to_vec(),
+        realistic: false,
+    };
+    let synthesised = !meshes.exists();
     if synthesised {
         crate::synth::check_size(opts.per_class, 0).map_err(Error::Config)?;
-        let files = crate::synth::write_dataset(&meshes, opts.per_class, opts.seed, 0)
-            .map_err(Error::io("writing synthetic dataset to", &meshes))?;
-        on_step(DemoStep::Synthesised(&meshes, files.len()));
+        let files = synthesise_whole(&meshes, &want)?;
+        on_step(DemoStep::Synthesised(&meshes, files));
     } else {
-        observer.event(Event::Info(&format!(
-            "using existing demo meshes in {}",
-            meshes.display()
-        )));
+        // Reused only when it is a whole dataset written with these settings: an interrupted
+        // run's part, or another seed's or size's set, would silently change the comparison.
+        match crate::synth::recorded(&meshes) {
+            Some(had) if had == want => observer.event(Event::Info(&format!(
+                "using existing demo meshes in {}",
+                meshes.display()
+            ))),
+            had => {
+                return Err(Error::Config(format!(
+                    "{} holds {}, not the {} shapes per class of seed {} this demo asks for: remove it (or give another --dir) to have it written again",
+                    meshes.display(),
+                    match had {
+                        Some(h) => format!(
+                            "the demo dataset of --per-class {} --seed {}",
+                            h.per_class, h.seed
+                        ),
+                        None => "no record of a complete demo dataset (an interrupted run's part, another dataset, or one written by an older shapeclf)".into(),
+                    },
+                    opts.per_class,
+                    opts.seed
+                )));
+            }
+        }
     }
     let features = opts.dir.join("features");
     // Exactly what `shapeclf features` does by default: the same descriptors (spherical
@@ -105,6 +130,40 @@ pub fn demo(
         models: reports,
         comparison,
     })
+}
+
+/// Writes the demo dataset into a sibling of `meshes` and renames it into place, so `meshes`
+/// exists only once whole; parts left by interrupted runs (whose process is gone) are removed
+/// first. Returns the number of files.
+fn synthesise_whole(meshes: &Path, opts: &crate::synth::SynthOptions) -> Result<usize> {
+    let parent = meshes.parent().unwrap_or(Path::new("."));
+    let name = meshes
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let prefix = format!(".{name}.partial-");
+    let io = |what: &'static str, p: &Path| Error::io(what, p.to_path_buf());
+    std::fs::create_dir_all(parent).map_err(io("creating", parent))?;
+    for e in std::fs::read_dir(parent)
+        .map_err(io("reading", parent))?
+        .flatten()
+    {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = n.strip_prefix(&prefix).and_then(|p| p.parse::<u32>().ok())
+            && !crate::io::process_alive(pid)
+        {
+            // Best effort: a part that cannot be removed only takes space.
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+    let staging = parent.join(format!("{prefix}{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    let files = crate::synth::write_dataset_with(&staging, opts).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&staging);
+        io("writing synthetic dataset to", &staging)(e)
+    })?;
+    std::fs::rename(&staging, meshes).map_err(io("moving the synthetic dataset to", meshes))?;
+    Ok(files.len())
 }
 
 /// A finished stage of [`demo`].
