@@ -49,6 +49,12 @@
 //! # }
 //! ```
 
+/// This build's identity: the package version, then a hash of the source and lock file it was
+/// built from (`0.2.0+1f3a...`). Feature folders, models and checkpoints record it as their
+/// `tool_version`, and rows, views and checkpoints are reused only by the build that wrote
+/// them: a change to how numbers are computed within one version cannot mix old and new rows.
+pub const BUILD_ID: &str = concat!(env!("CARGO_PKG_VERSION"), "+", env!("SHAPECLF_SOURCE_HASH"));
+
 pub mod dataset;
 pub mod descriptors;
 pub mod error;

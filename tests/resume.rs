@@ -116,6 +116,26 @@ fn reruns_reuse_unchanged_rows_and_recompute_changed_ones() {
     assert_eq!(m["counts"]["ok"], 26);
     assert_eq!(m["counts"]["reused"], 25);
 
+    // Rows written by another build of the same version (another source hash) are computed
+    // again: a change to how numbers are computed must not mix old rows with new ones.
+    let build = manifest(&out)["tool_version"].as_str().unwrap().to_string();
+    let version = String::from_utf8_lossy(&run(&["--version"]).stdout).to_string();
+    assert_eq!(version.trim(), format!("shapeclf {build}"));
+    assert!(
+        build.starts_with(concat!(env!("CARGO_PKG_VERSION"), "+")),
+        "{build}"
+    );
+    let mpath = out.join("manifest.json");
+    let mut m = manifest(&out);
+    m["tool_version"] = concat!(env!("CARGO_PKG_VERSION"), "+0000000000000000").into();
+    std::fs::write(&mpath, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    run(&["features", s(&meshes), "--out", s(&out), "--no-views"]);
+    let m = manifest(&out);
+    assert_eq!(
+        (m["counts"]["reused"].as_u64(), m["tool_version"].as_str()),
+        (Some(0), Some(build.as_str()))
+    );
+
     // Other parameters or --fresh reuse nothing.
     run(&[
         "features",

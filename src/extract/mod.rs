@@ -109,7 +109,7 @@ impl Previous {
         let same = intact == Some(true)
             && manifest.cache_hash.as_deref()
                 == Some(crate::features::hash_hex(&cache_bytes).as_str())
-            && manifest.tool_version == env!("CARGO_PKG_VERSION")
+            && manifest.tool_version == crate::BUILD_ID
             && manifest.seed == opts.seed
             && manifest.descriptors == opts.config
             && manifest.views.as_ref().map(|v| v.config) == opts.views.as_ref().map(|v| v.0);
@@ -447,7 +447,7 @@ impl RunFacts<'_> {
         let opts = self.opts;
         Manifest {
             tool: "shapeclf".into(),
-            tool_version: env!("CARGO_PKG_VERSION").into(),
+            tool_version: crate::BUILD_ID.into(),
             format_version: crate::features::FORMAT_VERSION,
             dataset: self.root.display().to_string(),
             seed: opts.seed,

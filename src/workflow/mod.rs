@@ -525,7 +525,7 @@ impl ModelFolder<'_> {
         };
         let config = ModelConfig {
             tool: "shapeclf".into(),
-            tool_version: env!("CARGO_PKG_VERSION").into(),
+            tool_version: crate::BUILD_ID.into(),
             format_version: model_dir::MODEL_FORMAT_VERSION,
             train: cfg.clone(),
             network: t.outcome.network.clone(),

@@ -27,7 +27,7 @@ fn identity(cfg: &TrainConfig, manifest_bytes: &[u8]) -> Value {
         t.remove("views_in_memory");
     }
     serde_json::json!({
-        "tool_version": env!("CARGO_PKG_VERSION"),
+        "tool_version": crate::BUILD_ID,
         "train": train,
         "features_manifest": crate::features::hash_hex(manifest_bytes),
         "backend": cfg.backend.describe(),

@@ -12,7 +12,7 @@ use shapeclf::train::{ClassWeight, HistogramMap, LrSchedule, OptimizerKind, Trai
 #[derive(Parser)]
 #[command(
     name = "shapeclf",
-    version,
+    version = shapeclf::BUILD_ID,
     about = "Classify 3D shapes from their meshes: hand-engineered descriptors against learned features",
     after_help = "Every command and flag explained: docs/REFERENCE.md",
     disable_help_flag = true,
