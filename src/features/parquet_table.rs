@@ -7,8 +7,9 @@
 //! checked against the bytes that are really there: the footer (the crate checks its list
 //! lengths against the bytes left), each column chunk's range and codec, and the header of
 //! every page, walked here with a small Thrift reader (a page header's sizes and binary
-//! lengths are otherwise trusted and allocated up front). What is decoded is bounded by what
-//! the checked headers say. A panic inside the crate on input that slips past this is caught
+//! lengths are otherwise trusted and allocated up front), and of every text column's dictionary
+//! pages, whose longest value times the rows bounds what the reader copies out. What is decoded
+//! is bounded by what the checked headers say. A panic inside the crate on input that slips past this is caught
 //! and reported as a broken file.
 
 use std::path::Path;
@@ -168,6 +169,8 @@ fn parse(bytes: Bytes, path: &Path) -> Result<FeatureTable, FeatureError> {
     // Every column chunk within the file, compressed as shapeclf writes (no codec that a
     // table does not need), and every page header in it consistent with the bytes.
     let mut claimed_rows: u64 = 0;
+    // Bytes the text columns' dictionary values may be copied out to: rows times the longest.
+    let mut dictionary_text: u64 = 0;
     for (g, rg) in meta.row_groups().iter().enumerate() {
         let rows = u64::try_from(rg.num_rows())
             .map_err(|_| fmt_err(path, format!("row group {g}: negative row count")))?;
@@ -201,8 +204,15 @@ fn parse(bytes: Bytes, path: &Path) -> Result<FeatureTable, FeatureError> {
                     format!("column {name}: its pages lie past the end of the file"),
                 ));
             }
-            check_pages(&bytes[start as usize..(start + size) as usize])
-                .map_err(|e| fmt_err(path, format!("column {name}: {e}")))?;
+            let text = c.column_type() == parquet::basic::Type::BYTE_ARRAY;
+            let snappy = c.compression() == Compression::SNAPPY;
+            let longest = check_pages(
+                &bytes[start as usize..(start + size) as usize],
+                text,
+                snappy,
+            )
+            .map_err(|e| fmt_err(path, format!("column {name}: {e}")))?;
+            dictionary_text = dictionary_text.saturating_add(rows.saturating_mul(longest));
         }
     }
     // What decoding may produce is bounded by the pages just checked; the row count the footer
@@ -213,6 +223,14 @@ fn parse(bytes: Bytes, path: &Path) -> Result<FeatureTable, FeatureError> {
         return Err(fmt_err(
             path,
             format!("claims {claimed_rows} rows, more than its {file_len} bytes can hold"),
+        ));
+    }
+    if dictionary_text > file_len.saturating_mul(64 * MAX_EXPANSION) {
+        return Err(fmt_err(
+            path,
+            format!(
+                "its text columns' dictionary values would expand to {dictionary_text} bytes, more than its {file_len} bytes can hold"
+            ),
         ));
     }
     let opts = ArrowReaderOptions::new().with_skip_arrow_metadata(true);

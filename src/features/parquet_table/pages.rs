@@ -9,15 +9,21 @@ use super::MAX_EXPANSION;
 /// its page must lie within the chunk, every binary field in it must fit the bytes after it,
 /// and a page may not claim to expand more than Snappy can. The `parquet` crate allocates a
 /// page's claimed uncompressed size, and a header's binary fields, before reading them.
-pub(super) fn check_pages(chunk: &[u8]) -> Result<(), String> {
+///
+/// Returns the longest value of the chunk's dictionary pages (0 without one), read from them
+/// (`snappy`: the chunk's pages are Snappy-compressed) when `text` says the column holds byte
+/// arrays: a dictionary-coded page can repeat one long value for every row in a few bytes, and
+/// the reader copies it out for each, so the caller bounds rows times this length.
+pub(super) fn check_pages(chunk: &[u8], text: bool, snappy: bool) -> Result<u64, String> {
     let mut pos = 0usize;
     let mut pages = 0usize;
+    let mut longest = 0u64;
     while pos < chunk.len() {
         let mut t = Thrift {
             buf: &chunk[pos..],
             pos: 0,
         };
-        let (uncompressed, compressed) = t.page_header()?;
+        let (kind, uncompressed, compressed) = t.page_header()?;
         let (Ok(u), Ok(c)) = (u64::try_from(uncompressed), u64::try_from(compressed)) else {
             return Err(format!("page {pages}: negative size"));
         };
@@ -32,10 +38,45 @@ pub(super) fn check_pages(chunk: &[u8]) -> Result<(), String> {
                 "page {pages}: claims {u} bytes uncompressed from {c} bytes, more than Snappy can expand"
             ));
         }
+        if text && kind == Some(DICTIONARY_PAGE) {
+            let page = &chunk[body..body + c as usize];
+            longest =
+                longest.max(longest_value(page, snappy).map_err(|e| format!("page {pages}: {e}"))?);
+        }
         pos = body + c as usize;
         pages += 1;
     }
-    Ok(())
+    Ok(longest)
+}
+
+/// Parquet's `PageType::DICTIONARY_PAGE`.
+const DICTIONARY_PAGE: i32 = 2;
+
+/// The longest value of a dictionary page of byte arrays (PLAIN: a 4-byte length, then the
+/// bytes, for each value), decompressed first when `snappy`.
+fn longest_value(page: &[u8], snappy: bool) -> Result<u64, String> {
+    let plain = if snappy {
+        // Its length is checked against the page's size before anything is allocated.
+        let n = snap::raw::decompress_len(page)
+            .map_err(|e| format!("dictionary page is not Snappy data: {e}"))?;
+        if n as u64 > (page.len() as u64).saturating_mul(MAX_EXPANSION) + 4096 {
+            return Err("dictionary page claims more than Snappy can expand".into());
+        }
+        std::borrow::Cow::Owned(
+            snap::raw::Decoder::new()
+                .decompress_vec(page)
+                .map_err(|e| format!("dictionary page is not Snappy data: {e}"))?,
+        )
+    } else {
+        std::borrow::Cow::Borrowed(page)
+    };
+    let (mut i, mut longest) = (0usize, 0u64);
+    while let Some(len) = plain.get(i..i + 4) {
+        let n = u64::from(u32::from_le_bytes(len.try_into().expect("4 bytes")));
+        longest = longest.max(n);
+        i = (i + 4).saturating_add(n as usize);
+    }
+    Ok(longest)
 }
 
 /// Just enough of Thrift's compact protocol to read a page header's two sizes and skip the
@@ -161,16 +202,16 @@ impl Thrift<'_> {
         }
     }
 
-    /// A PageHeader: (uncompressed_page_size, compressed_page_size), both required.
-    fn page_header(&mut self) -> Result<(i64, i64), String> {
-        let (mut u, mut c) = (None, None);
+    /// A PageHeader: (type, uncompressed_page_size, compressed_page_size), the sizes required.
+    fn page_header(&mut self) -> Result<(Option<i32>, i64, i64), String> {
+        let (mut kind, mut u, mut c) = (None, None, None);
         self.skip_struct(0, |id, ty, t| {
-            if (id == 2 || id == 3) && ty == 5 {
+            if (1..=3).contains(&id) && ty == 5 {
                 let v = t.zigzag()?;
-                if id == 2 {
-                    u = Some(v)
-                } else {
-                    c = Some(v)
+                match id {
+                    1 => kind = i32::try_from(v).ok(),
+                    2 => u = Some(v),
+                    _ => c = Some(v),
                 }
                 Ok(true)
             } else {
@@ -178,7 +219,7 @@ impl Thrift<'_> {
             }
         })?;
         match (u, c) {
-            (Some(u), Some(c)) => Ok((u, c)),
+            (Some(u), Some(c)) => Ok((kind, u, c)),
             _ => Err("page header without its sizes".into()),
         }
     }

@@ -62,11 +62,11 @@ fn a_lying_page_header_is_refused_before_it_is_believed() {
     h.extend(zigzag_varint(10)); // field 3: compressed
     h.push(0x00);
     h.extend([0u8; 10]);
-    let e = check_pages(&h).unwrap_err();
+    let e = check_pages(&h, false, false).unwrap_err();
     assert!(e.contains("more than Snappy"), "{e}");
     // A binary field claiming more bytes than are left.
     let h = [0x15, 0x00, 0x18, 0xff, 0xff, 0x03, 0x00];
-    let e = check_pages(&h).unwrap_err();
+    let e = check_pages(&h, false, false).unwrap_err();
     assert!(e.contains("bytes left") || e.contains("claims"), "{e}");
 }
 
@@ -82,4 +82,64 @@ fn zigzag_varint(v: i64) -> Vec<u8> {
         }
         out.push(b | 0x80);
     }
+}
+
+/// One long path in a dictionary, repeated for every row, is a few bytes a row in the file but
+/// the whole path a row once read: such a file is refused before anything is decoded, while a
+/// table of ordinary paths with every column dictionary-coded (as other writers make by
+/// default) reads as before.
+#[test]
+fn a_dictionary_repeating_a_long_value_is_refused_before_it_expands() {
+    // An incompressible 100 KB path (Snappy would otherwise shrink it to nothing).
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let long: String = (0..100_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect();
+    let mut t = table(4096);
+    for r in &mut t.rows {
+        r.path = long.clone();
+    }
+    let write = |t: &FeatureTable, dictionary: bool| -> Vec<u8> {
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_dictionary_enabled(dictionary)
+            .build();
+        let schema = schema(&t.columns);
+        let mut buf = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut buf, schema.clone(), Some(props)).unwrap();
+        let mut arrays: Vec<ArrayRef> = Vec::new();
+        for f in [
+            |r: &Row| r.path.clone(),
+            |r: &Row| r.class.clone(),
+            |r: &Row| r.split.as_str().to_string(),
+        ] {
+            arrays.push(Arc::new(StringArray::from_iter_values(
+                t.rows.iter().map(f),
+            )));
+        }
+        for k in 0..t.columns.len() {
+            arrays.push(Arc::new(Float32Array::from_iter_values(
+                t.rows.iter().map(|r| r.values[k]),
+            )));
+        }
+        w.write(&RecordBatch::try_new(schema, arrays).unwrap())
+            .unwrap();
+        w.close().unwrap();
+        buf
+    };
+    let hostile = write(&t, true);
+    assert!(hostile.len() < 200_000, "{} bytes", hostile.len());
+    let e = FeatureTable::parse_parquet(hostile, Path::new("t.parquet"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("dictionary values would expand"), "{e}");
+    // Ordinary paths, every text and float column dictionary-coded: read exactly.
+    let ordinary = table(5000);
+    let back = FeatureTable::parse_parquet(write(&ordinary, true), Path::new("t.parquet"));
+    assert_eq!(back.unwrap(), ordinary);
 }
