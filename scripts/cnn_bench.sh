@@ -6,7 +6,9 @@
 #   - PyTorch CPU (scripts/torch_cnn_bench.py, the peer's network),
 # each on the same number of threads, in ROUNDS alternating rounds so drift on a noisy machine
 # hits all three alike. Prints each round, the medians, and the ratios to PyTorch.
-# Usage: scripts/cnn_bench.sh [ROUNDS] [TORCH_PYTHON]
+# Usage: [CHANNELS=16,32,64] [IN_CHANNELS=2] scripts/cnn_bench.sh [ROUNDS] [TORCH_PYTHON]
+# CHANNELS sets the three blocks' widths on both sides (default the peer's 32,64,128; shapeclf's
+# own default is 16,32,64); IN_CHANNELS the channels per view (default 1; 2 under --align pca).
 # TORCH_PYTHON defaults to ../torch-venv/bin/python, made on first use with
 # `pip install torch numpy` (about 3-5 GB, outside the project).
 set -euo pipefail
@@ -14,6 +16,8 @@ rounds=${1:-3}
 here=$(cd "$(dirname "$0")/.." && pwd)
 py=${2:-$here/../torch-venv/bin/python}
 threads=${RAYON_NUM_THREADS:-$(nproc)}
+channels=${CHANNELS:-32,64,128}
+inch=${IN_CHANNELS:-1}
 if [ ! -x "$py" ]; then
   python3 -m venv "$(dirname "$(dirname "$py")")"
   "$py" -m pip install -q torch numpy
@@ -23,13 +27,14 @@ bin=${CARGO_TARGET_DIR:-$here/target}/release/examples/cnn_speed
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for r in $(seq "$rounds"); do
-  line=$(RAYON_NUM_THREADS=$threads "$bin")
+  line=$(RAYON_NUM_THREADS=$threads "$bin" 16 12 32 "$channels" cpu 64 "$inch")
   echo "round $r shapeclf-kernels: $line"
   echo "ours $line" >> "$out"
-  line=$(SHAPECLF_CNN_KERNELS=burn RAYON_NUM_THREADS=$threads "$bin")
+  line=$(SHAPECLF_CNN_KERNELS=burn RAYON_NUM_THREADS=$threads "$bin" 16 12 32 "$channels" cpu 64 "$inch")
   echo "round $r shapeclf-burn:    $line"
   echo "burn $line" >> "$out"
-  line=$("$py" "$here/scripts/torch_cnn_bench.py" --threads "$threads" --reps 3)
+  line=$("$py" "$here/scripts/torch_cnn_bench.py" --threads "$threads" --reps 3 \
+    --channels "$channels" --in-channels "$inch")
   echo "round $r pytorch:          $line"
   echo "torch $line" >> "$out"
 done

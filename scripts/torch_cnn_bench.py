@@ -23,6 +23,9 @@ ap.add_argument("--no-channels-last", action="store_true")
 ap.add_argument("--device", default="cpu", help="cpu or cuda")
 ap.add_argument("--in-channels", type=int, default=1,
                 help="channels per view (2: depth and shading, as under --align pca)")
+ap.add_argument("--channels", default="32,64,128",
+                help="the three conv blocks' widths (the peer's are 32,64,128; shapeclf's "
+                     "default is 16,32,64): the peer's network with its layers resized")
 args = ap.parse_args()
 sys.path.insert(0, args.peer)
 import peer_cnn
@@ -34,9 +37,23 @@ cuda = dev.type == "cuda"
 channels_last = not args.no_channels_last
 model = peer_cnn.build_model(args.classes, channels_last=channels_last)
 C = args.in_channels
-if C != 1:
-    # The peer's network with C input channels per view (its first convolution widened).
-    model.view_net[0] = nn.Conv2d(C, 32, 3, padding=1, bias=False)
+widths = [int(w) for w in args.channels.split(",")]
+if C != 1 or widths != [32, 64, 128]:
+    # The peer's network with C input channels per view and the given widths: each block's
+    # convolution and batch norm, and the view-level linear layer, rebuilt at those sizes.
+    net = model.view_net
+    convs = [i for i, m in enumerate(net) if isinstance(m, nn.Conv2d)]
+    norms = [i for i, m in enumerate(net) if isinstance(m, nn.BatchNorm2d)]
+    lin = [i for i, m in enumerate(net) if isinstance(m, nn.Linear)][0]
+    assert len(convs) == len(widths) == len(norms), "one width per conv block"
+    cin = C
+    for ci, ni, w in zip(convs, norms, widths):
+        net[ci] = nn.Conv2d(cin, w, 3, padding=1, bias=False)
+        net[ni] = nn.BatchNorm2d(w)
+        cin = w
+    old = net[lin]
+    grid_cells = old.in_features // 128
+    net[lin] = nn.Linear(widths[-1] * grid_cells, old.out_features)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
 
@@ -92,7 +109,7 @@ with torch.inference_mode():
             itimes.append(time.perf_counter() - t0)
 imed = float(np.median(itimes))
 where = torch.cuda.get_device_name(dev) if cuda else "%d threads" % args.threads
-print("torch %s, %s, channels_last=%s: epoch of %d shapes (%d views x %d channels %dx%d, batch %d) "
+print("torch %s, %s, channels %s, channels_last=%s: epoch of %d shapes (%d views x %d channels %dx%d, batch %d) "
       "median %.3f s = %.1f shapes/s; inference %.1f shapes/s"
-      % (torch.__version__, where, channels_last, args.shapes, args.views, C,
+      % (torch.__version__, where, args.channels, channels_last, args.shapes, args.views, C,
          args.res, args.res, args.batch, med, args.shapes / med, args.shapes / imed))
