@@ -561,3 +561,31 @@ fn compare_shows_only_the_views_a_model_was_trained_on() {
     assert!(!after.contains("Meshes per class and split"));
     assert!(after.contains("No depth views are shown"));
 }
+
+/// A CNN trained on Burn's generic operations (`SHAPECLF_CNN_KERNELS=burn`) says so in its
+/// backend, which a resume compares: the two round differently, so mixing them is warned of.
+#[test]
+fn the_backend_names_the_cnn_operations_that_trained() {
+    let f = fixture();
+    let d = tempfile::tempdir().unwrap();
+    let m = d.path().join("m");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shapeclf"))
+        .args([
+            "train",
+            "--model",
+            "cnn",
+            "--features",
+            s(&f.features),
+            "--out",
+            s(&m),
+        ])
+        .args(["--epochs", "1", "--channels", "2,2", "--hidden", "4"])
+        .env("SHAPECLF_CNN_KERNELS", "burn")
+        .output()
+        .unwrap();
+    ok(&out);
+    let generic = json(&m.join("report.json"))["backend"].to_string();
+    assert!(generic.contains("generic CNN operations"), "{generic}");
+    let own = json(&f.models.join("cnn/report.json"))["backend"].to_string();
+    assert!(!own.contains("generic"), "{own}");
+}

@@ -74,10 +74,19 @@ impl BackendKind {
     /// (`gpu (burn-cuda, NVIDIA H200)`). For the GPU this is the runtime [`Self::device`] gives.
     pub fn describe(self) -> String {
         match self {
-            BackendKind::Cpu => match rayon::current_num_threads() {
-                1 => "cpu (burn-flex, 1 thread)".to_string(),
-                n => format!("cpu (burn-flex, {n} threads)"),
-            },
+            BackendKind::Cpu => {
+                let threads = match rayon::current_num_threads() {
+                    1 => "1 thread".to_string(),
+                    n => format!("{n} threads"),
+                };
+                // Another rounding of the same network: a resume across the switch is warned of.
+                let ops = if super::kernels::generic_ops() {
+                    ", Burn's generic CNN operations"
+                } else {
+                    ""
+                };
+                format!("cpu (burn-flex, {threads}{ops})")
+            }
             BackendKind::Gpu => match gpu() {
                 Ok(g) => g.describe.clone(),
                 Err(_) => "gpu (unavailable)".to_string(),

@@ -89,6 +89,13 @@ pub fn use_generic_ops(generic: bool) {
 /// autodiff, unless [`use_generic_ops`] or else [`KERNELS_VAR`] (`burn`, read once) chose Burn's
 /// generic operations. Everything else goes through Burn's generic modules.
 pub fn applies(device: &Device) -> bool {
+    !generic_ops() && device.clone().inner() == Device::flex()
+}
+
+/// Whether the CNN runs Burn's generic operations on burn-flex instead of these kernels
+/// ([`use_generic_ops`], else [`KERNELS_VAR`]): the backend's description says so, since the
+/// two give the same network with other rounding.
+pub fn generic_ops() -> bool {
     use std::sync::atomic::Ordering::Relaxed;
     let mode = match MODE.load(Relaxed) {
         0 => {
@@ -102,7 +109,7 @@ pub fn applies(device: &Device) -> bool {
         }
         m => m,
     };
-    mode == 1 && device.clone().inner() == Device::flex()
+    mode == 2
 }
 
 /// Makes glibc's malloc keep freed blocks of up to 1 GiB for reuse instead of handing each one
