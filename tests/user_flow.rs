@@ -436,7 +436,8 @@ fn demo_runs_and_reuses_only_its_own_whole_dataset() {
     assert!(out.contains("comparison.html"), "{out}");
     let meshes = dir.join("meshes/demo");
     let record: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(meshes.join("synth.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(meshes.join(".shapeclf-synth.json")).unwrap())
+            .unwrap();
     assert_eq!(record["options"]["per_class"], 3, "{record}");
     // Written beside its place and moved in whole: nothing else is left in meshes/.
     let names: Vec<_> = std::fs::read_dir(dir.join("meshes"))
@@ -453,7 +454,7 @@ fn demo_runs_and_reuses_only_its_own_whole_dataset() {
         "{err}"
     );
 
-    std::fs::remove_file(meshes.join("synth.json")).unwrap();
+    std::fs::remove_file(meshes.join(".shapeclf-synth.json")).unwrap();
     let part = common::shapeclf(&small);
     let err = String::from_utf8_lossy(&part.stderr);
     assert!(

@@ -301,9 +301,9 @@ pub fn write_dataset_with(dir: &Path, opts: &SynthOptions) -> std::io::Result<Ve
 }
 
 /// The file [`write_dataset_with`] writes into the dataset's root once every mesh is written:
-/// the options it was made with. Meshes are found by their extensions, so it is never read as
-/// one.
-pub const RECORD_FILE: &str = "synth.json";
+/// the options it was made with. Hidden, and not named as a mesh, so neither shapeclf nor a
+/// script walking the dataset's files takes it for one.
+pub const RECORD_FILE: &str = ".shapeclf-synth.json";
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Record {
