@@ -78,7 +78,25 @@ impl Metrics {
                 }
             })
             .collect();
-        let present: Vec<&ClassScores> = per_class.iter().filter(|c| c.support > 0).collect();
+        // As scikit-learn: the averages run over every class the test set holds or the model
+        // predicted (a class predicted but absent scores 0), mean class accuracy over the
+        // classes the test set holds.
+        let present: Vec<&ClassScores> = per_class
+            .iter()
+            .enumerate()
+            .filter(|&(c, s)| s.support > 0 || (0..k).any(|r| cm[r][c] > 0))
+            .map(|(_, s)| s)
+            .collect();
+        let held: Vec<f64> = per_class
+            .iter()
+            .filter(|c| c.support > 0)
+            .map(|c| c.recall)
+            .collect();
+        let mean_class_accuracy = if held.is_empty() {
+            0.0
+        } else {
+            held.iter().sum::<f64>() / held.len() as f64
+        };
         let n = truth.len();
         let avg = |name: &str, weight: &dyn Fn(&ClassScores) -> f64| {
             let tw: f64 = present.iter().map(|c| weight(c)).sum();
@@ -101,7 +119,7 @@ impl Metrics {
         let weighted_avg = avg("weighted avg", &|c| c.support as f64);
         Metrics {
             accuracy: ratio(correct, n),
-            mean_class_accuracy: macro_avg.recall,
+            mean_class_accuracy,
             classes: classes.to_vec(),
             confusion_matrix: cm,
             per_class,
@@ -307,5 +325,14 @@ mod tests {
         assert_eq!(m.per_class[1].support, 0);
         assert_eq!(m.per_class[1].precision, 0.0);
         assert!((m.mean_class_accuracy - 0.5).abs() < 1e-12);
+        // scikit-learn's classification_report: the macro average takes in class b, predicted
+        // though absent, at 0 (F1 1/3, recall 1/4); the weighted one gives it no weight.
+        assert!((m.macro_avg.f1 - 1.0 / 3.0).abs() < 1e-12, "{}", m.macro_avg.f1);
+        assert!((m.macro_avg.recall - 0.25).abs() < 1e-12);
+        assert!((m.weighted_avg.f1 - 2.0 / 3.0).abs() < 1e-12);
+        // A class neither held nor predicted is left out of every average.
+        let classes: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let m3 = Metrics::compute(&classes, &[0, 0], &[0, 1]);
+        assert_eq!(m3.macro_avg.f1, m.macro_avg.f1);
     }
 }
