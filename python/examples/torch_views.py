@@ -25,7 +25,11 @@ class MeshViews(Dataset):
 
     def __init__(self, root, split, res=32, align=None, channels=None):
         root = Path(root)
-        self.classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+        # As the command line finds classes: folders, hidden ones (.ipynb_checkpoints) skipped,
+        # so class indices match a model `shapeclf train` made.
+        self.classes = sorted(
+            p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+        )
         self.items = [
             (f, k)
             for k, c in enumerate(self.classes)

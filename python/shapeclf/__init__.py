@@ -158,6 +158,9 @@ def features(root: PathLike, out: PathLike = "features", strict: bool = False, *
     ``features`` flags by name: those of :func:`descriptors`, those of :func:`render_views`,
     and ``views`` (False: ``--no-views``), ``augment`` (``--view-augment``), ``jobs``,
     ``fresh``, ``format`` (``"csv"`` or ``"parquet"``), ``shard`` (``"I/N"``) and ``shards``.
+    Inside a Slurm job array or a Kubernetes Indexed Job the run computes that task's shard,
+    as the command line does, with a warning; ``shard="none"`` computes the whole dataset.
+    ``df.attrs["shard"]`` says which shard the table is (``None``: the whole dataset).
 
     Returns a DataFrame with ``path``, ``class`` and ``split`` then one ``float32`` column per
     descriptor, as the table file; ``df.attrs["failed"]`` lists ``(path, reason)`` of meshes
@@ -177,6 +180,7 @@ def features(root: PathLike, out: PathLike = "features", strict: bool = False, *
     failed = [tuple(f) for f in r["failed"]]
     df.attrs["failed"] = failed
     df.attrs["table"] = os.fspath(r["table"])
+    df.attrs["shard"] = r["shard"]
     for path, reason in failed:
         warnings.warn(f"failed: {path}: {reason}", stacklevel=2)
     if strict and failed:
@@ -217,19 +221,31 @@ class Model:
         """Class names, the columns of :meth:`predict_proba`."""
         return list(self._native.classes)
 
-    def _probabilities(self, mesh: MeshLike) -> Tuple[Optional[np.ndarray], Optional[str]]:
-        return self._native.probabilities(*_mesh_args(mesh))
+    def _probabilities(self, mesh: MeshLike, keep: bool = False) -> Tuple[Optional[np.ndarray], Optional[str]]:
+        """The mesh's probabilities, or why not; with ``keep``, arrays of the wrong shape or
+        type are a reason too, not an exception."""
+        try:
+            args = _mesh_args(mesh)
+        except (ValueError, TypeError) as e:
+            if keep:
+                return None, str(e)
+            raise
+        return self._native.probabilities(*args)
 
     @staticmethod
     def _raise(mesh: MeshLike, error: str) -> None:
-        name = os.fspath(mesh) if _is_path(mesh) else "mesh arrays"
-        if _is_path(mesh) and not os.path.exists(name):
+        if not _is_path(mesh):
+            # Arrays that are not a usable surface, as the docs and descriptors() say.
+            raise ValueError(f"mesh arrays: {error}")
+        name = os.fspath(mesh)
+        if not os.path.exists(name):
             raise FileNotFoundError(f"{name}: {error}")
         raise ShapeclfError(f"{name}: {error}")
 
     def predict_proba(self, meshes: Union[MeshLike, Sequence[MeshLike]]) -> np.ndarray:
         """``float32 [n, len(classes)]``: each mesh's class probabilities. A mesh that cannot be
-        classified raises (:class:`ShapeclfError`, naming it and why)."""
+        classified raises, naming it and why: ``FileNotFoundError`` for a missing file,
+        ``ValueError`` for arrays that are not a usable surface, :class:`ShapeclfError` else."""
         rows = []
         for m in _mesh_list(meshes):
             p, error = self._probabilities(m)
@@ -256,7 +272,7 @@ class Model:
             raise ValueError(f"top must be at least 1, not {top}")
         out = []
         for m in _mesh_list(meshes):
-            p, error = self._probabilities(m)
+            p, error = self._probabilities(m, keep=errors == "keep")
             if error is not None and errors == "raise":
                 self._raise(m, error)
             ranked = [] if p is None else [tuple(c) for c in self._native.ranked(p, top)]

@@ -384,20 +384,48 @@ fn render_views<'py>(
 }
 
 /// The options of a `features` run into `out` under `kwargs`, validated, with the warnings the
-/// command line prints before it starts.
+/// command line prints before it starts. A shard taken from a job scheduler's variables (a
+/// Slurm job array, a Kubernetes Indexed Job) is warned of, since a script run as one task of
+/// an array for its own reasons would otherwise see part of its dataset without a word;
+/// `shard="none"` computes the whole dataset whatever those variables say.
 fn run_options(
     out: &Path,
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<(extract::ExtractOptions, Vec<String>)> {
-    let s = settings("features", kwargs, &[DESCRIPTOR_KEYS, VIEW_KEYS, RUN_KEYS])?;
-    let (opts, _) = s
-        .extract_options(out, &|k| std::env::var(k).ok())
+    let whole = match kwargs.map(|k| k.get_item("shard")).transpose()?.flatten() {
+        Some(v) => v.extract::<String>().is_ok_and(|t| t == "none"),
+        None => false,
+    };
+    let kwargs = match kwargs {
+        Some(k) if whole => {
+            let k = k.copy()?;
+            k.del_item("shard")?;
+            Some(k)
+        }
+        k => k.cloned(),
+    };
+    let s = settings(
+        "features",
+        kwargs.as_ref(),
+        &[DESCRIPTOR_KEYS, VIEW_KEYS, RUN_KEYS],
+    )?;
+    let env = |k: &str| if whole { None } else { std::env::var(k).ok() };
+    let (opts, shard) = s
+        .extract_options(out, &env)
         .map_err(PyValueError::new_err)?;
     opts.validate().map_err(|e| match e {
         ExtractError::Setting(s) => invalid(&s),
         e => PyValueError::new_err(e.to_string()),
     })?;
-    let warnings = opts.cost_warnings();
+    let mut warnings = opts.cost_warnings();
+    if let Some((shard, source)) = shard
+        && source != shapeclf::shard::ShardSource::Flag
+    {
+        warnings.push(format!(
+            "computing shard {shard} only, {}: this task's part of the dataset, for `shapeclf merge` to join with the others; pass shard=\"none\" for the whole dataset",
+            source.describe()
+        ));
+    }
     Ok((opts, warnings))
 }
 
@@ -453,14 +481,17 @@ fn features<'py>(
         job.join()
     });
     let ex = match result {
-        Ok(Ok(r)) => r.map_err(|e| py_error(&e, None))?,
+        Ok(Ok(r)) => match (r, interrupted) {
+            (Ok(ex), None) => ex,
+            // Stopped by Ctrl-C, whether or not a mesh had finished (with none, nothing is
+            // written and the run's error says so): the caller sees `KeyboardInterrupt`.
+            (_, Some(e)) => return Err(e),
+            (Err(e), None) => return Err(py_error(&e, None)),
+        },
         Ok(Err(p)) | Err(p) => {
             return Err(ShapeclfError::new_err(extract::panic_error(p.as_ref())));
         }
     };
-    if let Some(e) = interrupted {
-        return Err(e);
-    }
     let table = &ex.table;
     let (rows, cols) = (table.rows.len(), table.columns.len());
     let mut values = Vec::with_capacity(rows * cols);
@@ -468,6 +499,7 @@ fn features<'py>(
         values.extend_from_slice(&r.values);
     }
     let d = PyDict::new(py);
+    d.set_item("shard", opts.shard.map(|s| s.to_string()))?;
     d.set_item("columns", &table.columns)?;
     d.set_item(
         "path",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import warnings
 import subprocess
 import threading
 import time
@@ -192,6 +193,19 @@ def test_failed_meshes_are_reported_as_the_command_line_records_them(meshes, tmp
     assert str(e.value) == f"{bad}: {failed[0]['error']}"
 
 
+def test_a_shard_from_a_job_array_is_warned_of_and_can_be_declined(meshes, tmp_path, monkeypatch):
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "2")
+    with pytest.warns(UserWarning, match=r"shard 1/2 only.*shard=\"none\""):
+        part = shapeclf.features(meshes, tmp_path / "part", views=False)
+    assert part.attrs["shard"] == "1/2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        whole = shapeclf.features(meshes, tmp_path / "whole", views=False, shard="none")
+    assert whole.attrs["shard"] is None
+    assert 0 < len(part) < len(whole) == 27
+
+
 # ---------------------------------------------------------------- models
 
 
@@ -251,6 +265,14 @@ def test_a_mesh_that_cannot_be_classified(models, tmp_path, mesh_files):
         model.predict(files)
     with pytest.raises(FileNotFoundError):
         model.predict_proba(files)
+    # Arrays that are not a usable surface are a ValueError, as for descriptors(); with
+    # errors="keep" even arrays of the wrong shape are a reason, not an exception.
+    v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], np.float32)
+    with pytest.raises(ValueError, match="vertex 7"):
+        model.predict_proba((v, np.array([[0, 1, 7]])))
+    kept = model.predict([(v, np.array([[0, 1, 7]])), (v[:, :2], np.array([0, 1, 2]))], errors="keep")
+    assert [k["top"] for k in kept] == [[], []]
+    assert "vertex 7" in kept[0]["error"] and "shape" in kept[1]["error"]
 
 
 # ---------------------------------------------------------------- errors and the GIL
