@@ -463,3 +463,50 @@ fn demo_runs_and_reuses_only_its_own_whole_dataset() {
         common::text(&part)
     );
 }
+
+/// A mesh file copied into both splits is found by its bytes and warned of by `features` and by
+/// `train`, as are meshes that failed and so are scored nowhere: a user learns why a score may
+/// flatter before reading it.
+#[test]
+fn copies_across_splits_and_failed_meshes_are_warned_of() {
+    let d = tempfile::tempdir().unwrap();
+    let (meshes, feats) = (d.path().join("m"), d.path().join("f"));
+    shapeclf_ok(&["synth", s(&meshes), "--per-class", "3"]);
+    let train_dir = meshes.join("mug/train");
+    let mut files: Vec<_> = std::fs::read_dir(&train_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let copy = meshes.join("mug/test").join(format!(
+        "copy_{}",
+        files[0].file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::copy(&files[0], &copy).unwrap();
+    std::fs::write(meshes.join("cup/train/broken.off"), "OFF\n3 1 0\n0 0 0\n").unwrap();
+    let out = shapeclf_ok(&["features", s(&meshes), "--out", s(&feats), "--no-views"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 test mesh(es) are byte for byte training meshes")
+            && err.contains("mug/test/copy_"),
+        "{err}"
+    );
+    let m = d.path().join("model");
+    let out = shapeclf_ok(&[
+        "train",
+        "--model",
+        "logistic",
+        "--features",
+        s(&feats),
+        "--out",
+        s(&m),
+        "--epochs",
+        "3",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 test mesh(es) are byte for byte training meshes"),
+        "{err}"
+    );
+    assert!(err.contains("1 mesh(es) failed in `features`"), "{err}");
+}

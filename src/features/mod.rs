@@ -403,6 +403,45 @@ impl Manifest {
     }
 }
 
+/// Test rows whose mesh file is byte for byte a training row's (one content hash in `cache`),
+/// as (test path, a training path with the same bytes), in table order: a score on them
+/// measures recall of the training set, not generalisation (a file copied into both splits,
+/// or twice into one flat class folder).
+pub fn test_copies_of_training(
+    table: &FeatureTable,
+    cache: &[CachedMesh],
+) -> Vec<(String, String)> {
+    use std::collections::HashMap;
+    let hash: HashMap<&str, &str> = cache
+        .iter()
+        .map(|c| (c.path.as_str(), c.hash.as_str()))
+        .collect();
+    let mut train: HashMap<&str, &str> = HashMap::new();
+    for r in table.rows.iter().filter(|r| r.split == Split::Train) {
+        if let Some(h) = hash.get(r.path.as_str()) {
+            train.entry(h).or_insert(r.path.as_str());
+        }
+    }
+    table
+        .rows
+        .iter()
+        .filter(|r| r.split == Split::Test)
+        .filter_map(|r| {
+            let t = train.get(hash.get(r.path.as_str())?)?;
+            Some((r.path.clone(), t.to_string()))
+        })
+        .collect()
+}
+
+/// The warning for [`test_copies_of_training`]'s pairs, naming the first few; `None` for none.
+pub fn test_copies_warning(copies: &[(String, String)]) -> Option<String> {
+    let (test, train) = copies.first()?;
+    Some(format!(
+        "{} test mesh(es) are byte for byte training meshes (such as {test} = {train}): scores on them measure memory of the training set, not generalisation; remove the copies from one split",
+        copies.len()
+    ))
+}
+
 /// Completes a commit of a `features` run that was killed while replacing the table, cache and
 /// manifest (see [`crate::io::commit_files`]), so they are read as one generation.
 pub fn finish_interrupted_write(dir: &Path) -> Result<(), FeatureError> {

@@ -327,7 +327,11 @@ mod tests {
         assert!((m.mean_class_accuracy - 0.5).abs() < 1e-12);
         // scikit-learn's classification_report: the macro average takes in class b, predicted
         // though absent, at 0 (F1 1/3, recall 1/4); the weighted one gives it no weight.
-        assert!((m.macro_avg.f1 - 1.0 / 3.0).abs() < 1e-12, "{}", m.macro_avg.f1);
+        assert!(
+            (m.macro_avg.f1 - 1.0 / 3.0).abs() < 1e-12,
+            "{}",
+            m.macro_avg.f1
+        );
         assert!((m.macro_avg.recall - 0.25).abs() < 1e-12);
         assert!((m.weighted_avg.f1 - 2.0 / 3.0).abs() < 1e-12);
         // A class neither held nor predicted is left out of every average.

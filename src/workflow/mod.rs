@@ -242,6 +242,22 @@ fn read_features(
             features::MANIFEST_FILE
         )));
     }
+    // Meshes that failed have no row: the test scores cover the test meshes that loaded.
+    if manifest.counts.failed > 0 {
+        observer.event(Event::Warning(&format!(
+            "{} mesh(es) failed in `features` and are in neither split (manifest.json lists them and why): the scores cover the meshes that loaded",
+            manifest.counts.failed
+        )));
+    }
+    let cache: Vec<features::CachedMesh> = std::fs::read(features_dir.join(manifest.files().cache))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if let Some(w) =
+        features::test_copies_warning(&features::test_copies_of_training(&table, &cache))
+    {
+        observer.event(Event::Warning(&w));
+    }
     let manifest_path = features_dir.join(features::MANIFEST_FILE);
     let manifest_bytes =
         std::fs::read(&manifest_path).map_err(Error::io("reading", &manifest_path))?;
