@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, NoReturn, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from ._shapeclf import ShapeclfError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
+    from typing_extensions import TypeGuard
 
 __version__: str = _shapeclf.__version__
 
@@ -38,11 +39,11 @@ PathLike = Union[str, "os.PathLike[str]"]
 MeshLike = Union[PathLike, Tuple[Any, Any]]
 
 
-def _is_path(x: Any) -> bool:
+def _is_path(x: Any) -> "TypeGuard[PathLike]":
     return isinstance(x, (str, os.PathLike))
 
 
-def _is_arrays(x: Any) -> bool:
+def _is_arrays(x: Any) -> "TypeGuard[Tuple[Any, Any]]":
     return isinstance(x, tuple) and len(x) == 2 and not any(_is_path(p) for p in x)
 
 
@@ -137,7 +138,7 @@ def render_views(
     Returns ``[views, channels, res, res]``: ``uint8`` (depth 0 background, 255 nearest;
     shading 0 to 255), or with a float ``dtype`` those values divided by 255.
     """
-    given = dict(layout=layout, res=res, align=align, channels=channels, up=up)
+    given: Dict[str, Any] = dict(layout=layout, res=res, align=align, channels=channels, up=up)
     kwargs = {k: v for k, v in given.items() if v is not None}
     pixels, shape, warns = _shapeclf.render_views(*_mesh_args(mesh), **kwargs)
     _warn(warns)
@@ -191,11 +192,11 @@ def features(root: PathLike, out: PathLike = "features", strict: bool = False, *
 def _mesh_list(meshes: Union[MeshLike, Sequence[MeshLike]]) -> List[MeshLike]:
     """The meshes to classify, each folder replaced by the mesh files in it and below it
     (sorted), as ``shapeclf predict`` takes them; ``ValueError`` for a folder without meshes."""
-    items = [meshes] if _is_path(meshes) or _is_arrays(meshes) else list(meshes)  # type: ignore[arg-type]
+    items: List[Any] = [meshes] if _is_path(meshes) or _is_arrays(meshes) else list(meshes)  # type: ignore[arg-type]
     out: List[MeshLike] = []
     for m in items:
-        if _is_path(m) and os.path.isdir(m):  # type: ignore[arg-type]
-            out.extend(os.fspath(p) for p in _shapeclf.expand_mesh_paths([os.fspath(m)]))  # type: ignore[arg-type]
+        if _is_path(m) and os.path.isdir(m):
+            out.extend(os.fspath(p) for p in _shapeclf.expand_mesh_paths([os.fspath(m)]))
         else:
             out.append(m)
     return out
@@ -233,7 +234,7 @@ class Model:
         return self._native.probabilities(*args)
 
     @staticmethod
-    def _raise(mesh: MeshLike, error: str) -> None:
+    def _raise(mesh: MeshLike, error: str) -> "NoReturn":
         if not _is_path(mesh):
             # Arrays that are not a usable surface, as the docs and descriptors() say.
             raise ValueError(f"mesh arrays: {error}")
@@ -249,8 +250,8 @@ class Model:
         rows = []
         for m in _mesh_list(meshes):
             p, error = self._probabilities(m)
-            if error is not None:
-                self._raise(m, error)
+            if p is None:
+                self._raise(m, error or "no probabilities")
             rows.append(p)
         return np.stack(rows) if rows else np.zeros((0, len(self.classes)), np.float32)
 

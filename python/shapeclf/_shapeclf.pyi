@@ -1,0 +1,48 @@
+"""Types of the native module ``shapeclf._shapeclf`` (Rust, built by maturin). Use the
+``shapeclf`` package's functions; these are what they call."""
+
+import os
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+import numpy.typing as npt
+
+_Path = Union[str, "os.PathLike[str]"]
+
+__version__: str
+
+class ShapeclfError(Exception): ...
+
+def load_mesh(
+    path: _Path, normalize: bool = False
+) -> Tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]: ...
+def descriptors(
+    path: Optional[_Path],
+    vertices: Optional[npt.NDArray[np.float32]],
+    faces: Optional[npt.NDArray[np.int64]],
+    **settings: Any,
+) -> Tuple[List[str], npt.NDArray[np.float32], List[str]]: ...
+def render_views(
+    path: Optional[_Path],
+    vertices: Optional[npt.NDArray[np.float32]],
+    faces: Optional[npt.NDArray[np.int64]],
+    **settings: Any,
+) -> Tuple[npt.NDArray[np.uint8], Tuple[int, int, int, int], List[str]]: ...
+def expand_mesh_paths(paths: List[_Path]) -> List[_Path]: ...
+def check_features(out: _Path, **settings: Any) -> List[str]: ...
+def features(root: _Path, out: _Path, **settings: Any) -> Dict[str, Any]: ...
+
+class NativeModel:
+    @staticmethod
+    def load(dir: _Path) -> "NativeModel": ...
+    @property
+    def classes(self) -> List[str]: ...
+    def probabilities(
+        self,
+        path: Optional[_Path],
+        vertices: Optional[npt.NDArray[np.float32]],
+        faces: Optional[npt.NDArray[np.int64]],
+    ) -> Tuple[Optional[npt.NDArray[np.float32]], Optional[str]]: ...
+    def ranked(
+        self, probs: Union[List[float], npt.NDArray[np.float32]], top: int
+    ) -> List[Tuple[str, float]]: ...
