@@ -167,7 +167,8 @@ def features(root: PathLike, out: PathLike = "features", strict: bool = False, *
     descriptor, as the table file; ``df.attrs["failed"]`` lists ``(path, reason)`` of meshes
     that failed (each also a warning) and ``df.attrs["table"]`` the table file. ``strict=True``
     raises :class:`ShapeclfError` if any mesh failed (``--strict``). Ctrl-C stops the run as
-    it stops the command line, then raises ``KeyboardInterrupt``.
+    a first Ctrl-C stops the command line (the meshes in hand finish, what is done is
+    written), then raises ``KeyboardInterrupt``.
     """
     import pandas as pd
 

@@ -432,8 +432,9 @@ fn run_options(
 /// `paths` with each folder replaced by the mesh files in it and below it, sorted, as
 /// `shapeclf predict` takes them (`ValueError` for a folder without meshes).
 #[pyfunction]
-fn expand_mesh_paths(paths: Vec<PathBuf>) -> PyResult<Vec<PathBuf>> {
-    shapeclf::mesh::expand_mesh_paths(&paths)
+fn expand_mesh_paths(py: Python<'_>, paths: Vec<PathBuf>) -> PyResult<Vec<PathBuf>> {
+    // A large tree takes a while to walk: other Python threads run meanwhile.
+    detached(py, || shapeclf::mesh::expand_mesh_paths(&paths))?
         .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
 }
 
