@@ -48,14 +48,15 @@ fn start_and_signal(meshes: &Path, out: &Path, signal: &str, extra: &[&str]) -> 
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(150));
-    match signal {
-        "-KILL" => child.kill().unwrap(),
-        _ => nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(child.id() as i32),
-            nix::sys::signal::Signal::SIGINT,
-        )
-        .unwrap(),
-    }
+    let sig = match signal {
+        "-KILL" => {
+            child.kill().unwrap();
+            return child;
+        }
+        "-TERM" => nix::sys::signal::Signal::SIGTERM,
+        _ => nix::sys::signal::Signal::SIGINT,
+    };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
     child
 }
 
@@ -167,31 +168,35 @@ fn ctrl_c_writes_what_is_done_and_a_rerun_finishes_it() {
     let reference = d.path().join("reference");
     run(&["features", s(&meshes), "--out", s(&reference), "--fresh"]);
 
-    let out = d.path().join("f");
-    let child = start_and_signal(&meshes, &out, "-INT", &[]);
-    let o = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(
-        o.status.code(),
-        Some(130),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(stdout.contains("rerun the same command"), "{stdout}");
-    let m = manifest(&out);
-    let done = m["counts"]["ok"].as_u64().unwrap();
-    assert!(m["counts"]["not_reached"].as_u64().unwrap() > 0);
-    assert!(done > 0 && done < 27, "{done} rows");
+    // Ctrl-C, and SIGTERM as a job scheduler sends it at a time limit, on preemption or on
+    // eviction: the same stop, so a task stopped that way resumes on its rerun.
+    for signal in ["-INT", "-TERM"] {
+        let out = d.path().join(format!("f{signal}"));
+        let child = start_and_signal(&meshes, &out, signal, &[]);
+        let o = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(
+            o.status.code(),
+            Some(130),
+            "{signal}: {stdout}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(stdout.contains("rerun the same command"), "{stdout}");
+        let m = manifest(&out);
+        let done = m["counts"]["ok"].as_u64().unwrap();
+        assert!(m["counts"]["not_reached"].as_u64().unwrap() > 0);
+        assert!(done > 0 && done < 27, "{signal}: {done} rows");
 
-    run(&["features", s(&meshes), "--out", s(&out)]);
-    let m = manifest(&out);
-    assert_eq!(m["counts"]["reused"].as_u64().unwrap(), done);
-    assert_eq!(m["counts"]["ok"], 27);
-    assert_eq!(
-        table(&out),
-        table(&reference),
-        "interrupted + resumed == one run"
-    );
+        run(&["features", s(&meshes), "--out", s(&out)]);
+        let m = manifest(&out);
+        assert_eq!(m["counts"]["reused"].as_u64().unwrap(), done);
+        assert_eq!(m["counts"]["ok"], 27);
+        assert_eq!(
+            table(&out),
+            table(&reference),
+            "{signal}: interrupted + resumed == one run"
+        );
+    }
 }
 
 #[test]

@@ -457,6 +457,19 @@ fn the_index_comes_from_slurm_or_kubernetes_and_the_terminal_says_which() {
         err.contains("shard 0/2 (from Kubernetes' Indexed Job"),
         "{err}"
     );
+    // `--shard none` declines the array's shard: a whole folder, in a folder of its own.
+    let whole = d.path().join("whole");
+    let o = bin()
+        .args(["features", s(&meshes), "--out", s(&whole), "--no-views"])
+        .args(FAST)
+        .args(["--shard", "none"])
+        .env("SLURM_ARRAY_TASK_ID", "1")
+        .env("SLURM_ARRAY_TASK_COUNT", "2")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("shard 1/2"));
+    assert!(whole.join("manifest.json").is_file());
     // An index without a count is refused, not guessed.
     let mut c = bin();
     base(&mut c);

@@ -265,9 +265,9 @@ pub(crate) struct FeaturesArgs {
     /// Surface points of the spherical-harmonics descriptor (default: 8192).
     #[arg(long)]
     pub(crate) sh_points: Option<usize>,
-    /// Take only shard I of N, e.g. 0/4 (default: from Slurm or Kubernetes, else all).
-    #[arg(long, value_parser = shapeclf::shard::Shard::parse)]
-    pub(crate) shard: Option<shapeclf::shard::Shard>,
+    /// Take only shard I of N, e.g. 0/4; none: the whole dataset (default: from Slurm or Kubernetes, else all).
+    #[arg(long, value_parser = parse_shard)]
+    pub(crate) shard: Option<ShardArg>,
     /// Number of shards, for an index from JOB_COMPLETION_INDEX (Kubernetes).
     #[arg(long)]
     pub(crate) shards: Option<u32>,
@@ -380,4 +380,22 @@ fn view_branch(n: &mut CnnSpec, a: &TrainArgs) {
     n.flip = n.flip && !a.no_flip;
     n.jitter = a.jitter.unwrap_or(n.jitter);
     n.train_views = a.train_views.unwrap_or(n.train_views);
+}
+
+/// `--shard`: one shard, or `none` for the whole dataset whatever a job scheduler's variables
+/// say (a script run as one task of an array for other reasons).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ShardArg {
+    /// `--shard none`.
+    Whole,
+    /// `--shard I/N`.
+    Part(shapeclf::shard::Shard),
+}
+
+fn parse_shard(s: &str) -> Result<ShardArg, String> {
+    if s == "none" {
+        Ok(ShardArg::Whole)
+    } else {
+        shapeclf::shard::Shard::parse(s).map(ShardArg::Part)
+    }
 }

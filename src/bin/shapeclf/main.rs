@@ -171,11 +171,17 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
         max_faces: a.max_faces,
         fresh: a.fresh,
         format: a.format,
-        shard: a.shard,
+        shard: match a.shard {
+            Some(args::ShardArg::Part(s)) => Some(s),
+            _ => None,
+        },
         shards: a.shards,
     };
+    // `--shard none`: no shard, whatever Slurm's or Kubernetes' variables say.
+    let whole = matches!(a.shard, Some(args::ShardArg::Whole));
+    let env = |k: &str| if whole { None } else { std::env::var(k).ok() };
     let (mut opts, shard) = settings
-        .extract_options(&a.out, &|k| std::env::var(k).ok())
+        .extract_options(&a.out, &env)
         .map_err(anyhow::Error::msg)?;
     if let Some((s, source)) = shard {
         errln!("shard {s} ({})", source.describe());
@@ -208,9 +214,10 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
 /// Exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
 const EXIT_INTERRUPTED: u8 = 130;
 
-/// A flag that the first Ctrl-C sets, so a run finishes the meshes in hand, writes what is done
-/// and stops; a second Ctrl-C ends the process at once (outputs are written atomically, so
-/// earlier ones stay intact either way).
+/// A flag that the first Ctrl-C (or SIGTERM, or SIGHUP: a job scheduler's stop at a time limit,
+/// on preemption or eviction) sets, so a run finishes the meshes in hand, writes what is done
+/// and stops, for a rerun to resume from; a second one ends the process at once (outputs are
+/// written atomically, so earlier ones stay intact either way).
 fn ctrl_c_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();
@@ -225,7 +232,7 @@ fn ctrl_c_flag() -> Arc<AtomicBool> {
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
         errln!(
-            "\ninterrupted: finishing the meshes in hand, then writing what is done (Ctrl-C again to stop at once)"
+            "\ninterrupted (Ctrl-C or a stop signal): finishing the meshes in hand, then writing what is done (Ctrl-C again to stop at once)"
         );
     });
     if let Err(e) = installed {
