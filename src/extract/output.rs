@@ -40,12 +40,27 @@ pub fn check_output_folder(dir: &Path) -> Result<(), OutputError> {
                 || crate::shard::parts_in(dir)
                     .iter()
                     .any(|s| crate::io::shapeclf_json(&dir.join(s.manifest_file())).is_some())
-                || only_unfinished_run(dir) =>
+                || only_unfinished_run(dir)
+                || committing_here(dir) =>
         {
             Ok(())
         }
         T::Occupied => Err(OutputError::NotFeatureFolder(dir.to_path_buf())),
     }
+}
+
+/// Whether a commit journal of shapeclf's is in `dir`: another shard's first commit is moving its
+/// table, cache and manifest into place this moment (or was killed doing so), so its table may
+/// be there before its manifest. Without this a shard starting in that window took the folder
+/// for someone else's and failed.
+fn committing_here(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|rd| {
+        rd.flatten().any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(crate::io::JOURNAL_FILE)
+        })
+    })
 }
 
 /// Whether `dir` holds only what a `features` run leaves before its first commit: shapeclf's
@@ -294,5 +309,29 @@ impl Extraction {
     /// The names of the files [`Extraction::write`] writes.
     pub fn files(&self) -> crate::features::PartFiles {
         self.manifest.files()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shard starting while another shard's first commit has moved its table into place but
+    /// not yet its manifest sees the commit's journal and goes ahead; the same table with no
+    /// journal is someone else's file and is refused.
+    #[test]
+    fn a_folder_mid_commit_is_a_feature_folder() {
+        let d = tempfile::tempdir().unwrap();
+        let part = crate::features::part_files(
+            Some(crate::shard::Shard::parse("1/2").unwrap()),
+            crate::features::TableFormat::Csv,
+        );
+        std::fs::write(d.path().join(&part.table), "path,class,split,d2_00\n").unwrap();
+        assert!(matches!(
+            check_output_folder(d.path()),
+            Err(OutputError::NotFeatureFolder(_))
+        ));
+        std::fs::write(d.path().join(&part.journal), "{}").unwrap();
+        check_output_folder(d.path()).unwrap();
     }
 }
