@@ -45,11 +45,24 @@ pub struct OnnxSummary {
     pub bytes: usize,
 }
 
+/// The largest protobuf message readers accept: 2 GiB less one byte.
+const MAX_ONNX_BYTES: usize = (1 << 31) - 1;
+
 /// Writes the model in `model_dir` to `out` as an ONNX file (atomically: a failed write leaves
 /// no file behind) and says what its inputs and outputs are.
 pub fn export_onnx(model_dir: &Path, out: &Path) -> Result<OnnxSummary> {
     let model = SavedModel::load(model_dir, &Device::flex())?;
     let (proto, summary) = graph(&model, model_dir)?;
+    // Protobuf, and so onnxruntime and the onnx package, refuse a message of 2 GiB or more;
+    // the weights are inline, so a network that large gets a clear error, not a file nothing
+    // loads.
+    let size = prost::Message::encoded_len(&proto);
+    if size > MAX_ONNX_BYTES {
+        return Err(Error::Config(format!(
+            "{}: its ONNX graph would take {size} bytes, more than the 2 GiB protobuf allows a model with inline weights",
+            model_dir.display()
+        )));
+    }
     let bytes = prost::Message::encode_to_vec(&proto);
     crate::io::write_bytes_atomic(out, &bytes).map_err(Error::io("writing", out))?;
     Ok(OnnxSummary {
