@@ -358,6 +358,35 @@ mod tests {
         assert!(checked > 200);
     }
 
+    /// A slab whose top is wound inward, as loading sees it: the faces are made consistent
+    /// first, so every point measures the slab's thickness. Before, the inward rays of the
+    /// bottom hit the inverted top and were rejected as facing the same way, and the top's
+    /// fallback rays found the bottom facing the way its own normal did: most points had no
+    /// value, and the rest measured the slab's width.
+    #[test]
+    fn a_locally_inverted_face_is_made_consistent_before_the_rays() {
+        let cfg = DescriptorConfig::default();
+        let sdf = |raw: RawMesh| {
+            let (mesh, stats) = crate::mesh::clean(raw).unwrap();
+            let s = SurfaceSampler::new(&mesh)
+                .sample(400, &mut rand_chacha::ChaCha8Rng::seed_from_u64(3));
+            let (vals, st) = SdfTracer::new(&mesh, &cfg).sdf_at(&s);
+            (vals, st, stats.flipped)
+        };
+        let (want, st, flipped) = sdf(slab(1.0).to_raw());
+        assert_eq!((st.no_hit_points, flipped), (0, false));
+        let mut raw = slab(1.0).to_raw();
+        raw.triangles[2].swap(1, 2);
+        raw.triangles[3].swap(1, 2);
+        let (got, st, flipped) = sdf(raw);
+        assert!(flipped);
+        assert_eq!((st.no_hit_points, st.flipped_points), (0, 0));
+        assert_eq!(
+            got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+    }
+
     /// A flipped (inward-wound) sphere still measures through the fallback, and says so.
     #[test]
     fn inverted_faces_use_the_fallback_and_are_counted() {

@@ -175,6 +175,14 @@ impl Mesh {
             .sum()
     }
 
+    /// Winds every triangle consistently with its neighbours (across edges two faces share, by
+    /// vertex position) and outwards: each closed part by its own signed volume, the open parts
+    /// together by the whole mesh's. Returns how many triangles were flipped. This is what loading does:
+    /// the SDF needs `-normal` to point into the solid at every face, not only on average.
+    pub fn orient_consistently(&mut self) -> usize {
+        super::winding::orient(&self.vertices, &mut self.triangles)
+    }
+
     /// Flips every triangle when the surface mostly faces inwards, so that `-normal` points into
     /// the solid as the SDF needs. Returns whether it flipped.
     pub fn orient_outward(&mut self) -> bool {

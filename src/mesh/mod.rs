@@ -11,6 +11,7 @@ mod off;
 mod ply;
 mod sample;
 mod stl;
+mod winding;
 
 use std::path::{Path, PathBuf};
 
@@ -121,7 +122,8 @@ pub struct LoadStats {
     pub faces_in: usize,
     /// Degenerate triangles dropped (repeated index or zero area).
     pub degenerate_dropped: usize,
-    /// Whether all triangles were flipped to make the surface face outwards.
+    /// Whether triangles were flipped to make the surface face outwards (all of them, or those
+    /// wound against their neighbours: [`Mesh::orient_consistently`]).
     pub flipped: bool,
 }
 
@@ -171,7 +173,7 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<(Mesh, LoadStats), MeshEr
 pub fn clean(raw: RawMesh) -> Result<(Mesh, LoadStats), MeshError> {
     let (mut mesh, mut stats) = Mesh::from_raw(raw)?;
     mesh.normalize();
-    stats.flipped = mesh.orient_outward();
+    stats.flipped = mesh.orient_consistently() > 0;
     Ok((mesh, stats))
 }
 
