@@ -203,6 +203,17 @@ def _mesh_list(meshes: Union[MeshLike, Sequence[MeshLike]]) -> List[MeshLike]:
     return out
 
 
+def _model_files(path: str) -> Dict[str, bytes]:
+    """The bytes of the files loading the model folder ``path`` reads (those present)."""
+    out: Dict[str, bytes] = {}
+    for name in _shapeclf.MODEL_FILES:
+        p = os.path.join(path, name)
+        if os.path.isfile(p):
+            with open(p, "rb") as f:
+                out[name] = f.read()
+    return out
+
+
 class Model:
     """A model folder written by ``shapeclf train``, loaded once to classify many meshes.
 
@@ -210,13 +221,37 @@ class Model:
     feature folder's exact settings, as ``shapeclf predict`` does.
     """
 
-    def __init__(self, native: "_shapeclf.NativeModel") -> None:
+    def __init__(self, native: "_shapeclf.NativeModel", files: Dict[str, bytes]) -> None:
         self._native = native
+        self._files = files
 
     @classmethod
     def load(cls, path: PathLike) -> "Model":
-        """Load the model folder ``path`` (``FileNotFoundError`` if it is missing)."""
-        return cls(_shapeclf.NativeModel.load(os.fspath(path)))
+        """Load the model folder ``path`` (``FileNotFoundError`` if it is missing).
+
+        The model pickles (for spawned ``DataLoader`` workers, joblib, multiprocessing) as the
+        bytes of the files it was loaded from, so an unpickled copy is the same model even where
+        the folder is not, or has been retrained since."""
+        path = os.fspath(path)
+        before = _model_files(path)
+        native = _shapeclf.NativeModel.load(path)
+        if _model_files(path) != before:
+            raise ShapeclfError(f"{path}: the model folder changed while it was loaded; load it again")
+        return cls(native, before)
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return {"files": self._files}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        import tempfile
+
+        files = state["files"]
+        with tempfile.TemporaryDirectory(prefix="shapeclf-model-") as d:
+            for name, data in files.items():
+                with open(os.path.join(d, name), "wb") as f:
+                    f.write(data)
+            self._native = _shapeclf.NativeModel.load(d)
+        self._files = files
 
     @property
     def classes(self) -> List[str]:

@@ -596,6 +596,18 @@ impl NativeModel {
 fn _shapeclf(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ShapeclfError", m.py().get_type::<ShapeclfError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The files loading a model folder reads: what a pickled `Model` carries.
+    m.add(
+        "MODEL_FILES",
+        [
+            shapeclf::model_dir::CONFIG_FILE,
+            shapeclf::model_dir::CLASSES_FILE,
+            shapeclf::model_dir::MANIFEST_FILE,
+            shapeclf::model_dir::WEIGHTS_FILE,
+            shapeclf::model_dir::NORMALIZATION_FILE,
+        ]
+        .to_vec(),
+    )?;
     m.add_function(wrap_pyfunction!(load_mesh, m)?)?;
     m.add_function(wrap_pyfunction!(descriptors, m)?)?;
     m.add_function(wrap_pyfunction!(render_views, m)?)?;

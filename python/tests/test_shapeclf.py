@@ -251,6 +251,22 @@ def test_the_cnn_classifies_arrays_as_their_file(models, mesh_files):
     assert model.predict(shapeclf.load_mesh(f))[0]["path"] is None
 
 
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_a_model_pickles_as_the_files_it_was_loaded_from(kind, models, tmp_path, mesh_files):
+    import pickle
+
+    folder = tmp_path / kind
+    shutil.copytree(models[kind], folder)
+    model = shapeclf.Model.load(folder)
+    want = model.predict_proba(mesh_files[:3])
+    data = pickle.dumps(model)
+    # The copy needs no folder: it is the model that was loaded, even once the folder is gone.
+    shutil.rmtree(folder)
+    copy = pickle.loads(data)
+    assert copy.classes == model.classes
+    np.testing.assert_array_equal(copy.predict_proba(mesh_files[:3]), want)
+
+
 def test_a_mesh_that_cannot_be_classified(models, tmp_path, mesh_files):
     model = shapeclf.Model.load(models["mlp"])
     missing = tmp_path / "missing.off"

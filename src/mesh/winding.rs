@@ -21,6 +21,24 @@ pub(crate) fn orient(vertices: &[Vec3], triangles: &mut [[u32; 3]]) -> usize {
     if n == 0 {
         return 0;
     }
+    if n >= (1 << 31) - 1 {
+        // Past the index packing below (no file under the 4 GiB limit holds this many): the
+        // whole mesh turned by its volume alone.
+        let volume: f64 = triangles
+            .iter()
+            .map(|t| {
+                let [a, b, c] = t.map(|v| vertices[v as usize]);
+                f64::from(a.dot(b.cross(c)))
+            })
+            .sum();
+        if volume >= 0.0 {
+            return 0;
+        }
+        for t in triangles.iter_mut() {
+            t.swap(1, 2);
+        }
+        return n;
+    }
     // One id per distinct position (-0.0 and 0.0 alike), so faces that share an edge in space
     // share it here whether or not the file shares their vertices.
     let mut ids: HashMap<[u32; 3], u32> = HashMap::with_capacity(vertices.len());
@@ -44,10 +62,18 @@ pub(crate) fn orient(vertices: &[Vec3], triangles: &mut [[u32; 3]]) -> usize {
         }
     }
     edges.sort_unstable();
-    // Neighbours across edges exactly two faces share: (other, whether they run the edge the
-    // same way, which means one of them must flip). A boundary or non-manifold edge marks its
-    // faces as part of an open surface.
-    let mut neighbours: Vec<Vec<(u32, bool)>> = vec![Vec::new(); n];
+    // Neighbours across edges exactly two faces share, at most one per edge: the other face,
+    // with the top bit set when they run the edge the same way (so one of them must flip). A
+    // boundary or non-manifold edge marks its faces as part of an open surface.
+    const NONE: u32 = u32::MAX;
+    const SAME: u32 = 1 << 31;
+    let mut neighbours: Vec<[u32; 3]> = vec![[NONE; 3]; n];
+    let mut add = |t: u32, o: u32, same: bool| {
+        let slot = neighbours[t as usize].iter_mut().find(|s| **s == NONE);
+        if let Some(s) = slot {
+            *s = o | if same { SAME } else { 0 };
+        }
+    };
     let mut open_face = vec![false; n];
     let mut i = 0;
     while i < edges.len() {
@@ -57,8 +83,8 @@ pub(crate) fn orient(vertices: &[Vec3], triangles: &mut [[u32; 3]]) -> usize {
         }
         if j - i == 2 && edges[i].2 != edges[i + 1].2 {
             let (p, q) = (edges[i], edges[i + 1]);
-            neighbours[p.2 as usize].push((q.2, p.3 == q.3));
-            neighbours[q.2 as usize].push((p.2, p.3 == q.3));
+            add(p.2, q.2, p.3 == q.3);
+            add(q.2, p.2, p.3 == q.3);
         } else {
             for e in &edges[i..j] {
                 open_face[e.2 as usize] = true;
@@ -84,11 +110,11 @@ pub(crate) fn orient(vertices: &[Vec3], triangles: &mut [[u32; 3]]) -> usize {
         while let Some(t) = stack.pop() {
             let t = t as usize;
             open |= open_face[t];
-            for &(o, same) in &neighbours[t] {
-                let o = o as usize;
+            for &s in neighbours[t].iter().filter(|&&s| s != NONE) {
+                let o = (s & !SAME) as usize;
                 if part[o] == UNSEEN {
                     part[o] = id;
-                    flip[o] = flip[t] ^ same;
+                    flip[o] = flip[t] ^ (s & SAME != 0);
                     stack.push(o as u32);
                 }
             }
