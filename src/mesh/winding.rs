@@ -11,6 +11,8 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::FixedState;
+
 use super::Vec3;
 
 /// Makes the winding of `triangles` consistent and outward as the module says; returns how many
@@ -41,7 +43,8 @@ pub(crate) fn orient(vertices: &[Vec3], triangles: &mut [[u32; 3]]) -> usize {
     }
     // One id per distinct position (-0.0 and 0.0 alike), so faces that share an edge in space
     // share it here whether or not the file shares their vertices.
-    let mut ids: HashMap<[u32; 3], u32> = HashMap::with_capacity(vertices.len());
+    let mut ids: HashMap<[u32; 3], u32, FixedState> =
+        HashMap::with_capacity_and_hasher(vertices.len() / 8, FixedState::default());
     let canon: Vec<u32> = vertices
         .iter()
         .map(|v| {
@@ -50,23 +53,44 @@ pub(crate) fn orient(vertices: &[Vec3], triangles: &mut [[u32; 3]]) -> usize {
             *ids.entry(key).or_insert(next)
         })
         .collect();
-    // Every edge as (low id, high id, triangle, whether the triangle runs low to high), sorted
-    // so the faces of one edge are adjacent.
-    let mut edges: Vec<(u32, u32, u32, bool)> = Vec::with_capacity(3 * n);
-    for (t, tri) in triangles.iter().enumerate() {
+    // Every edge filed under its lower position id (a bucket per id, counted first so the
+    // buckets lie in one array): (higher id, triangle with the top bit set when the triangle
+    // runs the edge low to high). Buckets hold a handful of edges, so matching the faces of one
+    // edge sorts a few entries at a time rather than all 3n at once.
+    const SAME: u32 = 1 << 31;
+    let nv = ids.len();
+    drop(ids);
+    let edge_ids =
+        |tri: &[u32; 3], k: usize| (canon[tri[k] as usize], canon[tri[(k + 1) % 3] as usize]);
+    let mut start = vec![0u32; nv + 1];
+    for tri in triangles.iter() {
         for k in 0..3 {
-            let (a, b) = (canon[tri[k] as usize], canon[tri[(k + 1) % 3] as usize]);
+            let (a, b) = edge_ids(tri, k);
             if a != b {
-                edges.push((a.min(b), a.max(b), t as u32, a < b));
+                start[a.min(b) as usize + 1] += 1;
             }
         }
     }
-    edges.sort_unstable();
+    for v in 0..nv {
+        start[v + 1] += start[v];
+    }
+    let mut fill = start.clone();
+    let mut slots = vec![(0u32, 0u32); start[nv] as usize];
+    for (t, tri) in triangles.iter().enumerate() {
+        for k in 0..3 {
+            let (a, b) = edge_ids(tri, k);
+            if a != b {
+                let at = &mut fill[a.min(b) as usize];
+                slots[*at as usize] = (a.max(b), t as u32 | if a < b { SAME } else { 0 });
+                *at += 1;
+            }
+        }
+    }
+    drop(fill);
     // Neighbours across edges exactly two faces share, at most one per edge: the other face,
     // with the top bit set when they run the edge the same way (so one of them must flip). A
     // boundary or non-manifold edge marks its faces as part of an open surface.
     const NONE: u32 = u32::MAX;
-    const SAME: u32 = 1 << 31;
     let mut neighbours: Vec<[u32; 3]> = vec![[NONE; 3]; n];
     let mut add = |t: u32, o: u32, same: bool| {
         let slot = neighbours[t as usize].iter_mut().find(|s| **s == NONE);
@@ -75,24 +99,29 @@ pub(crate) fn orient(vertices: &[Vec3], triangles: &mut [[u32; 3]]) -> usize {
         }
     };
     let mut open_face = vec![false; n];
-    let mut i = 0;
-    while i < edges.len() {
-        let mut j = i + 1;
-        while j < edges.len() && (edges[j].0, edges[j].1) == (edges[i].0, edges[i].1) {
-            j += 1;
-        }
-        if j - i == 2 && edges[i].2 != edges[i + 1].2 {
-            let (p, q) = (edges[i], edges[i + 1]);
-            add(p.2, q.2, p.3 == q.3);
-            add(q.2, p.2, p.3 == q.3);
-        } else {
-            for e in &edges[i..j] {
-                open_face[e.2 as usize] = true;
+    for v in 0..nv {
+        let bucket = &mut slots[start[v] as usize..start[v + 1] as usize];
+        bucket.sort_unstable();
+        let mut i = 0;
+        while i < bucket.len() {
+            let mut j = i + 1;
+            while j < bucket.len() && bucket[j].0 == bucket[i].0 {
+                j += 1;
             }
+            let (p, q) = (bucket[i].1, bucket.get(i + 1).map_or(0, |e| e.1));
+            if j - i == 2 && (p & !SAME) != (q & !SAME) {
+                let same = (p & SAME) == (q & SAME);
+                add(p & !SAME, q & !SAME, same);
+                add(q & !SAME, p & !SAME, same);
+            } else {
+                for e in &bucket[i..j] {
+                    open_face[(e.1 & !SAME) as usize] = true;
+                }
+            }
+            i = j;
         }
-        i = j;
     }
-    drop(edges);
+    drop(slots);
     // Walk each connected part from its first face, flipping faces to agree with it.
     const UNSEEN: u32 = u32::MAX;
     let mut part = vec![UNSEEN; n];
