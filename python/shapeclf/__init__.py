@@ -24,6 +24,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing_extensions import TypeGuard
 
 __version__: str = _shapeclf.__version__
+#: The version and a hash of the source this package was built from, as feature folders and
+#: models record it (``tool_version``) and ``shapeclf --version`` prints it: rows are reused
+#: only by the build that wrote them, so the command line and this package share rows when
+#: built from one checkout.
+build: str = _shapeclf.BUILD_ID
 
 __all__ = [
     "ShapeclfError",

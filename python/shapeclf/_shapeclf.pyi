@@ -10,6 +10,7 @@ import numpy.typing as npt
 _Path = Union[str, "os.PathLike[str]"]
 
 __version__: str
+BUILD_ID: str
 MODEL_FILES: List[str]
 
 class ShapeclfError(Exception): ...

@@ -596,6 +596,7 @@ impl NativeModel {
 fn _shapeclf(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ShapeclfError", m.py().get_type::<ShapeclfError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("BUILD_ID", shapeclf::BUILD_ID)?;
     // The files loading a model folder reads: what a pickled `Model` carries.
     m.add(
         "MODEL_FILES",

@@ -193,6 +193,13 @@ def test_failed_meshes_are_reported_as_the_command_line_records_them(meshes, tmp
     assert str(e.value) == f"{bad}: {failed[0]['error']}"
 
 
+def test_the_build_is_the_command_lines(cli_features):
+    # Built from one checkout, the package and the command line are one build: the folder the
+    # command line wrote records the id this package reports.
+    assert read_manifest(cli_features)["tool_version"] == shapeclf.build
+    assert shapeclf.build.startswith(shapeclf.__version__ + "+")
+
+
 def test_a_shard_from_a_job_array_is_warned_of_and_can_be_declined(meshes, tmp_path, monkeypatch):
     monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")
     monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "2")
