@@ -492,7 +492,8 @@ fn bad_hyperparameters_are_refused_before_training() {
             s(&out),
         ];
         args.extend(extra);
-        fails(&shapeclf(&args), 1, words);
+        // Usage errors, as for `features`: exit 2.
+        fails(&shapeclf(&args), 2, words);
         assert!(!out.exists(), "{extra:?}: no model written");
     }
 }

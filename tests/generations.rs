@@ -589,3 +589,71 @@ fn the_backend_names_the_cnn_operations_that_trained() {
     let own = json(&f.models.join("cnn/report.json"))["backend"].to_string();
     assert!(!own.contains("generic"), "{own}");
 }
+
+/// Settings the views' size rules out are refused once it is known, naming the flag; flags the
+/// chosen model does not use are warned of rather than silently written into its config; the
+/// CNN's parameter cap counts its view descriptor's layer.
+#[test]
+fn train_refuses_what_the_views_rule_out_and_warns_of_unused_flags() {
+    let f = fixture();
+    let d = tempfile::tempdir().unwrap();
+    let m = d.path().join("m");
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "--features", s(&f.features), "--out", s(&m)];
+        args.extend(extra);
+        shapeclf(&args)
+    };
+    // 16-pixel views: five halvings leave no map; a 16-pixel shift leaves no picture.
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--model", "cnn", "--channels", "2,2,2,2,2"],
+            "allow at most 4",
+        ),
+        (
+            &["--model", "cnn", "--channels", "2,2", "--jitter", "16"],
+            "--jitter 16",
+        ),
+        (
+            &[
+                "--model",
+                "cnn",
+                "--channels",
+                "16,32,1024",
+                "--hidden",
+                "65536",
+            ],
+            "parameters",
+        ),
+    ];
+    for (extra, words) in cases {
+        let out = train(extra);
+        assert!(
+            matches!(out.status.code(), Some(1 | 2))
+                && String::from_utf8_lossy(&out.stderr).contains(words),
+            "{extra:?}: {}",
+            text(&out)
+        );
+        assert!(!m.exists(), "{extra:?}: no model written");
+    }
+    let out = train(&[
+        "--model",
+        "logistic",
+        "--epochs",
+        "2",
+        "--hidden",
+        "8",
+        "--channels",
+        "4",
+        "--patience",
+        "3",
+    ]);
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    for w in [
+        "--hidden does not apply to --model logistic",
+        "--channels does not apply to --model logistic",
+        "--patience needs a validation split",
+    ] {
+        assert!(err.contains(w), "{w}: {err}");
+    }
+}

@@ -407,7 +407,14 @@ impl ModelSpec {
                 for w in c.channels.windows(2) {
                     params += 9 * w[0] as u64 * w[1] as u64;
                 }
-                ("channels", format!("{:?}", c.channels))
+                // The view descriptor's layer: the last block's maps, pooled to the 4x4 grid,
+                // to `features` (most of a wide network's weights).
+                let last = c.channels.last().copied().unwrap_or(0) as u64;
+                params += last * 16 * c.features as u64;
+                (
+                    "channels",
+                    format!("{:?} with --hidden {}", c.channels, c.features),
+                )
             }
         };
         if params > max_parameters {

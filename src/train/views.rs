@@ -414,8 +414,9 @@ impl ViewSet {
 }
 
 /// Seeded augmentation of one shape's views: an optional mirror image and a shift of up to
-/// `jitter` pixels, the same for all views of the shape (a rigid change of the shape, not of
-/// one camera).
+/// `jitter` pixels, the same for all views of the shape. The mirror is the view set of the
+/// mirrored shape; the shift is image-space jitter (moving the shape itself would shift each
+/// camera's view by its own amount and change its depths), not a pose the shape could take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Augment {
     /// Flip every view left to right.

@@ -310,6 +310,25 @@ fn load_inputs(
         .model
         .network(&shape)
         .ok_or_else(|| Error::NoViews(features_dir.to_path_buf()))?;
+    // What the views' size allows, known only now: each block halves the maps, and a shift
+    // as wide as the view moves the whole picture out of it.
+    if let (Some(c), Some(v)) = (cfg.model.cnn(), info) {
+        let res = v.config.resolution;
+        if res >> c.channels.len() == 0 {
+            return Err(Error::Config(format!(
+                "--channels {:?} makes {} blocks, each halving the maps: {res}-pixel views allow at most {}",
+                c.channels,
+                c.channels.len(),
+                res.ilog2()
+            )));
+        }
+        if c.jitter >= res {
+            return Err(Error::Config(format!(
+                "--jitter {} shifts {res}-pixel views out of frame: it must be below {res}",
+                c.jitter
+            )));
+        }
+    }
     let views = match info {
         Some(info) if network.reads().views() => Some(load_views_of(
             features_dir,

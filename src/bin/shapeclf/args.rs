@@ -370,6 +370,67 @@ pub(crate) fn train_config(a: &TrainArgs) -> TrainConfig {
     c
 }
 
+/// The flags `a` gives that its model does not use, each with why: they are warned of, since a
+/// value typed and then dropped would look, in `config.json` and the report, as if it trained.
+/// (Warned, not refused: scripts pass one set of flags to every model.)
+pub(crate) fn unused_flags(a: &TrainArgs) -> Vec<String> {
+    let kind = a.model;
+    let mut out = Vec::new();
+    let mut unused = |given: bool, flag: &str| {
+        if given {
+            out.push(format!(
+                "{flag} does not apply to --model {}; ignored",
+                kind.name()
+            ));
+        }
+    };
+    let views = matches!(kind, ModelKind::Cnn | ModelKind::Fusion);
+    unused(
+        kind == ModelKind::Logistic && a.hidden.is_some(),
+        "--hidden",
+    );
+    unused(
+        kind == ModelKind::Logistic && a.dropout.is_some(),
+        "--dropout",
+    );
+    unused(
+        kind != ModelKind::Mlp && a.activation.is_some(),
+        "--activation",
+    );
+    unused(
+        kind != ModelKind::Fusion && a.branch_dropout.is_some(),
+        "--branch-dropout",
+    );
+    unused(!views && a.channels.is_some(), "--channels");
+    unused(!views && a.jitter.is_some(), "--jitter");
+    unused(!views && a.no_flip, "--no-flip");
+    unused(!views && a.train_views.is_some(), "--train-views");
+    let takes = match kind {
+        ModelKind::Cnn => 1,
+        ModelKind::Fusion => 2,
+        _ => usize::MAX,
+    };
+    if let Some(h) = a.hidden.as_ref().filter(|h| h.len() > takes) {
+        out.push(format!(
+            "--hidden takes {takes} width(s) for --model {} ({}); {:?} ignored",
+            kind.name(),
+            if takes == 1 {
+                "the view descriptor's"
+            } else {
+                "the view descriptor's, then the descriptor branch's"
+            },
+            &h[takes..]
+        ));
+    }
+    if a.patience.is_some() && a.val_fraction.is_none_or(|v| v == 0.0) {
+        out.push(
+            "--patience needs a validation split (--val-fraction F): without one, every epoch runs"
+                .into(),
+        );
+    }
+    out
+}
+
 /// The CNN flags, for the CNN and the fusion model's view branch.
 fn view_branch(n: &mut CnnSpec, a: &TrainArgs) {
     n.dropout = a.dropout.unwrap_or(n.dropout);

@@ -359,8 +359,11 @@ fn cmd_demo(a: &DemoArgs) -> Result<ExitCode> {
 
 fn cmd_train(a: &TrainArgs) -> Result<ExitCode> {
     let cfg = train_config(a);
-    cfg.validate()
-        .map_err(|e| anyhow::Error::msg(e.as_flag()))?;
+    // A setting out of range is a usage error (exit 2), as for `features`.
+    cfg.validate().map_err(|e| Usage(e.as_flag()))?;
+    for w in unused_flags(a) {
+        errln!("warning: {w}");
+    }
     let out = a
         .out
         .clone()
