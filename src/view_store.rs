@@ -231,8 +231,17 @@ pub fn read_view_copy(
     reader.limits(limits);
     let img = reader
         .decode()
-        .map_err(|e| Bad(format!("{}: corrupt view image: {e}", file.display())))?
-        .into_luma8();
+        .map_err(|e| Bad(format!("{}: corrupt view image: {e}", file.display())))?;
+    // Only what `features` writes: a 16-bit, palette or colour image of the right size would
+    // otherwise be converted into other pixels without a word.
+    if img.color() != image::ColorType::L8 {
+        return Err(Bad(format!(
+            "{}: view image is {:?}, not the 8-bit greyscale `shapeclf features` writes",
+            file.display(),
+            img.color()
+        )));
+    }
+    let img = img.into_luma8();
     let views =
         untile(w, h, img.as_raw(), cfg).map_err(|e| Bad(format!("{}: {e}", file.display())))?;
     // A damaged image is left out above; a sound one that is not the recorded one is a view
@@ -286,5 +295,36 @@ mod tests {
             let (_, _, two) = tile(&render_mesh(crate::synth::icosphere(2), &shaded), 4);
             assert_eq!(&two[..one.len()], &one[..]);
         }
+    }
+
+    /// A PNG of the right size but not 8-bit greyscale (16-bit depth here) is refused, not
+    /// converted into other pixels.
+    #[test]
+    fn a_view_image_of_another_pixel_type_is_refused() {
+        let cfg = ViewConfig {
+            resolution: 16,
+            channels: ViewChannels::Depth,
+            ..Default::default()
+        };
+        let d = tempfile::tempdir().unwrap();
+        let rel = "c/train/a.off";
+        let file = features::view_file(d.path(), rel);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let (w, h) = tiled_size(&cfg);
+        image::ImageBuffer::<image::Luma<u16>, _>::from_pixel(w, h, image::Luma([40000u16]))
+            .save_with_format(&file, image::ImageFormat::Png)
+            .unwrap();
+        let e = read_view_file(d.path(), rel, &cfg).unwrap_err();
+        assert!(e.contains("not the 8-bit greyscale"), "{e}");
+        image::GrayImage::from_pixel(w, h, image::Luma([7]))
+            .save_with_format(&file, image::ImageFormat::Png)
+            .unwrap();
+        assert!(
+            read_view_file(d.path(), rel, &cfg)
+                .unwrap()
+                .pixels
+                .iter()
+                .all(|&p| p == 7)
+        );
     }
 }
