@@ -350,7 +350,7 @@ fn repeats_report_every_seed_and_their_spread() {
             "--repeats",
             "0",
         ]),
-        1,
+        2,
         "--repeats",
     );
 }
