@@ -158,7 +158,7 @@ pub enum CommitError {
     #[error(transparent)]
     Replace(#[from] ReplaceError),
     /// Creating the staging folder or swapping it in failed.
-    #[error("replacing {0} with the new model: {1}")]
+    #[error("replacing {0} with the new folder: {1}")]
     Io(PathBuf, std::io::Error),
 }
 

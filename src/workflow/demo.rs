@@ -132,38 +132,19 @@ pub fn demo(
     })
 }
 
-/// Writes the demo dataset into a sibling of `meshes` and renames it into place, so `meshes`
-/// exists only once whole; parts left by interrupted runs (whose process is gone) are removed
-/// first. Returns the number of files.
+/// Writes the demo dataset the way `train` writes a model folder
+/// ([`crate::model_dir::write_staged`]): into a hidden staging folder beside `meshes`, moved
+/// into place only once whole; staging folders of killed runs are removed first. Returns the
+/// number of files.
 fn synthesise_whole(meshes: &Path, opts: &crate::synth::SynthOptions) -> Result<usize> {
-    let parent = meshes.parent().unwrap_or(Path::new("."));
-    let name = meshes
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let prefix = format!(".{name}.partial-");
-    let io = |what: &'static str, p: &Path| Error::io(what, p.to_path_buf());
-    std::fs::create_dir_all(parent).map_err(io("creating", parent))?;
-    for e in std::fs::read_dir(parent)
-        .map_err(io("reading", parent))?
-        .flatten()
-    {
-        let n = e.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = n.strip_prefix(&prefix).and_then(|p| p.parse::<u32>().ok())
-            && !crate::io::process_alive(pid)
-        {
-            // Best effort: a part that cannot be removed only takes space.
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
-    let staging = parent.join(format!("{prefix}{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    let files = crate::synth::write_dataset_with(&staging, opts).map_err(|e| {
-        let _ = std::fs::remove_dir_all(&staging);
-        io("writing synthetic dataset to", &staging)(e)
+    let mut files = 0;
+    crate::model_dir::write_staged(meshes, |dir| {
+        files = crate::synth::write_dataset_with(dir, opts)
+            .map_err(Error::io("writing synthetic dataset to", dir))?
+            .len();
+        Ok::<_, Error>(())
     })?;
-    std::fs::rename(&staging, meshes).map_err(io("moving the synthetic dataset to", meshes))?;
-    Ok(files.len())
+    Ok(files)
 }
 
 /// A finished stage of [`demo`].
