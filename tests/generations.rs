@@ -59,6 +59,13 @@ fn json(p: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
+/// Sets the field at JSON `pointer` of the file `p` to `value`, as a hand edit would.
+fn edit_json(p: &Path, pointer: &str, value: serde_json::Value) {
+    let mut v = json(p);
+    *v.pointer_mut(pointer).expect("the field exists") = value;
+    std::fs::write(p, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
 /// Every PNG under `dir`, relative.
 fn pngs(dir: &Path, base: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
@@ -391,10 +398,7 @@ fn predict_checks_the_settings_a_model_folder_records() {
         let d = tempfile::tempdir().unwrap();
         let m = d.path().join(kind);
         copy_dir(&f.models.join(kind), &m);
-        let mpath = m.join("features_manifest.json");
-        let mut v = json(&mpath);
-        *v.pointer_mut(pointer).expect("the field exists") = value;
-        std::fs::write(&mpath, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        edit_json(&m.join("features_manifest.json"), pointer, value);
         let out = shapeclf(&["predict", "--model", s(&m), s(&mesh)]);
         assert_ne!(
             out.status.code(),
@@ -429,10 +433,7 @@ fn train_checks_the_settings_a_feature_manifest_records() {
         let d = tempfile::tempdir().unwrap();
         let feats = d.path().join("f");
         copy_dir(&f.features, &feats);
-        let mpath = feats.join("manifest.json");
-        let mut v = json(&mpath);
-        *v.pointer_mut(pointer).expect("the field exists") = value;
-        std::fs::write(&mpath, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        edit_json(&feats.join("manifest.json"), pointer, value);
         let m = d.path().join("m");
         let out = shapeclf(&[
             "train",
