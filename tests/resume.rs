@@ -274,3 +274,131 @@ fn killed_training_leaves_the_previous_model_folder_whole() {
 }
 
 mod common;
+
+/// Polls `ready` every 20 ms for up to 60 s.
+fn wait_for(ready: impl Fn() -> bool) {
+    let t = Instant::now();
+    while !ready() && t.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_killed_run_resumes_from_its_last_checkpoint() {
+    let d = tempfile::tempdir().unwrap();
+    let meshes = dataset(d.path());
+    let reference = d.path().join("reference");
+    run(&["features", s(&meshes), "--out", s(&reference), "--fresh"]);
+
+    // Checkpoints as often as they may be written; SIGKILL once one holds three rows. Without
+    // checkpoints a killed first run leaves no table at all.
+    let out = d.path().join("f");
+    let mut child = bin()
+        .args(["features", s(&meshes), "--out", s(&out), "-j", "1"])
+        .args(["--checkpoint-every", "0.001"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rows = || {
+        std::fs::read(out.join("manifest.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|m| m["counts"]["ok"].as_u64())
+            .unwrap_or(0)
+    };
+    wait_for(|| rows() >= 3);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let saved = rows();
+    assert!((3..27).contains(&saved), "{saved} rows checkpointed");
+    assert!(manifest(&out)["counts"]["not_reached"].as_u64().unwrap() > 0);
+
+    let o = run(&["features", s(&meshes), "--out", s(&out)]);
+    let m = manifest(&out);
+    assert!(
+        m["counts"]["reused"].as_u64().unwrap() >= saved,
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_eq!(m["counts"]["ok"], 27);
+    assert_eq!(m["counts"]["not_reached"], 0);
+    assert_eq!(
+        table(&out),
+        table(&reference),
+        "killed + resumed == one run"
+    );
+
+    // A bad interval is a usage error.
+    let o = bin()
+        .args(["features", s(&meshes), "--out", s(&out)])
+        .args(["--checkpoint-every", "-1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn a_stopped_rerun_keeps_the_rows_it_did_not_reach() {
+    let d = tempfile::tempdir().unwrap();
+    let meshes = dataset(d.path());
+    let out = d.path().join("f");
+    run(&["features", s(&meshes), "--out", s(&out)]);
+    let before = String::from_utf8(table(&out)).unwrap();
+
+    // New meshes that sort first (edited copies: new content), so a rerun on one thread is
+    // stopped while computing them, before it reaches the old ones.
+    let mut copied = 0;
+    for class in ["bowl", "cup", "mug"] {
+        let dest = meshes.join(format!("aaa{class}/train"));
+        std::fs::create_dir_all(&dest).unwrap();
+        for e in std::fs::read_dir(meshes.join(class).join("train")).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "off") {
+                let mut b = std::fs::read(&p).unwrap();
+                b.extend_from_slice(b"\n# copy\n");
+                std::fs::write(dest.join(p.file_name().unwrap()), b).unwrap();
+                copied += 1;
+            }
+        }
+    }
+    assert!(copied >= 3, "{copied}");
+    let child = bin()
+        .args(["features", s(&meshes), "--out", s(&out), "-j", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(|| {
+        std::fs::read_dir(out.join("views/aaabowl"))
+            .map(|d| d.count() > 0)
+            .unwrap_or(false)
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let m = manifest(&out);
+    let ok = m["counts"]["ok"].as_u64().unwrap();
+    assert!(m["counts"]["not_reached"].as_u64().unwrap() > 0);
+    // Every old row is still there, unchanged, beside the new ones done.
+    let after = String::from_utf8(table(&out)).unwrap();
+    for line in before.lines() {
+        assert!(after.lines().any(|l| l == line), "row lost: {line}");
+    }
+    assert!(ok > 27 && ok < 27 + copied as u64, "{ok} rows");
+
+    // The rerun checks the kept rows against their files and reuses them.
+    run(&["features", s(&meshes), "--out", s(&out)]);
+    let m = manifest(&out);
+    assert_eq!(m["counts"]["reused"].as_u64().unwrap(), ok);
+    assert_eq!(m["counts"]["ok"].as_u64().unwrap(), 27 + copied as u64);
+}

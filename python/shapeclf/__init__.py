@@ -163,8 +163,9 @@ def features(root: PathLike, out: PathLike = "features", strict: bool = False, *
     reuses unchanged rows of an earlier run in ``out`` unless ``fresh=True``. Settings are the
     ``features`` flags by name: those of :func:`descriptors`, those of :func:`render_views`,
     and ``views`` (False: ``--no-views``), ``augment`` (``--view-augment``), ``jobs``,
-    ``fresh``, ``format`` (``"csv"`` or ``"parquet"``), ``shard`` (``"I/N"``) and ``shards``.
-    Inside a Slurm job array or a Kubernetes Indexed Job the run computes that task's shard,
+    ``fresh``, ``format`` (``"csv"`` or ``"parquet"``), ``shard`` (``"I/N"``), ``shards`` and
+    ``checkpoint_every`` (seconds between writes of what is done while the run goes on, 600 by
+    default; 0 or None: only at the end). Inside a Slurm job array or a Kubernetes Indexed Job the run computes that task's shard,
     as the command line does, with a warning; ``shard="none"`` computes the whole dataset.
     ``df.attrs["shard"]`` says which shard the table is (``None``: the whole dataset).
 

@@ -202,7 +202,14 @@ const DESCRIPTOR_KEYS: &[&str] = &[
 const VIEW_KEYS: &[&str] = &["layout", "res", "up", "align", "channels"];
 /// Settings of a whole `features` run beyond those.
 const RUN_KEYS: &[&str] = &[
-    "views", "augment", "jobs", "fresh", "format", "shard", "shards",
+    "views",
+    "augment",
+    "jobs",
+    "fresh",
+    "format",
+    "shard",
+    "shards",
+    "checkpoint_every",
 ];
 
 /// The [`FeatureSettings`] of keyword arguments, each of `allowed` (any other is a `TypeError`,
@@ -258,6 +265,19 @@ fn settings(
                     .map_err(|e| PyValueError::new_err(format!("shard: {e}")))?
             }
             "shards" => s.shards = optional(k, &v)?,
+            "checkpoint_every" => {
+                s.checkpoint_every = match optional::<f64>(k, &v)? {
+                    None => None,
+                    Some(t) if (0.0..=1e9).contains(&t) => {
+                        (t > 0.0).then(|| std::time::Duration::from_secs_f64(t))
+                    }
+                    Some(t) => {
+                        return Err(PyValueError::new_err(format!(
+                            "checkpoint_every: {t} is out of range: 0 or None (only at the end) to 1e9 seconds"
+                        )));
+                    }
+                }
+            }
             _ => unreachable!("every allowed key is handled"),
         }
     }

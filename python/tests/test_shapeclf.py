@@ -341,6 +341,8 @@ def test_errors_carry_the_command_lines_messages(meshes, mesh_files, tmp_path):
         shapeclf.descriptors((np.zeros((3, 2)), np.array([[0, 1, 2]])))
     with pytest.raises(TypeError):
         shapeclf.descriptors(42)
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        shapeclf.features(meshes, tmp_path / "w", checkpoint_every=-1)
 
 
 def test_heavy_calls_release_the_gil(mesh_files):

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -33,7 +33,7 @@ pub use process::{
     raw_mesh_hash, render_file_views, render_raw_views,
 };
 use process::{content_hash_with_links, process_guarded};
-pub use settings::FeatureSettings;
+pub use settings::{DEFAULT_CHECKPOINT_EVERY, FeatureSettings};
 
 /// How to run a feature extraction.
 #[derive(Debug, Clone, Default)]
@@ -62,6 +62,11 @@ pub struct ExtractOptions {
     pub shard: Option<crate::shard::Shard>,
     /// How the table is written.
     pub format: crate::features::TableFormat,
+    /// [`run`] writes what is done every this often while meshes are computed (at least ten
+    /// times as long as the last such write took), so a run killed outright (SIGKILL, the
+    /// out-of-memory killer, a node lost) resumes from there; `None` writes only at the end.
+    /// [`extract`] alone writes nothing.
+    pub checkpoint_every: Option<std::time::Duration>,
 }
 
 impl ExtractOptions {
@@ -89,8 +94,6 @@ impl ExtractOptions {
 /// A previous run's rows that may be reused, by path.
 struct Previous {
     rows: HashMap<String, (Vec<f32>, CachedMesh)>,
-    /// Cache entries of the previous run (kept for meshes an interrupted run does not reach).
-    cache: Vec<CachedMesh>,
 }
 
 impl Previous {
@@ -127,7 +130,7 @@ impl Previous {
                 Some((r.path, (r.values, c)))
             })
             .collect();
-        Some(Previous { rows, cache })
+        Some(Previous { rows })
     }
 }
 
@@ -147,9 +150,10 @@ pub(crate) struct ViewHashes {
     augmented_hashes: Vec<String>,
 }
 
-/// What became of one mesh.
+/// What became of one mesh: its row's values and cache entry when it has a row.
+#[derive(Clone)]
 enum Outcome {
-    Computed(Box<MeshFeatures>, u64, ViewHashes),
+    Computed(Vec<f32>, CachedMesh),
     Reused(Vec<f32>, CachedMesh),
     Failed(String),
     NotReached,
@@ -187,6 +191,21 @@ pub fn extract(
     opts: &ExtractOptions,
     observer: &dyn Observer,
 ) -> Result<Extraction, ExtractError> {
+    extract_saving(root, opts, observer, None).map(|(ex, _)| ex)
+}
+
+/// Writes what a run has done so far, as [`Extraction::write`] does.
+pub(crate) type Save<'a> = &'a (dyn Fn(&Extraction) -> std::io::Result<()> + Sync);
+
+/// [`extract`], handing `save` what is done every [`ExtractOptions::checkpoint_every`] while
+/// meshes are computed. Also returns how many meshes this run reached (computed, reused or
+/// failed).
+pub(crate) fn extract_saving(
+    root: &Path,
+    opts: &ExtractOptions,
+    observer: &dyn Observer,
+    save: Option<Save<'_>>,
+) -> Result<(Extraction, usize), ExtractError> {
     opts.validate()?;
     let start = Instant::now();
     let (mut entries, mut unusable) = dataset::discover_all(root, opts.seed)?;
@@ -211,56 +230,161 @@ pub fn extract(
         .resume_from
         .as_deref()
         .and_then(|d| Previous::load(d, opts));
+    let run = Assembly {
+        root,
+        opts,
+        entries: &entries,
+        unusable: &unusable,
+        listing,
+        previous: previous.as_ref(),
+        threads,
+        start,
+    };
     observer.event(Event::Begin {
         stage: "meshes",
         total: entries.len() as u64,
     });
-    let results: Vec<Outcome> = pool.install(|| {
-        entries
-            .par_iter()
-            .map(|e| {
-                let r = extract_one(e, opts, previous.as_ref(), observer);
-                if !matches!(r, Outcome::NotReached) {
-                    observer.event(Event::Step);
+    let done: Mutex<Vec<Option<Outcome>>> = Mutex::new(entries.iter().map(|_| None).collect());
+    let checkpoints = save
+        .zip(opts.checkpoint_every)
+        .map(|(save, every)| Checkpoints {
+            save,
+            every,
+            next: Mutex::new(start + every),
+            writing: Mutex::new(()),
+            warned: AtomicBool::new(false),
+        });
+    pool.install(|| {
+        entries.par_iter().enumerate().for_each(|(i, e)| {
+            let r = extract_one(e, opts, previous.as_ref(), observer);
+            let reached = !matches!(r, Outcome::NotReached);
+            lock(&done)[i] = Some(r);
+            if reached {
+                observer.event(Event::Step);
+                if let Some(c) = &checkpoints {
+                    c.maybe_save(&run, &done, observer);
                 }
-                r
-            })
-            .collect()
+            }
+        })
     });
     observer.event(Event::End);
+    let results: Vec<Outcome> = done
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .into_iter()
+        .map(|o| o.unwrap_or(Outcome::NotReached))
+        .collect();
+    let reached = results
+        .iter()
+        .filter(|r| !matches!(r, Outcome::NotReached))
+        .count();
+    Ok((run.assemble(results), reached))
+}
 
-    let mut g = Gathered::of(&entries, results, opts.config.columns());
-    // Meshes an interrupted run did not reach keep their cache entries, so the next run can
-    // still reuse their rows once it has checked them.
-    if let Some(prev) = &previous {
-        g.cache.extend(
-            prev.cache
-                .iter()
-                .filter(|c| g.unreached.contains(&c.path))
-                .cloned(),
-        );
+/// A mutex's contents, also after a thread panicked holding it (each mesh's processing catches
+/// its own panics, so what the mutex holds is whole).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What a run's outcomes are assembled with into an [`Extraction`], at its end or at a
+/// checkpoint.
+struct Assembly<'a> {
+    root: &'a Path,
+    opts: &'a ExtractOptions,
+    entries: &'a [Entry],
+    unusable: &'a [dataset::Unusable],
+    listing: dataset::Listing,
+    previous: Option<&'a Previous>,
+    threads: usize,
+    start: Instant,
+}
+
+impl Assembly<'_> {
+    /// The extraction of `results` (one per entry). A mesh not reached keeps its previous
+    /// row, when there is one: a stopped or killed rerun leaves every row the folder held
+    /// before it, not only those it reached (the next run checks each against its file).
+    fn assemble(&self, results: Vec<Outcome>) -> Extraction {
+        let opts = self.opts;
+        // Kept rows' view images must be those the previous folder's rows point to.
+        let keep = self.previous.filter(|_| {
+            opts.views
+                .as_ref()
+                .is_none_or(|(_, root)| opts.resume_from.as_deref() == Some(root.as_path()))
+        });
+        let mut g = Gathered::of(self.entries, results, opts, keep);
+        g.cache.sort_by(|a, b| a.path.cmp(&b.path));
+        let found = self.entries.len() + self.unusable.len();
+        g.failed.extend(self.unusable.iter().map(|u| Failure {
+            path: u.rel.clone(),
+            error: u.reason.clone(),
+        }));
+        g.failed.sort_by(|a, b| a.path.cmp(&b.path));
+        let facts = RunFacts {
+            root: self.root,
+            opts,
+            listing: self.listing.clone(),
+            threads: self.threads,
+            found,
+            wall_seconds: self.start.elapsed().as_secs_f64(),
+        };
+        let manifest = facts.manifest(&g.table, std::mem::take(&mut g.failed), &g.totals);
+        Extraction {
+            table: g.table,
+            manifest,
+            cache: g.cache,
+        }
     }
-    g.cache.sort_by(|a, b| a.path.cmp(&b.path));
-    let found = entries.len() + unusable.len();
-    g.failed.extend(unusable.into_iter().map(|u| Failure {
-        path: u.rel,
-        error: u.reason,
-    }));
-    g.failed.sort_by(|a, b| a.path.cmp(&b.path));
-    let run = RunFacts {
-        root,
-        opts,
-        listing,
-        threads,
-        found,
-        wall_seconds: start.elapsed().as_secs_f64(),
-    };
-    let manifest = run.manifest(&g.table, std::mem::take(&mut g.failed), &g.totals);
-    Ok(Extraction {
-        table: g.table,
-        manifest,
-        cache: g.cache,
-    })
+}
+
+/// When and how a run saves what it has done while it goes on.
+struct Checkpoints<'a> {
+    save: Save<'a>,
+    every: std::time::Duration,
+    /// The earliest moment of the next save.
+    next: Mutex<Instant>,
+    /// Held by the thread saving; the others go on computing meshes.
+    writing: Mutex<()>,
+    /// A failed save has been warned of (once is enough).
+    warned: AtomicBool,
+}
+
+impl Checkpoints<'_> {
+    /// Saves what is done, when a save is due and no other thread is saving. The next one is
+    /// due after the interval or ten times this save's time, whichever is longer, so saving
+    /// a large table takes at most about a tenth of the run.
+    fn maybe_save(&self, run: &Assembly, done: &Mutex<Vec<Option<Outcome>>>, obs: &dyn Observer) {
+        let due = || Instant::now() >= *lock(&self.next);
+        let stopping = run
+            .opts
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed));
+        if stopping || !due() {
+            return;
+        }
+        let Ok(_writing) = self.writing.try_lock() else {
+            return;
+        };
+        if !due() {
+            return; // another thread has just saved
+        }
+        let t = Instant::now();
+        let snapshot: Vec<Outcome> = lock(done)
+            .iter()
+            .map(|o| o.clone().unwrap_or(Outcome::NotReached))
+            .collect();
+        let ex = run.assemble(snapshot);
+        if ex.manifest.counts.ok > 0
+            && let Err(e) = (self.save)(&ex)
+            && !self.warned.swap(true, Ordering::Relaxed)
+        {
+            obs.event(Event::Warning(&format!(
+                "cannot save the rows done so far ({e}); the run goes on, and writes everything at its end"
+            )));
+        }
+        *lock(&self.next) = Instant::now() + self.every.max(t.elapsed() * 10);
+    }
 }
 
 /// One mesh: its previous row when the file, its cap and its view images are unchanged, else
@@ -298,7 +422,10 @@ fn extract_one(
         return Outcome::Reused(values.clone(), c.clone());
     }
     match process_guarded(e, bytes, h, opts) {
-        Ok((f, vh)) => Outcome::Computed(Box::new(f), h, vh),
+        Ok((f, vh)) => {
+            let c = cached(e, &f, h, vh);
+            Outcome::Computed(f.descriptors.values, c)
+        }
         Err(msg) => {
             skipped(&msg);
             Outcome::Failed(msg)
@@ -338,6 +465,20 @@ impl Previous {
             });
         same.then_some(row)
     }
+
+    /// The previous row of `e`, which this run did not reach, to keep in what it writes: when
+    /// it is within this run's face cap and has as many augmented renderings as its split now
+    /// gets. The file and its images are not read (a stopping run does not wait on them); the
+    /// next run checks them before reusing the row.
+    fn kept(&self, e: &Entry, opts: &ExtractOptions) -> Option<&(Vec<f32>, CachedMesh)> {
+        let row = self.rows.get(&e.rel)?;
+        let c = &row.1;
+        let same = opts.max_faces.is_none_or(|cap| c.triangles <= cap as u64)
+            && opts.views.as_ref().is_none_or(|(vc, _)| {
+                c.view_hash.is_some() && c.augmented_hashes.len() == augmented_copies(vc, e.split)
+            });
+        same.then_some(row)
+    }
 }
 
 /// Sums over the meshes of a run, for its manifest.
@@ -358,29 +499,29 @@ struct Gathered {
     cache: Vec<CachedMesh>,
     failed: Vec<Failure>,
     totals: Totals,
-    /// Meshes a stopped run did not reach.
-    unreached: std::collections::HashSet<String>,
 }
 
 impl Gathered {
-    fn of(entries: &[Entry], results: Vec<Outcome>, columns: Vec<String>) -> Gathered {
+    /// `keep`: the previous rows of meshes not reached are kept ([`Previous::kept`]).
+    fn of(
+        entries: &[Entry],
+        results: Vec<Outcome>,
+        opts: &ExtractOptions,
+        keep: Option<&Previous>,
+    ) -> Gathered {
         let mut g = Gathered {
             table: FeatureTable {
-                columns,
+                columns: opts.config.columns(),
                 rows: Vec::with_capacity(entries.len()),
             },
             cache: Vec::with_capacity(entries.len()),
             failed: Vec::new(),
             totals: Totals::default(),
-            unreached: Default::default(),
         };
         let t = &mut g.totals;
         for (e, r) in entries.iter().zip(results) {
             let (values, c) = match r {
-                Outcome::Computed(f, hash, vh) => {
-                    let c = cached(e, &f, hash, vh);
-                    (f.descriptors.values, c)
-                }
+                Outcome::Computed(values, c) => (values, c),
                 Outcome::Reused(values, c) => {
                     t.reused += 1;
                     (values, c)
@@ -394,8 +535,10 @@ impl Gathered {
                 }
                 Outcome::NotReached => {
                     t.not_reached += 1;
-                    g.unreached.insert(e.rel.clone());
-                    continue;
+                    match keep.and_then(|p| p.kept(e, opts)) {
+                        Some((values, c)) => (values.clone(), c.clone()),
+                        None => continue,
+                    }
                 }
             };
             t.sdf.add(&c.sdf);

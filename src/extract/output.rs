@@ -224,9 +224,13 @@ pub fn run(
         root.display(),
         out.display(),
     )));
-    let ex = extract(root, opts, observer)?;
+    // While meshes are computed, what is done is written every so often, as a stopped run
+    // writes it: a run killed outright resumes from there.
+    let save = |ex: &Extraction| ex.write(out);
+    let (ex, reached) = super::extract_saving(root, opts, observer, Some(&save))?;
     let m = &ex.manifest;
-    if m.counts.ok == 0 && m.counts.not_reached > 0 {
+    // Stopped before any mesh was reached or any row made: the folder keeps what it held.
+    if (reached == 0 || m.counts.ok == 0) && m.counts.not_reached > 0 {
         return Err(RunError::Interrupted);
     }
     // A shard with no rows (none of the meshes hashes to it, or all of them failed) still

@@ -232,6 +232,10 @@ pub(crate) struct FeaturesArgs {
     /// Recompute every mesh (default: a rerun reuses the rows of unchanged meshes).
     #[arg(long)]
     pub(crate) fresh: bool,
+    /// Write what is done every SECONDS while the run goes on, so a run killed outright (the
+    /// out-of-memory killer, SIGKILL) resumes from there; 0 writes only at the end.
+    #[arg(long, value_name = "SECONDS", default_value = "600", value_parser = parse_checkpoint_every)]
+    pub(crate) checkpoint_every: CheckpointEvery,
     /// Worker threads (default: all cores).
     #[arg(long, short = 'j')]
     pub(crate) jobs: Option<usize>,
@@ -451,6 +455,25 @@ pub(crate) enum ShardArg {
     Whole,
     /// `--shard I/N`.
     Part(shapeclf::shard::Shard),
+}
+
+/// `--checkpoint-every`: an interval, or none (0).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CheckpointEvery(pub(crate) Option<std::time::Duration>);
+
+fn parse_checkpoint_every(s: &str) -> Result<CheckpointEvery, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !(0.0..=1e9).contains(&secs) {
+        return Err(format!(
+            "{s} is out of range: 0 (only at the end) to 1e9 seconds"
+        ));
+    }
+    Ok(CheckpointEvery(
+        (secs > 0.0).then(|| std::time::Duration::from_secs_f64(secs)),
+    ))
 }
 
 fn parse_shard(s: &str) -> Result<ShardArg, String> {

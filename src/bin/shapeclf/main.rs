@@ -171,6 +171,7 @@ fn cmd_features(a: &FeaturesArgs) -> Result<ExitCode> {
         max_faces: a.max_faces,
         fresh: a.fresh,
         format: a.format,
+        checkpoint_every: a.checkpoint_every.0,
         shard: match a.shard {
             Some(args::ShardArg::Part(s)) => Some(s),
             _ => None,
