@@ -109,6 +109,58 @@ fn the_page_shows_every_seeds_spread_and_every_picture_a_title() {
     let cnn = row("cnn");
     assert_eq!(cnn[2], "1", "{cnn:?}");
     assert!(!cnn[3].contains('±'), "{cnn:?}");
+
+    // More seeds of the same method in folders of their own, one trained before and one after
+    // a rerun of `features` that changed nothing: one row of five seeds (the logistic
+    // regression's weight decay is cross-validated per seed, and may differ between them).
+    let lg_seed = |name: &str, seed: &str| {
+        shapeclf_ok(&[
+            "train",
+            "--model",
+            "logistic",
+            "--features",
+            s(&feats),
+            "--out",
+            s(&models.join(name)),
+            "--epochs",
+            "5",
+            "--seed",
+            seed,
+        ]);
+    };
+    lg_seed("lg1", "1");
+    lg_seed("lg5", "5");
+    shapeclf_ok(&[
+        "features",
+        s(&meshes),
+        "--out",
+        s(&feats),
+        "--view-res",
+        "16",
+    ]);
+    lg_seed("lg6", "6");
+    // Seed 1 of `--repeats 3` is the model `--seed 1` trains.
+    let report = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(models.join(name).join("report.json")).unwrap())
+            .unwrap()
+    };
+    let (repeat1, alone) = (&report("lg")["repeats"][1], report("lg1"));
+    assert_eq!(repeat1["seed"], 1);
+    assert_eq!(repeat1["accuracy"], alone["accuracy"]);
+    assert_eq!(repeat1["macro_f1"], alone["macro_avg"]["f1"]);
+    shapeclf_ok(&["compare", "--models", s(&models)]);
+    let html = std::fs::read_to_string(models.join("comparison.html")).unwrap();
+    let table = models_section(&html);
+    let lg = table
+        .split('|')
+        .map(str::trim)
+        .skip_while(|c| !c.starts_with("lg"))
+        .filter(|c| !c.is_empty())
+        .take(3)
+        .collect::<Vec<_>>();
+    assert_eq!(lg[0], "lg, lg1, lg5, lg6", "{table}");
+    assert_eq!(lg[2], "5", "{lg:?}");
+
     // Every picture has a title.
     for png in [
         models.join("comparison.png"),
@@ -509,4 +561,53 @@ fn copies_across_splits_and_failed_meshes_are_warned_of() {
         "{err}"
     );
     assert!(err.contains("1 mesh(es) failed in `features`"), "{err}");
+}
+
+/// A model folder records its feature folder so that `compare` finds it from any working
+/// folder: the page shows the split counts and the views wherever it is run from.
+#[test]
+fn compare_finds_the_features_from_any_working_folder() {
+    let d = tempfile::tempdir().unwrap();
+    let run_in = |dir: &Path, args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_shapeclf"))
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let project = d.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    run_in(&project, &["synth", "m", "--per-class", "3", "--seed", "2"]);
+    run_in(
+        &project,
+        &["features", "m", "--out", "f", "--view-res", "16"],
+    );
+    run_in(
+        &project,
+        &[
+            "train",
+            "--model",
+            "logistic",
+            "--features",
+            "f",
+            "--out",
+            "models/lg",
+            "--epochs",
+            "3",
+        ],
+    );
+    let models = project.join("models");
+    run_in(d.path(), &["compare", "--models", s(&models)]);
+    let html = std::fs::read_to_string(models.join("comparison.html")).unwrap();
+    assert!(
+        html.contains("Meshes per class and split"),
+        "no split counts"
+    );
+    assert!(!html.contains("No depth views are shown"), "no views");
+    assert!(html.contains("data:image/png;base64"), "no images");
 }

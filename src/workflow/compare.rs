@@ -265,15 +265,35 @@ fn group_key(dir: &Path) -> String {
                 o.remove("weights_hash");
                 o.remove("tool_version");
                 if let Some(t) = o.get_mut("train").and_then(|t| t.as_object_mut()) {
+                    // What the user chose, not what a seed led to: the seed, the number of
+                    // seeds a folder holds, where views were held, and the weight decay that
+                    // cross-validation picked for the seed (when it was tuned).
                     t.remove("seed");
+                    t.remove("repeats");
+                    t.remove("views_in_memory");
+                    if t.get("tune_weight_decay") == Some(&serde_json::Value::Bool(true)) {
+                        t.remove("weight_decay");
+                    }
                 }
             }
-            // The feature folder too: the same method on other features is another row.
-            let features = std::fs::read(dir.join(model_dir::MANIFEST_FILE))
-                .map(|b| crate::features::hash_hex(&b))
-                .unwrap_or_default();
-            format!("{v}|{features}")
+            format!("{v}|{}", features_key(dir))
         }
         Err(_) => dir.display().to_string(),
+    }
+}
+
+/// What identifies the features a model folder was trained on: the hashes of the table and of
+/// the cache (which holds each view image's hash) that its copy of the feature manifest
+/// records, so a rerun of `features` that changed nothing (only its timings and counts of
+/// reused rows) is the same features. A manifest without them is taken whole.
+fn features_key(dir: &Path) -> String {
+    let Ok(bytes) = std::fs::read(dir.join(model_dir::MANIFEST_FILE)) else {
+        return String::new();
+    };
+    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(m) if m["table_hash"].is_string() && m["cache_hash"].is_string() => {
+            format!("{}|{}", m["table_hash"], m["cache_hash"])
+        }
+        _ => crate::features::hash_hex(&bytes),
     }
 }

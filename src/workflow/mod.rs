@@ -512,10 +512,17 @@ fn train_seeds<'a>(
         // between methods can be told from it.
         let mut runs = vec![RepeatScore::of(&report)];
         for &seed in &seeds[1..] {
-            let c = TrainConfig {
-                seed,
-                ..cfg.clone()
-            };
+            // Each seed cross-validates its own weight decay (its folds follow the seed), as
+            // `--seed` alone would: the spread includes what that choice varies.
+            let (c, _) = tune(
+                &TrainConfig {
+                    seed,
+                    ..cfg.clone()
+                },
+                data,
+                device,
+                observer,
+            );
             log.event(Event::Info(&format!(
                 "repeat {} of {}: seed {seed}",
                 runs.len() + 1,
@@ -629,7 +636,11 @@ fn build_report(
         model: cfg.model.name().to_string(),
         backend: cfg.backend.describe(),
         seed: cfg.seed,
-        features: features_dir.display().to_string(),
+        // Absolute, so `compare` finds it from any working folder.
+        features: std::path::absolute(features_dir)
+            .unwrap_or_else(|_| features_dir.to_path_buf())
+            .display()
+            .to_string(),
         metrics: Metrics::compute(classes, y, &pred),
         train_size: f.train_size,
         val_size: f.val_size,

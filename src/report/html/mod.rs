@@ -125,7 +125,7 @@ fn predictions(r: &Report) -> BTreeMap<String, (String, String, Option<f32>)> {
 /// since, or the recorded path may be relative to another working folder).
 fn split_counts(m: &PageModel) -> Option<BTreeMap<String, [usize; 2]>> {
     let manifest = m.manifest.as_ref()?;
-    let features = Path::new(&m.report.features);
+    let features = &features_dir(m);
     if crate::features::table_matches_manifest(features, manifest) != Some(true) {
         return None;
     }
@@ -148,7 +148,24 @@ fn split_counts(m: &PageModel) -> Option<BTreeMap<String, [usize; 2]>> {
 fn recorded_views(m: &PageModel) -> Option<crate::view_store::RecordedViews> {
     let manifest = m.manifest.as_ref()?;
     manifest.views.as_ref()?;
-    crate::view_store::RecordedViews::read(Path::new(&m.report.features), manifest).ok()
+    crate::view_store::RecordedViews::read(&features_dir(m), manifest).ok()
+}
+
+/// The feature folder `m` was trained on. `train` records it absolute; a report of an earlier
+/// version holds the path as typed, relative to the folder `train` ran in, which is taken to
+/// be the current one or, failing that, the one above the models folder (`models/NAME` beside
+/// `features/`). What is read from it is checked against `m`'s record either way.
+fn features_dir(m: &PageModel) -> PathBuf {
+    let recorded = Path::new(&m.report.features);
+    if recorded.is_absolute() || recorded.exists() {
+        return recorded.to_path_buf();
+    }
+    m.dir
+        .parent()
+        .and_then(Path::parent)
+        .map(|p| p.join(recorded))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| recorded.to_path_buf())
 }
 
 const STYLE: &str = r#"

@@ -199,7 +199,7 @@ pub(super) fn mistakes(h: &mut String, models: &[PageModel]) {
     for (path, _, truth) in list.into_iter().take(MAX_MISCLASSIFIED) {
         let views = models.iter().zip(&recorded).find_map(|(m, rec)| {
             img_checked(
-                &crate::features::view_file(Path::new(&m.report.features), path),
+                &crate::features::view_file(&features_dir(m), path),
                 &format!("depth views of {path}"),
                 "views",
                 Some(rec.as_ref()?.hash(path, 0)?),
@@ -310,6 +310,12 @@ pub(super) fn dataset(h: &mut String, models: &[PageModel], manifest: Option<&Ma
         let _ = writeln!(
             h,
             "</tbody>\n<tfoot><tr><th scope=\"row\" class=\"l\">all</th><td>{tr}</td><td>{te}</td></tr></tfoot>\n</table>"
+        );
+    } else if !models.is_empty() {
+        h.push_str(
+            "<p class=\"lead\">No counts per class and split: the feature folder these models \
+             name no longer holds the table they were trained on (moved, or rewritten by a later \
+             run).</p>\n",
         );
     }
     if let Some(m) = manifest
