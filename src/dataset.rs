@@ -220,6 +220,99 @@ pub fn discover_all(root: &Path, seed: u64) -> Result<(Vec<Entry>, Vec<Unusable>
     Ok((out, unusable))
 }
 
+/// Mesh files under `root` that the layout does not read, by relative path, in listing order:
+/// files beside the class folders, files beside a class's `train/` and `test/`, and files in
+/// any deeper folder (`Train/`, `val/`, `chair/extra/`). Hidden names are left out, as
+/// everywhere. The walk stops after [`UNREAD_WALK_LIMIT`] entries (symbolic-link loops).
+pub fn unread_mesh_files(root: &Path) -> Vec<String> {
+    let mut w = Unread {
+        root,
+        found: Vec::new(),
+        seen: 0,
+    };
+    for p in read_dir_sorted(root).unwrap_or_default() {
+        if !p.is_dir() {
+            w.file(&p);
+            continue;
+        }
+        let split = p.join("train").is_dir() || p.join("test").is_dir();
+        for q in read_dir_sorted(&p).unwrap_or_default() {
+            let name = q.file_name().and_then(|n| n.to_str());
+            match (q.is_dir(), split) {
+                (true, true) if matches!(name, Some("train" | "test")) => {
+                    for r in read_dir_sorted(&q).unwrap_or_default() {
+                        if r.is_dir() {
+                            w.walk(&r, 0);
+                        }
+                    }
+                }
+                (true, _) => w.walk(&q, 0),
+                (false, true) => w.file(&q),
+                (false, false) => {}
+            }
+        }
+    }
+    w.found
+}
+
+/// Entries [`unread_mesh_files`] looks at, at most.
+pub const UNREAD_WALK_LIMIT: usize = 200_000;
+
+/// The state of [`unread_mesh_files`]' walk.
+struct Unread<'a> {
+    root: &'a Path,
+    found: Vec<String>,
+    seen: usize,
+}
+
+impl Unread<'_> {
+    fn file(&mut self, p: &Path) {
+        self.seen += 1;
+        if crate::mesh::is_mesh_path(p) && p.is_file() {
+            self.found.push(rel_path(self.root, p));
+        }
+    }
+
+    fn walk(&mut self, dir: &Path, depth: usize) {
+        for p in read_dir_sorted(dir).unwrap_or_default() {
+            if self.seen >= UNREAD_WALK_LIMIT {
+                return;
+            }
+            if p.is_dir() {
+                self.seen += 1;
+                if depth < 16 {
+                    self.walk(&p, depth + 1);
+                }
+            } else {
+                self.file(&p);
+            }
+        }
+    }
+}
+
+/// The warning for [`unread_mesh_files`], naming a few and saying what the layout reads; with
+/// a hint when the root holds `train/` and `test/` folders of classes (the split-first layout,
+/// one level too high for this one). `None` when every mesh file is read.
+pub fn unread_warning(root: &Path, unread: &[String]) -> Option<String> {
+    unread.first()?;
+    let shown: Vec<&str> = unread.iter().take(3).map(String::as_str).collect();
+    let split_first = unread.len() >= 2
+        && ["train", "test"]
+            .iter()
+            .all(|s| unread.iter().any(|u| u.starts_with(&format!("{s}/"))));
+    let hint = if split_first {
+        " This looks like ROOT/train/<class>/ and ROOT/test/<class>/: shapeclf reads ROOT/<class>/train/ and ROOT/<class>/test/ (ModelNet's layout), so move each ROOT/train/<class>/ to ROOT/<class>/train/, and test likewise.".to_string()
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "{} mesh file(s) under {} are not read (such as {}): the layout reads ROOT/<class>/*.ext, or ROOT/<class>/train/ and ROOT/<class>/test/ (lower case); files beside those and in deeper folders are not searched.{hint}",
+        unread.len(),
+        root.display(),
+        shown.join(", ")
+    ))
+}
+
 pub use crate::seeding::stable_hash;
 
 /// A fingerprint of what a dataset holds: how many mesh files (usable or not), their total

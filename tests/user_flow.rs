@@ -536,11 +536,30 @@ fn copies_across_splits_and_failed_meshes_are_warned_of() {
     ));
     std::fs::copy(&files[0], &copy).unwrap();
     std::fs::write(meshes.join("cup/train/broken.off"), "OFF\n3 1 0\n0 0 0\n").unwrap();
+    // One shape under two classes; a class left with no test meshes, another with no
+    // training meshes.
+    let other = meshes.join("cup/train").join(format!(
+        "dup_{}",
+        files[1].file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::copy(&files[1], &other).unwrap();
+    std::fs::remove_dir_all(meshes.join("bowl/test")).unwrap();
+    std::fs::remove_dir_all(meshes.join("vase/train")).unwrap();
     let out = shapeclf_ok(&["features", s(&meshes), "--out", s(&feats), "--no-views"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("1 test mesh(es) are byte for byte training meshes")
             && err.contains("mug/test/copy_"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 mesh file(s) are byte for byte a file of another class")
+            && err.contains("cup/train/dup_"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 class(es) have no test meshes: bowl (")
+            && err.contains("1 class(es) have no training meshes: vase ("),
         "{err}"
     );
     let m = d.path().join("model");
@@ -557,7 +576,8 @@ fn copies_across_splits_and_failed_meshes_are_warned_of() {
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("1 test mesh(es) are byte for byte training meshes"),
+        err.contains("1 test mesh(es) are byte for byte training meshes")
+            && err.contains("have no test meshes: bowl"),
         "{err}"
     );
     assert!(err.contains("1 mesh(es) failed in `features`"), "{err}");

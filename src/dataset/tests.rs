@@ -140,3 +140,50 @@ fn empty_and_missing_roots_are_errors() {
         Err(DatasetError::Io { .. })
     ));
 }
+
+#[test]
+fn mesh_files_the_layout_does_not_read_are_found() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    for f in [
+        "chair/train/a.off",
+        "chair/test/b.off",
+        "chair/Train/c.off",
+        "chair/val/d.off",
+        "chair/beside.off",
+        "chair/train/deeper/e.off",
+        "chair/train/notes.txt",
+        "mug/f.off",
+        "mug/extra/g.stl",
+        "mug/.ipynb_checkpoints/h.off",
+        "root.obj",
+    ] {
+        touch(&r.join(f));
+    }
+    let unread = unread_mesh_files(r);
+    assert_eq!(
+        unread,
+        [
+            "chair/Train/c.off",
+            "chair/beside.off",
+            "chair/train/deeper/e.off",
+            "chair/val/d.off",
+            "mug/extra/g.stl",
+            "root.obj",
+        ]
+    );
+    let w = unread_warning(r, &unread).unwrap();
+    assert!(w.starts_with("6 mesh file(s) under "), "{w}");
+    assert!(!w.contains("looks like"), "{w}");
+    // Every file the listing reads is not in it.
+    let read: Vec<String> = discover(r, 0).unwrap().into_iter().map(|e| e.rel).collect();
+    assert!(read.iter().all(|p| !unread.contains(p)), "{read:?}");
+
+    // The split-first layout, one level too high: named.
+    let d = tempfile::tempdir().unwrap();
+    touch(&d.path().join("train/chair/a.off"));
+    touch(&d.path().join("test/chair/b.off"));
+    let w = unread_warning(d.path(), &unread_mesh_files(d.path())).unwrap();
+    assert!(w.contains("ROOT/train/<class>/"), "{w}");
+    assert_eq!(unread_warning(d.path(), &[]), None);
+}

@@ -215,6 +215,9 @@ pub(crate) fn extract_saving(
         entries.retain(|e| s.contains(&e.rel));
         unusable.retain(|u| s.contains(&u.rel));
     }
+    if let Some(w) = dataset::unread_warning(root, &dataset::unread_mesh_files(root)) {
+        observer.event(Event::Warning(&w));
+    }
     for u in &unusable {
         observer.event(Event::Skipped {
             path: &root.join(&u.rel).display().to_string(),

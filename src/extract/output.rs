@@ -250,12 +250,10 @@ pub fn run(
     ex.write(out)
         .map_err(|e| RunError::Write(out.to_path_buf(), e))?;
     // A shard sees part of the rows; `train` checks the merged folder.
-    if m.shard.is_none()
-        && let Some(w) = crate::features::test_copies_warning(
-            &crate::features::test_copies_of_training(&ex.table, &ex.cache),
-        )
-    {
-        observer.event(Event::Warning(&w));
+    if m.shard.is_none() {
+        for w in crate::features::dataset_warnings(&ex.table, &ex.cache) {
+            observer.event(Event::Warning(&w));
+        }
     }
     Ok(ex)
 }

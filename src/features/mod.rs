@@ -403,23 +403,22 @@ impl Manifest {
     }
 }
 
-/// Test rows whose mesh file is byte for byte a training row's (one content hash in `cache`),
-/// as (test path, a training path with the same bytes), in table order: a score on them
-/// measures recall of the training set, not generalisation (a file copied into both splits,
-/// or twice into one flat class folder).
+/// Test rows whose mesh file is byte for byte a training row's of the same class (one content
+/// hash in `cache`), as (test path, a training path with the same bytes), in table order: a
+/// score on them measures recall of the training set, not generalisation (a file copied into
+/// both splits, or twice into one flat class folder).
 pub fn test_copies_of_training(
     table: &FeatureTable,
     cache: &[CachedMesh],
 ) -> Vec<(String, String)> {
     use std::collections::HashMap;
-    let hash: HashMap<&str, &str> = cache
-        .iter()
-        .map(|c| (c.path.as_str(), c.hash.as_str()))
-        .collect();
-    let mut train: HashMap<&str, &str> = HashMap::new();
+    let hash = hashes(cache);
+    let mut train: HashMap<(&str, &str), &str> = HashMap::new();
     for r in table.rows.iter().filter(|r| r.split == Split::Train) {
         if let Some(h) = hash.get(r.path.as_str()) {
-            train.entry(h).or_insert(r.path.as_str());
+            train
+                .entry((h, r.class.as_str()))
+                .or_insert(r.path.as_str());
         }
     }
     table
@@ -427,19 +426,112 @@ pub fn test_copies_of_training(
         .iter()
         .filter(|r| r.split == Split::Test)
         .filter_map(|r| {
-            let t = train.get(hash.get(r.path.as_str())?)?;
+            let t = train.get(&(*hash.get(r.path.as_str())?, r.class.as_str()))?;
             Some((r.path.clone(), t.to_string()))
         })
         .collect()
+}
+
+/// Each row's content hash, by path.
+fn hashes(cache: &[CachedMesh]) -> std::collections::HashMap<&str, &str> {
+    cache
+        .iter()
+        .map(|c| (c.path.as_str(), c.hash.as_str()))
+        .collect()
+}
+
+/// Rows whose mesh file is byte for byte that of a row of another class, in any split, as
+/// (path, class, the other path, its class), in table order: one shape with two labels, which
+/// no model can get right both times.
+pub fn label_conflicts(
+    table: &FeatureTable,
+    cache: &[CachedMesh],
+) -> Vec<(String, String, String, String)> {
+    use std::collections::HashMap;
+    let hash = hashes(cache);
+    let mut first: HashMap<&str, &Row> = HashMap::new();
+    let mut out = Vec::new();
+    for r in &table.rows {
+        let Some(h) = hash.get(r.path.as_str()) else {
+            continue;
+        };
+        match first.get(h) {
+            Some(f) if f.class != r.class => out.push((
+                r.path.clone(),
+                r.class.clone(),
+                f.path.clone(),
+                f.class.clone(),
+            )),
+            Some(_) => {}
+            None => {
+                first.insert(h, r);
+            }
+        }
+    }
+    out
 }
 
 /// The warning for [`test_copies_of_training`]'s pairs, naming the first few; `None` for none.
 pub fn test_copies_warning(copies: &[(String, String)]) -> Option<String> {
     let (test, train) = copies.first()?;
     Some(format!(
-        "{} test mesh(es) are byte for byte training meshes (such as {test} = {train}): scores on them measure memory of the training set, not generalisation; remove the copies from one split",
+        "{} test mesh(es) are byte for byte training meshes of their class (such as {test} = {train}): scores on them measure memory of the training set, not generalisation; remove the copies from one split",
         copies.len()
     ))
+}
+
+/// What a user should know about a whole table before reading a score trained on it: test
+/// meshes that are copies of training meshes, one file under two classes, and classes that
+/// have no test meshes (their recall is not measured) or no training meshes (no model can
+/// predict them). One message each, naming the first few.
+pub fn dataset_warnings(table: &FeatureTable, cache: &[CachedMesh]) -> Vec<String> {
+    let mut out: Vec<String> = test_copies_warning(&test_copies_of_training(table, cache))
+        .into_iter()
+        .collect();
+    let conflicts = label_conflicts(table, cache);
+    if let Some((p, c, q, d)) = conflicts.first() {
+        out.push(format!(
+            "{} mesh file(s) are byte for byte a file of another class (such as {p} in {c} = {q} in {d}): one shape with two labels, which no model can get right both times; keep each shape in one class",
+            conflicts.len()
+        ));
+    }
+    let mut counts: std::collections::BTreeMap<&str, [usize; 2]> = Default::default();
+    for r in &table.rows {
+        counts.entry(&r.class).or_default()[usize::from(r.split == Split::Test)] += 1;
+    }
+    let list = |which: usize| -> Vec<String> {
+        counts
+            .iter()
+            .filter(|(_, n)| n[which] == 0)
+            .map(|(c, n)| format!("{c} ({} {})", n[1 - which], ["test", "training"][which]))
+            .collect()
+    };
+    let named = |v: &[String]| {
+        let shown = v.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+        match v.len() {
+            n if n > 5 => format!("{shown} and {} more", n - 5),
+            _ => shown,
+        }
+    };
+    let no_test = list(1);
+    // A table with no test rows at all is refused by `train`, which says so; only a gap
+    // beside other classes' test meshes is news.
+    if !no_test.is_empty() && no_test.len() < counts.len() {
+        out.push(format!(
+            "{} class(es) have no test meshes: {}; their recall is not measured and the test scores say nothing of them (too few meshes for the 20% held out, or the only test meshes failed to load: give them more meshes, or a test/ folder)",
+            no_test.len(),
+            named(&no_test)
+        ));
+    }
+    let no_train = list(0);
+    if !no_train.is_empty() && no_train.len() < counts.len() {
+        out.push(format!(
+            "{} class(es) have no training meshes: {}; no model learns them, so each of their test meshes is scored wrong",
+            no_train.len(),
+            named(&no_train)
+        ));
+    }
+    out
 }
 
 /// Completes a commit of a `features` run that was killed while replacing the table, cache and

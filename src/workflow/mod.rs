@@ -253,9 +253,7 @@ fn read_features(
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    if let Some(w) =
-        features::test_copies_warning(&features::test_copies_of_training(&table, &cache))
-    {
+    for w in features::dataset_warnings(&table, &cache) {
         observer.event(Event::Warning(&w));
     }
     let manifest_path = features_dir.join(features::MANIFEST_FILE);

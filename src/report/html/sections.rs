@@ -123,6 +123,10 @@ pub(super) fn recall_table(h: &mut String, models: &[PageModel]) {
                     .map(|s| (s.recall, s.support))
             })
             .collect();
+        // A class with no test meshes has no recall (sklearn's 0 is a convention): "–".
+        let support = recalls.iter().flatten().map(|r| r.1).max().unwrap_or(0);
+        let recalls: Vec<Option<(f64, usize)>> =
+            recalls.into_iter().map(|r| r.filter(|r| r.1 > 0)).collect();
         let best = recalls
             .iter()
             .flatten()
@@ -140,7 +144,6 @@ pub(super) fn recall_table(h: &mut String, models: &[PageModel]) {
                 None => h.push_str("<td>–</td>"),
             }
         }
-        let support = recalls.iter().flatten().map(|r| r.1).max().unwrap_or(0);
         let _ = writeln!(h, "<td>{support}</td></tr>");
     }
     h.push_str("</tbody>\n</table>\n</section>\n");
