@@ -701,14 +701,37 @@ fn compare_names_broken_reports_and_goes_on() {
     let f = fixture();
     let d = tempfile::tempdir().unwrap();
     let models = d.path().join("models");
-    for n in ["good", "impossible", "truncated", "missing"] {
+    for n in [
+        "good",
+        "impossible",
+        "badseed",
+        "badspread",
+        "truncated",
+        "missing",
+    ] {
         copy_dir(&f.model, &models.join(n));
     }
     let r = |n: &str| models.join(n).join("report.json");
     let mut rep: serde_json::Value =
         serde_json::from_slice(&std::fs::read(r("impossible")).unwrap()).unwrap();
+    let good = rep.clone();
     rep["accuracy"] = 7.5.into();
     std::fs::write(r("impossible"), serde_json::to_vec(&rep).unwrap()).unwrap();
+    // Seeds of a --repeats report: an impossible seed's score, and a spread that is not the
+    // seeds' (each would be averaged or shown as the model's score).
+    let seed = |seed: u64, accuracy: f64| {
+        serde_json::json!({"seed": seed, "accuracy": accuracy, "mean_class_accuracy": 0.5,
+            "macro_f1": 0.5, "train_seconds": 1.0, "best_epoch": 1})
+    };
+    let ms = |mean: f64, std: f64| serde_json::json!({"mean": mean, "std": std});
+    let acc = good["accuracy"].as_f64().unwrap();
+    let mut rep = good.clone();
+    rep["repeats"] = serde_json::json!([seed(good["seed"].as_u64().unwrap(), acc), seed(1, 3.0)]);
+    std::fs::write(r("badseed"), serde_json::to_vec(&rep).unwrap()).unwrap();
+    rep["repeats"] = serde_json::json!([seed(good["seed"].as_u64().unwrap(), acc), seed(1, acc)]);
+    rep["spread"] = serde_json::json!({"runs": 2, "accuracy": ms(0.99, 0.0),
+        "mean_class_accuracy": ms(0.5, 0.0), "macro_f1": ms(0.5, 0.0)});
+    std::fs::write(r("badspread"), serde_json::to_vec(&rep).unwrap()).unwrap();
     let full = std::fs::read(r("truncated")).unwrap();
     std::fs::write(r("truncated"), &full[..full.len() / 2]).unwrap();
     std::fs::remove_file(r("missing")).unwrap();
@@ -718,6 +741,8 @@ fn compare_names_broken_reports_and_goes_on() {
     let err = String::from_utf8_lossy(&out.stderr);
     for (n, why) in [
         ("impossible", "outside [0, 1]"),
+        ("badseed", "seed 1's accuracy is 3"),
+        ("badspread", "not that of the seeds listed"),
         ("truncated", "unreadable"),
         ("missing", "no report.json"),
     ] {

@@ -555,6 +555,16 @@ fn cnn_trains_on_views_predicts_and_reports_bad_views() {
             .any(|f| f["error"].as_str().unwrap().contains("10x10")),
         "{skipped:?}"
     );
+    let md = read(&cnn.join("report.md"));
+    assert!(
+        md.contains("2 mesh(es) whose inputs could not be read are left out")
+            && md.contains(rows[0]),
+        "{md}"
+    );
+    // The comparison page says the CNN's counts leave them out.
+    ok(&shapeclf(&["compare", "--models", s(&d.path().join("models"))]));
+    let html = read(&d.path().join("models/comparison.html"));
+    assert!(html.contains("(2 meshes left out)"), "{html}");
     assert_eq!(
         r["train_size"].as_u64().unwrap()
             + r["val_size"].as_u64().unwrap()

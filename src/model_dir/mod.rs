@@ -270,6 +270,10 @@ pub fn read_report(dir: &Path) -> Result<Report, ModelError> {
             });
         }
     }
+    check_seeds(&r).map_err(|msg| ModelError::Corrupt {
+        path: path.clone(),
+        msg,
+    })?;
     let counted: usize = m.confusion_matrix.iter().flatten().sum();
     if counted != r.test_size {
         return Err(ModelError::Corrupt {
@@ -281,4 +285,52 @@ pub fn read_report(dir: &Path) -> Result<Report, ModelError> {
         });
     }
     Ok(r)
+}
+
+/// The scores of every seed of a `--repeats` report are possible, the first is the report's
+/// own, and the spread is theirs: `compare` averages the seeds, the terminal shows the
+/// spread, and an edited figure in either would rank a model on numbers it never scored.
+fn check_seeds(r: &Report) -> Result<(), String> {
+    for s in &r.repeats {
+        for (name, v) in [
+            ("accuracy", s.accuracy),
+            ("mean_class_accuracy", s.mean_class_accuracy),
+            ("macro F1", s.macro_f1),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("seed {}'s {name} is {v}, outside [0, 1]", s.seed));
+            }
+        }
+        if !(s.train_seconds.is_finite() && s.train_seconds >= 0.0) {
+            return Err(format!(
+                "seed {}'s train_seconds is {}, not a non-negative number",
+                s.seed, s.train_seconds
+            ));
+        }
+    }
+    let Some(spread) = &r.spread else {
+        return Ok(());
+    };
+    let first = r
+        .repeats
+        .first()
+        .ok_or("a spread over seeds, but no seeds listed")?;
+    if first.seed != r.seed || first.accuracy != r.metrics.accuracy {
+        return Err(format!(
+            "the first seed listed (seed {}, accuracy {}) is not the report's own (seed {}, accuracy {})",
+            first.seed, first.accuracy, r.seed, r.metrics.accuracy
+        ));
+    }
+    let want = crate::report::Spread::of(&r.repeats);
+    let close = |a: &crate::report::MeanStd, b: &crate::report::MeanStd| {
+        (a.mean - b.mean).abs() <= 1e-9 && (a.std - b.std).abs() <= 1e-9
+    };
+    if spread.runs != want.runs
+        || !close(&spread.accuracy, &want.accuracy)
+        || !close(&spread.mean_class_accuracy, &want.mean_class_accuracy)
+        || !close(&spread.macro_f1, &want.macro_f1)
+    {
+        return Err("the spread over seeds is not that of the seeds listed".into());
+    }
+    Ok(())
 }

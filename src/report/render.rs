@@ -279,10 +279,25 @@ pub fn report_markdown(r: &Report) -> String {
         ),
         None => String::new(),
     };
+    // Meshes the model could not read (a CNN's missing or corrupt views): training and the
+    // scores leave them out, so a reader must see which.
+    let skipped = if r.skipped.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\n## Meshes left out\n\n{} mesh(es) whose inputs could not be read are left out of training and of the scores above:\n\n{}\n",
+            r.skipped.len(),
+            r.skipped
+                .iter()
+                .map(|f| format!("- {}: {}", md_code(&f.path), md_text(&f.error)))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    };
     format!(
         "# {model} on {features}\n\n{spread}{head}\n\
          ![confusion matrix](confusion.png)\n\n![training curves](curves.png)\n\n## Per class\n\n{table}\n\
-         ## Misclassified test meshes\n\n{mis}\n",
+         ## Misclassified test meshes\n\n{mis}\n{skipped}",
         model = md_text(&r.model),
         features = md_text(&r.features),
         head = head.markdown(),

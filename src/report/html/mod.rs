@@ -99,6 +99,18 @@ fn fmt_score(v: &[f64]) -> String {
     }
 }
 
+/// Seconds as the page shows them: mean ± standard deviation over seeds, to a tenth of a
+/// second from 10 s on and to a millisecond below.
+fn fmt_seconds(v: &[f64]) -> String {
+    let (m, s) = mean_std(v);
+    let p = if m >= 10.0 { 1 } else { 3 };
+    if v.len() > 1 {
+        format!("{m:.p$} ± {s:.p$}")
+    } else {
+        format!("{m:.p$}")
+    }
+}
+
 /// What a model said about each of its test meshes: path -> (true class, predicted, probability).
 fn predictions(r: &Report) -> BTreeMap<String, (String, String, Option<f32>)> {
     if !r.predictions.is_empty() {

@@ -58,19 +58,39 @@ pub(super) fn models_table(h: &mut String, models: &[PageModel], skipped: &[(Str
         let acc = col(|r| r.accuracy);
         let names: Vec<String> = g.iter().map(|m| esc(&m.name)).collect();
         let r = &g[0].report;
-        let mut seeds: Vec<String> = runs.iter().map(|r| r.seed.to_string()).collect();
+        let mut seeds = runs
+            .iter()
+            .map(|r| r.seed.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         let repeated = all_runs(g).len() - runs.len();
         if repeated > 0 {
-            seeds.push(format!(
-                "{repeated} run(s) of a seed already listed, from another folder, counted once"
+            seeds.push_str(&format!(
+                "; {repeated} more run(s) of these seeds, in another folder, counted once"
             ));
         }
+        // Meshes a model could not read are left out of its training and scores: say how many.
+        let unread: usize = g.iter().map(|m| m.report.skipped.len()).max().unwrap_or(0);
+        let tested = if unread == 0 {
+            r.test_size.to_string()
+        } else {
+            let names: Vec<String> = g
+                .iter()
+                .flat_map(|m| m.report.skipped.iter().map(|f| esc(&f.path)))
+                .take(10)
+                .collect();
+            format!(
+                "<span title=\"left out of training and scores, views unreadable: {}\">{} ({unread} meshes left out)</span>",
+                names.join(", "),
+                r.test_size
+            )
+        };
         let _ = writeln!(
             h,
             "<tr><th scope=\"row\" class=\"l\">{}</th><td class=\"l\">{}</td><td title=\"seeds {}\">{}</td><td{}>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td></tr>",
             names.join(", "),
             esc(&r.model),
-            seeds.join(", "),
+            esc(&seeds),
             runs.len(),
             if (mean_std(&acc).0 - best_acc).abs() < 1e-12 {
                 " class=\"best\""
@@ -80,10 +100,10 @@ pub(super) fn models_table(h: &mut String, models: &[PageModel], skipped: &[(Str
             fmt_score(&acc),
             fmt_score(&col(|r| r.mean_class_accuracy)),
             fmt_score(&col(|r| r.macro_f1)),
-            fmt_score(&col(|r| r.train_seconds)).replace(".000", ""),
+            fmt_seconds(&col(|r| r.train_seconds)),
             r.parameters,
             esc(&r.backend),
-            r.test_size
+            tested
         );
     }
     h.push_str("</tbody>\n</table>\n");
