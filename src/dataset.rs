@@ -79,10 +79,11 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
     let mut v: Vec<PathBuf> = rd
         .filter_map(|e| e.ok())
         .map(|e| e.path())
+        // Hidden by its first byte, whatever the rest of the name is (as `predict` reads
+        // folders).
         .filter(|p| {
             !p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'))
+                .is_some_and(|n| n.as_encoded_bytes().starts_with(b"."))
         })
         .collect();
     v.sort();

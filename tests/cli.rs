@@ -562,7 +562,11 @@ fn cnn_trains_on_views_predicts_and_reports_bad_views() {
         "{md}"
     );
     // The comparison page says the CNN's counts leave them out.
-    ok(&shapeclf(&["compare", "--models", s(&d.path().join("models"))]));
+    ok(&shapeclf(&[
+        "compare",
+        "--models",
+        s(&d.path().join("models")),
+    ]));
     let html = read(&d.path().join("models/comparison.html"));
     assert!(html.contains("(2 meshes left out)"), "{html}");
     assert_eq!(

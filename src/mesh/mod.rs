@@ -267,7 +267,9 @@ pub struct NoMeshFiles(pub PathBuf);
 /// entries (a name starting with `.`) left out; other paths are kept as given, in order, for
 /// the loader to judge. What `shapeclf predict` and the Python `Model.predict` classify. A
 /// folder without meshes is an error: nothing would be classified, which is never what was
-/// meant. Unreadable subfolders are skipped.
+/// meant. Symbolic links are followed, as `features` follows them (a folder reached twice, by
+/// a link loop or two links, is read once); a mesh-named link that leads nowhere is kept, for
+/// the loader to report. Unreadable subfolders are skipped.
 pub fn expand_mesh_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, NoMeshFiles> {
     let mut out = Vec::new();
     for path in paths {
@@ -276,8 +278,12 @@ pub fn expand_mesh_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, NoMeshFiles>
             continue;
         }
         let mut stack = vec![path.clone()];
+        let mut seen = std::collections::HashSet::new();
         let mut found = Vec::new();
         while let Some(dir) = stack.pop() {
+            if !seen.insert(std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone())) {
+                continue;
+            }
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
             };
@@ -286,9 +292,9 @@ pub fn expand_mesh_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, NoMeshFiles>
                     continue;
                 }
                 let p = e.path();
-                match e.file_type() {
-                    Ok(t) if t.is_dir() => stack.push(p),
-                    Ok(_) if is_mesh_path(&p) => found.push(p),
+                match std::fs::metadata(&p) {
+                    Ok(m) if m.is_dir() => stack.push(p),
+                    _ if is_mesh_path(&p) => found.push(p),
                     _ => {}
                 }
             }

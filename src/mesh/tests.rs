@@ -83,3 +83,31 @@ fn orient_outward_flips_inverted_tetrahedron() {
     assert!(m.signed_volume() > 0.0);
     assert!(!m.orient_outward());
 }
+
+#[cfg(unix)]
+#[test]
+fn folders_expand_through_symbolic_links_once() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    let put = |p: &str| {
+        let p = r.join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, b"x").unwrap();
+    };
+    put("elsewhere/glass/a.off");
+    put("set/cup/b.stl");
+    put("set/.hidden/c.off");
+    std::os::unix::fs::symlink(r.join("elsewhere/glass"), r.join("set/glass")).unwrap();
+    // A loop back to the top, and a mesh-named link that leads nowhere (kept for the loader).
+    std::os::unix::fs::symlink(r.join("set"), r.join("set/cup/loop")).unwrap();
+    std::os::unix::fs::symlink(r.join("gone.off"), r.join("set/cup/gone.off")).unwrap();
+    let got = super::expand_mesh_paths(&[r.join("set")]).unwrap();
+    let rel: Vec<String> = got
+        .iter()
+        .map(|p| p.strip_prefix(r).unwrap().display().to_string())
+        .collect();
+    assert_eq!(
+        rel,
+        ["set/cup/b.stl", "set/cup/gone.off", "set/glass/a.off"]
+    );
+}

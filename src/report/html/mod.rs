@@ -33,8 +33,11 @@ pub struct PageModel {
 /// Most misclassified meshes listed (the page stays small enough to send).
 const MAX_MISCLASSIFIED: usize = 150;
 
-/// Escapes text for HTML content and attribute values.
+/// Escapes text for HTML content and attribute values. Control and bidirectional-override
+/// characters are first written as escapes (`\u{202e}`), as on the terminal and in Markdown,
+/// so a file name cannot reorder or hide what the page shows.
 pub fn esc(s: &str) -> String {
+    let s = crate::text::escape_controls(s);
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -271,6 +274,18 @@ mod tests {
             esc(r#"<a href="x">&'"#),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
+        // A right-to-left override or an escape sequence in a name is shown, not obeyed.
+        assert_eq!(
+            esc("a\u{202e}fdp.off\u{1b}[2J"),
+            "a\\u{202e}fdp.off\\u{1b}[2J"
+        );
+        assert_eq!(sections::html_id("my model<1>"), "my.20model.3c1.3e");
+    }
+
+    #[test]
+    fn seconds_keep_their_decimals() {
+        assert_eq!(fmt_seconds(&[0.027, 0.027]), "0.027 ± 0.000");
+        assert_eq!(fmt_seconds(&[63.21]), "63.2");
     }
 
     #[test]

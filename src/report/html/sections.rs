@@ -265,7 +265,7 @@ pub(super) fn pictures(h: &mut String, models: &[PageModel]) {
         let _ = write!(
             h,
             "<h3 id=\"model-{}\">{} <span class=\"lead\">({}, seed {}, {} epochs, best {})</span></h3>\n<div class=\"models\">\n",
-            esc(&m.name),
+            html_id(&m.name),
             esc(&m.name),
             esc(&m.report.model),
             m.report.seed,
@@ -360,4 +360,18 @@ pub(super) fn dataset(h: &mut String, models: &[PageModel], manifest: Option<&Ma
         h.push_str("</ul></details>\n");
     }
     h.push_str("</section>\n");
+}
+
+/// A name as an HTML id: letters, digits, `-` and `_` kept, anything else (spaces, which an id
+/// may not hold, and all the rest) written as `.` and its code point in hex.
+pub(super) fn html_id(name: &str) -> String {
+    let mut o = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            o.push(c);
+        } else {
+            let _ = write!(o, ".{:x}", c as u32);
+        }
+    }
+    o
 }
