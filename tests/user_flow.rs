@@ -247,6 +247,13 @@ fn the_commonest_mistakes_name_the_next_command() {
     shapeclf_ok(&["synth", s(&here.join("meshes")), "--per-class", "3"]);
     let out = shapeclf_in(here, &["predict", "--model", "mlp", "meshes/mug"]);
     common::fails(&out, 1, "shapeclf train --model mlp --out models/mlp");
+    // The meshes folder given as the features: the command that makes them.
+    let out = shapeclf_in(here, &["train", "--model", "mlp", "--features", "meshes"]);
+    common::fails(&out, 1, "`shapeclf features meshes --out features`");
+    // A dataset folder that does not exist: refused, and no output folder left behind.
+    let out = shapeclf_in(here, &["features", "nope", "--out", "fy"]);
+    common::fails(&out, 1, "cannot read dataset folder nope");
+    assert!(!here.join("fy").exists());
     // Then the real thing: the kind names models/mlp, a folder is every mesh in it.
     let ok = |args: &[&str]| {
         let out = shapeclf_in(here, args);

@@ -189,6 +189,14 @@ pub fn run(
     observer: &dyn Observer,
 ) -> Result<Extraction, RunError> {
     opts.validate()?;
+    // A dataset folder that cannot be read fails before the output folder is made or locked,
+    // leaving nothing behind.
+    std::fs::read_dir(root).map_err(|source| {
+        super::ExtractError::Dataset(dataset::DatasetError::Io {
+            path: root.to_path_buf(),
+            source,
+        })
+    })?;
     // Checked, locked and tidied before any mesh is computed: an unwritable or foreign folder
     // is found now, not after an hour of work. A shard holds the folder shared and its own part
     // exclusively; an unsharded run holds the whole folder.

@@ -172,9 +172,10 @@ pub fn train_model(
     cfg.validate()?;
     // Refused before any work, and checked again just before the folder is replaced.
     model_dir::check_replaceable(out)?;
+    // A backend this build lacks is refused before the features are read.
+    let device = cfg.backend.device()?;
     let (table, manifest, manifest_bytes) = read_features(features_dir, observer)?;
     let data = train::prepare(&table, cfg.positive.as_deref())?;
-    let device = cfg.backend.device()?;
     let (tuned, cv) = tune(cfg, &data, &device, observer);
     let inputs = load_inputs(features_dir, &manifest, &tuned, &data, observer)?;
     // Everything goes into a staging folder beside `out`, made now so that the epochs' log can

@@ -27,6 +27,14 @@ pub(crate) fn features_exist(dir: &Path) -> Result<()> {
     } else {
         "does not exist"
     };
+    // A folder of meshes given where the features belong: say which command makes them.
+    if dir.is_dir() && shapeclf::dataset::discover(dir, 0).is_ok_and(|e| !e.is_empty()) {
+        bail!(
+            "{} is a folder of meshes, not a feature folder: compute its features first with `shapeclf features {} --out features`, then `--features features`",
+            dir.display(),
+            dir.display()
+        );
+    }
     bail!(
         "{} {what}: compute the features first with `shapeclf features <your meshes folder> --out {}`",
         dir.display(),
