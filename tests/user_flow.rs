@@ -419,6 +419,7 @@ fn compare_never_ranks_models_of_different_datasets_together() {
     }
     let out = common::shapeclf(&["compare", "--models", s(&p("flat_models"))]);
     common::fails(&out, 1, "different datasets or tasks");
+    common::fails(&out, 1, "were tested on other test meshes");
 }
 
 /// Each epoch's numbers are appended as they come to a file that can be followed while the

@@ -136,10 +136,14 @@ impl Table {
 impl Metrics {
     /// A classification report in scikit-learn's layout, then the confusion matrix.
     pub fn to_text(&self) -> String {
+        // Widths in characters (Rust pads by characters): a name with accents or CJK takes
+        // as many columns as it has characters, not bytes.
+        let label = |i: usize| format!("{} {i}", self.classes[i]);
         let w = self
             .classes
             .iter()
-            .map(String::len)
+            .map(|c| c.chars().count())
+            .chain((0..self.classes.len()).map(|i| label(i).chars().count()))
             .chain([12])
             .max()
             .unwrap_or(12);
@@ -181,7 +185,7 @@ impl Metrics {
         }
         s += "\n";
         for (i, r) in self.confusion_matrix.iter().enumerate() {
-            s += &format!("{:>w$} ", format!("{} {i}", self.classes[i]));
+            s += &format!("{:>w$} ", label(i));
             for &v in r {
                 if v == 0 {
                     s += &format!(" {:>cw$}", ".");

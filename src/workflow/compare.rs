@@ -240,7 +240,16 @@ fn check_one_task(page: &[crate::report::html::PageModel]) -> Result<()> {
             )
         })
         .collect();
-    Err(Error::MixedTasks(listed.join("; ")))
+    // Groups alike in dataset and classes differ in their test meshes: say so, since the
+    // listing alone reads as the same thing twice.
+    let keys: Vec<&(String, String)> = groups.iter().map(|g| &g.0).collect();
+    let same_task = keys.iter().enumerate().any(|(i, k)| keys[..i].contains(k));
+    let why = if same_task {
+        " (groups with the same dataset and classes were tested on other test meshes: a dataset without train/ and test/ folders is split by the `features` seed, so feature folders made with other seeds hold other test sets)"
+    } else {
+        ""
+    };
+    Err(Error::MixedTasks(format!("{}{why}", listed.join("; "))))
 }
 
 /// The one-page comparison `compare` writes into the models folder.
