@@ -70,6 +70,7 @@ pub mod mesh;
 pub mod model_dir;
 pub mod models;
 pub mod observe;
+pub mod pool;
 pub mod report;
 pub mod seeding;
 pub mod setting;

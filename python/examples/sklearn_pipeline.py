@@ -40,7 +40,7 @@ def main(root: str, out: str) -> float:
     print(f"{len(train)} training and {len(test)} test meshes, test accuracy {accuracy:.3f}")
 
     # A new mesh: the same settings give exactly its row of the table.
-    path = f"{root}/{test.path.iloc[0]}"
+    path = shapeclf.mesh_path(root, test.path.iloc[0])
     d = shapeclf.descriptors(path)
     x = np.concatenate([a.ravel() for a in d.values()])[None, :]
     import pandas as pd

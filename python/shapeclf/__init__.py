@@ -37,6 +37,7 @@ __all__ = [
     "descriptors",
     "render_views",
     "features",
+    "mesh_path",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -70,6 +71,19 @@ def _mesh_args(mesh: MeshLike) -> Tuple[Optional[str], Optional[np.ndarray], Opt
     raise TypeError(
         f"expected a mesh file's path or a (vertices, faces) pair, not {type(mesh).__name__}"
     )
+
+
+def mesh_path(root: PathLike, path: str) -> str:
+    """The file a table row's ``path`` names under the dataset folder ``root``.
+
+    Table paths are relative to ``root`` with ``/`` between folders, and kept lossless as text:
+    a byte of a name that is not UTF-8 is written ``%XX`` and ``%`` itself ``%25``
+    (``100%.off`` is ``100%25.off`` in the table). This undoes that, so
+    ``shapeclf.descriptors(shapeclf.mesh_path(root, df.path[i]))`` reads row ``i``'s file.
+    """
+    import urllib.parse
+
+    return os.path.join(os.fspath(root), os.fsdecode(urllib.parse.unquote_to_bytes(path)))
 
 
 def _warn(messages: Sequence[str]) -> None:
@@ -269,11 +283,12 @@ class Model:
         type are a reason too, not an exception."""
         try:
             args = _mesh_args(mesh)
+            return self._native.probabilities(*args)
         except (ValueError, TypeError) as e:
-            if keep:
+            # Arrays the native side refuses (indices out of range, two columns) as well.
+            if keep and not _is_path(mesh):
                 return None, str(e)
             raise
-        return self._native.probabilities(*args)
 
     @staticmethod
     def _raise(mesh: MeshLike, error: str) -> "NoReturn":

@@ -87,10 +87,12 @@ fn mesh_error(e: &MeshError, source: &MeshSource) -> PyErr {
     }
 }
 
-/// Runs `f` with the interpreter released; a panic (a bug) becomes a [`ShapeclfError`] asking
-/// for a report, as one mesh's panic does in `features`.
+/// Runs `f` with the interpreter released, on this process's own worker pool (a process forked
+/// after a call, as `multiprocessing` and `DataLoader` workers are, gets a pool of its own:
+/// [`shapeclf::pool`]); a panic (a bug) becomes a [`ShapeclfError`] asking for a report, as
+/// one mesh's panic does in `features`.
 fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
-    py.detach(|| catch_unwind(AssertUnwindSafe(f)))
+    py.detach(|| shapeclf::pool::install(|| catch_unwind(AssertUnwindSafe(f))))
         .map_err(|p| ShapeclfError::new_err(extract::panic_error(p.as_ref())))
 }
 
@@ -279,6 +281,30 @@ fn settings(
                 }
             }
             _ => unreachable!("every allowed key is handled"),
+        }
+    }
+    // What the command line refuses as conflicting flags is refused here too, rather than
+    // ignored: a setting that takes no effect was not meant.
+    let given = |k: &str| {
+        kwargs
+            .get_item(k)
+            .ok()
+            .flatten()
+            .is_some_and(|v| !v.is_none())
+    };
+    let conflicts: [(bool, &[&str], &str); 2] = [
+        (
+            !s.sh,
+            &["sh_shells", "sh_degrees", "sh_points"],
+            "sh=False (no spherical harmonics)",
+        ),
+        (!s.views, &["augment"], "views=False (no views)"),
+    ];
+    for (off, keys, why) in conflicts {
+        if let Some(k) = keys.iter().find(|k| off && given(k)) {
+            return Err(PyValueError::new_err(format!(
+                "{k} has no effect with {why}: leave one of them out"
+            )));
         }
     }
     Ok(s)

@@ -293,9 +293,52 @@ def test_a_mesh_that_cannot_be_classified(models, tmp_path, mesh_files):
     v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], np.float32)
     with pytest.raises(ValueError, match="vertex 7"):
         model.predict_proba((v, np.array([[0, 1, 7]])))
-    kept = model.predict([(v, np.array([[0, 1, 7]])), (v[:, :2], np.array([0, 1, 2]))], errors="keep")
-    assert [k["top"] for k in kept] == [[], []]
+    kept = model.predict(
+        [
+            (v, np.array([[0, 1, 7]])),
+            (v[:, :2], np.array([0, 1, 2])),
+            (v, np.array([[0, -1, 2]])),  # refused by the native side, not the Python one
+            (v, np.array([[0, 1]])),
+            str(mesh_files[0]),
+        ],
+        errors="keep",
+    )
+    assert [k["top"] for k in kept][:4] == [[], [], [], []]
     assert "vertex 7" in kept[0]["error"] and "shape" in kept[1]["error"]
+    assert kept[2]["error"] and kept[3]["error"] and kept[4]["top"], kept
+
+
+def test_a_forked_child_computes_after_its_parent_did(mesh_files, models):
+    # multiprocessing and DataLoader workers fork on Linux: a child forked after the parent's
+    # first call must not wait forever on the parent's worker threads, which it lacks.
+    import multiprocessing as mp
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    f = str(mesh_files[0])
+    model = shapeclf.Model.load(models["cnn"])
+    want = (shapeclf.descriptors(f)["d2"], shapeclf.render_views(f), model.predict_proba([f]))
+    with mp.get_context("fork").Pool(1) as pool:
+        try:
+            got = pool.apply_async(_child_calls, (f, model)).get(timeout=120)
+        except mp.TimeoutError:
+            pool.terminate()
+            pytest.fail("the forked child hung")
+    for w, g in zip(want, got):
+        np.testing.assert_array_equal(w, g)
+
+
+def _child_calls(f, model):
+    return shapeclf.descriptors(f)["d2"], shapeclf.render_views(f), model.predict_proba([f])
+
+
+def test_settings_the_command_line_refuses_are_refused(mesh_files, meshes, tmp_path):
+    with pytest.raises(ValueError, match="sh_shells has no effect with sh=False"):
+        shapeclf.descriptors(mesh_files[0], sh=False, sh_shells=4)
+    with pytest.raises(ValueError, match="augment has no effect with views=False"):
+        shapeclf.features(meshes, tmp_path / "a", views=False, augment=2)
+    with pytest.raises(ValueError, match="jobs is 1000000; it must lie between 1 and 4096"):
+        shapeclf.features(meshes, tmp_path / "b", jobs=10**6)
 
 
 # ---------------------------------------------------------------- errors and the GIL
@@ -431,3 +474,18 @@ def test_ctrl_c_stops_features_as_it_stops_the_command_line(tmp_path):
     counts = read_manifest(out)["counts"]
     assert counts["found"] == 360 and counts["not_reached"] > 0, counts
     assert counts["ok"] + counts["failed"] + counts["not_reached"] == 360, counts
+
+
+def test_table_paths_lead_back_to_their_files(mesh_files, tmp_path):
+    root = tmp_path / "odd"
+    (root / "cup").mkdir(parents=True)
+    ext = mesh_files[0].suffix
+    for n in ["100%", "a b", "caf\u00e9"]:
+        shutil.copy(mesh_files[0], root / "cup" / f"{n}{ext}")
+    shutil.copy(mesh_files[1], root / "cup" / f"other{mesh_files[1].suffix}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the copies are warned of
+        df = shapeclf.features(root, tmp_path / "f", views=False)
+    assert len(df) == 4 and f"cup/100%25{ext}" in list(df.path), list(df.path)
+    for p in df.path:
+        assert Path(shapeclf.mesh_path(root, p)).is_file(), p

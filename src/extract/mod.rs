@@ -73,6 +73,17 @@ impl ExtractOptions {
     /// Checks the descriptor and view settings before anything is read or written.
     pub fn validate(&self) -> Result<(), ExtractError> {
         self.config.validate()?;
+        // Each worker is an operating-system thread with its own stack: a mistyped count (a
+        // million) would exhaust memory or the thread limit before the first mesh.
+        if let Some(j) = self.jobs
+            && !(1..=MAX_JOBS).contains(&j)
+        {
+            return Err(crate::setting::InvalidSetting::new(
+                "jobs",
+                format!("is {j}; it must lie between 1 and {MAX_JOBS}"),
+            )
+            .into());
+        }
         if let Some((v, _)) = &self.views {
             v.validate()?;
         }
@@ -90,6 +101,9 @@ impl ExtractOptions {
             .collect()
     }
 }
+
+/// The most worker threads `features` starts (`--jobs`).
+pub const MAX_JOBS: usize = 4096;
 
 /// A previous run's rows that may be reused, by path.
 struct Previous {
