@@ -202,7 +202,8 @@ fn a_log_gets_progress_lines_with_rate_and_eta() {
         .lines()
         .filter(|l| l.starts_with("mlp: epoch "))
         .collect();
-    assert_eq!(epochs.len(), 4, "{err}");
+    // Epochs this fast get a line a second, and always the first and the last.
+    assert!((2..=4).contains(&epochs.len()), "{err}");
     assert!(epochs[0].contains("epoch 1/4 (25%)"), "{}", epochs[0]);
     assert!(
         epochs[0].contains("s/epoch") && epochs[0].contains("eta "),
@@ -210,7 +211,29 @@ fn a_log_gets_progress_lines_with_rate_and_eta() {
         epochs[0]
     );
     assert!(epochs[0].contains("loss "), "{}", epochs[0]);
-    assert!(!epochs[3].contains("eta"), "{}", epochs[3]);
+    let last = epochs.last().unwrap();
+    assert!(
+        last.contains("epoch 4/4") && !last.contains("eta"),
+        "{last}"
+    );
+    // A logistic regression's 300 epochs in well under a second do not flood the log.
+    let out = shapeclf_ok(&[
+        "train",
+        "--model",
+        "logistic",
+        "--features",
+        s(&feats),
+        "--out",
+        s(&d.path().join("lg")),
+        "--weight-decay",
+        "0.01",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines = err
+        .lines()
+        .filter(|l| l.starts_with("logistic: epoch "))
+        .count();
+    assert!((2..=30).contains(&lines), "{lines} epoch lines:\n{err}");
 }
 
 /// `shapeclf` run in `dir`.

@@ -183,6 +183,24 @@ impl ViewConfig {
         (self.count() as u64) * (self.resolution as u64).pow(2) * (1 + self.augment as u64)
     }
 
+    /// [`Self::cost_warning`] for one rendering of one mesh (what `render_views` draws): its
+    /// rays against one rendering of the default's, without the augmented copies `features`
+    /// adds for a training mesh.
+    pub fn rendering_cost_warning(&self) -> Option<String> {
+        let one = |c: &ViewConfig| (c.count() as u64) * (c.resolution as u64).pow(2);
+        let rays = one(self);
+        let f = rays as f64 / one(&ViewConfig::default()) as f64;
+        (f >= 10.0).then(|| {
+            format!(
+                "the views cast {rays} rays per rendering ({} views of {}x{} pixels), {f:.0}x \
+                 the default: expect rendering to take about that much longer",
+                self.count(),
+                self.resolution,
+                self.resolution,
+            )
+        })
+    }
+
     /// A warning when the views make a training mesh cast ten times the default's rays or more
     /// (a ring of 12 views, 32 pixels, 3 copies), with the factor, so a user is not left waiting
     /// without a word.
@@ -767,5 +785,11 @@ mod tests {
             ..d
         };
         assert!(res.cost_warning().is_none(), "9x is under the line");
+        // One rendering (render_views) is measured against one default rendering.
+        let big = ViewConfig {
+            resolution: 128,
+            ..ViewConfig::default()
+        };
+        assert!(big.rendering_cost_warning().unwrap().contains("16x"));
     }
 }

@@ -32,6 +32,8 @@ struct Training {
 
 /// How often a log gets a progress line while meshes are processed.
 const LOG_EVERY: Duration = Duration::from_secs(30);
+/// The shortest gap between two epochs' lines in a log, but for the first and the last.
+const EPOCH_LINE_EVERY: Duration = Duration::from_secs(1);
 
 /// The stage a non-interactive run is in, for its progress lines.
 struct Stage {
@@ -187,8 +189,16 @@ impl Observer for Terminal {
             }
             Event::Epoch(s) => {
                 if let Some(st) = self.log().as_mut() {
+                    let first = st.before.is_none();
                     st.before.get_or_insert(s.epoch as u64 - 1);
                     st.done = s.epoch as u64;
+                    // Every epoch that took a second or more has its line; faster ones (a
+                    // logistic regression runs 300 in a fraction of a second) one a second, and
+                    // always the first and the last.
+                    let last = s.epoch as u64 >= st.total;
+                    if !(first || last || st.last_line.elapsed() >= EPOCH_LINE_EVERY) {
+                        return;
+                    }
                     st.last_line = Instant::now();
                     let val = s
                         .val_accuracy
