@@ -64,11 +64,12 @@ pub enum DatasetError {
         /// The cause.
         source: std::io::Error,
     },
-    /// No mesh file anywhere under the root.
+    /// No mesh file where the layout reads; the second field says what was found elsewhere
+    /// under the root ([`unread_warning`]), or is empty.
     #[error(
-        "no mesh files (.obj .off .stl .ply .glb .gltf) found under {0}: expected ROOT/<class>/train/*.off, ROOT/<class>/test/*.off or ROOT/<class>/*.off"
+        "no mesh files (.obj .off .stl .ply .glb .gltf) found under {0}: expected ROOT/<class>/train/*.off, ROOT/<class>/test/*.off or ROOT/<class>/*.off{1}"
     )]
-    Empty(PathBuf),
+    Empty(PathBuf, String),
 }
 
 fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
@@ -214,7 +215,7 @@ pub fn discover_all(root: &Path, seed: u64) -> Result<(Vec<Entry>, Vec<Unusable>
         }
     }
     if out.is_empty() && unusable.is_empty() {
-        return Err(DatasetError::Empty(root.to_path_buf()));
+        return Err(empty(root));
     }
     out.sort_by(|a, b| a.rel.cmp(&b.rel));
     unusable.sort_by(|a, b| a.rel.cmp(&b.rel));
@@ -312,6 +313,38 @@ pub fn unread_warning(root: &Path, unread: &[String]) -> Option<String> {
         root.display(),
         shown.join(", ")
     ))
+}
+
+/// The error for a root whose layout holds no mesh file, saying what lies elsewhere under it.
+fn empty(root: &Path) -> DatasetError {
+    let below = unread_warning(root, &unread_mesh_files(root))
+        .map(|w| format!("; {w}"))
+        .unwrap_or_default();
+    DatasetError::Empty(root.to_path_buf(), below)
+}
+
+/// Whether the layout under `root` holds a mesh-named file (readable or not), looking no
+/// further than the first: what [`discover_all`] would find before it lists the whole dataset.
+/// Fails as it does on a root it cannot read or one with no mesh file.
+pub fn check_not_empty(root: &Path) -> Result<(), DatasetError> {
+    let meshes_in = |dir: &Path| {
+        read_dir_sorted(dir)
+            .unwrap_or_default()
+            .iter()
+            .any(|p| crate::mesh::is_mesh_path(p) && !p.is_dir())
+    };
+    for class_dir in read_dir_sorted(root)?.into_iter().filter(|p| p.is_dir()) {
+        let (train, test) = (class_dir.join("train"), class_dir.join("test"));
+        let found = if train.is_dir() || test.is_dir() {
+            meshes_in(&train) || meshes_in(&test)
+        } else {
+            meshes_in(&class_dir)
+        };
+        if found {
+            return Ok(());
+        }
+    }
+    Err(empty(root))
 }
 
 pub use crate::seeding::stable_hash;

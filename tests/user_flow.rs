@@ -277,6 +277,19 @@ fn the_commonest_mistakes_name_the_next_command() {
     let out = shapeclf_in(here, &["features", "nope", "--out", "fy"]);
     common::fails(&out, 1, "cannot read dataset folder nope");
     assert!(!here.join("fy").exists());
+    // A dataset in the split-first layout (one level off): nothing where the layout reads;
+    // the error says what lies below and how to move it, and leaves no output folder.
+    for (from, to) in [("mug/train", "sf/train/mug"), ("mug/test", "sf/test/mug")] {
+        std::fs::create_dir_all(here.join(to).parent().unwrap()).unwrap();
+        common::copy_dir(&here.join("meshes").join(from), &here.join(to));
+    }
+    let out = shapeclf_in(here, &["features", "sf", "--out", "fz"]);
+    common::fails(
+        &out,
+        1,
+        "move each ROOT/train/<class>/ to ROOT/<class>/train/",
+    );
+    assert!(!here.join("fz").exists());
     // Then the real thing: the kind names models/mlp, a folder is every mesh in it.
     let ok = |args: &[&str]| {
         let out = shapeclf_in(here, args);

@@ -203,6 +203,8 @@ def features(root: PathLike, out: PathLike = "features", strict: bool = False, *
     df.attrs["failed"] = failed
     df.attrs["table"] = os.fspath(r["table"])
     df.attrs["shard"] = r["shard"]
+    for w in r.get("warnings", []):
+        warnings.warn(w, stacklevel=2)
     for path, reason in failed:
         warnings.warn(f"failed: {path}: {reason}", stacklevel=2)
     if strict and failed:

@@ -159,8 +159,18 @@ fn value<'py, T>(key: &str, v: &Bound<'py, PyAny>) -> PyResult<T>
 where
     T: for<'a> FromPyObject<'a, 'py, Error = PyErr>,
 {
-    v.extract::<T>()
-        .map_err(|e| PyValueError::new_err(format!("{key}: {e}")))
+    v.extract::<T>().map_err(|e| {
+        let py = v.py();
+        // Python's conventions: a value of the wrong type is a TypeError, one out of the
+        // type's range (a negative count) a ValueError, each naming the keyword.
+        if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(py) {
+            PyValueError::new_err(format!("{key}: {v} is out of range for this setting"))
+        } else if e.is_instance_of::<PyTypeError>(py) {
+            PyTypeError::new_err(format!("{key}: {}", e.value(py)))
+        } else {
+            PyValueError::new_err(format!("{key}: {e}"))
+        }
+    })
 }
 
 /// Reads an optional setting (`None` is the default).
@@ -418,7 +428,7 @@ fn render_views<'py>(
     let s = settings("render_views", kwargs, &[VIEW_KEYS])?;
     let cfg = s.view_config();
     cfg.validate().map_err(|e| invalid(&e))?;
-    let warnings: Vec<String> = cfg.cost_warning().into_iter().collect();
+    let warnings: Vec<String> = cfg.rendering_cost_warning().into_iter().collect();
     let source = MeshSource::new(path, vertices, faces)?;
     let v: Views = detached(py, || match &source {
         MeshSource::File(p) => extract::render_file_views(p, &cfg),
@@ -492,6 +502,22 @@ fn check_features(out: PathBuf, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<
     Ok(run_options(&out, kwargs)?.1)
 }
 
+/// The warnings a run gives (mesh files the layout does not read, copies across splits, classes
+/// without test meshes...), for Python to raise as `UserWarning`s; its other events (progress,
+/// each failed mesh, which the table's `failed` lists) are left out.
+#[derive(Default)]
+struct Warnings(std::sync::Mutex<Vec<String>>);
+
+impl shapeclf::observe::Observer for Warnings {
+    fn event(&self, e: shapeclf::observe::Event<'_>) {
+        if let shapeclf::observe::Event::Warning(w) = e
+            && let Ok(mut v) = self.0.lock()
+        {
+            v.push(w.to_string());
+        }
+    }
+}
+
 /// Runs `shapeclf features ROOT --out OUT` with the same settings, as a library call: writes
 /// the feature folder and returns its table as a dict of columns (`columns`, `path`, `class`,
 /// `split`, `values` as `float32 [rows, columns]`), the meshes that failed (`failed`: (path,
@@ -509,10 +535,11 @@ fn features<'py>(
     let stop = Arc::new(AtomicBool::new(false));
     opts.stop = Some(stop.clone());
     let mut interrupted = None;
+    let heard = Warnings::default();
     let result = std::thread::scope(|scope| {
         let job = scope.spawn(|| {
             catch_unwind(AssertUnwindSafe(|| {
-                extract::run(&root, &out, &opts, &shapeclf::observe::Silent)
+                extract::run(&root, &out, &opts, &heard)
             }))
         });
         // The run goes on in its own thread; this one wakes to let Python see a Ctrl-C.
@@ -546,6 +573,7 @@ fn features<'py>(
         values.extend_from_slice(&r.values);
     }
     let d = PyDict::new(py);
+    d.set_item("warnings", heard.0.into_inner().unwrap_or_default())?;
     d.set_item("shard", opts.shard.map(|s| s.to_string()))?;
     d.set_item("columns", &table.columns)?;
     d.set_item(

@@ -333,6 +333,10 @@ def _child_calls(f, model):
 
 
 def test_settings_the_command_line_refuses_are_refused(mesh_files, meshes, tmp_path):
+    with pytest.raises(TypeError, match="seed: "):
+        shapeclf.descriptors(mesh_files[0], seed="3")
+    with pytest.raises(ValueError, match="seed: -1 is out of range"):
+        shapeclf.descriptors(mesh_files[0], seed=-1)
     with pytest.raises(ValueError, match="sh_shells has no effect with sh=False"):
         shapeclf.descriptors(mesh_files[0], sh=False, sh_shells=4)
     with pytest.raises(ValueError, match="augment has no effect with views=False"):
@@ -483,8 +487,9 @@ def test_table_paths_lead_back_to_their_files(mesh_files, tmp_path):
     for n in ["100%", "a b", "caf\u00e9"]:
         shutil.copy(mesh_files[0], root / "cup" / f"{n}{ext}")
     shutil.copy(mesh_files[1], root / "cup" / f"other{mesh_files[1].suffix}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the copies are warned of
+    # A mesh beside the class folders is not read: the run's warning reaches Python.
+    shutil.copy(mesh_files[1], root / f"stray{mesh_files[1].suffix}")
+    with pytest.warns(UserWarning, match="1 mesh file\\(s\\) under .* are not read"):
         df = shapeclf.features(root, tmp_path / "f", views=False)
     assert len(df) == 4 and f"cup/100%25{ext}" in list(df.path), list(df.path)
     for p in df.path:

@@ -134,7 +134,10 @@ fn streamed_hash_equals_the_whole_buffer_hash() {
 #[test]
 fn empty_and_missing_roots_are_errors() {
     let d = tempfile::tempdir().unwrap();
-    assert!(matches!(discover(d.path(), 0), Err(DatasetError::Empty(_))));
+    assert!(matches!(
+        discover(d.path(), 0),
+        Err(DatasetError::Empty(..))
+    ));
     assert!(matches!(
         discover(&d.path().join("nope"), 0),
         Err(DatasetError::Io { .. })
@@ -185,5 +188,13 @@ fn mesh_files_the_layout_does_not_read_are_found() {
     touch(&d.path().join("test/chair/b.off"));
     let w = unread_warning(d.path(), &unread_mesh_files(d.path())).unwrap();
     assert!(w.contains("ROOT/train/<class>/"), "{w}");
+    // With nothing where the layout reads, the error itself says so.
+    let e = discover(d.path(), 0).unwrap_err().to_string();
+    assert!(
+        e.contains("2 mesh file(s)") && e.contains("ROOT/train/<class>/"),
+        "{e}"
+    );
+    assert_eq!(check_not_empty(d.path()).unwrap_err().to_string(), e);
+    assert!(check_not_empty(r).is_ok());
     assert_eq!(unread_warning(d.path(), &[]), None);
 }

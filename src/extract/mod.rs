@@ -5,11 +5,9 @@
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-
-use rayon::prelude::*;
 
 use crate::dataset::{self, Entry};
 use crate::descriptors::views::ViewConfig;
@@ -212,14 +210,13 @@ pub fn extract(
 pub(crate) type Save<'a> = &'a (dyn Fn(&Extraction) -> std::io::Result<()> + Sync);
 
 /// [`extract`], handing `save` what is done every [`ExtractOptions::checkpoint_every`] while
-/// meshes are computed. Also returns how many meshes this run reached (computed, reused or
-/// failed).
+/// meshes are computed. Also returns how far the run got.
 pub(crate) fn extract_saving(
     root: &Path,
     opts: &ExtractOptions,
     observer: &dyn Observer,
     save: Option<Save<'_>>,
-) -> Result<(Extraction, usize), ExtractError> {
+) -> Result<(Extraction, Reached), ExtractError> {
     opts.validate()?;
     let start = Instant::now();
     let (mut entries, mut unusable) = dataset::discover_all(root, opts.seed)?;
@@ -253,7 +250,6 @@ pub(crate) fn extract_saving(
         entries: &entries,
         unusable: &unusable,
         listing,
-        previous: previous.as_ref(),
         threads,
         start,
     };
@@ -261,7 +257,21 @@ pub(crate) fn extract_saving(
         stage: "meshes",
         total: entries.len() as u64,
     });
-    let done: Mutex<Vec<Option<Outcome>>> = Mutex::new(entries.iter().map(|_| None).collect());
+    // Meshes with a row in the previous generation come first: checking one is a hash of its
+    // file, so they are all reached within moments, and neither a checkpoint nor a stopped
+    // run's write ever has to leave out a row the folder held (see `Tally::unchecked`).
+    let has_previous = |e: &Entry| {
+        previous
+            .as_ref()
+            .is_some_and(|p| p.rows.contains_key(&e.rel))
+    };
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by_key(|&i| !has_previous(&entries[i]));
+    let tally = Tally {
+        unchecked: AtomicUsize::new(entries.iter().filter(|e| has_previous(e)).count()),
+        computed: AtomicUsize::new(0),
+    };
+    let done: Vec<Mutex<Option<Outcome>>> = entries.iter().map(|_| Mutex::new(None)).collect();
     let checkpoints = save
         .zip(opts.checkpoint_every)
         .map(|(save, every)| Checkpoints {
@@ -271,31 +281,63 @@ pub(crate) fn extract_saving(
             writing: Mutex::new(()),
             warned: AtomicBool::new(false),
         });
-    pool.install(|| {
-        entries.par_iter().enumerate().for_each(|(i, e)| {
-            let r = extract_one(e, opts, previous.as_ref(), observer);
-            let reached = !matches!(r, Outcome::NotReached);
-            lock(&done)[i] = Some(r);
-            if reached {
-                observer.event(Event::Step);
-                if let Some(c) = &checkpoints {
-                    c.maybe_save(&run, &done, observer);
+    // Each worker takes the next mesh in that order, so the order holds across workers.
+    let next = AtomicUsize::new(0);
+    pool.scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|_| {
+                while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let e = &entries[i];
+                    let r = extract_one(e, opts, previous.as_ref(), observer);
+                    if matches!(r, Outcome::NotReached) {
+                        continue;
+                    }
+                    if has_previous(e) {
+                        tally.unchecked.fetch_sub(1, Ordering::Relaxed);
+                    }
+                    if matches!(r, Outcome::Computed(..)) {
+                        tally.computed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    *lock(&done[i]) = Some(r);
+                    observer.event(Event::Step);
+                    if let Some(c) = &checkpoints {
+                        c.maybe_save(&run, &done, &tally, observer);
+                    }
                 }
-            }
-        })
+            });
+        }
     });
     observer.event(Event::End);
     let results: Vec<Outcome> = done
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .into_iter()
-        .map(|o| o.unwrap_or(Outcome::NotReached))
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .unwrap_or(Outcome::NotReached)
+        })
         .collect();
     let reached = results
         .iter()
         .filter(|r| !matches!(r, Outcome::NotReached))
         .count();
-    Ok((run.assemble(results), reached))
+    let unchecked = tally.unchecked.load(Ordering::Relaxed);
+    Ok((run.assemble(results), Reached { reached, unchecked }))
+}
+
+/// How far a run got: meshes reached (computed, reused or failed), and meshes with a row in
+/// the previous generation that it did not reach, so did not check.
+pub(crate) struct Reached {
+    pub(crate) reached: usize,
+    pub(crate) unchecked: usize,
+}
+
+/// Counts kept while a run goes on, for its checkpoints.
+struct Tally {
+    /// Meshes with a row in the previous generation not reached yet. While any is, writing
+    /// what is done would drop its row (rows are kept only once checked against their file).
+    unchecked: AtomicUsize,
+    /// Meshes computed (not reused): with none, a checkpoint would write what the folder holds.
+    computed: AtomicUsize,
 }
 
 /// A mutex's contents, also after a thread panicked holding it (each mesh's processing catches
@@ -312,24 +354,15 @@ struct Assembly<'a> {
     entries: &'a [Entry],
     unusable: &'a [dataset::Unusable],
     listing: dataset::Listing,
-    previous: Option<&'a Previous>,
     threads: usize,
     start: Instant,
 }
 
 impl Assembly<'_> {
-    /// The extraction of `results` (one per entry). A mesh not reached keeps its previous
-    /// row, when there is one: a stopped or killed rerun leaves every row the folder held
-    /// before it, not only those it reached (the next run checks each against its file).
+    /// The extraction of `results` (one per entry).
     fn assemble(&self, results: Vec<Outcome>) -> Extraction {
         let opts = self.opts;
-        // Kept rows' view images must be those the previous folder's rows point to.
-        let keep = self.previous.filter(|_| {
-            opts.views
-                .as_ref()
-                .is_none_or(|(_, root)| opts.resume_from.as_deref() == Some(root.as_path()))
-        });
-        let mut g = Gathered::of(self.entries, results, opts, keep);
+        let mut g = Gathered::of(self.entries, results, opts);
         g.cache.sort_by(|a, b| a.path.cmp(&b.path));
         let found = self.entries.len() + self.unusable.len();
         g.failed.extend(self.unusable.iter().map(|u| Failure {
@@ -370,14 +403,25 @@ impl Checkpoints<'_> {
     /// Saves what is done, when a save is due and no other thread is saving. The next one is
     /// due after the interval or ten times this save's time, whichever is longer, so saving
     /// a large table takes at most about a tenth of the run.
-    fn maybe_save(&self, run: &Assembly, done: &Mutex<Vec<Option<Outcome>>>, obs: &dyn Observer) {
+    fn maybe_save(
+        &self,
+        run: &Assembly,
+        done: &[Mutex<Option<Outcome>>],
+        tally: &Tally,
+        obs: &dyn Observer,
+    ) {
         let due = || Instant::now() >= *lock(&self.next);
-        let stopping = run
-            .opts
-            .stop
-            .as_ref()
-            .is_some_and(|s| s.load(Ordering::Relaxed));
-        if stopping || !due() {
+        let stopping = || {
+            run.opts
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed))
+        };
+        // Nothing new yet, or a previous row still unchecked (the write would drop it): the
+        // folder already holds everything worth keeping.
+        let worth = tally.computed.load(Ordering::Relaxed) > 0
+            && tally.unchecked.load(Ordering::Relaxed) == 0;
+        if stopping() || !worth || !due() {
             return;
         }
         let Ok(_writing) = self.writing.try_lock() else {
@@ -387,11 +431,16 @@ impl Checkpoints<'_> {
             return; // another thread has just saved
         }
         let t = Instant::now();
-        let snapshot: Vec<Outcome> = lock(done)
+        // Each slot locked for its own copy alone: the other workers go on storing theirs.
+        let snapshot: Vec<Outcome> = done
             .iter()
-            .map(|o| o.clone().unwrap_or(Outcome::NotReached))
+            .map(|o| lock(o).clone().unwrap_or(Outcome::NotReached))
             .collect();
         let ex = run.assemble(snapshot);
+        // A stop that came while the snapshot was taken: the run's own write is imminent.
+        if stopping() {
+            return;
+        }
         if ex.manifest.counts.ok > 0
             && let Err(e) = (self.save)(&ex)
             && !self.warned.swap(true, Ordering::Relaxed)
@@ -482,20 +531,6 @@ impl Previous {
             });
         same.then_some(row)
     }
-
-    /// The previous row of `e`, which this run did not reach, to keep in what it writes: when
-    /// it is within this run's face cap and has as many augmented renderings as its split now
-    /// gets. The file and its images are not read (a stopping run does not wait on them); the
-    /// next run checks them before reusing the row.
-    fn kept(&self, e: &Entry, opts: &ExtractOptions) -> Option<&(Vec<f32>, CachedMesh)> {
-        let row = self.rows.get(&e.rel)?;
-        let c = &row.1;
-        let same = opts.max_faces.is_none_or(|cap| c.triangles <= cap as u64)
-            && opts.views.as_ref().is_none_or(|(vc, _)| {
-                c.view_hash.is_some() && c.augmented_hashes.len() == augmented_copies(vc, e.split)
-            });
-        same.then_some(row)
-    }
 }
 
 /// Sums over the meshes of a run, for its manifest.
@@ -519,13 +554,7 @@ struct Gathered {
 }
 
 impl Gathered {
-    /// `keep`: the previous rows of meshes not reached are kept ([`Previous::kept`]).
-    fn of(
-        entries: &[Entry],
-        results: Vec<Outcome>,
-        opts: &ExtractOptions,
-        keep: Option<&Previous>,
-    ) -> Gathered {
+    fn of(entries: &[Entry], results: Vec<Outcome>, opts: &ExtractOptions) -> Gathered {
         let mut g = Gathered {
             table: FeatureTable {
                 columns: opts.config.columns(),
@@ -552,10 +581,7 @@ impl Gathered {
                 }
                 Outcome::NotReached => {
                     t.not_reached += 1;
-                    match keep.and_then(|p| p.kept(e, opts)) {
-                        Some((values, c)) => (values.clone(), c.clone()),
-                        None => continue,
-                    }
+                    continue;
                 }
             };
             t.sdf.add(&c.sdf);

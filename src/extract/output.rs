@@ -160,8 +160,11 @@ pub enum RunError {
     /// The dataset or the parameters are unusable.
     #[error(transparent)]
     Extract(#[from] ExtractError),
-    /// Stopped (Ctrl-C) before any mesh finished.
-    #[error("interrupted before any mesh finished; nothing written")]
+    /// Stopped (Ctrl-C) before any mesh finished, or before the rows the folder held were all
+    /// checked: nothing is written, and the folder keeps its earlier generation.
+    #[error(
+        "interrupted before any new mesh finished; nothing written (the folder keeps what it held)"
+    )]
     Interrupted,
     /// Every mesh failed.
     #[error("all {found} meshes failed; nothing written (first: {first}: {reason})")]
@@ -189,14 +192,9 @@ pub fn run(
     observer: &dyn Observer,
 ) -> Result<Extraction, RunError> {
     opts.validate()?;
-    // A dataset folder that cannot be read fails before the output folder is made or locked,
-    // leaving nothing behind.
-    std::fs::read_dir(root).map_err(|source| {
-        super::ExtractError::Dataset(dataset::DatasetError::Io {
-            path: root.to_path_buf(),
-            source,
-        })
-    })?;
+    // A dataset folder that cannot be read, or holds no mesh where the layout reads, fails
+    // before the output folder is made or locked, leaving nothing behind.
+    dataset::check_not_empty(root).map_err(super::ExtractError::Dataset)?;
     // Checked, locked and tidied before any mesh is computed: an unwritable or foreign folder
     // is found now, not after an hour of work. A shard holds the folder shared and its own part
     // exclusively; an unsharded run holds the whole folder.
@@ -235,10 +233,12 @@ pub fn run(
     // While meshes are computed, what is done is written every so often, as a stopped run
     // writes it: a run killed outright resumes from there.
     let save = |ex: &Extraction| ex.write(out);
-    let (ex, reached) = super::extract_saving(root, opts, observer, Some(&save))?;
+    let (ex, got) = super::extract_saving(root, opts, observer, Some(&save))?;
     let m = &ex.manifest;
-    // Stopped before any mesh was reached or any row made: the folder keeps what it held.
-    if (reached == 0 || m.counts.ok == 0) && m.counts.not_reached > 0 {
+    // Stopped before any mesh was reached or any row made, or before every row the folder
+    // held was checked against its file (writing would drop the rest): the folder keeps what
+    // it held.
+    if m.counts.not_reached > 0 && (got.reached == 0 || m.counts.ok == 0 || got.unchecked > 0) {
         return Err(RunError::Interrupted);
     }
     // A shard with no rows (none of the meshes hashes to it, or all of them failed) still
@@ -257,8 +257,9 @@ pub fn run(
     }
     ex.write(out)
         .map_err(|e| RunError::Write(out.to_path_buf(), e))?;
-    // A shard sees part of the rows; `train` checks the merged folder.
-    if m.shard.is_none() {
+    // A shard, or a stopped run, sees part of the rows (a class could seem to lack test
+    // meshes only because they were not reached): `train` checks the whole folder.
+    if m.shard.is_none() && m.counts.not_reached == 0 {
         for w in crate::features::dataset_warnings(&ex.table, &ex.cache) {
             observer.event(Event::Warning(&w));
         }

@@ -136,8 +136,8 @@ impl Table {
 impl Metrics {
     /// A classification report in scikit-learn's layout, then the confusion matrix.
     pub fn to_text(&self) -> String {
-        // Widths in characters (Rust pads by characters): a name with accents or CJK takes
-        // as many columns as it has characters, not bytes.
+        // Widths in characters, as Rust pads: an accented name takes as many columns as it
+        // has characters, not bytes (wide CJK characters still take two each).
         let label = |i: usize| format!("{} {i}", self.classes[i]);
         let w = self
             .classes

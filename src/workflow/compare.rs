@@ -291,18 +291,20 @@ fn group_key(dir: &Path) -> String {
     }
 }
 
-/// What identifies the features a model folder was trained on: the hashes of the table and of
-/// the cache (which holds each view image's hash) that its copy of the feature manifest
-/// records, so a rerun of `features` that changed nothing (only its timings and counts of
-/// reused rows) is the same features. A manifest without them is taken whole.
+/// What identifies the features a model folder was trained on, from its copy of the feature
+/// manifest: the hash of the cache (each mesh's content hash and view images' hashes), the
+/// seed, the descriptor settings and the columns. So a rerun of `features` that changed
+/// nothing (only its timings and counts of reused rows) is the same features, and so is the
+/// same table written as CSV and as Parquet. A manifest without a cache hash is taken whole.
 fn features_key(dir: &Path) -> String {
     let Ok(bytes) = std::fs::read(dir.join(model_dir::MANIFEST_FILE)) else {
         return String::new();
     };
     match serde_json::from_slice::<serde_json::Value>(&bytes) {
-        Ok(m) if m["table_hash"].is_string() && m["cache_hash"].is_string() => {
-            format!("{}|{}", m["table_hash"], m["cache_hash"])
-        }
+        Ok(m) if m["cache_hash"].is_string() => format!(
+            "{}|{}|{}|{}",
+            m["cache_hash"], m["seed"], m["descriptors"], m["columns"]
+        ),
         _ => crate::features::hash_hex(&bytes),
     }
 }

@@ -57,6 +57,12 @@ fn main() -> ExitCode {
             errln!("error: {}", error_chain(&e));
             if e.downcast_ref::<Usage>().is_some() {
                 ExitCode::from(EXIT_USAGE)
+            } else if matches!(
+                e.downcast_ref::<shapeclf::extract::RunError>(),
+                Some(shapeclf::extract::RunError::Interrupted)
+            ) {
+                // Stopped before anything new was written: still a stop, as the shell sees it.
+                ExitCode::from(EXIT_INTERRUPTED)
             } else {
                 ExitCode::FAILURE
             }
@@ -226,8 +232,14 @@ fn ctrl_c_flag() -> Arc<AtomicBool> {
         if f.swap(true, Ordering::SeqCst) {
             if shapeclf::io::committing() {
                 // Replacing the table, cache and manifest takes milliseconds; let it finish
-                // (a kill then would be completed by the next run anyway).
-                errln!("\ninterrupted: finishing the write in hand");
+                // (a kill then would be completed by the next run anyway), then stop.
+                errln!("\ninterrupted: finishing the write in hand, then stopping");
+                std::thread::spawn(|| {
+                    while shapeclf::io::committing() {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                });
                 return;
             }
             std::process::exit(i32::from(EXIT_INTERRUPTED));

@@ -175,8 +175,10 @@ fn features_dir(m: &PageModel) -> PathBuf {
     if recorded.is_absolute() || recorded.exists() {
         return recorded.to_path_buf();
     }
-    m.dir
-        .parent()
+    std::path::absolute(&m.dir)
+        .ok()
+        .as_deref()
+        .and_then(Path::parent)
         .and_then(Path::parent)
         .map(|p| p.join(recorded))
         .filter(|p| p.exists())

@@ -76,8 +76,11 @@ pub(super) fn models_table(h: &mut String, models: &[PageModel], skipped: &[(Str
         } else {
             let names: Vec<String> = g
                 .iter()
-                .flat_map(|m| m.report.skipped.iter().map(|f| esc(&f.path)))
+                .flat_map(|m| m.report.skipped.iter().map(|f| f.path.as_str()))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
                 .take(10)
+                .map(esc)
                 .collect();
             format!(
                 "<span title=\"left out of training and scores, views unreadable: {}\">{} ({unread} meshes left out)</span>",
