@@ -327,18 +327,18 @@ fn empty(root: &Path) -> DatasetError {
 /// further than the first: what [`discover_all`] would find before it lists the whole dataset.
 /// Fails as it does on a root it cannot read or one with no mesh file.
 pub fn check_not_empty(root: &Path) -> Result<(), DatasetError> {
-    let meshes_in = |dir: &Path| {
-        read_dir_sorted(dir)
-            .unwrap_or_default()
+    // A folder the listing would read and cannot is its error here too.
+    let meshes_in = |dir: &Path| -> Result<bool, DatasetError> {
+        Ok(read_dir_sorted(dir)?
             .iter()
-            .any(|p| crate::mesh::is_mesh_path(p) && !p.is_dir())
+            .any(|p| crate::mesh::is_mesh_path(p) && !p.is_dir()))
     };
     for class_dir in read_dir_sorted(root)?.into_iter().filter(|p| p.is_dir()) {
         let (train, test) = (class_dir.join("train"), class_dir.join("test"));
         let found = if train.is_dir() || test.is_dir() {
-            meshes_in(&train) || meshes_in(&test)
+            (train.is_dir() && meshes_in(&train)?) || (test.is_dir() && meshes_in(&test)?)
         } else {
-            meshes_in(&class_dir)
+            meshes_in(&class_dir)?
         };
         if found {
             return Ok(());

@@ -188,7 +188,9 @@ def features(root: PathLike, out: PathLike = "features", strict: bool = False, *
     that failed (each also a warning) and ``df.attrs["table"]`` the table file. ``strict=True``
     raises :class:`ShapeclfError` if any mesh failed (``--strict``). Ctrl-C stops the run as
     a first Ctrl-C stops the command line (the meshes in hand finish, what is done is
-    written), then raises ``KeyboardInterrupt``.
+    written, unless the rows of an earlier run in ``out`` were not all checked yet), then
+    raises ``KeyboardInterrupt``. The run's warnings (mesh files the layout does not read,
+    copies across splits, classes without test meshes) are ``UserWarning``\ s.
     """
     import pandas as pd
 

@@ -521,8 +521,10 @@ impl shapeclf::observe::Observer for Warnings {
 /// Runs `shapeclf features ROOT --out OUT` with the same settings, as a library call: writes
 /// the feature folder and returns its table as a dict of columns (`columns`, `path`, `class`,
 /// `split`, `values` as `float32 [rows, columns]`), the meshes that failed (`failed`: (path,
-/// reason) pairs) and the table file written (`table`). Ctrl-C stops it as it stops the
-/// command line: the meshes in hand finish, what is done is written, then `KeyboardInterrupt`.
+/// reason) pairs), the table file written (`table`) and the run's warnings (`warnings`). Ctrl-C
+/// stops it as it stops the command line: the meshes in hand finish, what is done is written
+/// (unless the rows of an earlier run were not all checked yet: then nothing is), then
+/// `KeyboardInterrupt`.
 #[pyfunction]
 #[pyo3(signature = (root, out, **kwargs))]
 fn features<'py>(

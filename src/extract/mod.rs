@@ -281,28 +281,34 @@ pub(crate) fn extract_saving(
             writing: Mutex::new(()),
             warned: AtomicBool::new(false),
         });
-    // Each worker takes the next mesh in that order, so the order holds across workers.
+    // One job per mesh, each taking the next mesh in that order when it runs, so the order
+    // holds across workers; and a worker that waits inside a mesh's own parallel work (and
+    // steals meanwhile) takes on one more mesh at most, never the rest of the queue.
     let next = AtomicUsize::new(0);
     pool.scope(|s| {
-        for _ in 0..threads {
+        for _ in 0..order.len() {
             s.spawn(|_| {
-                while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let e = &entries[i];
-                    let r = extract_one(e, opts, previous.as_ref(), observer);
-                    if matches!(r, Outcome::NotReached) {
-                        continue;
-                    }
-                    if has_previous(e) {
-                        tally.unchecked.fetch_sub(1, Ordering::Relaxed);
-                    }
-                    if matches!(r, Outcome::Computed(..)) {
-                        tally.computed.fetch_add(1, Ordering::Relaxed);
-                    }
-                    *lock(&done[i]) = Some(r);
-                    observer.event(Event::Step);
-                    if let Some(c) = &checkpoints {
-                        c.maybe_save(&run, &done, &tally, observer);
-                    }
+                let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    return;
+                };
+                let e = &entries[i];
+                let r = extract_one(e, opts, previous.as_ref(), observer);
+                if matches!(r, Outcome::NotReached) {
+                    return;
+                }
+                let computed = matches!(r, Outcome::Computed(..));
+                // Stored before it is counted: a checkpoint that sees the count sees the row
+                // (Release here, Acquire where the counts are read).
+                *lock(&done[i]) = Some(r);
+                if has_previous(e) {
+                    tally.unchecked.fetch_sub(1, Ordering::Release);
+                }
+                if computed {
+                    tally.computed.fetch_add(1, Ordering::Release);
+                }
+                observer.event(Event::Step);
+                if let Some(c) = &checkpoints {
+                    c.maybe_save(&run, &done, &tally, observer);
                 }
             });
         }
@@ -419,8 +425,8 @@ impl Checkpoints<'_> {
         };
         // Nothing new yet, or a previous row still unchecked (the write would drop it): the
         // folder already holds everything worth keeping.
-        let worth = tally.computed.load(Ordering::Relaxed) > 0
-            && tally.unchecked.load(Ordering::Relaxed) == 0;
+        let worth = tally.computed.load(Ordering::Acquire) > 0
+            && tally.unchecked.load(Ordering::Acquire) == 0;
         if stopping() || !worth || !due() {
             return;
         }
