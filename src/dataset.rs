@@ -238,19 +238,26 @@ pub fn unread_mesh_files(root: &Path) -> Vec<String> {
             continue;
         }
         let split = p.join("train").is_dir() || p.join("test").is_dir();
+        // The mesh files the listing reads are passed over unlooked-at (no second `stat` of
+        // each): only other names can lead to files it does not read.
+        let folders_in = |dir: &Path| {
+            read_dir_sorted(dir)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|q| !crate::mesh::is_mesh_path(q) && q.is_dir())
+        };
         for q in read_dir_sorted(&p).unwrap_or_default() {
             let name = q.file_name().and_then(|n| n.to_str());
-            match (q.is_dir(), split) {
-                (true, true) if matches!(name, Some("train" | "test")) => {
-                    for r in read_dir_sorted(&q).unwrap_or_default() {
-                        if r.is_dir() {
-                            w.walk(&r, 0);
-                        }
-                    }
+            if split && matches!(name, Some("train" | "test")) && q.is_dir() {
+                folders_in(&q).for_each(|r| w.walk(&r, 0));
+            } else if split {
+                if q.is_dir() {
+                    w.walk(&q, 0)
+                } else {
+                    w.file(&q)
                 }
-                (true, _) => w.walk(&q, 0),
-                (false, true) => w.file(&q),
-                (false, false) => {}
+            } else if !crate::mesh::is_mesh_path(&q) && q.is_dir() {
+                w.walk(&q, 0);
             }
         }
     }

@@ -280,14 +280,8 @@ fn settings(
             "checkpoint_every" => {
                 s.checkpoint_every = match optional::<f64>(k, &v)? {
                     None => None,
-                    Some(t) if (0.0..=1e9).contains(&t) => {
-                        (t > 0.0).then(|| std::time::Duration::from_secs_f64(t))
-                    }
-                    Some(t) => {
-                        return Err(PyValueError::new_err(format!(
-                            "checkpoint_every: {t} is out of range: 0 or None (only at the end) to 1e9 seconds"
-                        )));
-                    }
+                    Some(t) => extract::checkpoint_interval(t)
+                        .map_err(|e| PyValueError::new_err(format!("{k}: {e}")))?,
                 }
             }
             _ => unreachable!("every allowed key is handled"),

@@ -188,33 +188,33 @@ impl ViewConfig {
     /// adds for a training mesh.
     pub fn rendering_cost_warning(&self) -> Option<String> {
         let one = |c: &ViewConfig| (c.count() as u64) * (c.resolution as u64).pow(2);
-        let rays = one(self);
-        let f = rays as f64 / one(&ViewConfig::default()) as f64;
-        (f >= 10.0).then(|| {
-            format!(
-                "the views cast {rays} rays per rendering ({} views of {}x{} pixels), {f:.0}x \
-                 the default: expect rendering to take about that much longer",
-                self.count(),
-                self.resolution,
-                self.resolution,
-            )
-        })
+        self.rays_warning(one(self), one(&ViewConfig::default()), "rendering", "")
     }
 
     /// A warning when the views make a training mesh cast ten times the default's rays or more
     /// (a ring of 12 views, 32 pixels, 3 copies), with the factor, so a user is not left waiting
     /// without a word.
     pub fn cost_warning(&self) -> Option<String> {
-        let rays = self.rays_per_training_mesh();
-        let f = rays as f64 / ViewConfig::default().rays_per_training_mesh() as f64;
+        let renderings = format!(", {} rendering(s)", 1 + self.augment);
+        let default = ViewConfig::default().rays_per_training_mesh();
+        self.rays_warning(
+            self.rays_per_training_mesh(),
+            default,
+            "training mesh",
+            &renderings,
+        )
+    }
+
+    /// The warning for `rays` cast per `per`, when they are ten times `default` or more.
+    fn rays_warning(&self, rays: u64, default: u64, per: &str, more: &str) -> Option<String> {
+        let f = rays as f64 / default as f64;
         (f >= 10.0).then(|| {
             format!(
-                "the views cast {rays} rays per training mesh ({} views of {}x{} pixels, {} \
-                 rendering(s)), {f:.0}x the default: expect rendering to take about that much longer",
+                "the views cast {rays} rays per {per} ({} views of {}x{} pixels{more}), {f:.0}x \
+                 the default: expect rendering to take about that much longer",
                 self.count(),
                 self.resolution,
                 self.resolution,
-                1 + self.augment
             )
         })
     }

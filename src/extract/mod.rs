@@ -31,7 +31,7 @@ pub use process::{
     raw_mesh_hash, render_file_views, render_raw_views,
 };
 use process::{content_hash_with_links, process_guarded};
-pub use settings::{DEFAULT_CHECKPOINT_EVERY, FeatureSettings};
+pub use settings::{DEFAULT_CHECKPOINT_EVERY, FeatureSettings, checkpoint_interval};
 
 /// How to run a feature extraction.
 #[derive(Debug, Clone, Default)]

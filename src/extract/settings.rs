@@ -27,6 +27,18 @@ use super::ExtractOptions;
 /// table takes seconds to write, saving costs well under a percent.
 pub const DEFAULT_CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// The checkpoint interval of a number of seconds as a user gives it (`--checkpoint-every`,
+/// `checkpoint_every=`): `None` for 0 (only at the end); an error naming the range for a
+/// negative, non-finite or larger value.
+pub fn checkpoint_interval(secs: f64) -> Result<Option<std::time::Duration>, String> {
+    if !(0.0..=1e9).contains(&secs) {
+        return Err(format!(
+            "{secs} is out of range: 0 (only at the end) to 1e9 seconds"
+        ));
+    }
+    Ok((secs > 0.0).then(|| std::time::Duration::from_secs_f64(secs)))
+}
+
 /// Every setting of a `features` run, as the command line's flags give them (`None`: the
 /// default, which may depend on other settings). [`Default`] is the command line's defaults.
 #[derive(Debug, Clone, PartialEq)]

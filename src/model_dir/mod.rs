@@ -246,34 +246,20 @@ pub fn read_report(dir: &Path) -> Result<Report, ModelError> {
     let path = dir.join(REPORT_FILE);
     let r: Report = read_json(&path)?;
     let m = &r.metrics;
-    let scores = [
-        ("accuracy", m.accuracy),
-        ("mean_class_accuracy", m.mean_class_accuracy),
-        ("macro F1", m.macro_avg.f1),
-    ];
-    for (name, v) in scores {
-        if !(0.0..=1.0).contains(&v) {
-            return Err(ModelError::Corrupt {
-                path,
-                msg: format!("{name} is {v}, outside [0, 1]"),
-            });
-        }
-    }
-    for (name, v) in [
-        ("train_seconds", r.train_seconds),
-        ("samples_per_second", r.samples_per_second),
-    ] {
-        if !(v.is_finite() && v >= 0.0) {
-            return Err(ModelError::Corrupt {
-                path,
-                msg: format!("{name} is {v}, not a non-negative number"),
-            });
-        }
-    }
-    check_seeds(&r).map_err(|msg| ModelError::Corrupt {
+    let corrupt = |msg| ModelError::Corrupt {
         path: path.clone(),
         msg,
-    })?;
+    };
+    possible_scores(
+        "",
+        [m.accuracy, m.mean_class_accuracy, m.macro_avg.f1],
+        [
+            ("train_seconds", r.train_seconds),
+            ("samples_per_second", r.samples_per_second),
+        ],
+    )
+    .map_err(corrupt)?;
+    check_seeds(&r).map_err(corrupt)?;
     let counted: usize = m.confusion_matrix.iter().flatten().sum();
     if counted != r.test_size {
         return Err(ModelError::Corrupt {
@@ -292,21 +278,11 @@ pub fn read_report(dir: &Path) -> Result<Report, ModelError> {
 /// spread, and an edited figure in either would rank a model on numbers it never scored.
 fn check_seeds(r: &Report) -> Result<(), String> {
     for s in &r.repeats {
-        for (name, v) in [
-            ("accuracy", s.accuracy),
-            ("mean_class_accuracy", s.mean_class_accuracy),
-            ("macro F1", s.macro_f1),
-        ] {
-            if !(0.0..=1.0).contains(&v) {
-                return Err(format!("seed {}'s {name} is {v}, outside [0, 1]", s.seed));
-            }
-        }
-        if !(s.train_seconds.is_finite() && s.train_seconds >= 0.0) {
-            return Err(format!(
-                "seed {}'s train_seconds is {}, not a non-negative number",
-                s.seed, s.train_seconds
-            ));
-        }
+        possible_scores(
+            &format!("seed {}'s ", s.seed),
+            [s.accuracy, s.mean_class_accuracy, s.macro_f1],
+            [("train_seconds", s.train_seconds)],
+        )?;
     }
     let Some(spread) = &r.spread else {
         return Ok(());
@@ -331,6 +307,27 @@ fn check_seeds(r: &Report) -> Result<(), String> {
         || !close(&spread.macro_f1, &want.macro_f1)
     {
         return Err("the spread over seeds is not that of the seeds listed".into());
+    }
+    Ok(())
+}
+
+/// Accuracy, mean class accuracy and macro F1 (in that order) within [0, 1], and each of
+/// `amounts` a non-negative number; the message names the figure, after `whose` (a seed's).
+fn possible_scores<const N: usize>(
+    whose: &str,
+    scores: [f64; 3],
+    amounts: [(&str, f64); N],
+) -> Result<(), String> {
+    let names = ["accuracy", "mean_class_accuracy", "macro F1"];
+    for (name, v) in names.into_iter().zip(scores) {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(format!("{whose}{name} is {v}, outside [0, 1]"));
+        }
+    }
+    for (name, v) in amounts {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(format!("{whose}{name} is {v}, not a non-negative number"));
+        }
     }
     Ok(())
 }

@@ -466,14 +466,7 @@ fn parse_checkpoint_every(s: &str) -> Result<CheckpointEvery, String> {
         .trim()
         .parse()
         .map_err(|_| format!("'{s}' is not a number of seconds"))?;
-    if !(0.0..=1e9).contains(&secs) {
-        return Err(format!(
-            "{s} is out of range: 0 (only at the end) to 1e9 seconds"
-        ));
-    }
-    Ok(CheckpointEvery(
-        (secs > 0.0).then(|| std::time::Duration::from_secs_f64(secs)),
-    ))
+    shapeclf::extract::checkpoint_interval(secs).map(CheckpointEvery)
 }
 
 fn parse_shard(s: &str) -> Result<ShardArg, String> {

@@ -28,7 +28,7 @@ pub(crate) fn features_exist(dir: &Path) -> Result<()> {
         "does not exist"
     };
     // A folder of meshes given where the features belong: say which command makes them.
-    if dir.is_dir() && shapeclf::dataset::discover(dir, 0).is_ok_and(|e| !e.is_empty()) {
+    if dir.is_dir() && shapeclf::dataset::check_not_empty(dir).is_ok() {
         bail!(
             "{} is a folder of meshes, not a feature folder: compute its features first with `shapeclf features {} --out features`, then `--features features`",
             dir.display(),
