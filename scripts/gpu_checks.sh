@@ -3,7 +3,8 @@
 # (`cargo build --release --features vulkan --bin shapeclf --example cnn_speed --test gpu`),
 # nothing compiled here. In order, each step's output also written to OUT_DIR:
 #   1. the GPU tests (tests/gpu.rs), CPU and GPU training agreeing among them;
-#   2. scripts/gpu_bench.sh: shapeclf against PyTorch CUDA, same network, views and batches;
+#   2. scripts/gpu_bench.sh: shapeclf against PyTorch CUDA, same network, views and batches,
+#      then scripts/gpu_launches.sh: kernel launches per training step on this driver;
 #   3. the default `train --model cnn --backend gpu` on a set of the held-out benchmark's size
 #      (about 1,200 training view sets under `features --align pca`, 40 epochs), timed twice:
 #      once as it comes, once with the kernel cache the first run left, and once with the
@@ -34,6 +35,9 @@ timed "$bin/gpu" --test-threads 1 2>&1 | tee "$out/tests.txt"
 step "benchmark against PyTorch CUDA"
 CNN_SPEED=$bin/cnn_speed timed "$here/scripts/gpu_bench.sh" "${BATCHES:-16 64 256}" 2>&1 |
   tee "$out/bench.txt"
+
+step "kernel launches per training step (the figure lavapipe gives too)"
+CNN_SPEED=$bin/cnn_speed timed "$here/scripts/gpu_launches.sh" 2>&1 | tee "$out/launches.txt"
 
 step "default training on a set of the held-out benchmark's size"
 d=$work/bench
