@@ -287,17 +287,23 @@ pub fn expand_mesh_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, NoMeshFiles>
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
             };
+            let mut subdirs = Vec::new();
             for e in entries.flatten() {
                 if e.file_name().as_encoded_bytes().starts_with(b".") {
                     continue;
                 }
                 let p = e.path();
                 match std::fs::metadata(&p) {
-                    Ok(m) if m.is_dir() => stack.push(p),
+                    Ok(m) if m.is_dir() => subdirs.push(p),
                     _ if is_mesh_path(&p) => found.push(p),
                     _ => {}
                 }
             }
+            // Subfolders are walked in name order (the stack pops the last pushed first), so
+            // a folder reached by two links is listed under the same one on every machine,
+            // not under whichever the file system happened to list first.
+            subdirs.sort();
+            stack.extend(subdirs.into_iter().rev());
         }
         if found.is_empty() {
             return Err(NoMeshFiles(path.clone()));

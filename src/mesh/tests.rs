@@ -111,3 +111,22 @@ fn folders_expand_through_symbolic_links_once() {
         ["set/cup/b.stl", "set/cup/gone.off", "set/glass/a.off"]
     );
 }
+
+/// A folder linked twice is listed once, under the link first in name order, whatever order
+/// the file system lists the links in: the same names on every machine.
+#[cfg(unix)]
+#[test]
+fn a_folder_linked_twice_is_listed_under_the_first_link_by_name() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    std::fs::create_dir_all(r.join("store/mug")).unwrap();
+    std::fs::write(r.join("store/mug/a.off"), b"x").unwrap();
+    std::fs::create_dir_all(r.join("set")).unwrap();
+    // Many aliases, so that a walk in the file system's own order would very likely not
+    // take the first by name.
+    for name in ["q", "c", "x", "b", "m", "z", "k"] {
+        std::os::unix::fs::symlink(r.join("store/mug"), r.join("set").join(name)).unwrap();
+    }
+    let got = super::expand_mesh_paths(&[r.join("set")]).unwrap();
+    assert_eq!(got, [r.join("set/b/a.off")]);
+}
