@@ -452,6 +452,9 @@ def test_ctrl_c_stops_features_as_it_stops_the_command_line(tmp_path):
 
     data, out = tmp_path / "meshes", tmp_path / "features"
     cli("synth", data, "--per-class", 40)
+    # A mesh beside the class folders, which the layout does not read: an interrupted run
+    # still says so (the warning has no returned table to travel in).
+    shutil.copy(next(data.rglob("*.off")), data / "stray.off")
     # Python leaves Ctrl-C ignored when it starts with SIGINT ignored, as a background job of
     # a non-interactive shell does (`nohup ... &`, some CI runners): the interpreter a user
     # types Ctrl-C into has Python's own handler, so the child sets it explicitly.
@@ -474,6 +477,7 @@ def test_ctrl_c_stops_features_as_it_stops_the_command_line(tmp_path):
     stdout, stderr = p.communicate(timeout=120)
     assert p.returncode != 0 and "KeyboardInterrupt" in stderr, (p.returncode, stdout, stderr)
     assert "finished" not in stdout
+    assert "UserWarning: 1 mesh file(s) under" in stderr, stderr
     # What was done is written, the rest counted as not reached, as the command line does.
     counts = read_manifest(out)["counts"]
     assert counts["found"] == 360 and counts["not_reached"] > 0, counts

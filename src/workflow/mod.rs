@@ -678,7 +678,13 @@ fn draw_pictures(
             msg: e.to_string(),
         }
     };
-    let title = format!("{} ({})", report.model, features_dir.display());
+    // The saved model's seed: with `--repeats` its pictures are of that run, not of a mean.
+    let title = format!(
+        "{}, seed {} ({})",
+        report.model,
+        report.seed,
+        features_dir.display()
+    );
     plots::confusion_png(&report.metrics, &title, &dir.join("confusion.png"))
         .map_err(|e| failed("confusion.png")(&e))?;
     plots::curves_png(&report.history, &report.model, &dir.join("curves.png"))
