@@ -5,7 +5,8 @@
 //! GPU it stages the views in device memory and reads the epoch's numbers back once, as
 //! training does. `SHAPECLF_CNN_KERNELS=burn` runs Burn's generic operations on flex instead of
 //! shapeclf's kernels. `scripts/cnn_bench.sh` (CPU) and `scripts/gpu_bench.sh` (GPU) run this
-//! beside PyTorch. Usage:
+//! beside PyTorch; with `CNN_SPEED_COUNT=1` it counts a GPU training step's kernel launches
+//! instead (`scripts/gpu_launches.sh`). Usage:
 //! `cargo run --release [--features cuda|wgpu] --example cnn_speed -- [BATCH] [VIEWS] [RES] [C1,C2,C3] [cpu|gpu] [SHAPES] [IN_CHANNELS] [EPOCHS]`
 //! (defaults 16 12 32 32,64,128 cpu 64 1 1: the peer's network, which PyTorch runs in the
 //! comparisons; 16,32,64 is shapeclf's default); `SHAPECLF_GPU=cuda|wgpu` pins the GPU runtime
@@ -53,6 +54,16 @@ fn main() {
         }
     };
     let network = Network::Cnn(net.clone());
+    if std::env::var_os("CNN_SPEED_COUNT").is_some() {
+        let views = |n: usize| {
+            let mut s = shapeclf::fixtures::noise_views(n, v * in_channels, r, k, 2);
+            s.views = v;
+            s.channels = in_channels;
+            s
+        };
+        count_launches(&cfg, &network, &views, &device, n);
+        return;
+    }
     let mut times = Vec::new();
     for i in 0..4 {
         let t = Instant::now();
@@ -101,4 +112,87 @@ fn main() {
         backend.describe(),
         times[1] / epochs as f64,
     );
+}
+
+/// `CNN_SPEED_COUNT=1`: instead of timing, counts the kernels a GPU training step launches, by
+/// CubeCL's launch observer (nothing waits, so fusion groups what it always does). One epoch
+/// of `n` shapes and one of `2n` are counted after a warm-up run; their difference over the
+/// extra steps is one step's launches, what a run and an epoch launch once cancelling out.
+/// Use an `n` that the batch divides, so that both runs have only whole batches.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn count_launches(
+    cfg: &TrainConfig,
+    network: &Network,
+    views: &dyn Fn(usize) -> shapeclf::train::ViewSet,
+    device: &burn::tensor::Device,
+    n: usize,
+) {
+    use burn::cubecl::logging::{LaunchObservation, LaunchObserver};
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Default)]
+    struct Count(Mutex<BTreeMap<&'static str, usize>>);
+    impl LaunchObserver for Count {
+        fn launched(&self, kernel: &'static str) {
+            if let Ok(mut m) = self.0.lock() {
+                *m.entry(kernel).or_default() += 1;
+            }
+        }
+    }
+    let mut cfg = cfg.clone();
+    cfg.epochs = 1;
+    let (single, double) = (views(n), views(2 * n));
+    let run = |views: &shapeclf::train::ViewSet| {
+        shapeclf::train::train(&cfg, network, Input::Views(views), &[], device, ()).expect("views");
+    };
+    run(&double); // warm-up: tuning and compiling
+    let mut counted = Vec::new();
+    for set in [&single, &double] {
+        let count = Arc::new(Count::default());
+        let watching = LaunchObservation::new(count.clone());
+        run(set);
+        device.sync().expect("the device finishes its work");
+        drop(watching);
+        counted.push(count.0.lock().map(|m| m.clone()).unwrap_or_default());
+    }
+    let steps = n.div_ceil(cfg.batch_size) as f64;
+    let total = |m: &BTreeMap<&str, usize>| m.values().sum::<usize>() as f64;
+    println!(
+        "{}: kernel launches per training step: {:.1} (batch {}, {} then {} shapes, one epoch each)",
+        shapeclf::models::BackendKind::Gpu.describe(),
+        (total(&counted[1]) - total(&counted[0])) / steps,
+        cfg.batch_size,
+        n,
+        2 * n
+    );
+    let short = |k: &str| {
+        burn::cubecl::config::type_name_format(k, burn::cubecl::config::TypeNameFormatLevel::Short)
+    };
+    let mut kinds: BTreeMap<String, f64> = BTreeMap::new();
+    for (k, c) in &counted[1] {
+        *kinds.entry(short(k)).or_default() += *c as f64 / steps;
+    }
+    for (k, c) in &counted[0] {
+        *kinds.entry(short(k)).or_default() -= *c as f64 / steps;
+    }
+    let mut kinds: Vec<(String, f64)> = kinds.into_iter().filter(|(_, c)| *c > 0.0).collect();
+    kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for (k, c) in kinds {
+        println!("{c:7.1}  {k}");
+    }
+}
+
+#[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+fn count_launches(
+    _: &TrainConfig,
+    _: &Network,
+    _: &dyn Fn(usize) -> shapeclf::train::ViewSet,
+    _: &burn::tensor::Device,
+    _: usize,
+) {
+    eprintln!(
+        "CNN_SPEED_COUNT counts GPU kernel launches: build with --features wgpu, vulkan or cuda"
+    );
+    std::process::exit(2);
 }

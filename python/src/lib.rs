@@ -553,14 +553,19 @@ fn features<'py>(
     // A run that ends in an error or an interrupt returns no dict to carry its warnings
     // (files the layout does not read, copies across splits...): they are raised here, before
     // the exception, so the caller hears why as much as a finished run would say.
-    let warn_heard = |heard: Warnings| {
+    let warn_heard = |heard: Warnings| -> PyResult<()> {
         let category = py.get_type::<pyo3::exceptions::PyUserWarning>();
         for w in heard.0.into_inner().unwrap_or_default() {
-            if let Ok(msg) = std::ffi::CString::new(w.replace('\0', " ")) {
-                // Warnings turned into errors are dropped: the run's own error is the one to see.
-                let _ = PyErr::warn(py, &category, &msg, 2);
+            if let Ok(msg) = std::ffi::CString::new(w.replace('\0', " "))
+                && let Err(e) = PyErr::warn(py, &category, &msg, 2)
+                // A warning turned into an error is dropped: the run's own error is the one to
+                // see. Anything else (a second Ctrl-C meanwhile) is raised instead.
+                && !e.is_instance_of::<pyo3::exceptions::PyWarning>(py)
+            {
+                return Err(e);
             }
         }
+        Ok(())
     };
     let ex = match result {
         Ok(Ok(r)) => match (r, interrupted) {
@@ -568,15 +573,16 @@ fn features<'py>(
             // Stopped by Ctrl-C, whether or not a mesh had finished (with none, nothing is
             // written and the run's error says so): the caller sees `KeyboardInterrupt`.
             (_, Some(e)) => {
-                warn_heard(heard);
+                warn_heard(heard)?;
                 return Err(e);
             }
             (Err(e), None) => {
-                warn_heard(heard);
+                warn_heard(heard)?;
                 return Err(py_error(&e, None));
             }
         },
         Ok(Err(p)) | Err(p) => {
+            warn_heard(heard)?;
             return Err(ShapeclfError::new_err(extract::panic_error(p.as_ref())));
         }
     };

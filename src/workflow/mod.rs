@@ -687,7 +687,8 @@ fn draw_pictures(
     );
     plots::confusion_png(&report.metrics, &title, &dir.join("confusion.png"))
         .map_err(|e| failed("confusion.png")(&e))?;
-    plots::curves_png(&report.history, &report.model, &dir.join("curves.png"))
+    let curves_title = format!("{}, seed {}", report.model, report.seed);
+    plots::curves_png(&report.history, &curves_title, &dir.join("curves.png"))
         .map_err(|e| failed("curves.png")(&e))?;
     if let (Some(net), Some(test_set)) = (o.fit.net.view_branch(), test_views) {
         draw_cnn_pictures(net, test_set, device, dir)
