@@ -109,10 +109,11 @@ pub struct ConvBlock {
 
 impl ConvBlock {
     /// Convolution, batch norm, ReLU and pooling. On burn-flex these run [`super::kernels`]: the
-    /// convolution, then batch norm + ReLU + the 2x2 pool as one operation; elsewhere Burn's
-    /// modules.
+    /// convolution, then batch norm + ReLU + the 2x2 pool as one operation; on a GPU backend
+    /// Burn's convolution and pooling around the kernels' batch norm + ReLU; with Burn's generic
+    /// operations chosen, Burn's modules.
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        if !kernels::applies(&x.device()) {
+        if !kernels::block_applies(&x.device()) {
             return self.pool.forward(self.activate(x));
         }
         let z = kernels::conv_same(x, self.conv.weight.val());
