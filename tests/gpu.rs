@@ -215,12 +215,15 @@ fn cpu_and_gpu_training_agree_on_a_fixture() {
 /// The conv block's batch norm, ReLU and pooling on the GPU backend, one operation with a
 /// hand-written gradient (`kernels::bn_relu_pool_train`), against the same function written in
 /// Burn's tensor operations, whose gradient autodiff derives: the outputs, the batch
-/// statistics and the gradients of the input, γ and β agree.
+/// statistics and the gradients of the input, γ and β agree, for maps laid out channels-last
+/// in memory (as the GPU convolution writes them) and row-major alike; and the hand-written
+/// gradient is the one that ran.
 #[test]
 fn the_gpu_batch_norm_has_autodiffs_gradient() {
     use burn::nn::pool::MaxPool2dConfig;
     use burn::tensor::{Distribution, Tensor, activation::relu};
     use shapeclf::models::kernels;
+    kernels::use_generic_ops(false);
     let gpu = BackendKind::Gpu.device().expect("GPU backend");
     assert!(
         kernels::block_applies(&gpu),
@@ -234,72 +237,8 @@ fn the_gpu_batch_norm_has_autodiffs_gradient() {
         let t = Tensor::<4>::random(dims, Distribution::Normal(0.3, 1.2), &cpu);
         Tensor::<4>::from_data(t.into_data(), &ad)
     };
-    let x0 = draw([n, c, h, w], 1);
-    let weights = draw([n, c, h / 2, w / 2], 2);
-    let gamma0 = draw([1, c, 1, 1], 3).reshape([c]).add_scalar(1.0);
-    let beta0 = draw([1, c, 1, 1], 4).reshape([c]).mul_scalar(0.5);
-    let leaves = || {
-        (
-            x0.clone().detach().require_grad(),
-            gamma0.clone().detach().require_grad(),
-            beta0.clone().detach().require_grad(),
-        )
-    };
     let values = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
     let values1 = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().unwrap();
-
-    let (x, gamma, beta) = leaves();
-    let (y, mean, var) = kernels::bn_relu_pool_train(x.clone(), gamma.clone(), beta.clone(), eps);
-    let grads = y.clone().mul(weights.clone()).sum().backward();
-    let ours = (
-        values(y),
-        values1(mean),
-        values1(var),
-        values(x.grad(&grads).unwrap()),
-        gamma
-            .grad(&grads)
-            .unwrap()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap(),
-        beta.grad(&grads)
-            .unwrap()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap(),
-    );
-
-    let (x, gamma, beta) = leaves();
-    let per_channel = |t: Tensor<4>| t.mean_dim(0).mean_dim(2).mean_dim(3);
-    let mean = per_channel(x.clone());
-    let centred = x.clone().sub(mean.clone());
-    let var = per_channel(centred.clone().powi_scalar(2));
-    let normalised = centred.div(var.clone().add_scalar(eps).sqrt());
-    let z = normalised
-        .mul(gamma.clone().reshape([1, c, 1, 1]))
-        .add(beta.clone().reshape([1, c, 1, 1]));
-    let y = MaxPool2dConfig::new([2, 2])
-        .with_strides([2, 2])
-        .init()
-        .forward(relu(z));
-    let grads = y.clone().mul(weights).sum().backward();
-    let theirs = (
-        values(y),
-        values1(mean.reshape([c])),
-        values1(var.reshape([c])),
-        values(x.grad(&grads).unwrap()),
-        gamma
-            .grad(&grads)
-            .unwrap()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap(),
-        beta.grad(&grads)
-            .unwrap()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap(),
-    );
     let close = |what: &str, a: &[f32], b: &[f32]| {
         assert_eq!(a.len(), b.len(), "{what}");
         let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-3);
@@ -310,10 +249,67 @@ fn the_gpu_batch_norm_has_autodiffs_gradient() {
             );
         }
     };
-    close("output", &ours.0, &theirs.0);
-    close("mean", &ours.1, &theirs.1);
-    close("variance", &ours.2, &theirs.2);
-    close("input gradient", &ours.3, &theirs.3);
-    close("gamma gradient", &ours.4, &theirs.4);
-    close("beta gradient", &ours.5, &theirs.5);
+    let weights = draw([n, c, h / 2, w / 2], 2);
+    let gamma0 = draw([1, c, 1, 1], 3).reshape([c]).add_scalar(1.0);
+    let beta0 = draw([1, c, 1, 1], 4).reshape([c]).mul_scalar(0.5);
+    // The maps as `[n, c, h, w]` stored channels-last (a permuted view), then row-major.
+    let layouts = [
+        draw([n, h, w, c], 1).permute([0, 3, 1, 2]),
+        draw([n, c, h, w], 1),
+    ];
+    for (layout, x0) in ["channels-last", "row-major"].into_iter().zip(layouts) {
+        let leaves = || {
+            (
+                x0.clone().detach().require_grad(),
+                gamma0.clone().detach().require_grad(),
+                beta0.clone().detach().require_grad(),
+            )
+        };
+        let (x, gamma, beta) = leaves();
+        let before = kernels::bn_relu_backwards();
+        let (y, mean, var) =
+            kernels::bn_relu_pool_train(x.clone(), gamma.clone(), beta.clone(), eps);
+        let grads = y.clone().mul(weights.clone()).sum().backward();
+        assert!(
+            kernels::bn_relu_backwards() > before,
+            "{layout}: the hand-written gradient ran"
+        );
+        let ours = (
+            values(y),
+            values1(mean),
+            values1(var),
+            values(x.grad(&grads).unwrap()),
+            values1(gamma.grad(&grads).unwrap()),
+            values1(beta.grad(&grads).unwrap()),
+        );
+
+        let (x, gamma, beta) = leaves();
+        let per_channel = |t: Tensor<4>| t.mean_dim(0).mean_dim(2).mean_dim(3);
+        let mean = per_channel(x.clone());
+        let centred = x.clone().sub(mean.clone());
+        let var = per_channel(centred.clone().powi_scalar(2));
+        let normalised = centred.div(var.clone().add_scalar(eps).sqrt());
+        let z = normalised
+            .mul(gamma.clone().reshape([1, c, 1, 1]))
+            .add(beta.clone().reshape([1, c, 1, 1]));
+        let y = MaxPool2dConfig::new([2, 2])
+            .with_strides([2, 2])
+            .init()
+            .forward(relu(z));
+        let grads = y.clone().mul(weights.clone()).sum().backward();
+        let theirs = (
+            values(y),
+            values1(mean.reshape([c])),
+            values1(var.reshape([c])),
+            values(x.grad(&grads).unwrap()),
+            values1(gamma.grad(&grads).unwrap()),
+            values1(beta.grad(&grads).unwrap()),
+        );
+        close(&format!("{layout} output"), &ours.0, &theirs.0);
+        close(&format!("{layout} mean"), &ours.1, &theirs.1);
+        close(&format!("{layout} variance"), &ours.2, &theirs.2);
+        close(&format!("{layout} input gradient"), &ours.3, &theirs.3);
+        close(&format!("{layout} gamma gradient"), &ours.4, &theirs.4);
+        close(&format!("{layout} beta gradient"), &ours.5, &theirs.5);
+    }
 }

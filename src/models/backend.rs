@@ -88,6 +88,12 @@ impl BackendKind {
                 format!("cpu (burn-flex, {threads}{ops})")
             }
             BackendKind::Gpu => match gpu() {
+                // As on the CPU: the switch gives another rounding of the same network.
+                Ok(g) if super::kernels::generic_ops() => g
+                    .describe
+                    .strip_suffix(')')
+                    .map(|d| format!("{d}, Burn's generic CNN operations)"))
+                    .unwrap_or_else(|| g.describe.clone()),
                 Ok(g) => g.describe.clone(),
                 Err(_) => "gpu (unavailable)".to_string(),
             },

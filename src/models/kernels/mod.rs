@@ -4,7 +4,7 @@
 //! code ([`applies`] decides). On Burn's GPU backend (wgpu, CUDA) a conv block's batch norm and
 //! ReLU in training are one operation too, composed of Burn's operations but with its gradient
 //! written out, which launches a fifth fewer kernels per training step than burn-nn's modules
-//! ([`block_applies`], [`CnnKernels::bn_relu_train`]); the rest is Burn's.
+//! (counted on lavapipe; [`block_applies`], [`CnnKernels::bn_relu_train`]); the rest is Burn's.
 //!
 //! - [`conv`]: "same" convolution and both gradients as im2col + GEMM.
 //! - [`norm`]: batch norm, ReLU and 2x2 max pooling as one operation, forward and backward in
@@ -37,7 +37,12 @@ pub trait CnnKernels: Backend {
     /// "Same" convolution without bias: `x` is `[n, cin, h, w]`, `weight` `[cout, cin, k, k]`
     /// with odd `k`; returns `[n, cout, h, w]`. The default is Burn's convolution.
     fn conv_same(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
-        let k = weight.shape()[2];
+        let (xd, wd) = (x.shape(), weight.shape());
+        let k = wd[2];
+        assert!(
+            xd.num_dims() == 4 && wd.num_dims() == 4 && xd[1] == wd[1] && wd[3] == k && k % 2 == 1,
+            "conv_same: input {xd:?} and weight {wd:?} do not fit a same convolution"
+        );
         let options = burn::backend::ops::ConvOptions::new([1, 1], [k / 2, k / 2], [1, 1], 1);
         Self::conv2d(x, weight, None, options)
     }
@@ -45,9 +50,8 @@ pub trait CnnKernels: Backend {
     /// A conv block's batch norm with the batch's statistics, then ReLU: `relu(γ x̂ + β)`;
     /// returns it and the per-channel mean and biased variance (for the running statistics).
     /// The statistics are reduced over the maps seen channels-last (`[n h w, c]`), a free view
-    /// of what Burn's GPU convolution writes, and the output keeps that layout, which the next
-    /// convolution and the pooling read; burn-nn's `BatchNorm` transposes the maps into copies
-    /// instead. The default composes Burn's operations (what autodiff would differentiate);
+    /// of what Burn's GPU convolution writes, and the output keeps that layout, which the
+    /// pooling reads; burn-nn's `BatchNorm` transposes the maps into copies instead. The default composes Burn's operations (what autodiff would differentiate);
     /// autodiff on a GPU backend has a hand-written gradient, two reductions and fused
     /// element-wise work.
     fn bn_relu_train(
@@ -87,7 +91,8 @@ pub trait CnnKernels: Backend {
     /// One Adam step of a parameter from its gradient: the new parameter and first and second
     /// moments, updated in place where they are not shared ([`adam`]). Without earlier steps
     /// (`step.continued` false) the moments given are only buffers to write. The default
-    /// composes Burn's operations in [`adam::step`]'s order.
+    /// composes Burn's operations in [`adam::step`]'s order; training calls this on burn-flex
+    /// alone (`train::adam`), so on a GPU Burn's own Adam runs.
     fn adam_step(
         param: FloatTensor<Self>,
         grad: FloatTensor<Self>,
@@ -175,17 +180,17 @@ fn bn_relu_forward<B: Backend>(
     }
 }
 
-/// Environment variable that, set to `burn`, makes the CNN use Burn's generic operations on
-/// burn-flex too: for A/B benchmarks in one binary (`scripts/cnn_bench.sh`) and as an escape
-/// hatch.
+/// Environment variable that, set to `burn`, makes the CNN use Burn's generic operations and
+/// modules on burn-flex and on a GPU too: for A/B benchmarks in one binary
+/// (`scripts/cnn_bench.sh`, `scripts/gpu_launches.sh`) and as an escape hatch.
 pub const KERNELS_VAR: &str = "SHAPECLF_CNN_KERNELS";
 
-/// Which CNN operations burn-flex runs: 0 not chosen yet (read [`KERNELS_VAR`] on first use),
-/// 1 ours, 2 Burn's generic ones.
+/// Which CNN operations burn-flex and a GPU run: 0 not chosen yet (read [`KERNELS_VAR`] on
+/// first use), 1 ours, 2 Burn's generic ones.
 static MODE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
-/// Makes the CNN use Burn's generic operations on burn-flex (`true`) or the kernels here
-/// (`false`) from now on in this process, whatever [`KERNELS_VAR`] says: the same choice for a
+/// Makes the CNN use Burn's generic operations on burn-flex and a GPU (`true`) or the
+/// operations here (`false`) from now on in this process, whatever [`KERNELS_VAR`] says: the same choice for a
 /// library caller as the variable gives a command. Both train the same network.
 pub fn use_generic_ops(generic: bool) {
     MODE.store(
@@ -575,6 +580,18 @@ impl<C: CheckpointStrategy> CnnKernels for Autodiff<burn::backend::Cube, C> {
     }
 }
 
+/// How many times [`BnReluBackward`] has run in this process: a test's proof that the
+/// hand-written gradient, not autodiff's of the default body, is the one taken.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+static BN_RELU_BACKWARDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many times the GPU batch norm's hand-written gradient has run in this process (tests).
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+#[doc(hidden)]
+pub fn bn_relu_backwards() -> usize {
+    BN_RELU_BACKWARDS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Gradient of [`CnnKernels::bn_relu_train`] for any backend's operations: with `g` the
 /// output's gradient through the ReLU, as `[n h w, c]`, `dβ = Σ g`, `dγ = Σ g x̂` and
 /// `dx = γ/σ · (g − dβ/m − x̂ dγ/m)` over the `m = n h w` values of each channel.
@@ -597,6 +614,7 @@ impl<B: Backend> Backward<B, 3> for BnReluBackward {
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         use burn::tensor::Shape;
+        BN_RELU_BACKWARDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
         let st = ops.state;
