@@ -4,7 +4,8 @@
 # nothing compiled here. In order, each step's output also written to OUT_DIR:
 #   1. the GPU tests (tests/gpu.rs), CPU and GPU training agreeing among them;
 #   2. scripts/gpu_bench.sh: shapeclf against PyTorch CUDA, same network, views and batches,
-#      then scripts/gpu_launches.sh: kernel launches per training step on this driver;
+#      then scripts/gpu_launches.sh: kernel launches per training step on this driver, with the
+#      conv block's batch norm + ReLU and with burn-nn's modules, and the two timed alternately;
 #   3. the default `train --model cnn --backend gpu` on a set of the held-out benchmark's size
 #      (about 1,200 training view sets under `features --align pca`, 40 epochs), timed twice:
 #      once as it comes, once with the kernel cache the first run left, and once with the
@@ -36,8 +37,20 @@ step "benchmark against PyTorch CUDA"
 CNN_SPEED=$bin/cnn_speed timed "$here/scripts/gpu_bench.sh" "${BATCHES:-16 64 256}" 2>&1 |
   tee "$out/bench.txt"
 
-step "kernel launches per training step (the figure lavapipe gives too)"
+step "kernel launches per training step (the figure lavapipe gives too), and with burn-nn's modules"
 CNN_SPEED=$bin/cnn_speed timed "$here/scripts/gpu_launches.sh" 2>&1 | tee "$out/launches.txt"
+SHAPECLF_CNN_KERNELS=burn CNN_SPEED=$bin/cnn_speed timed "$here/scripts/gpu_launches.sh" 2>&1 |
+  tee -a "$out/launches.txt"
+
+step "the conv block's batch norm + ReLU against burn-nn's modules, default network, batch 16, alternating"
+for round in 1 2; do
+  for ops in ours burn; do
+    if [ "$ops" = burn ]; then export SHAPECLF_CNN_KERNELS=burn; else unset SHAPECLF_CNN_KERNELS; fi
+    echo "$ops, round $round: $("$bin/cnn_speed" 16 12 32 16,32,64 gpu 1200 2 3 2>&1 | tail -n 1)" |
+      tee -a "$out/batch_norm_ab.txt"
+  done
+done
+unset SHAPECLF_CNN_KERNELS
 
 step "default training on a set of the held-out benchmark's size"
 d=$work/bench

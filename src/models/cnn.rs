@@ -109,11 +109,15 @@ pub struct ConvBlock {
 
 impl ConvBlock {
     /// Convolution, batch norm, ReLU and pooling. On burn-flex these run [`super::kernels`]: the
-    /// convolution, then batch norm + ReLU + the 2x2 pool as one operation; on a GPU backend
-    /// Burn's convolution and pooling around the kernels' batch norm + ReLU; with Burn's generic
-    /// operations chosen, Burn's modules.
+    /// convolution, then batch norm + ReLU + the 2x2 pool as one operation; on a GPU backend in
+    /// training, Burn's convolution and pooling around the kernels' batch norm + ReLU; else, or
+    /// with Burn's generic operations chosen, Burn's modules.
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        if !kernels::block_applies(&x.device()) {
+        let device = x.device();
+        let training = device.is_autodiff() && self.norm.training.is_enabled();
+        // On a GPU only training takes the kernels' batch norm + ReLU: most of what it saves is
+        // in its gradient. Inference (`predict`, evaluation) keeps burn-nn's modules, as before.
+        if !(kernels::applies(&device) || (training && kernels::block_applies(&device))) {
             return self.pool.forward(self.activate(x));
         }
         let z = kernels::conv_same(x, self.conv.weight.val());

@@ -200,7 +200,7 @@ pub fn use_generic_ops(generic: bool) {
 }
 
 /// Whether a conv block on `device` runs through [`CnnKernels`]: on burn-flex, its kernels
-/// ([`applies`]); on a GPU, the batch norm and ReLU with the hand-written gradient
+/// ([`applies`]); on a GPU in training, the batch norm and ReLU with the hand-written gradient
 /// ([`CnnKernels::bn_relu_train`]). [`use_generic_ops`] (or [`KERNELS_VAR`]) chooses Burn's
 /// modules on both.
 pub fn block_applies(device: &Device) -> bool {
