@@ -115,9 +115,7 @@ impl ConvBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let device = x.device();
         let training = device.is_autodiff() && self.norm.training.is_enabled();
-        // On a GPU only training takes the kernels' batch norm + ReLU: most of what it saves is
-        // in its gradient. Inference (`predict`, evaluation) keeps burn-nn's modules, as before.
-        if !(kernels::applies(&device) || (training && kernels::block_applies(&device))) {
+        if !kernels::block_applies(&device, training) {
             return self.pool.forward(self.activate(x));
         }
         let z = kernels::conv_same(x, self.conv.weight.val());

@@ -679,16 +679,11 @@ fn draw_pictures(
         }
     };
     // The saved model's seed: with `--repeats` its pictures are of that run, not of a mean.
-    let title = format!(
-        "{}, seed {} ({})",
-        report.model,
-        report.seed,
-        features_dir.display()
-    );
+    let run = format!("{}, seed {}", report.model, report.seed);
+    let title = format!("{run} ({})", features_dir.display());
     plots::confusion_png(&report.metrics, &title, &dir.join("confusion.png"))
         .map_err(|e| failed("confusion.png")(&e))?;
-    let curves_title = format!("{}, seed {}", report.model, report.seed);
-    plots::curves_png(&report.history, &curves_title, &dir.join("curves.png"))
+    plots::curves_png(&report.history, &run, &dir.join("curves.png"))
         .map_err(|e| failed("curves.png")(&e))?;
     if let (Some(net), Some(test_set)) = (o.fit.net.view_branch(), test_views) {
         draw_cnn_pictures(net, test_set, device, dir)

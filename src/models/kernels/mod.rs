@@ -18,8 +18,6 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
-use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{
     Autodiff, AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata, backend_extension,
@@ -51,9 +49,9 @@ pub trait CnnKernels: Backend {
     /// returns it and the per-channel mean and biased variance (for the running statistics).
     /// The statistics are reduced over the maps seen channels-last (`[n h w, c]`), a free view
     /// of what Burn's GPU convolution writes, and the output keeps that layout, which the
-    /// pooling reads; burn-nn's `BatchNorm` transposes the maps into copies instead. The default composes Burn's operations (what autodiff would differentiate);
-    /// autodiff on a GPU backend has a hand-written gradient, two reductions and fused
-    /// element-wise work.
+    /// pooling reads; burn-nn's `BatchNorm` transposes the maps into copies instead. The default
+    /// composes Burn's operations (what autodiff would differentiate); autodiff on a GPU backend
+    /// has a hand-written gradient, two reductions and fused element-wise work.
     fn bn_relu_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -72,7 +70,11 @@ pub trait CnnKernels: Backend {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (y, mean, var) = Self::bn_relu_train(x, gamma, beta, epsilon);
+        let y = Self::max_pool2d(y, [2, 2], [2, 2], [0, 0], [1, 1], false);
+        (y, mean, var)
+    }
 
     /// A conv block's tail in inference: `maxpool2x2(relu(batch_norm(x)))` with the given
     /// statistics. The default composes Burn's operations (what autodiff differentiates).
@@ -190,8 +192,9 @@ pub const KERNELS_VAR: &str = "SHAPECLF_CNN_KERNELS";
 static MODE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 /// Makes the CNN use Burn's generic operations on burn-flex and a GPU (`true`) or the
-/// operations here (`false`) from now on in this process, whatever [`KERNELS_VAR`] says: the same choice for a
-/// library caller as the variable gives a command. Both train the same network.
+/// operations here (`false`) from now on in this process, whatever [`KERNELS_VAR`] says: the
+/// same choice for a library caller as the variable gives a command. Both train the same
+/// network.
 pub fn use_generic_ops(generic: bool) {
     MODE.store(
         if generic { 2 } else { 1 },
@@ -200,11 +203,12 @@ pub fn use_generic_ops(generic: bool) {
 }
 
 /// Whether a conv block on `device` runs through [`CnnKernels`]: on burn-flex, its kernels
-/// ([`applies`]); on a GPU in training, the batch norm and ReLU with the hand-written gradient
-/// ([`CnnKernels::bn_relu_train`]). [`use_generic_ops`] (or [`KERNELS_VAR`]) chooses Burn's
+/// ([`applies`]); on a GPU in `training`, the batch norm and ReLU with the hand-written gradient
+/// ([`CnnKernels::bn_relu_train`]; inference there keeps burn-nn's modules, since most of what
+/// it saves is in its gradient). [`use_generic_ops`] (or [`KERNELS_VAR`]) chooses Burn's
 /// modules on both.
-pub fn block_applies(device: &Device) -> bool {
-    applies(device) || (cfg!(any(feature = "wgpu", feature = "cuda")) && !generic_ops())
+pub fn block_applies(device: &Device, training: bool) -> bool {
+    applies(device) || (training && cfg!(any(feature = "wgpu", feature = "cuda")) && !generic_ops())
 }
 
 /// Whether the CNN's kernels here serve tensors on `device`: burn-flex, with or without
@@ -518,35 +522,13 @@ impl CnnKernels for Flex {
 /// Burn's GPU backend (every CubeCL runtime, with fusion): the conv block's batch norm and
 /// ReLU through [`CnnKernels::bn_relu_train`]'s composition; the rest is Burn's.
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
-impl CnnKernels for burn::backend::Cube {
-    fn bn_relu_pool_train(
-        x: FloatTensor<Self>,
-        gamma: FloatTensor<Self>,
-        beta: FloatTensor<Self>,
-        epsilon: f64,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let (y, mean, var) = Self::bn_relu_train(x, gamma, beta, epsilon);
-        let y = Self::max_pool2d(y, [2, 2], [2, 2], [0, 0], [1, 1], false);
-        (y, mean, var)
-    }
-}
+impl CnnKernels for burn::backend::Cube {}
 
 /// The GPU backend under autodiff: [`CnnKernels::bn_relu_train`] with its gradient written
 /// out ([`BnReluBackward`]), two reductions and element-wise work that fuses, where autodiff's
 /// own gradient of the composition launches several times as many kernels.
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 impl<C: CheckpointStrategy> CnnKernels for Autodiff<burn::backend::Cube, C> {
-    fn bn_relu_pool_train(
-        x: FloatTensor<Self>,
-        gamma: FloatTensor<Self>,
-        beta: FloatTensor<Self>,
-        epsilon: f64,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let (y, mean, var) = Self::bn_relu_train(x, gamma, beta, epsilon);
-        let y = Self::max_pool2d(y, [2, 2], [2, 2], [0, 0], [1, 1], false);
-        (y, mean, var)
-    }
-
     fn bn_relu_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
