@@ -12,6 +12,7 @@ mod data;
 mod fit;
 mod learners;
 mod rows;
+mod settings;
 mod shapes;
 mod view_load;
 mod views;
@@ -30,6 +31,7 @@ pub use fit::{
     ACCELERATOR_EVAL_CHUNK, Batcher, Fit, Learner, Progress, argmax_rows, fit, predict_proba, split,
 };
 pub use rows::RowSet;
+pub use settings::TrainSettings;
 pub use shapes::Shapes;
 pub use view_load::{
     Copies, DEFAULT_HOST_VIEW_BYTES, HOST_VIEW_BYTES_VAR, Keep, env_bytes, keep_for, load_views,

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use shapeclf::descriptors::views::{Align, UpAxis, ViewChannels, ViewLayout};
-use shapeclf::models::{Activation, BackendKind, CnnSpec, ModelKind, ModelSpec};
+use shapeclf::models::{Activation, BackendKind, ModelKind};
 use shapeclf::synth;
-use shapeclf::train::{ClassWeight, HistogramMap, LrSchedule, OptimizerKind, TrainConfig};
+use shapeclf::train::{ClassWeight, HistogramMap, LrSchedule, OptimizerKind, TrainSettings};
 
 #[derive(Parser)]
 #[command(
@@ -321,130 +321,41 @@ pub(crate) struct DemoArgs {
     pub(crate) seed: u64,
 }
 
-pub(crate) fn train_config(a: &TrainArgs) -> TrainConfig {
-    let mut c = TrainConfig::defaults(a.model);
-    c.backend = a.backend;
-    c.seed = a.seed;
-    c.epochs = a.epochs.unwrap_or(c.epochs);
-    c.lr = a.lr.unwrap_or(c.lr);
-    c.batch_size = a.batch_size.unwrap_or(c.batch_size);
-    if let Some(wd) = a.weight_decay {
-        c.weight_decay = wd;
-        c.tune_weight_decay = false;
+/// The settings `a` gives, as the library states them.
+pub(crate) fn train_settings(a: &TrainArgs) -> TrainSettings {
+    TrainSettings {
+        model: a.model,
+        backend: a.backend,
+        seed: a.seed,
+        epochs: a.epochs,
+        lr: a.lr,
+        batch_size: a.batch_size,
+        weight_decay: a.weight_decay,
+        optimizer: a.optimizer,
+        hidden: a.hidden.clone(),
+        activation: a.activation,
+        dropout: a.dropout,
+        val_fraction: a.val_fraction,
+        patience: a.patience,
+        positive: a.positive.clone(),
+        class_weight: a.class_weight,
+        channels: a.channels.clone(),
+        schedule: a.schedule,
+        views_in_memory: a.views_in_memory,
+        repeats: a.repeats,
+        resume: a.resume,
+        histograms: a.histograms,
+        branch_dropout: a.branch_dropout,
+        flip: !a.no_flip,
+        jitter: a.jitter,
+        train_views: a.train_views,
     }
-    c.optimizer = a.optimizer.unwrap_or(c.optimizer);
-    c.val_fraction = a.val_fraction.unwrap_or(c.val_fraction);
-    c.patience = a.patience.unwrap_or(c.patience);
-    c.positive = a.positive.clone();
-    c.repeats = a.repeats;
-    c.resume = a.resume;
-    c.views_in_memory = a.views_in_memory;
-    c.schedule = a.schedule.unwrap_or(c.schedule);
-    c.histograms = a.histograms.unwrap_or(c.histograms);
-    c.class_weight = a.class_weight.unwrap_or(ClassWeight::None);
-    match &mut c.model {
-        // Logistic regression has no hidden layers, no dropout and no augmentation: those
-        // flags do not apply to it.
-        ModelSpec::Logistic => {}
-        ModelSpec::Mlp(m) => {
-            m.hidden = a.hidden.clone().unwrap_or(std::mem::take(&mut m.hidden));
-            m.activation = a.activation.unwrap_or(m.activation);
-            m.dropout = a.dropout.unwrap_or(m.dropout);
-        }
-        ModelSpec::Cnn(n) => {
-            if let Some(&f) = a.hidden.as_ref().and_then(|h| h.first()) {
-                n.features = f;
-            }
-            view_branch(n, a);
-        }
-        ModelSpec::Fusion(f) => {
-            // --hidden FEATURES,ROWS: the view descriptor's width, then the descriptor branch's.
-            if let Some(h) = &a.hidden {
-                if let Some(&v) = h.first() {
-                    f.cnn.features = v;
-                }
-                if let Some(&r) = h.get(1) {
-                    f.hidden = r;
-                }
-            }
-            f.branch_dropout = a.branch_dropout.unwrap_or(f.branch_dropout);
-            view_branch(&mut f.cnn, a);
-        }
-    }
-    c
 }
 
-/// The flags `a` gives that its model does not use, each with why: they are warned of, since a
-/// value typed and then dropped would look, in `config.json` and the report, as if it trained.
-/// (Warned, not refused: scripts pass one set of flags to every model.)
+/// The flags `a` gives that its model does not use, each with why (warned, not refused).
 pub(crate) fn unused_flags(a: &TrainArgs) -> Vec<String> {
-    let kind = a.model;
-    let mut out = Vec::new();
-    let mut unused = |given: bool, flag: &str| {
-        if given {
-            out.push(format!(
-                "{flag} does not apply to --model {}; ignored",
-                kind.name()
-            ));
-        }
-    };
-    let views = matches!(kind, ModelKind::Cnn | ModelKind::Fusion);
-    unused(
-        kind == ModelKind::Logistic && a.hidden.is_some(),
-        "--hidden",
-    );
-    unused(
-        kind == ModelKind::Logistic && a.dropout.is_some(),
-        "--dropout",
-    );
-    unused(
-        kind != ModelKind::Mlp && a.activation.is_some(),
-        "--activation",
-    );
-    unused(
-        kind != ModelKind::Fusion && a.branch_dropout.is_some(),
-        "--branch-dropout",
-    );
-    unused(!views && a.channels.is_some(), "--channels");
-    unused(!views && a.jitter.is_some(), "--jitter");
-    unused(!views && a.no_flip, "--no-flip");
-    unused(!views && a.train_views.is_some(), "--train-views");
-    let takes = match kind {
-        ModelKind::Cnn => 1,
-        ModelKind::Fusion => 2,
-        _ => usize::MAX,
-    };
-    if let Some(h) = a.hidden.as_ref().filter(|h| h.len() > takes) {
-        out.push(format!(
-            "--hidden takes {takes} width(s) for --model {} ({}); {:?} ignored",
-            kind.name(),
-            if takes == 1 {
-                "the view descriptor's"
-            } else {
-                "the view descriptor's, then the descriptor branch's"
-            },
-            &h[takes..]
-        ));
-    }
-    if a.patience.is_some() && a.val_fraction.is_none_or(|v| v == 0.0) {
-        out.push(
-            "--patience needs a validation split (--val-fraction F): without one, every epoch runs"
-                .into(),
-        );
-    }
-    out
-}
-
-/// The CNN flags, for the CNN and the fusion model's view branch.
-fn view_branch(n: &mut CnnSpec, a: &TrainArgs) {
-    n.dropout = a.dropout.unwrap_or(n.dropout);
-    n.channels = a
-        .channels
-        .clone()
-        .unwrap_or(std::mem::take(&mut n.channels));
-    n.flip = n.flip && !a.no_flip;
-    n.jitter = a.jitter.unwrap_or(n.jitter);
-    n.train_views = a.train_views.unwrap_or(n.train_views);
+    // Every flag is its setting's name in kebab case (`no_flip` is `--no-flip`).
+    train_settings(a).unused(|n| format!("--{}", n.replace('_', "-")))
 }
 
 /// `--shard`: one shard, or `none` for the whole dataset whatever a job scheduler's variables

@@ -371,7 +371,7 @@ fn cmd_demo(a: &DemoArgs) -> Result<ExitCode> {
 }
 
 fn cmd_train(a: &TrainArgs) -> Result<ExitCode> {
-    let cfg = train_config(a);
+    let cfg = train_settings(a).config();
     // A setting out of range is a usage error (exit 2), as for `features`.
     cfg.validate().map_err(|e| Usage(e.as_flag()))?;
     for w in unused_flags(a) {
