@@ -74,6 +74,12 @@ pub enum Error {
         /// What differs.
         why: String,
     },
+    /// The caller stopped training ([`crate::observe::Observer::stopped`]): no model is
+    /// written, and the last checkpoint is kept for a resumed run.
+    #[error(
+        "training interrupted: no model written; a run with the same settings and resume continues from the last checkpoint"
+    )]
+    Interrupted,
     /// The loss became NaN or infinite: no model is written.
     #[error(
         "training diverged: the loss became NaN or infinite in epoch {epoch} (learning rate {lr}); no model written. Try a smaller --lr"

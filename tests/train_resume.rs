@@ -266,3 +266,98 @@ fn a_resume_with_other_settings_is_refused_and_stays_resumable() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("would have continued it"), "{err}");
 }
+
+/// Stops training (as a Ctrl-C does in Python) at the first batch after `after` epochs, and
+/// records what training says.
+struct StopAfter {
+    after: usize,
+    epochs_seen: std::sync::atomic::AtomicUsize,
+    stop: std::sync::atomic::AtomicBool,
+    said: std::sync::Mutex<Vec<String>>,
+}
+
+impl StopAfter {
+    fn new(after: usize) -> StopAfter {
+        StopAfter {
+            after,
+            epochs_seen: 0.into(),
+            stop: false.into(),
+            said: Default::default(),
+        }
+    }
+}
+
+impl shapeclf::observe::Observer for StopAfter {
+    fn event(&self, e: shapeclf::observe::Event<'_>) {
+        use shapeclf::observe::Event;
+        use std::sync::atomic::Ordering::SeqCst;
+        match e {
+            Event::Epoch(_) => {
+                self.epochs_seen.fetch_add(1, SeqCst);
+            }
+            Event::Batch { .. } if self.epochs_seen.load(SeqCst) >= self.after => {
+                self.stop.store(true, SeqCst);
+            }
+            Event::Info(m) | Event::Warning(m) => self.said.lock().unwrap().push(m.to_string()),
+            _ => {}
+        }
+    }
+    fn stopped(&self) -> bool {
+        self.stop.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn a_training_its_caller_stops_resumes_in_the_same_process_as_an_uninterrupted_one() {
+    use shapeclf::models::ModelKind;
+    use shapeclf::train::TrainSettings;
+    let d = tempfile::tempdir().unwrap();
+    let feats = features(d.path());
+    let meshes = d.path().join("meshes");
+    // Two seeds and a validation split: the state a resume must restore.
+    let settings = TrainSettings {
+        epochs: Some(6),
+        channels: Some(vec![8, 16]),
+        hidden: Some(vec![32]),
+        val_fraction: Some(0.25),
+        repeats: 2,
+        ..TrainSettings::new(ModelKind::Cnn)
+    };
+    let cfg = settings.config();
+    let whole = d.path().join("whole");
+    shapeclf::workflow::train_model(&feats, &whole, &cfg, &shapeclf::observe::Silent).unwrap();
+
+    // Stopped in the second seed's fourth epoch.
+    let stopped = d.path().join("stopped");
+    let stop = StopAfter::new(6 + 3);
+    let e = shapeclf::workflow::train_model(&feats, &stopped, &cfg, &stop).unwrap_err();
+    assert!(matches!(e, shapeclf::Error::Interrupted), "{e}");
+    assert!(
+        !stopped.exists(),
+        "a stopped training writes no model folder"
+    );
+    let kept = checkpoints(&stopped);
+    assert!(
+        kept.iter().any(|c| c.0 == "seed-1" && c.1 >= 1 && !c.2),
+        "the second seed's checkpoint is kept: {kept:?}"
+    );
+
+    // Resumed in this process, which stopped it and is still running.
+    let resumed = TrainSettings {
+        resume: true,
+        ..settings
+    }
+    .config();
+    let again = StopAfter::new(usize::MAX);
+    shapeclf::workflow::train_model(&feats, &stopped, &resumed, &again).unwrap();
+    let said = again.said.lock().unwrap().join("\n");
+    assert!(said.contains("seed 1: resuming after epoch"), "{said}");
+    assert_eq!(
+        probabilities(&whole, &meshes),
+        probabilities(&stopped, &meshes),
+        "predictions after a stop and a resume"
+    );
+    assert_eq!(report(&whole), report(&stopped), "report");
+    assert_eq!(epochs(&whole), epochs(&stopped), "epoch log");
+    assert!(states(&stopped).is_empty(), "nothing left beside it");
+}

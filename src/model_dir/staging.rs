@@ -143,6 +143,27 @@ impl Staging {
     }
 }
 
+/// The suffix of a staging folder its training left when stopped by its caller
+/// ([`Staging::keep`]): resumable at once, also by the process that stopped it.
+const STOPPED: &str = ".stopped";
+
+impl Staging {
+    /// Leaves what the staging folder holds (an interrupted training's checkpoints) for
+    /// [`Staging::resumable`] to find, also in this process, which goes on running; the target
+    /// is untouched.
+    pub fn keep(mut self) {
+        let mut name = self.dir.clone().into_os_string();
+        name.push(STOPPED);
+        let kept = PathBuf::from(name);
+        if kept.exists() {
+            let _ = std::fs::remove_dir_all(&kept);
+        }
+        if std::fs::rename(&self.dir, &kept).is_ok() {
+            self.committed = true;
+        }
+    }
+}
+
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.committed {
@@ -190,7 +211,8 @@ fn stage_dir(out: &Path) -> std::io::Result<(PathBuf, Vec<PathBuf>)> {
 }
 
 /// `.NAME.staging-PID` folders (and their `.old` twins) that a killed `train` left beside
-/// `NAME`: process PID is no longer running.
+/// `NAME` (process PID is no longer running), and `.NAME.staging-PID.stopped` folders that a
+/// stopped one left ([`Staging::keep`]).
 fn stale_staging(parent: &Path, name: &str) -> Vec<PathBuf> {
     let prefix = format!(".{name}.staging-");
     let Ok(rd) = std::fs::read_dir(parent) else {
@@ -202,6 +224,10 @@ fn stale_staging(parent: &Path, name: &str) -> Vec<PathBuf> {
             let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
                 return false;
             };
+            // A folder its run left when stopped is no longer in use, whoever stopped it.
+            if let Some(pid) = rest.strip_suffix(STOPPED) {
+                return pid.parse::<u32>().is_ok() && e.file_type().is_ok_and(|t| t.is_dir());
+            }
             let pid = rest.strip_suffix(".old").unwrap_or(rest);
             pid.parse::<u32>()
                 .is_ok_and(|pid| pid != std::process::id() && !crate::io::process_alive(pid))

@@ -94,6 +94,11 @@ pub fn tune_weight_decay(
             let pred = argmax_rows(&proba, k);
             acc += accuracy(&pred, &part.test.y) / folds as f64;
             observer.event(Event::Step);
+            if observer.stopped() {
+                // The caller stops the run, which then stops at training's first batch.
+                observer.event(Event::End);
+                return (cfg.weight_decay, Vec::new());
+            }
         }
         scores.push(CvScore {
             weight_decay: wd,

@@ -74,6 +74,10 @@ pub struct Fit<N> {
     /// The epoch in which the loss became NaN or infinite, if it did; training stopped there
     /// and the model must not be used.
     pub diverged: Option<usize>,
+    /// Whether the caller stopped training ([`Progress::stopped`]) before its last epoch: the
+    /// network is unfinished and must not be used. The last checkpoint written stays, for a
+    /// resumed run to continue from.
+    pub interrupted: bool,
     /// Training samples per second (forward and backward).
     pub samples_per_second: f64,
 }
@@ -154,6 +158,11 @@ pub trait Progress {
     /// Something the caller should know that does not stop training (a checkpoint that could
     /// not be read or written).
     fn warning(&mut self, _message: &str) {}
+    /// Whether the caller asks training to stop (a Ctrl-C in Python): asked after every batch,
+    /// and `true` ends the run there ([`Fit::interrupted`]).
+    fn stopped(&self) -> bool {
+        false
+    }
 }
 
 /// A closure sees each epoch's numbers (its argument typed, `|e: &EpochStats| ...`, since the
@@ -250,6 +259,7 @@ where
     }
     let (mut by, mut bw) = (Vec::new(), Vec::new());
     let mut diverged = None;
+    let mut interrupted = false;
     let last_epoch = if finished { 0 } else { cfg.epochs.max(1) };
     'epochs: for epoch in first_epoch..=last_epoch {
         // Dropout's draws for this epoch, from the seed and the epoch alone (so that a resumed
@@ -299,6 +309,10 @@ where
             step += 1;
             samples += chunk.len();
             progress.batch(epoch, batches, batches_per_epoch);
+            if progress.stopped() {
+                interrupted = true;
+                break 'epochs;
+            }
         }
         let loss_sum = loss_sum.map_or(0.0, |t| f64::from(t.into_scalar::<f32>()));
         if !loss_sum.is_finite() {
@@ -369,6 +383,7 @@ where
         train_seconds,
         samples_per_second: samples as f64 / train_seconds.max(1e-9),
         diverged,
+        interrupted,
     }
 }
 

@@ -138,4 +138,7 @@ impl Observer for EpochLog<'_> {
         }
         self.inner.event(e);
     }
+    fn stopped(&self) -> bool {
+        self.inner.stopped()
+    }
 }

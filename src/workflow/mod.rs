@@ -113,6 +113,9 @@ impl train::Progress for Hook<'_> {
     fn warning(&mut self, message: &str) {
         self.observer.event(Event::Warning(message));
     }
+    fn stopped(&self) -> bool {
+        self.observer.stopped()
+    }
 }
 
 fn fit_once(
@@ -183,7 +186,7 @@ pub fn train_model(
     // moment leaves either the previous model folder or the new one, never a mix.
     // It also keeps the run's checkpoints, so that `--resume` can continue a killed run.
     let run = resume::Run::begin(out, cfg, &manifest_bytes, observer)?;
-    let trained = train_seeds(
+    let trained = match train_seeds(
         features_dir,
         &tuned,
         &inputs,
@@ -192,7 +195,14 @@ pub fn train_model(
         &run,
         cv,
         observer,
-    )?;
+    ) {
+        // Stopped by the caller: the run's checkpoints stay for a resumed run to continue.
+        Err(Error::Interrupted) => {
+            run.staging.keep();
+            return Err(Error::Interrupted);
+        }
+        r => r?,
+    };
     let folder = ModelFolder {
         features_dir,
         manifest_bytes: &manifest_bytes,
@@ -276,6 +286,10 @@ fn tune(
         return (cfg, Vec::new());
     }
     let (wd, scores) = train::tune_weight_decay(&cfg, data, device, observer);
+    if scores.is_empty() {
+        // Stopped before a value was scored: training stops at its first batch.
+        return (cfg, scores);
+    }
     observer.event(Event::Info(&format!(
         "cross-validated weight decay: {wd} ({} values tried)",
         scores.len()
@@ -498,6 +512,9 @@ fn train_seeds<'a>(
             None => log.set_seed(c.seed),
         }
         let o = fit_once(c, inputs, data, device, &log, Some(run.checkpoints(c.seed)))?;
+        if o.fit.interrupted {
+            return Err(Error::Interrupted);
+        }
         inputs.check_views_unchanged()?;
         match o.fit.diverged {
             Some(epoch) => Err(Error::Diverged { epoch, lr: c.lr }),
