@@ -37,6 +37,8 @@ __all__ = [
     "descriptors",
     "render_views",
     "features",
+    "train",
+    "compare",
     "mesh_path",
 ]
 
@@ -214,6 +216,77 @@ def features(root: PathLike, out: PathLike = "features", strict: bool = False, *
     return df
 
 
+def train(
+    features: PathLike = "features",
+    out: Optional[PathLike] = None,
+    model: str = "logistic",
+    verbose: bool = False,
+    **settings: Any,
+) -> "Model":
+    """Run ``shapeclf train`` as a library call: train ``model`` on a feature folder, write the
+    model folder ``out`` (default ``models/<model>``) and return it loaded.
+
+    ``model`` is ``"logistic"``, ``"mlp"``, ``"cnn"`` or ``"fusion"``. Settings are the
+    ``train`` flags by name, each defaulting as on the command line: ``backend``, ``seed``,
+    ``epochs``, ``lr``, ``batch_size``, ``weight_decay``, ``optimizer``, ``hidden`` (an int or
+    a list), ``activation``, ``dropout``, ``val_fraction``, ``patience``, ``positive``,
+    ``class_weight``, ``channels``, ``schedule``, ``views_in_memory``, ``repeats``,
+    ``resume``, ``histograms``, ``branch_dropout``, ``flip`` (False: ``--no-flip``),
+    ``jitter``, ``train_views``. A setting the model does not use is a ``UserWarning``, as
+    the command line warns of the flag.
+
+    The returned :class:`Model` carries the run's report (``model.report``: scores, the
+    confusion matrix, every epoch's numbers). ``verbose=True`` writes each epoch's numbers to
+    ``sys.stderr`` as training goes. Ctrl-C stops training at the next batch and raises
+    ``KeyboardInterrupt``: no model folder is written, and the run's last checkpoint is kept,
+    so ``resume=True`` with the same settings continues from it.
+    """
+    features = os.fspath(features)
+    out = os.fspath(out) if out is not None else os.path.join("models", str(model))
+    # Settings the model does not use are said before a run that may take minutes.
+    _warn(_shapeclf.check_train(model, **settings))
+    report_text, warns = _shapeclf.train(features, out, model, verbose, **settings)
+    for w in warns:
+        warnings.warn(w, stacklevel=2)
+    m = Model.load(out)
+    import json
+
+    m._report = json.loads(report_text)
+    return m
+
+
+def compare(models: PathLike = "models") -> "pandas.DataFrame":
+    """Run ``shapeclf compare``: every trained model folder under ``models`` side by side.
+
+    Writes ``comparison.md``, ``comparison.png`` and ``comparison.html`` (the one page with
+    every model's pictures) into ``models`` and returns the table, one row per model folder
+    (the index is the folder's name): ``model``, ``accuracy``, ``mean_class_accuracy`` and
+    ``macro_f1`` on the test split (each the mean over seeds for a model trained with
+    ``repeats``, with ``*_std`` their standard deviation and ``seeds`` their number),
+    ``train_seconds``, ``parameters``, ``test_size`` and ``backend``. A folder whose report is
+    missing or broken is left out with a ``UserWarning``.
+    """
+    import json
+
+    import pandas as pd
+
+    rows_text, skipped = _shapeclf.compare(os.fspath(models))
+    rows = []
+    for r in json.loads(rows_text):
+        spread = r.get("spread")
+        row: Dict[str, Any] = {"name": r["name"], "model": r["model"]}
+        for k in ("accuracy", "mean_class_accuracy", "macro_f1"):
+            row[k] = spread[k]["mean"] if spread else r[k]
+            row[k + "_std"] = spread[k]["std"] if spread else float("nan")
+        row["seeds"] = spread["runs"] if spread else 1
+        for k in ("train_seconds", "parameters", "test_size", "backend"):
+            row[k] = r[k]
+        rows.append(row)
+    for name, why in skipped:
+        warnings.warn(f"{name}: left out: {why}", stacklevel=2)
+    return pd.DataFrame(rows).set_index("name")
+
+
 def _mesh_list(meshes: Union[MeshLike, Sequence[MeshLike]]) -> List[MeshLike]:
     """The meshes to classify, each folder replaced by the mesh files in it and below it
     (sorted), as ``shapeclf predict`` takes them; ``ValueError`` for a folder without meshes."""
@@ -238,6 +311,18 @@ def _model_files(path: str) -> Dict[str, bytes]:
     return out
 
 
+def _read_report(path: str) -> Optional[Dict[str, Any]]:
+    """The model folder's ``report.json``, or None when it is missing or unreadable."""
+    import json
+
+    try:
+        with open(os.path.join(path, "report.json"), "rb") as f:
+            r = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return r if isinstance(r, dict) else None
+
+
 class Model:
     """A model folder written by ``shapeclf train``, loaded once to classify many meshes.
 
@@ -245,9 +330,15 @@ class Model:
     feature folder's exact settings, as ``shapeclf predict`` does.
     """
 
-    def __init__(self, native: "_shapeclf.NativeModel", files: Dict[str, bytes]) -> None:
+    def __init__(
+        self,
+        native: "_shapeclf.NativeModel",
+        files: Dict[str, bytes],
+        report: Optional[Dict[str, Any]] = None,
+    ) -> None:
         self._native = native
         self._files = files
+        self._report = report
 
     @classmethod
     def load(cls, path: PathLike) -> "Model":
@@ -261,10 +352,16 @@ class Model:
         native = _shapeclf.NativeModel.load(path)
         if _model_files(path) != before:
             raise ShapeclfError(f"{path}: the model folder changed while it was loaded; load it again")
-        return cls(native, before)
+        return cls(native, before, _read_report(path))
+
+    @property
+    def report(self) -> Optional[Dict[str, Any]]:
+        """The training run's report (``report.json``: test scores, confusion matrix, every
+        epoch's numbers, the spread over seeds), or None when the folder had none."""
+        return self._report
 
     def __getstate__(self) -> Dict[str, Any]:
-        return {"files": self._files}
+        return {"files": self._files, "report": self._report}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         import tempfile
@@ -276,6 +373,7 @@ class Model:
                     f.write(data)
             self._native = _shapeclf.NativeModel.load(d)
         self._files = files
+        self._report = state.get("report")
 
     @property
     def classes(self) -> List[str]:

@@ -21,6 +21,8 @@ use shapeclf::extract::{self, ExtractError, FeatureSettings};
 use shapeclf::features::TableFormat;
 use shapeclf::inference;
 use shapeclf::mesh::{MeshError, RawMesh};
+use shapeclf::models::ModelKind;
+use shapeclf::train::TrainSettings;
 
 create_exception!(
     shapeclf,
@@ -553,20 +555,7 @@ fn features<'py>(
     // A run that ends in an error or an interrupt returns no dict to carry its warnings
     // (files the layout does not read, copies across splits...): they are raised here, before
     // the exception, so the caller hears why as much as a finished run would say.
-    let warn_heard = |heard: Warnings| -> PyResult<()> {
-        let category = py.get_type::<pyo3::exceptions::PyUserWarning>();
-        for w in heard.0.into_inner().unwrap_or_default() {
-            if let Ok(msg) = std::ffi::CString::new(w.replace('\0', " "))
-                && let Err(e) = PyErr::warn(py, &category, &msg, 2)
-                // A warning turned into an error is dropped: the run's own error is the one to
-                // see. Anything else (a second Ctrl-C meanwhile) is raised instead.
-                && !e.is_instance_of::<pyo3::exceptions::PyWarning>(py)
-            {
-                return Err(e);
-            }
-        }
-        Ok(())
-    };
+    let warn_heard = |heard: Warnings| warn_all(py, heard.0.into_inner().unwrap_or_default());
     let ex = match result {
         Ok(Ok(r)) => match (r, interrupted) {
             (Ok(ex), None) => ex,
@@ -633,6 +622,323 @@ fn features<'py>(
     d.set_item("failed", failed)?;
     d.set_item("table", out.join(ex.manifest.files().table))?;
     Ok(d)
+}
+
+/// The keyword arguments of `train`, each the `train` flag of that name.
+const TRAIN_KEYS: &[&str] = &[
+    "backend",
+    "seed",
+    "epochs",
+    "lr",
+    "batch_size",
+    "weight_decay",
+    "optimizer",
+    "hidden",
+    "activation",
+    "dropout",
+    "val_fraction",
+    "patience",
+    "positive",
+    "class_weight",
+    "channels",
+    "schedule",
+    "views_in_memory",
+    "repeats",
+    "resume",
+    "histograms",
+    "branch_dropout",
+    "flip",
+    "jitter",
+    "train_views",
+];
+
+/// Reads an optional named choice (`None` is the default).
+fn optional_choice<T: serde::de::DeserializeOwned>(
+    key: &str,
+    v: &Bound<'_, PyAny>,
+    names: &str,
+) -> PyResult<Option<T>> {
+    if v.is_none() {
+        Ok(None)
+    } else {
+        choice(key, v, names).map(Some)
+    }
+}
+
+/// Reads widths: one integer or a sequence of them (`hidden=[256, 128]`, `channels=(8, 16)`).
+fn widths(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<Vec<usize>>> {
+    if v.is_none() {
+        return Ok(None);
+    }
+    if let Ok(w) = v.extract::<usize>() {
+        return Ok(Some(vec![w]));
+    }
+    if v.is_instance_of::<pyo3::types::PyString>() {
+        return Err(PyTypeError::new_err(format!(
+            "{key}: expected an integer or a list of them, not a string"
+        )));
+    }
+    value::<Vec<usize>>(key, v).map(Some)
+}
+
+/// The [`TrainSettings`] of `train(..., model=MODEL, **kwargs)`: each keyword the `train` flag
+/// of that name (`flip=False` is `--no-flip`); any other keyword is a `TypeError`.
+fn train_settings(
+    model: &Bound<'_, PyAny>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<TrainSettings> {
+    let kind: ModelKind = choice("model", model, "logistic, mlp, cnn or fusion")?;
+    let mut s = TrainSettings::new(kind);
+    let Some(kwargs) = kwargs else {
+        return Ok(s);
+    };
+    for (k, v) in kwargs.iter() {
+        let key: String = k.extract()?;
+        if !TRAIN_KEYS.contains(&key.as_str()) {
+            return Err(PyTypeError::new_err(format!(
+                "train() got an unexpected keyword argument '{key}'"
+            )));
+        }
+        let k = key.as_str();
+        match k {
+            "backend" => s.backend = choice(k, &v, "cpu or gpu")?,
+            "seed" => s.seed = value(k, &v)?,
+            "epochs" => s.epochs = optional(k, &v)?,
+            "lr" => s.lr = optional(k, &v)?,
+            "batch_size" => s.batch_size = optional(k, &v)?,
+            "weight_decay" => s.weight_decay = optional(k, &v)?,
+            "optimizer" => s.optimizer = optional_choice(k, &v, "sgd, momentum or adam")?,
+            "hidden" => s.hidden = widths(k, &v)?,
+            "activation" => s.activation = optional_choice(k, &v, "relu or leaky-relu")?,
+            "dropout" => s.dropout = optional(k, &v)?,
+            "val_fraction" => s.val_fraction = optional(k, &v)?,
+            "patience" => s.patience = optional(k, &v)?,
+            "positive" => s.positive = optional(k, &v)?,
+            "class_weight" => s.class_weight = optional_choice(k, &v, "none or balanced")?,
+            "channels" => s.channels = widths(k, &v)?,
+            "schedule" => s.schedule = optional_choice(k, &v, "constant or cosine")?,
+            "views_in_memory" => s.views_in_memory = value(k, &v)?,
+            "repeats" => s.repeats = value(k, &v)?,
+            "resume" => s.resume = value(k, &v)?,
+            "histograms" => s.histograms = optional_choice(k, &v, "none or sqrt")?,
+            "branch_dropout" => s.branch_dropout = optional(k, &v)?,
+            "flip" => s.flip = value(k, &v)?,
+            "jitter" => s.jitter = optional(k, &v)?,
+            "train_views" => s.train_views = optional(k, &v)?,
+            _ => unreachable!("every allowed key is handled"),
+        }
+    }
+    Ok(s)
+}
+
+/// The run `train(..., model=MODEL, **kwargs)` asks for, validated, and the settings it gives
+/// that the model does not use, as warnings.
+fn train_config(
+    model: &Bound<'_, PyAny>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<(shapeclf::train::TrainConfig, Vec<String>)> {
+    let settings = train_settings(model, kwargs)?;
+    let cfg = settings.config();
+    cfg.validate().map_err(|e| invalid(&e))?;
+    // The package is built for the CPU: say so in its own terms, not the command line's
+    // rebuild instructions.
+    if let Err(shapeclf::models::DeviceError::NoGpuSupport) = cfg.backend.device() {
+        return Err(PyValueError::new_err(
+            "backend=\"gpu\": this Python package was built without GPU support; train with backend=\"cpu\", or on a GPU with the command line built with `--features wgpu` (docs/GPU.md), then load the model here",
+        ));
+    }
+    let unused = settings.unused(|n| match n {
+        "no_flip" => "flip=False".to_string(),
+        other => other.to_string(),
+    });
+    Ok((cfg, unused))
+}
+
+/// Checks a `train` run's settings before it starts: the warnings for settings the model does
+/// not use (a `ValueError` for invalid ones, a `TypeError` for unknown keywords).
+#[pyfunction]
+#[pyo3(signature = (model, **kwargs))]
+fn check_train(
+    model: &Bound<'_, PyAny>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Vec<String>> {
+    Ok(train_config(model, kwargs)?.1)
+}
+
+/// What a Python `train` hears: the run's warnings (raised as `UserWarning`s), with `verbose`
+/// its progress as lines for standard error, and whether Ctrl-C asked it to stop.
+#[derive(Default)]
+struct TrainHook {
+    verbose: bool,
+    stop: AtomicBool,
+    warnings: std::sync::Mutex<Vec<String>>,
+    lines: std::sync::Mutex<Vec<String>>,
+    /// When the last epoch line was written, and the epoch line held back since.
+    epochs: std::sync::Mutex<(Option<std::time::Instant>, Option<String>)>,
+}
+
+impl shapeclf::observe::Observer for TrainHook {
+    fn event(&self, e: shapeclf::observe::Event<'_>) {
+        use shapeclf::observe::Event;
+        let line = match e {
+            Event::Warning(w) => {
+                if let Ok(mut v) = self.warnings.lock() {
+                    v.push(w.to_string());
+                }
+                return;
+            }
+            Event::Skipped { path, reason } => {
+                if let Ok(mut v) = self.warnings.lock() {
+                    v.push(format!("skipped {path}: {reason}"));
+                }
+                return;
+            }
+            Event::Info(m) if self.verbose => m.to_string(),
+            Event::Epoch(st) if self.verbose => {
+                let mut l = format!(
+                    "epoch {}: loss {:.4}, train accuracy {:.3}",
+                    st.epoch, st.loss, st.train_accuracy
+                );
+                if let Some(a) = st.val_accuracy {
+                    l.push_str(&format!(", validation accuracy {a:.3}"));
+                }
+                // At most one epoch a second (a logistic regression runs hundreds in one);
+                // the last of a run always shows, and `epochs.csv` has every one.
+                let mut e = self.epochs.lock().unwrap_or_else(|e| e.into_inner());
+                if e.0.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+                    e.1 = Some(l);
+                    return;
+                }
+                *e = (Some(std::time::Instant::now()), None);
+                l
+            }
+            Event::End if self.verbose => {
+                let mut e = self.epochs.lock().unwrap_or_else(|e| e.into_inner());
+                match e.1.take() {
+                    Some(l) => l,
+                    None => return,
+                }
+            }
+            _ => return,
+        };
+        if let Ok(mut v) = self.lines.lock() {
+            v.push(line);
+        }
+    }
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
+/// Raises each of `warnings` as a `UserWarning`; a warning the filters turn into an error is
+/// dropped (the caller's own error or result is the one to see), anything else raised while
+/// showing them (a second Ctrl-C) is returned.
+fn warn_all(py: Python<'_>, warnings: Vec<String>) -> PyResult<()> {
+    let category = py.get_type::<pyo3::exceptions::PyUserWarning>();
+    for w in warnings {
+        if let Ok(msg) = std::ffi::CString::new(w.replace('\0', " "))
+            && let Err(e) = PyErr::warn(py, &category, &msg, 2)
+            && !e.is_instance_of::<pyo3::exceptions::PyWarning>(py)
+        {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Runs `shapeclf train --model MODEL --features FEATURES --out OUT` with the same settings,
+/// as a library call: writes the model folder and returns its report (`report.json`'s text)
+/// and the run's warnings ([`check_train`] gives those of the settings). With `verbose`, each epoch's numbers and the run's notes go to
+/// `sys.stderr` as they come. Ctrl-C stops training at the next batch, keeps its last
+/// checkpoint (`resume=True` continues from it, also in this process) and raises
+/// `KeyboardInterrupt`; no model folder is written.
+#[pyfunction]
+#[pyo3(signature = (features, out, model, verbose = false, **kwargs))]
+fn train(
+    py: Python<'_>,
+    features: PathBuf,
+    out: PathBuf,
+    model: &Bound<'_, PyAny>,
+    verbose: bool,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<(String, Vec<String>)> {
+    let (cfg, _) = train_config(model, kwargs)?;
+    let hook = TrainHook {
+        verbose,
+        ..TrainHook::default()
+    };
+    let mut interrupted = None;
+    let stderr_lines = |py: Python<'_>, hook: &TrainHook| {
+        let lines = std::mem::take(&mut *hook.lines.lock().unwrap_or_else(|e| e.into_inner()));
+        if lines.is_empty() {
+            return;
+        }
+        if let Ok(err) = py.import("sys").and_then(|m| m.getattr("stderr")) {
+            for l in lines {
+                let _ = err.call_method1("write", (format!("{l}\n"),));
+            }
+            let _ = err.call_method0("flush");
+        }
+    };
+    let result = std::thread::scope(|scope| {
+        let job = scope.spawn(|| {
+            shapeclf::pool::install(|| {
+                catch_unwind(AssertUnwindSafe(|| {
+                    shapeclf::workflow::train_model(&features, &out, &cfg, &hook)
+                }))
+            })
+        });
+        // Training goes on in its own thread; this one wakes to print progress and to let
+        // Python see a Ctrl-C.
+        while !job.is_finished() {
+            py.detach(|| std::thread::sleep(Duration::from_millis(50)));
+            stderr_lines(py, &hook);
+            if interrupted.is_none()
+                && let Err(e) = py.check_signals()
+            {
+                hook.stop.store(true, Ordering::SeqCst);
+                interrupted = Some(e);
+            }
+        }
+        job.join()
+    });
+    stderr_lines(py, &hook);
+    let warnings = std::mem::take(&mut *hook.warnings.lock().unwrap_or_else(|e| e.into_inner()));
+    match result {
+        Ok(Ok(r)) => match (r, interrupted) {
+            (Ok(report), None) => {
+                let text = serde_json::to_string(&report)
+                    .map_err(|e| ShapeclfError::new_err(e.to_string()))?;
+                Ok((text, warnings))
+            }
+            (_, Some(e)) => {
+                warn_all(py, warnings)?;
+                Err(e)
+            }
+            (Err(e), None) => {
+                warn_all(py, warnings)?;
+                Err(py_error(&e, None))
+            }
+        },
+        Ok(Err(p)) | Err(p) => {
+            warn_all(py, warnings)?;
+            Err(ShapeclfError::new_err(extract::panic_error(p.as_ref())))
+        }
+    }
+}
+
+/// Runs `shapeclf compare --models MODELS`: writes `comparison.md`, `comparison.png` and
+/// `comparison.html` there and returns the rows (as JSON text) and the folders left out with
+/// why.
+#[pyfunction]
+fn compare(py: Python<'_>, models: PathBuf) -> PyResult<(String, Vec<(String, String)>)> {
+    let cmp = detached(py, || {
+        shapeclf::workflow::compare(&models, &shapeclf::observe::Silent)
+    })?
+    .map_err(|e| py_error(&e, None))?;
+    let rows =
+        serde_json::to_string(&cmp.rows).map_err(|e| ShapeclfError::new_err(e.to_string()))?;
+    Ok((rows, cmp.skipped))
 }
 
 /// A trained model folder loaded once (the Python `shapeclf.Model` wraps it).
@@ -709,6 +1015,9 @@ fn _shapeclf(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_features, m)?)?;
     m.add_function(wrap_pyfunction!(expand_mesh_paths, m)?)?;
     m.add_function(wrap_pyfunction!(features, m)?)?;
+    m.add_function(wrap_pyfunction!(check_train, m)?)?;
+    m.add_function(wrap_pyfunction!(train, m)?)?;
+    m.add_function(wrap_pyfunction!(compare, m)?)?;
     m.add_class::<NativeModel>()?;
     Ok(())
 }

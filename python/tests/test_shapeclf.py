@@ -345,6 +345,154 @@ def test_settings_the_command_line_refuses_are_refused(mesh_files, meshes, tmp_p
         shapeclf.features(meshes, tmp_path / "b", jobs=10**6)
 
 
+# ---------------------------------------------------------------- training and comparing
+
+
+def timeless(report: dict) -> dict:
+    """A report without what depends on the clock."""
+    if isinstance(report, dict):
+        return {k: timeless(v) for k, v in report.items() if k not in ("train_seconds", "samples_per_second")}
+    if isinstance(report, list):
+        return [timeless(v) for v in report]
+    return report
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_train_writes_the_command_lines_model(kind, models, cli_features, tmp_path, mesh_files):
+    # The settings the command line's `models` fixture trained with.
+    epochs = {"mlp": 5, "cnn": 1}[kind]
+    out = tmp_path / kind
+    model = shapeclf.train(cli_features, out, model=kind, epochs=epochs)
+    want = json.loads((models[kind] / "report.json").read_text())
+    assert timeless(model.report) == timeless(want)
+    assert model.report == json.loads((out / "report.json").read_text())
+    assert shapeclf.Model.load(out).report == model.report
+    files = [str(f) for f in mesh_files[::5]]
+    np.testing.assert_array_equal(model.predict_proba(files), shapeclf.Model.load(models[kind]).predict_proba(files))
+
+
+def test_train_settings_are_the_flags(cli_features, tmp_path):
+    # Each setting reaches the run as its flag does: the same config.json.
+    settings = dict(epochs=3, lr=0.01, batch_size=8, hidden=[16, 8], dropout=0.1, activation="leaky-relu",
+                    weight_decay=0.001, schedule="constant", seed=2, optimizer="momentum",
+                    class_weight="balanced", histograms="none")
+    model = shapeclf.train(cli_features, tmp_path / "py", model="mlp", **settings)
+    cli_flags = []
+    for k, v in settings.items():
+        cli_flags += ["--" + k.replace("_", "-"), ",".join(map(str, v)) if isinstance(v, list) else str(v)]
+    cli("train", "--model", "mlp", "--features", cli_features, "--out", tmp_path / "cli", *cli_flags)
+    def config(d: Path) -> dict:
+        c = json.loads((d / "config.json").read_text())
+        # The weights file differs between any two runs in Burn's random parameter ids.
+        c.pop("weights_hash")
+        return c
+
+    assert config(tmp_path / "py") == config(tmp_path / "cli")
+    assert model.report["seed"] == 2
+    # A setting the model does not use is warned of, as the command line warns of its flag.
+    with pytest.warns(UserWarning, match="hidden does not apply to model logistic"):
+        shapeclf.train(cli_features, tmp_path / "lr", model="logistic", hidden=8, epochs=2, weight_decay=0.01)
+    with pytest.warns(UserWarning, match="flip=False does not apply to model mlp"):
+        shapeclf.train(cli_features, tmp_path / "mlp", model="mlp", flip=False, epochs=2)
+
+
+def test_train_refuses_what_the_command_line_refuses(cli_features, tmp_path):
+    msg = cli_error("train", "--model", "mlp", "--features", cli_features, "--out", tmp_path / "x", "--lr=-1")
+    with pytest.raises(ValueError) as e:
+        shapeclf.train(cli_features, tmp_path / "x", model="mlp", lr=-1)
+    assert str(e.value) == msg.replace("--lr", "lr")
+    with pytest.raises(ValueError, match="channels widths must lie"):
+        shapeclf.train(cli_features, tmp_path / "x", model="cnn", channels=[8, 0])
+    with pytest.raises(TypeError, match="unexpected keyword argument 'epoch'"):
+        shapeclf.train(cli_features, tmp_path / "x", model="mlp", epoch=3)
+    with pytest.raises(TypeError, match="hidden"):
+        shapeclf.train(cli_features, tmp_path / "x", model="mlp", hidden="16")
+    with pytest.raises(ValueError, match="model: invalid value \"svm\""):
+        shapeclf.train(cli_features, tmp_path / "x", model="svm")
+    with pytest.raises(ValueError, match="built without GPU support"):
+        shapeclf.train(cli_features, tmp_path / "x", model="mlp", backend="gpu")
+    with pytest.raises(FileNotFoundError):
+        shapeclf.train(tmp_path / "no-features", tmp_path / "x", model="mlp")
+    # A folder that is not a model folder is never replaced.
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "keep.txt").write_text("mine")
+    with pytest.raises(shapeclf.ShapeclfError, match="refusing to replace it"):
+        shapeclf.train(cli_features, tmp_path / "data", model="mlp", epochs=1)
+    assert (tmp_path / "data" / "keep.txt").read_text() == "mine"
+    assert not (tmp_path / "x").exists()
+
+
+def test_compare_returns_the_command_lines_table(cli_features, tmp_path):
+    models = tmp_path / "models"
+    shapeclf.train(cli_features, models / "mlp", model="mlp", epochs=3, repeats=3)
+    logistic = shapeclf.train(cli_features, models / "logistic", model="logistic", epochs=20, weight_decay=0.01)
+    (models / "broken").mkdir()
+    (models / "broken" / "report.json").write_text("{")
+    with pytest.warns(UserWarning, match="broken: left out"):
+        df = shapeclf.compare(models)
+    assert list(df.index) == ["logistic", "mlp"]
+    assert df.loc["logistic", "accuracy"] == logistic.report["accuracy"]
+    assert np.isnan(df.loc["logistic", "accuracy_std"]) and df.loc["logistic", "seeds"] == 1
+    mlp = json.loads((models / "mlp" / "report.json").read_text())
+    assert df.loc["mlp", "seeds"] == 3
+    assert df.loc["mlp", "accuracy"] == mlp["spread"]["accuracy"]["mean"]
+    assert df.loc["mlp", "accuracy_std"] == mlp["spread"]["accuracy"]["std"]
+    for f in ("comparison.md", "comparison.png", "comparison.html"):
+        assert (models / f).is_file()
+    # The command line's comparison of the same folder: the same rows.
+    text = cli("compare", "--models", models)
+    assert "logistic" in text and "mlp" in text
+    with pytest.raises(FileNotFoundError):
+        shapeclf.compare(tmp_path / "no-models")
+
+
+def test_ctrl_c_stops_training_and_resume_continues_it(cli_features, tmp_path):
+    import signal
+    import sys
+
+    out = tmp_path / "cnn"
+    script = (
+        "import signal, sys, shapeclf\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "settings = dict(model='cnn', epochs=400, channels=[4, 8], hidden=16, verbose=True)\n"
+        "try:\n"
+        "    shapeclf.train(sys.argv[1], sys.argv[2], **settings)\n"
+        "    print('finished', flush=True)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+        "import os\n"
+        "print('folder' if os.path.exists(sys.argv[2]) else 'no folder', flush=True)\n"
+        "settings['epochs'] = 400\n"
+        "m = shapeclf.train(sys.argv[1], sys.argv[2], resume=True, **settings)\n"
+        "print('resumed', len(m.report['history']), flush=True)\n"
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-c", script, str(cli_features), str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # The first epoch's line comes once it has ended (and its checkpoint is written just after).
+    seen = []
+    while True:
+        line = p.stderr.readline()
+        assert line, f"training ended before an epoch: {seen}"
+        seen.append(line)
+        if line.startswith("epoch 1:"):
+            break
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=600)
+    stderr = "".join(seen) + stderr
+    assert p.returncode == 0, (stdout, stderr)
+    lines = stdout.splitlines()
+    assert lines[:2] == ["interrupted", "no folder"], (stdout, stderr)
+    assert "resuming after epoch" in stderr, stderr
+    assert lines[2] == "resumed 400", stdout
+    assert (out / "model.bpk").is_file()
+    assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
+
+
 # ---------------------------------------------------------------- errors and the GIL
 
 
