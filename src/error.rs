@@ -82,7 +82,7 @@ pub enum Error {
     Interrupted,
     /// The loss became NaN or infinite: no model is written.
     #[error(
-        "training diverged: the loss became NaN or infinite in epoch {epoch} (learning rate {lr}); no model written. Try a smaller --lr"
+        "training diverged: the loss became NaN or infinite in epoch {epoch} (learning rate {lr}); no model written. Try a smaller learning rate (--lr, or lr= in Python)"
     )]
     Diverged {
         /// The epoch.

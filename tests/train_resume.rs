@@ -267,8 +267,8 @@ fn a_resume_with_other_settings_is_refused_and_stays_resumable() {
     assert!(err.contains("would have continued it"), "{err}");
 }
 
-/// Stops training (as a Ctrl-C does in Python) at the first batch after `after` epochs, and
-/// records what training says.
+/// Asks training to stop (as a Ctrl-C does in Python) once `after` epochs have ended, or at the
+/// first step of cross-validation when `after` is 0, and records what training says.
 struct StopAfter {
     after: usize,
     epochs_seen: std::sync::atomic::AtomicUsize,
@@ -292,12 +292,10 @@ impl shapeclf::observe::Observer for StopAfter {
         use shapeclf::observe::Event;
         use std::sync::atomic::Ordering::SeqCst;
         match e {
-            Event::Epoch(_) => {
-                self.epochs_seen.fetch_add(1, SeqCst);
-            }
-            Event::Batch { .. } if self.epochs_seen.load(SeqCst) >= self.after => {
+            Event::Epoch(_) if self.epochs_seen.fetch_add(1, SeqCst) + 1 == self.after => {
                 self.stop.store(true, SeqCst);
             }
+            Event::Step if self.after == 0 => self.stop.store(true, SeqCst),
             Event::Info(m) | Event::Warning(m) => self.said.lock().unwrap().push(m.to_string()),
             _ => {}
         }
@@ -326,38 +324,64 @@ fn a_training_its_caller_stops_resumes_in_the_same_process_as_an_uninterrupted_o
     let cfg = settings.config();
     let whole = d.path().join("whole");
     shapeclf::workflow::train_model(&feats, &whole, &cfg, &shapeclf::observe::Silent).unwrap();
-
-    // Stopped in the second seed's fourth epoch.
-    let stopped = d.path().join("stopped");
-    let stop = StopAfter::new(6 + 3);
-    let e = shapeclf::workflow::train_model(&feats, &stopped, &cfg, &stop).unwrap_err();
-    assert!(matches!(e, shapeclf::Error::Interrupted), "{e}");
-    assert!(
-        !stopped.exists(),
-        "a stopped training writes no model folder"
-    );
-    let kept = checkpoints(&stopped);
-    assert!(
-        kept.iter().any(|c| c.0 == "seed-1" && c.1 >= 1 && !c.2),
-        "the second seed's checkpoint is kept: {kept:?}"
-    );
-
-    // Resumed in this process, which stopped it and is still running.
     let resumed = TrainSettings {
         resume: true,
         ..settings
     }
     .config();
-    let again = StopAfter::new(usize::MAX);
-    shapeclf::workflow::train_model(&feats, &stopped, &resumed, &again).unwrap();
-    let said = again.said.lock().unwrap().join("\n");
-    assert!(said.contains("seed 1: resuming after epoch"), "{said}");
-    assert_eq!(
-        probabilities(&whole, &meshes),
-        probabilities(&stopped, &meshes),
-        "predictions after a stop and a resume"
-    );
-    assert_eq!(report(&whole), report(&stopped), "report");
-    assert_eq!(epochs(&whole), epochs(&stopped), "epoch log");
-    assert!(states(&stopped).is_empty(), "nothing left beside it");
+
+    // Stopped in the second seed's fourth epoch (after 6 + 3), and after the last epoch of all
+    // (the model is scored and written after it, and is not).
+    for (after, resumes) in [
+        (9, "seed 1: resuming after epoch"),
+        (12, "seed 1: resuming after epoch 6"),
+    ] {
+        let stopped = d.path().join(format!("stopped-{after}"));
+        let stop = StopAfter::new(after);
+        let e = shapeclf::workflow::train_model(&feats, &stopped, &cfg, &stop).unwrap_err();
+        assert!(matches!(e, shapeclf::Error::Interrupted), "{e}");
+        assert!(
+            !stopped.exists(),
+            "a stopped training writes no model folder"
+        );
+        let kept = checkpoints(&stopped);
+        assert!(
+            kept.iter().any(|c| c.0 == "seed-1" && c.1 >= 1),
+            "the second seed's checkpoint is kept: {kept:?}"
+        );
+
+        // Resumed in this process, which stopped it and is still running.
+        let again = StopAfter::new(usize::MAX);
+        shapeclf::workflow::train_model(&feats, &stopped, &resumed, &again).unwrap();
+        let said = again.said.lock().unwrap().join("\n");
+        assert!(said.contains(resumes), "{said}");
+        assert_eq!(
+            probabilities(&whole, &meshes),
+            probabilities(&stopped, &meshes),
+            "predictions after a stop and a resume"
+        );
+        assert_eq!(report(&whole), report(&stopped), "report");
+        assert_eq!(epochs(&whole), epochs(&stopped), "epoch log");
+        assert!(states(&stopped).is_empty(), "nothing left beside it");
+    }
+}
+
+#[test]
+fn a_stop_during_cross_validation_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let feats = features(d.path());
+    let out = d.path().join("logistic");
+    let cfg = shapeclf::train::TrainConfig::defaults(shapeclf::models::ModelKind::Logistic);
+    assert!(cfg.tune_weight_decay);
+    let stop = StopAfter::new(0);
+    let e = shapeclf::workflow::train_model(&feats, &out, &cfg, &stop).unwrap_err();
+    assert!(matches!(e, shapeclf::Error::Interrupted), "{e}");
+    assert!(stop.epochs_seen.load(std::sync::atomic::Ordering::SeqCst) == 0);
+    let left: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().contains("logistic"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -61,6 +61,42 @@ pub struct Staging {
     out: PathBuf,
     committed: bool,
     discarded: Vec<PathBuf>,
+    /// Dropped after the folder is committed, kept or removed.
+    _claim: Claim,
+}
+
+/// The staging folders this process is filling. Two trainings of one folder in one process
+/// (two threads of a Python program) would share a staging folder's name, and the second would
+/// remove the first one's work: it is refused instead.
+static IN_USE: std::sync::Mutex<std::collections::BTreeSet<PathBuf>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// A staging folder claimed by this process ([`IN_USE`]) until dropped.
+#[derive(Debug)]
+struct Claim(PathBuf);
+
+impl Claim {
+    /// Claims this process's staging folder for `out` (whose parent exists); `InUse` when
+    /// another run of this process holds it.
+    fn new(out: &Path) -> Result<Claim, CommitError> {
+        let (parent, name) = parent_and_name(out);
+        let parent = std::fs::canonicalize(&parent).unwrap_or(parent);
+        let key = parent.join(format!(".{name}.staging-{}", std::process::id()));
+        let mut held = IN_USE.lock().unwrap_or_else(|e| e.into_inner());
+        if !held.insert(key.clone()) {
+            return Err(CommitError::InUse(out.to_path_buf()));
+        }
+        Ok(Claim(key))
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        IN_USE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.0);
+    }
 }
 
 /// The folder inside a staging folder where training keeps its checkpoints (removed before the
@@ -73,12 +109,16 @@ impl Staging {
     /// listed by [`Staging::discarded_checkpoints`].
     pub fn begin(out: &Path) -> Result<Staging, CommitError> {
         check_replaceable(out)?;
-        let (dir, discarded) = stage_dir(out).map_err(|e| CommitError::Io(out.to_path_buf(), e))?;
+        let io = |e| CommitError::Io(out.to_path_buf(), e);
+        std::fs::create_dir_all(parent_and_name(out).0).map_err(io)?;
+        let claim = Claim::new(out)?;
+        let (dir, discarded) = stage_dir(out).map_err(io)?;
         Ok(Staging {
             dir,
             out: out.to_path_buf(),
             committed: false,
             discarded,
+            _claim: claim,
         })
     }
 
@@ -103,6 +143,7 @@ impl Staging {
         check_replaceable(out)?;
         let io = |e| CommitError::Io(out.to_path_buf(), e);
         let (parent, name) = parent_and_name(out);
+        let claim = Claim::new(out)?;
         let mine = parent.join(format!(".{name}.staging-{}", std::process::id()));
         if mine.exists() && mine != dir {
             std::fs::remove_dir_all(&mine).map_err(io)?;
@@ -115,6 +156,7 @@ impl Staging {
             out: out.to_path_buf(),
             committed: false,
             discarded,
+            _claim: claim,
         })
     }
 
@@ -151,16 +193,17 @@ impl Staging {
     /// Leaves what the staging folder holds (an interrupted training's checkpoints) for
     /// [`Staging::resumable`] to find, also in this process, which goes on running; the target
     /// is untouched.
-    pub fn keep(mut self) {
+    /// Returns where it was kept, or the error that left it to be removed.
+    pub fn keep(mut self) -> std::io::Result<PathBuf> {
         let mut name = self.dir.clone().into_os_string();
         name.push(STOPPED);
         let kept = PathBuf::from(name);
         if kept.exists() {
-            let _ = std::fs::remove_dir_all(&kept);
+            std::fs::remove_dir_all(&kept)?;
         }
-        if std::fs::rename(&self.dir, &kept).is_ok() {
-            self.committed = true;
-        }
+        std::fs::rename(&self.dir, &kept)?;
+        self.committed = true;
+        Ok(kept)
     }
 }
 
@@ -181,6 +224,11 @@ pub enum CommitError {
     /// Creating the staging folder or swapping it in failed.
     #[error("replacing {0} with the new folder: {1}")]
     Io(PathBuf, std::io::Error),
+    /// Another run of this process is writing the same folder.
+    #[error(
+        "{0} is being trained by another run in this process: wait for it to end, or write another folder"
+    )]
+    InUse(PathBuf),
 }
 
 /// The folder `out` is in, and its name.
@@ -241,7 +289,16 @@ fn stale_staging(parent: &Path, name: &str) -> Vec<PathBuf> {
 /// held checkpoints.
 fn remove_stale_staging(parent: &Path, name: &str) -> Vec<PathBuf> {
     let mut discarded = Vec::new();
+    let out = parent.join(name);
     for dir in stale_staging(parent, name) {
+        // A run killed between moving the previous folder aside and moving the new one in
+        // left no folder at `out`: the previous one goes back.
+        if dir.extension().is_some_and(|e| e == "old")
+            && std::fs::symlink_metadata(&out).is_err()
+            && std::fs::rename(&dir, &out).is_ok()
+        {
+            continue;
+        }
         let had_checkpoint = dir.join(CHECKPOINT_DIR).is_dir();
         if std::fs::remove_dir_all(&dir).is_ok() && had_checkpoint {
             discarded.push(dir);
@@ -253,7 +310,11 @@ fn remove_stale_staging(parent: &Path, name: &str) -> Vec<PathBuf> {
 /// Moves the finished `staging` folder to `out`, the previous `out` aside first and removed last.
 fn commit_dir(staging: &Path, out: &Path) -> std::io::Result<()> {
     if out.exists() {
-        let old = staging.with_extension("old");
+        // `.NAME.staging-PID.old`: this process's own, which a later run rolls back or removes
+        // (`remove_stale_staging`) should this one die between the two renames.
+        let mut old = staging.as_os_str().to_owned();
+        old.push(".old");
+        let old = PathBuf::from(old);
         if old.exists() {
             std::fs::remove_dir_all(&old)?;
         }
@@ -268,6 +329,77 @@ fn commit_dir(staging: &Path, out: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_folder_is_staged_by_one_run_of_a_process_at_a_time() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("m");
+        let first = Staging::begin(&out).unwrap();
+        std::fs::write(first.path().join("epochs.csv"), "x").unwrap();
+        // The same folder, spelled otherwise: refused, and the first run's work is untouched.
+        let again = d.path().join(".").join("m");
+        assert!(matches!(Staging::begin(&again), Err(CommitError::InUse(_))));
+        assert!(first.path().join("epochs.csv").is_file());
+        // Another folder beside it is free; the folder itself once the first run let go.
+        drop(Staging::begin(&d.path().join("n")).unwrap());
+        let kept = first.keep().unwrap();
+        assert!(kept.to_string_lossy().ends_with(STOPPED) && kept.is_dir());
+        assert_eq!(
+            Staging::resumable(&out).as_deref(),
+            None,
+            "no checkpoint in it"
+        );
+        std::fs::create_dir(kept.join(CHECKPOINT_DIR)).unwrap();
+        assert_eq!(Staging::resumable(&out), Some(kept.clone()));
+        let adopted = Staging::adopt(&out, &kept).unwrap();
+        assert!(matches!(Staging::begin(&out), Err(CommitError::InUse(_))));
+        assert!(adopted.path().join("epochs.csv").is_file());
+    }
+
+    #[test]
+    fn a_previous_folder_left_aside_by_a_killed_commit_is_put_back() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("m");
+        // What a process killed between its two renames leaves: the previous model moved
+        // aside under its (no longer running) process's name, and no `m`.
+        let aside = d.path().join(".m.staging-999999999.old");
+        std::fs::create_dir(&aside).unwrap();
+        let config = r#"{"tool": "shapeclf", "format_version": 1}"#;
+        std::fs::write(aside.join("config.json"), config).unwrap();
+        let s = Staging::begin(&out).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(out.join("config.json")).unwrap(),
+            config
+        );
+        assert!(!aside.exists());
+        drop(s);
+        // With a folder at `m`, one left aside is removed.
+        std::fs::create_dir(&aside).unwrap();
+        drop(Staging::begin(&out).unwrap());
+        assert!(!aside.exists() && out.join("config.json").is_file());
+    }
+
+    #[test]
+    fn a_commit_moves_the_previous_folder_aside_under_this_processs_name() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("v1.2");
+        write_staged(&out, |dir: &Path| -> Result<(), CommitError> {
+            let config = r#"{"tool": "shapeclf", "format_version": 1}"#;
+            std::fs::write(dir.join(CONFIG_FILE), config)
+                .map_err(|e| CommitError::Io(dir.into(), e))
+        })
+        .unwrap();
+        let staging = Staging::begin(&out).unwrap();
+        std::fs::write(staging.path().join("b"), "2").unwrap();
+        let mut old = staging.path().as_os_str().to_owned();
+        old.push(".old");
+        // A stray `.NAME.old` (where earlier builds put it) is someone else's: left alone.
+        let stray = d.path().join(".v1.2.old");
+        std::fs::create_dir(&stray).unwrap();
+        staging.commit(|_| Ok::<(), CommitError>(())).unwrap();
+        assert!(out.join("b").is_file() && !out.join(CONFIG_FILE).exists());
+        assert!(!PathBuf::from(old).exists() && stray.is_dir());
+    }
 
     proptest::proptest! {
         /// Whatever a folder holds, it is replaceable only when it is empty or carries a

@@ -24,7 +24,9 @@ pub struct CvScore {
 
 /// Picks the weight decay with the best mean accuracy over stratified, seeded folds of the
 /// training rows (ties go to the stronger penalty). Returns it with every score. Each of the
-/// grid x folds fits is a step of a `cross-validation` stage told to `observer`.
+/// grid x folds fits is a step of a `cross-validation` stage told to `observer`. When the
+/// observer asks to stop ([`Observer::stopped`]), the fit in hand stops and no score is
+/// returned.
 pub fn tune_weight_decay(
     cfg: &TrainConfig,
     data: &Prepared,
@@ -85,7 +87,7 @@ pub fn tune_weight_decay(
                 Input::Rows(&part.train),
                 &part.columns,
                 device,
-                (),
+                StopOnly(observer),
             )
             .expect("a network of rows, checked above, trains on rows");
             let proba = t
@@ -95,7 +97,8 @@ pub fn tune_weight_decay(
             acc += accuracy(&pred, &part.test.y) / folds as f64;
             observer.event(Event::Step);
             if observer.stopped() {
-                // The caller stops the run, which then stops at training's first batch.
+                // The caller stopped the run: what was scored so far chooses nothing, and the
+                // caller asks `stopped` again.
                 observer.event(Event::End);
                 return (cfg.weight_decay, Vec::new());
             }
@@ -114,4 +117,14 @@ pub fn tune_weight_decay(
         )
         .weight_decay;
     (best, scores)
+}
+
+/// A fold's training, silent but stopped when the caller stops the whole run.
+struct StopOnly<'a>(&'a dyn Observer);
+
+impl super::Progress for StopOnly<'_> {
+    fn epoch(&mut self, _: &crate::observe::EpochStats) {}
+    fn stopped(&self) -> bool {
+        self.0.stopped()
+    }
 }

@@ -143,6 +143,11 @@ fn fit_once(
         device,
         on_epoch,
     )?;
+    if t.fit.interrupted {
+        // An unfinished network: nothing of it is scored or kept.
+        observer.event(Event::End);
+        return Err(Error::Interrupted);
+    }
     let proba = t.predict_proba(test_set, device)?;
     let test = match &inputs.views {
         Some(v) => (v.test.paths.clone(), v.test.y.clone(), proba),
@@ -179,14 +184,14 @@ pub fn train_model(
     let device = cfg.backend.device()?;
     let (table, manifest, manifest_bytes) = read_features(features_dir, observer)?;
     let data = train::prepare(&table, cfg.positive.as_deref())?;
-    let (tuned, cv) = tune(cfg, &data, &device, observer);
+    let (tuned, cv) = tune(cfg, &data, &device, observer)?;
     let inputs = load_inputs(features_dir, &manifest, &tuned, &data, observer)?;
     // Everything goes into a staging folder beside `out`, made now so that the epochs' log can
     // be followed while training runs, and swapped in for `out` whole at the end: a kill at any
     // moment leaves either the previous model folder or the new one, never a mix.
     // It also keeps the run's checkpoints, so that `--resume` can continue a killed run.
     let run = resume::Run::begin(out, cfg, &manifest_bytes, observer)?;
-    let trained = match train_seeds(
+    let trained = train_seeds(
         features_dir,
         &tuned,
         &inputs,
@@ -195,14 +200,18 @@ pub fn train_model(
         &run,
         cv,
         observer,
-    ) {
-        // Stopped by the caller: the run's checkpoints stay for a resumed run to continue.
-        Err(Error::Interrupted) => {
-            run.staging.keep();
-            return Err(Error::Interrupted);
+    );
+    // Stopped by the caller, in training or after it: no model folder, and the run's
+    // checkpoints stay for a resumed run to continue.
+    if matches!(trained, Err(Error::Interrupted)) || observer.stopped() {
+        if let Err(e) = run.staging.keep() {
+            observer.event(Event::Warning(&format!(
+                "could not keep the interrupted run's checkpoints ({e}): a resumed run starts over"
+            )));
         }
-        r => r?,
-    };
+        return Err(Error::Interrupted);
+    }
+    let trained = trained?;
     let folder = ModelFolder {
         features_dir,
         manifest_bytes: &manifest_bytes,
@@ -280,22 +289,22 @@ fn tune(
     data: &train::Prepared,
     device: &burn::tensor::Device,
     observer: &dyn Observer,
-) -> (TrainConfig, Vec<train::CvScore>) {
+) -> Result<(TrainConfig, Vec<train::CvScore>)> {
     let mut cfg = cfg.clone();
     if !(cfg.tune_weight_decay && cfg.model.reads() == Reads::Rows) {
-        return (cfg, Vec::new());
+        return Ok((cfg, Vec::new()));
     }
     let (wd, scores) = train::tune_weight_decay(&cfg, data, device, observer);
-    if scores.is_empty() {
-        // Stopped before a value was scored: training stops at its first batch.
-        return (cfg, scores);
+    if observer.stopped() {
+        // The scores of a cross-validation cut short choose nothing.
+        return Err(Error::Interrupted);
     }
     observer.event(Event::Info(&format!(
         "cross-validated weight decay: {wd} ({} values tried)",
         scores.len()
     )));
     cfg.weight_decay = wd;
-    (cfg, scores)
+    Ok((cfg, scores))
 }
 
 /// What `cfg.model` learns from: its network, and for a model that reads views the views of
@@ -512,9 +521,6 @@ fn train_seeds<'a>(
             None => log.set_seed(c.seed),
         }
         let o = fit_once(c, inputs, data, device, &log, Some(run.checkpoints(c.seed)))?;
-        if o.fit.interrupted {
-            return Err(Error::Interrupted);
-        }
         inputs.check_views_unchanged()?;
         match o.fit.diverged {
             Some(epoch) => Err(Error::Diverged { epoch, lr: c.lr }),
@@ -538,7 +544,7 @@ fn train_seeds<'a>(
                 data,
                 device,
                 observer,
-            );
+            )?;
             log.event(Event::Info(&format!(
                 "repeat {} of {}: seed {seed}",
                 runs.len() + 1,

@@ -135,7 +135,7 @@ impl Run {
                 let staging = Staging::begin(out)?;
                 for d in staging.discarded_checkpoints() {
                     observer.event(Event::Warning(&format!(
-                        "removed the checkpoints of an interrupted training of {} ({}); `shapeclf train --resume` would have continued it",
+                        "removed the checkpoints of an interrupted training of {} ({}); a resumed run (`train --resume`, or resume=True in Python) would have continued it",
                         out.display(),
                         d.display()
                     )));
