@@ -29,6 +29,9 @@ __version__: str = _shapeclf.__version__
 #: only by the build that wrote them, so the command line and this package share rows when
 #: built from one checkout.
 build: str = _shapeclf.BUILD_ID
+#: Whether this package was built with GPU support (``--features wgpu`` or ``vulkan``), so that
+#: :func:`train` takes ``backend="gpu"``.
+gpu: bool = _shapeclf.GPU
 
 __all__ = [
     "ShapeclfError",
@@ -219,7 +222,8 @@ def features(root: PathLike, out: PathLike = "features", strict: bool = False, *
 def train(
     features: PathLike = "features",
     out: Optional[PathLike] = None,
-    model: str = "logistic",
+    *,
+    model: str,
     verbose: bool = False,
     **settings: Any,
 ) -> "Model":
@@ -237,9 +241,11 @@ def train(
 
     The returned :class:`Model` carries the run's report (``model.report``: scores, the
     confusion matrix, every epoch's numbers). ``verbose=True`` writes each epoch's numbers to
-    ``sys.stderr`` as training goes. Ctrl-C stops training at the next batch and raises
+    ``sys.stderr`` as training goes. Ctrl-C stops training after the batch in hand and raises
     ``KeyboardInterrupt``: no model folder is written, and the run's last checkpoint is kept,
-    so ``resume=True`` with the same settings continues from it.
+    so ``resume=True`` with the same settings continues from it. Calls from several threads
+    train one after another (Burn's random stream belongs to the process), and two that write
+    the same ``out`` at once are refused.
     """
     features = os.fspath(features)
     out = os.fspath(out) if out is not None else os.path.join("models", str(model))

@@ -11,6 +11,7 @@ _Path = Union[str, "os.PathLike[str]"]
 
 __version__: str
 BUILD_ID: str
+GPU: bool
 MODEL_FILES: List[str]
 
 class ShapeclfError(Exception): ...

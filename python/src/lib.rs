@@ -670,13 +670,14 @@ fn widths(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<Vec<usize>>> {
     if v.is_none() {
         return Ok(None);
     }
+    if v.is_instance_of::<pyo3::types::PyString>() || v.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "{key}: expected an integer or a list of them, not {}",
+            v.get_type().name()?
+        )));
+    }
     if let Ok(w) = v.extract::<usize>() {
         return Ok(Some(vec![w]));
-    }
-    if v.is_instance_of::<pyo3::types::PyString>() {
-        return Err(PyTypeError::new_err(format!(
-            "{key}: expected an integer or a list of them, not a string"
-        )));
     }
     value::<Vec<usize>>(key, v).map(Some)
 }
@@ -740,11 +741,11 @@ fn train_config(
     let settings = train_settings(model, kwargs)?;
     let cfg = settings.config();
     cfg.validate().map_err(|e| invalid(&e))?;
-    // The package is built for the CPU: say so in its own terms, not the command line's
-    // rebuild instructions.
+    // A package built for the CPU says so in its own terms, not the command line's rebuild
+    // instructions.
     if let Err(shapeclf::models::DeviceError::NoGpuSupport) = cfg.backend.device() {
         return Err(PyValueError::new_err(
-            "backend=\"gpu\": this Python package was built without GPU support; train with backend=\"cpu\", or on a GPU with the command line built with `--features wgpu` (docs/GPU.md), then load the model here",
+            "backend=\"gpu\": this Python package was built without GPU support; reinstall it with `pip install ./python --config-settings=build-args=\"--features wgpu\"` (docs/GPU.md says which GPUs), or train with backend=\"cpu\"",
         ));
     }
     let unused = settings.unused(|n| match n {
@@ -785,7 +786,12 @@ impl shapeclf::observe::Observer for TrainHook {
                 if let Ok(mut v) = self.warnings.lock() {
                     v.push(w.to_string());
                 }
-                return;
+                // Raised as warnings once the call returns; said now too when asked to be
+                // verbose, since a run may go on for minutes.
+                if !self.verbose {
+                    return;
+                }
+                format!("warning: {w}")
             }
             Event::Skipped { path, reason } => {
                 if let Ok(mut v) = self.warnings.lock() {
@@ -868,17 +874,22 @@ fn train(
         ..TrainHook::default()
     };
     let mut interrupted = None;
-    let stderr_lines = |py: Python<'_>, hook: &TrainHook| {
+    // Writes the lines heard so far to `sys.stderr`. A `KeyboardInterrupt` (or another
+    // `BaseException`) that Python code behind it raises, as a notebook's stream may when the
+    // signal handler runs inside `write`, is returned: it is the user's Ctrl-C.
+    let stderr_lines = |py: Python<'_>, hook: &TrainHook| -> Option<PyErr> {
         let lines = std::mem::take(&mut *hook.lines.lock().unwrap_or_else(|e| e.into_inner()));
         if lines.is_empty() {
-            return;
+            return None;
         }
-        if let Ok(err) = py.import("sys").and_then(|m| m.getattr("stderr")) {
-            for l in lines {
-                let _ = err.call_method1("write", (format!("{l}\n"),));
+        let err = py.import("sys").and_then(|m| m.getattr("stderr")).ok()?;
+        let not_exception = |e: PyErr| (!e.is_instance_of::<PyException>(py)).then_some(e);
+        for l in lines {
+            if let Err(e) = err.call_method1("write", (format!("{l}\n"),)) {
+                return not_exception(e);
             }
-            let _ = err.call_method0("flush");
         }
+        err.call_method0("flush").err().and_then(not_exception)
     };
     let result = std::thread::scope(|scope| {
         let job = scope.spawn(|| {
@@ -888,13 +899,13 @@ fn train(
                 }))
             })
         });
-        // Training goes on in its own thread; this one wakes to print progress and to let
-        // Python see a Ctrl-C.
+        // Training goes on in its own thread; this one wakes to let Python see a Ctrl-C and to
+        // print progress.
         while !job.is_finished() {
             py.detach(|| std::thread::sleep(Duration::from_millis(50)));
-            stderr_lines(py, &hook);
-            if interrupted.is_none()
-                && let Err(e) = py.check_signals()
+            let heard = py.check_signals().err().or_else(|| stderr_lines(py, &hook));
+            if let Some(e) = heard
+                && interrupted.is_none()
             {
                 hook.stop.store(true, Ordering::SeqCst);
                 interrupted = Some(e);
@@ -902,7 +913,11 @@ fn train(
         }
         job.join()
     });
-    stderr_lines(py, &hook);
+    if let Some(e) = stderr_lines(py, &hook)
+        && interrupted.is_none()
+    {
+        interrupted = Some(e);
+    }
     let warnings = std::mem::take(&mut *hook.warnings.lock().unwrap_or_else(|e| e.into_inner()));
     match result {
         Ok(Ok(r)) => match (r, interrupted) {
@@ -997,6 +1012,8 @@ fn _shapeclf(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ShapeclfError", m.py().get_type::<ShapeclfError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("BUILD_ID", shapeclf::BUILD_ID)?;
+    // Whether `train(..., backend="gpu")` can run: the package built with `--features wgpu`.
+    m.add("GPU", cfg!(feature = "wgpu"))?;
     // The files loading a model folder reads: what a pickled `Model` carries.
     m.add(
         "MODEL_FILES",

@@ -407,10 +407,15 @@ def test_train_refuses_what_the_command_line_refuses(cli_features, tmp_path):
         shapeclf.train(cli_features, tmp_path / "x", model="mlp", epoch=3)
     with pytest.raises(TypeError, match="hidden"):
         shapeclf.train(cli_features, tmp_path / "x", model="mlp", hidden="16")
+    with pytest.raises(TypeError, match="hidden: expected an integer or a list of them, not bool"):
+        shapeclf.train(cli_features, tmp_path / "x", model="mlp", hidden=True)
+    with pytest.raises(TypeError, match="model"):
+        shapeclf.train(cli_features, tmp_path / "x")  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="model: invalid value \"svm\""):
         shapeclf.train(cli_features, tmp_path / "x", model="svm")
-    with pytest.raises(ValueError, match="built without GPU support"):
-        shapeclf.train(cli_features, tmp_path / "x", model="mlp", backend="gpu")
+    if not shapeclf.gpu:
+        with pytest.raises(ValueError, match="built without GPU support"):
+            shapeclf.train(cli_features, tmp_path / "x", model="mlp", backend="gpu")
     with pytest.raises(FileNotFoundError):
         shapeclf.train(tmp_path / "no-features", tmp_path / "x", model="mlp")
     # A folder that is not a model folder is never replaced.
