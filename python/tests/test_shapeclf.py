@@ -591,6 +591,14 @@ def test_the_sklearn_example_runs(meshes, tmp_path, capsys):
     assert "test accuracy" in capsys.readouterr().out
 
 
+def test_the_comparison_example_runs(meshes, tmp_path, capsys):
+    table = load_example("compare_models").main(str(meshes), str(tmp_path / "work"), quick=True)
+    assert list(table.index) == ["cnn", "fusion", "logistic", "mlp"]
+    out = capsys.readouterr().out
+    assert "fusion: test accuracy" in out and "'top'" in out
+    assert (tmp_path / "work" / "models" / "comparison.html").is_file()
+
+
 def test_the_torch_example_runs(meshes, capsys):
     # torch is not needed by the package nor installed by CI (a wheel of hundreds of MB);
     # where it is installed the example is run for one epoch.
