@@ -459,7 +459,7 @@ def test_ctrl_c_stops_training_and_resume_continues_it(cli_features, tmp_path):
     script = (
         "import signal, sys, shapeclf\n"
         "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
-        "settings = dict(model='cnn', epochs=400, channels=[4, 8], hidden=16, verbose=True)\n"
+        "settings = dict(model='cnn', epochs=80, channels=[4, 8], hidden=16, verbose=True)\n"
         "try:\n"
         "    shapeclf.train(sys.argv[1], sys.argv[2], **settings)\n"
         "    print('finished', flush=True)\n"
@@ -467,7 +467,6 @@ def test_ctrl_c_stops_training_and_resume_continues_it(cli_features, tmp_path):
         "    print('interrupted', flush=True)\n"
         "import os\n"
         "print('folder' if os.path.exists(sys.argv[2]) else 'no folder', flush=True)\n"
-        "settings['epochs'] = 400\n"
         "m = shapeclf.train(sys.argv[1], sys.argv[2], resume=True, **settings)\n"
         "print('resumed', len(m.report['history']), flush=True)\n"
     )
@@ -485,7 +484,7 @@ def test_ctrl_c_stops_training_and_resume_continues_it(cli_features, tmp_path):
         seen.append(line)
         if line.startswith("epoch 1:"):
             break
-    time.sleep(1.0)
+    time.sleep(0.2)
     p.send_signal(signal.SIGINT)
     stdout, stderr = p.communicate(timeout=600)
     stderr = "".join(seen) + stderr
@@ -493,7 +492,7 @@ def test_ctrl_c_stops_training_and_resume_continues_it(cli_features, tmp_path):
     lines = stdout.splitlines()
     assert lines[:2] == ["interrupted", "no folder"], (stdout, stderr)
     assert "resuming after epoch" in stderr, stderr
-    assert lines[2] == "resumed 400", stdout
+    assert lines[2] == "resumed 80", stdout
     assert (out / "model.bpk").is_file()
     assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
 
