@@ -451,5 +451,24 @@ class Model:
             )
         return out
 
+    def export_onnx(self, path: PathLike) -> Dict[str, Any]:
+        """Write the model as an ONNX file, as ``shapeclf export --onnx`` does: one graph from
+        the raw inputs (descriptor rows, view pixels) to class probabilities, standardisation
+        included, that onnxruntime runs without shapeclf. Written atomically.
+
+        Returns what the file holds: ``model`` (its kind), ``inputs`` (each input's ``name``,
+        ``descriptors`` or ``views``, and ``shape``, ``None`` for the batch dimension),
+        ``classes`` (the output's columns), ``opset`` and ``bytes``. The model exported is the
+        one loaded, whatever has become of its folder since."""
+        import json
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="shapeclf-model-") as d:
+            for name, data in self._files.items():
+                with open(os.path.join(d, name), "wb") as f:
+                    f.write(data)
+            summary: Dict[str, Any] = json.loads(_shapeclf.export_onnx(d, os.fspath(path)))
+        return summary
+
     def __repr__(self) -> str:
         return f"Model(classes={self.classes!r})"

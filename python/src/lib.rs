@@ -956,6 +956,16 @@ fn compare(py: Python<'_>, models: PathBuf) -> PyResult<(String, Vec<(String, St
     Ok((rows, cmp.skipped))
 }
 
+/// Runs `shapeclf export MODEL_DIR --onnx OUT`: writes the model as an ONNX file (atomically)
+/// and returns what it holds (model kind, inputs and their shapes, classes, opset, size) as
+/// JSON text.
+#[pyfunction]
+fn export_onnx(py: Python<'_>, model_dir: PathBuf, out: PathBuf) -> PyResult<String> {
+    let summary = detached(py, || shapeclf::export::export_onnx(&model_dir, &out))?
+        .map_err(|e| py_error(&e, None))?;
+    serde_json::to_string(&summary).map_err(|e| ShapeclfError::new_err(e.to_string()))
+}
+
 /// A trained model folder loaded once (the Python `shapeclf.Model` wraps it).
 #[pyclass(module = "shapeclf._shapeclf", frozen)]
 struct NativeModel {
@@ -1035,6 +1045,7 @@ fn _shapeclf(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_train, m)?)?;
     m.add_function(wrap_pyfunction!(train, m)?)?;
     m.add_function(wrap_pyfunction!(compare, m)?)?;
+    m.add_function(wrap_pyfunction!(export_onnx, m)?)?;
     m.add_class::<NativeModel>()?;
     Ok(())
 }

@@ -427,6 +427,32 @@ def test_train_refuses_what_the_command_line_refuses(cli_features, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_a_model_exports_the_command_lines_onnx_file(kind, models, tmp_path, mesh_files):
+    cli("export", models[kind], "--onnx", tmp_path / "cli.onnx")
+    folder = tmp_path / kind
+    shutil.copytree(models[kind], folder)
+    model = shapeclf.Model.load(folder)
+    # Exported from what was loaded, even once the folder is gone.
+    shutil.rmtree(folder)
+    summary = model.export_onnx(tmp_path / "py.onnx")
+    assert (tmp_path / "py.onnx").read_bytes() == (tmp_path / "cli.onnx").read_bytes()
+    assert summary["model"] == kind and summary["classes"] == model.classes
+    assert summary["bytes"] == (tmp_path / "py.onnx").stat().st_size
+    assert [i["name"] for i in summary["inputs"]] == (["views"] if kind == "cnn" else ["descriptors"])
+    import importlib.util
+
+    # onnxruntime is in CI's environment (for tests/onnx_runtime.rs), not a need of the package.
+    if kind == "mlp" and importlib.util.find_spec("onnxruntime"):
+        import onnxruntime as ort
+
+        # The graph takes a mesh's raw descriptor row and gives its probabilities.
+        session = ort.InferenceSession(str(tmp_path / "py.onnx"))
+        row = np.concatenate([a.ravel() for a in shapeclf.descriptors(mesh_files[0]).values()])
+        (p,) = session.run(None, {"descriptors": row[None, :]})
+        np.testing.assert_allclose(p[0], model.predict_proba(mesh_files[0])[0], atol=1e-5)
+
+
 def test_compare_returns_the_command_lines_table(cli_features, tmp_path):
     models = tmp_path / "models"
     shapeclf.train(cli_features, models / "mlp", model="mlp", epochs=3, repeats=3)
