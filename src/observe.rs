@@ -64,9 +64,9 @@ pub enum Event<'a> {
 pub trait Observer: Sync {
     /// Handles one event.
     fn event(&self, e: Event<'_>);
-    /// Whether the caller asks the work to stop (a Ctrl-C in Python). Training asks after
-    /// every batch and ends with [`crate::Error::Interrupted`], keeping its last checkpoint for
-    /// a resumed run; the default never stops.
+    /// Whether the caller asks the work to stop (a Ctrl-C in Python); once true it must stay
+    /// true. Training asks after every batch and ends with [`crate::Error::Interrupted`],
+    /// keeping its last checkpoint for a resumed run; the default never stops.
     fn stopped(&self) -> bool {
         false
     }

@@ -189,6 +189,9 @@ impl Staging {
 /// ([`Staging::keep`]): resumable at once, also by the process that stopped it.
 const STOPPED: &str = ".stopped";
 
+/// The suffix of a replaced model folder being removed after a commit: never put back.
+const TRASH: &str = ".trash";
+
 impl Staging {
     /// Leaves what the staging folder holds (an interrupted training's checkpoints) for
     /// [`Staging::resumable`] to find, also in this process, which goes on running; the target
@@ -276,7 +279,10 @@ fn stale_staging(parent: &Path, name: &str) -> Vec<PathBuf> {
             if let Some(pid) = rest.strip_suffix(STOPPED) {
                 return pid.parse::<u32>().is_ok() && e.file_type().is_ok_and(|t| t.is_dir());
             }
-            let pid = rest.strip_suffix(".old").unwrap_or(rest);
+            let pid = [".old", TRASH]
+                .iter()
+                .find_map(|suffix| rest.strip_suffix(suffix))
+                .unwrap_or(rest);
             pid.parse::<u32>()
                 .is_ok_and(|pid| pid != std::process::id() && !crate::io::process_alive(pid))
                 && e.file_type().is_ok_and(|t| t.is_dir())
@@ -292,11 +298,13 @@ fn remove_stale_staging(parent: &Path, name: &str) -> Vec<PathBuf> {
     let out = parent.join(name);
     for dir in stale_staging(parent, name) {
         // A run killed between moving the previous folder aside and moving the new one in
-        // left no folder at `out`: the previous one goes back.
+        // left no folder at `out`: the previous one, whole (its removal renames it first),
+        // goes back. Should that fail, it is left where it is rather than removed.
         if dir.extension().is_some_and(|e| e == "old")
             && std::fs::symlink_metadata(&out).is_err()
-            && std::fs::rename(&dir, &out).is_ok()
+            && is_model_folder(&dir)
         {
+            let _ = std::fs::rename(&dir, &out);
             continue;
         }
         let had_checkpoint = dir.join(CHECKPOINT_DIR).is_dir();
@@ -310,17 +318,25 @@ fn remove_stale_staging(parent: &Path, name: &str) -> Vec<PathBuf> {
 /// Moves the finished `staging` folder to `out`, the previous `out` aside first and removed last.
 fn commit_dir(staging: &Path, out: &Path) -> std::io::Result<()> {
     if out.exists() {
-        // `.NAME.staging-PID.old`: this process's own, which a later run rolls back or removes
-        // (`remove_stale_staging`) should this one die between the two renames.
-        let mut old = staging.as_os_str().to_owned();
-        old.push(".old");
-        let old = PathBuf::from(old);
-        if old.exists() {
-            std::fs::remove_dir_all(&old)?;
+        // `.NAME.staging-PID.old`: this process's own, which a later run puts back should this
+        // one die between the two renames (`remove_stale_staging`).
+        let aside = |suffix: &str| {
+            let mut p = staging.as_os_str().to_owned();
+            p.push(suffix);
+            PathBuf::from(p)
+        };
+        let (old, trash) = (aside(".old"), aside(TRASH));
+        for leftover in [&old, &trash] {
+            if leftover.exists() {
+                std::fs::remove_dir_all(leftover)?;
+            }
         }
         std::fs::rename(out, &old)?;
         std::fs::rename(staging, out)?;
-        std::fs::remove_dir_all(&old)
+        // Renamed before it is removed, which takes a while: a removal cut short leaves a
+        // folder that is never put back, only removed.
+        std::fs::rename(&old, &trash)?;
+        std::fs::remove_dir_all(&trash)
     } else {
         std::fs::rename(staging, out)
     }
@@ -356,6 +372,8 @@ mod tests {
         assert!(adopted.path().join("epochs.csv").is_file());
     }
 
+    // Needs /proc to tell that process 999999999 is not running.
+    #[cfg(target_os = "linux")]
     #[test]
     fn a_previous_folder_left_aside_by_a_killed_commit_is_put_back() {
         let d = tempfile::tempdir().unwrap();
@@ -377,6 +395,16 @@ mod tests {
         std::fs::create_dir(&aside).unwrap();
         drop(Staging::begin(&out).unwrap());
         assert!(!aside.exists() && out.join("config.json").is_file());
+        // One whose removal was cut short (renamed first) is never put back, nor one that is
+        // not a whole model folder.
+        std::fs::remove_dir_all(&out).unwrap();
+        let trash = d.path().join(".m.staging-999999999.trash");
+        std::fs::create_dir(&trash).unwrap();
+        std::fs::write(trash.join("config.json"), config).unwrap();
+        std::fs::create_dir(&aside).unwrap();
+        std::fs::write(aside.join("weights"), "half").unwrap();
+        drop(Staging::begin(&out).unwrap());
+        assert!(!out.exists() && !trash.exists() && !aside.exists());
     }
 
     #[test]

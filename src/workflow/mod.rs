@@ -202,8 +202,15 @@ pub fn train_model(
         observer,
     );
     // Stopped by the caller, in training or after it: no model folder, and the run's
-    // checkpoints stay for a resumed run to continue.
-    if matches!(trained, Err(Error::Interrupted)) || observer.stopped() {
+    // checkpoints stay for a resumed run to continue. (Another error wins over a stop.)
+    let stopped = match &trained {
+        Err(Error::Interrupted) => true,
+        Ok(_) => observer.stopped(),
+        Err(_) => false,
+    };
+    if stopped {
+        // Its epoch log is closed first: the staging folder is renamed.
+        drop(trained);
         if let Err(e) = run.staging.keep() {
             observer.event(Event::Warning(&format!(
                 "could not keep the interrupted run's checkpoints ({e}): a resumed run starts over"
