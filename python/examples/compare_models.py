@@ -3,7 +3,7 @@
     python compare_models.py MESH_ROOT [WORK_DIR] [--quick]
 
 MESH_ROOT is a dataset as ``shapeclf features`` reads it (``ROOT/<class>/{train,test}/<mesh>``;
-``shapeclf synth meshes --realistic --per-class 20`` makes one). The feature folder and one model
+``shapeclf.synth("meshes", realistic=True, per_class=20)`` makes one). The feature folder and one model
 folder per model go under WORK_DIR (default ``work``); a rerun reuses the feature rows. Each model
 is trained over three seeds, and the table printed at the end is their mean and spread, as
 ``shapeclf compare`` prints it; the comparison page is ``WORK_DIR/models/comparison.html``.

@@ -35,6 +35,7 @@ gpu: bool = _shapeclf.GPU
 
 __all__ = [
     "ShapeclfError",
+    "synth",
     "Model",
     "load_mesh",
     "descriptors",
@@ -173,6 +174,29 @@ def render_views(
     if not np.issubdtype(dt, np.floating):
         raise ValueError(f"dtype must be uint8 or a float type, not {dt}")
     return views.astype(dt) / dt.type(255)
+
+
+def synth(
+    dir: PathLike,
+    per_class: int = 40,
+    seed: int = 0,
+    realistic: bool = False,
+    subdivide: int = 0,
+    formats: Sequence[str] = ("off", "obj", "stl", "ply"),
+) -> List[str]:
+    """Write a labelled dataset of procedurally modelled shapes, as ``shapeclf synth`` does:
+    ``dir/<class>/{train,test}/<mesh>`` (one shape in five to test), the same files for the
+    same settings. ``dir`` must be new or empty.
+
+    ``realistic=True`` gives twelve classes in arbitrary poses, scaled, roughened and holed: as
+    hard as real data (the development set). ``subdivide`` splits every triangle into four that
+    many times; ``formats`` are cycled through shape by shape (``"off"``, ``"obj"``, ``"stl"``,
+    ``"ply"``, ``"glb"``, ``"gltf"``). Returns the files written.
+    """
+    if isinstance(formats, str):
+        formats = formats.split(",")
+    files = _shapeclf.synth(os.fspath(dir), per_class, seed, subdivide, list(formats), realistic)
+    return [os.fspath(f) for f in files]
 
 
 def features(root: PathLike, out: PathLike = "features", strict: bool = False, **settings: Any) -> "pandas.DataFrame":

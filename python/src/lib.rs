@@ -956,6 +956,37 @@ fn compare(py: Python<'_>, models: PathBuf) -> PyResult<(String, Vec<(String, St
     Ok((rows, cmp.skipped))
 }
 
+/// Runs `shapeclf synth DIR`: writes a labelled dataset of procedurally modelled shapes under
+/// `dir/<class>/{train,test}/` (`dir` new or empty) and returns the files written.
+#[pyfunction]
+#[pyo3(signature = (dir, per_class, seed, subdivide, formats, realistic))]
+fn synth(
+    py: Python<'_>,
+    dir: PathBuf,
+    per_class: usize,
+    seed: u64,
+    subdivide: u32,
+    formats: Vec<String>,
+    realistic: bool,
+) -> PyResult<Vec<PathBuf>> {
+    shapeclf::synth::check_size(per_class, subdivide).map_err(PyValueError::new_err)?;
+    let opts = shapeclf::synth::SynthOptions {
+        per_class,
+        seed,
+        levels: subdivide,
+        formats,
+        realistic,
+    };
+    detached(py, || shapeclf::synth::write_dataset_with(&dir, &opts))?.map_err(|e| {
+        let msg = format!("writing synthetic dataset to {}: {e}", dir.display());
+        if e.kind() == std::io::ErrorKind::InvalidInput {
+            PyValueError::new_err(msg)
+        } else {
+            ShapeclfError::new_err(msg)
+        }
+    })
+}
+
 /// Runs `shapeclf export MODEL_DIR --onnx OUT`: writes the model as an ONNX file (atomically)
 /// and returns what it holds (model kind, inputs and their shapes, classes, opset, size) as
 /// JSON text.
@@ -1046,6 +1077,7 @@ fn _shapeclf(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(train, m)?)?;
     m.add_function(wrap_pyfunction!(compare, m)?)?;
     m.add_function(wrap_pyfunction!(export_onnx, m)?)?;
+    m.add_function(wrap_pyfunction!(synth, m)?)?;
     m.add_class::<NativeModel>()?;
     Ok(())
 }

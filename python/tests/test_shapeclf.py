@@ -427,6 +427,26 @@ def test_train_refuses_what_the_command_line_refuses(cli_features, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_synth_writes_the_command_lines_files(tmp_path):
+    def tree(root: Path) -> dict:
+        # (Less the lock file, which holds the writer's process id.)
+        return {
+            str(p.relative_to(root)): p.read_bytes()
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != ".shapeclf.lock"
+        }
+
+    cli("synth", tmp_path / "cli", "--per-class", 5, "--seed", 4, "--realistic", "--formats", "glb,off")
+    files = shapeclf.synth(tmp_path / "py", per_class=5, seed=4, realistic=True, formats=["glb", "off"])
+    assert tree(tmp_path / "py") == tree(tmp_path / "cli")
+    assert len(files) == 60 and all(Path(f).is_file() for f in files)
+    with pytest.raises(ValueError, match="formats"):
+        shapeclf.synth(tmp_path / "bad", formats=["fbx"])
+    # Never over a user's files.
+    with pytest.raises(shapeclf.ShapeclfError, match="writing synthetic dataset"):
+        shapeclf.synth(tmp_path / "py", per_class=5)
+
+
 @pytest.mark.parametrize("kind", ["mlp", "cnn"])
 def test_a_model_exports_the_command_lines_onnx_file(kind, models, tmp_path, mesh_files):
     cli("export", models[kind], "--onnx", tmp_path / "cli.onnx")
