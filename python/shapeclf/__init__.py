@@ -199,7 +199,13 @@ def synth(
     return [os.fspath(f) for f in files]
 
 
-def features(root: PathLike, out: PathLike = "features", strict: bool = False, **settings: Any) -> "pandas.DataFrame":
+def features(
+    root: PathLike,
+    out: PathLike = "features",
+    strict: bool = False,
+    verbose: bool = False,
+    **settings: Any,
+) -> "pandas.DataFrame":
     """Run ``shapeclf features ROOT --out OUT`` as a library call and return its table.
 
     Writes the same feature folder as the command line (table, manifest, view images) and
@@ -220,12 +226,14 @@ def features(root: PathLike, out: PathLike = "features", strict: bool = False, *
     written, unless the rows of an earlier run in ``out`` were not all checked yet), then
     raises ``KeyboardInterrupt``. The run's warnings (mesh files the layout does not read,
     copies across splits, classes without test meshes) are ``UserWarning``\ s.
+    ``verbose=True`` writes how many meshes are done to ``sys.stderr`` every few seconds, and
+    the warnings as they come.
     """
     import pandas as pd
 
     root, out = os.fspath(root), os.fspath(out)
     _warn(_shapeclf.check_features(out, **settings))
-    r = _shapeclf.features(root, out, **settings)
+    r = _shapeclf.features(root, out, verbose, **settings)
     df = pd.DataFrame(r["values"], columns=list(r["columns"]))
     df.insert(0, "split", r["split"])
     df.insert(0, "class", r["class"])

@@ -498,20 +498,180 @@ fn check_features(out: PathBuf, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<
     Ok(run_options(&out, kwargs)?.1)
 }
 
-/// The warnings a run gives (mesh files the layout does not read, copies across splits, classes
-/// without test meshes...), for Python to raise as `UserWarning`s; its other events (progress,
-/// each failed mesh, which the table's `failed` lists) are left out.
+/// What a long Python call hears from its run: the warnings (raised as `UserWarning`s when the
+/// call returns), with `verbose` its progress as lines for `sys.stderr`, and whether Ctrl-C
+/// asked it to stop.
 #[derive(Default)]
-struct Warnings(std::sync::Mutex<Vec<String>>);
+struct Hook {
+    verbose: bool,
+    /// Whether an input the run skips is a warning too (training's rows and views; `features`
+    /// lists its failed meshes in the table's `failed` instead).
+    skipped_warn: bool,
+    stop: Arc<AtomicBool>,
+    warnings: std::sync::Mutex<Vec<String>>,
+    lines: std::sync::Mutex<Vec<String>>,
+    /// When the last epoch line was written, and the epoch line held back since.
+    epochs: std::sync::Mutex<(Option<std::time::Instant>, Option<String>)>,
+    /// The stage counted in steps (meshes, cross-validation fits), for progress lines.
+    stage: std::sync::Mutex<Stage>,
+}
 
-impl shapeclf::observe::Observer for Warnings {
-    fn event(&self, e: shapeclf::observe::Event<'_>) {
-        if let shapeclf::observe::Event::Warning(w) = e
-            && let Ok(mut v) = self.0.lock()
-        {
-            v.push(w.to_string());
-        }
+/// The mutex's value, also after a panic elsewhere poisoned it (what it guards stays whole).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A stage's steps so far, and when its last progress line was written.
+#[derive(Default)]
+struct Stage {
+    name: String,
+    total: u64,
+    done: u64,
+    started: Option<std::time::Instant>,
+    written: Option<std::time::Instant>,
+}
+
+impl Stage {
+    fn line(&self) -> String {
+        let secs = self.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
+        let pct = 100.0 * self.done as f64 / self.total.max(1) as f64;
+        format!(
+            "{}: {} of {} ({pct:.0}%), {secs:.1} s",
+            self.name, self.done, self.total
+        )
     }
+}
+
+impl shapeclf::observe::Observer for Hook {
+    fn event(&self, e: shapeclf::observe::Event<'_>) {
+        use shapeclf::observe::Event;
+        let line = match e {
+            Event::Warning(w) => {
+                lock(&self.warnings).push(w.to_string());
+                // Raised as warnings once the call returns; said now too when asked to be
+                // verbose, since a run may go on for minutes.
+                if !self.verbose {
+                    return;
+                }
+                format!("warning: {w}")
+            }
+            Event::Skipped { path, reason } if self.skipped_warn => {
+                lock(&self.warnings).push(format!("skipped {path}: {reason}"));
+                return;
+            }
+            _ if !self.verbose => return,
+            Event::Info(m) => m.to_string(),
+            Event::Begin { stage, total } => {
+                *lock(&self.stage) = Stage {
+                    name: stage.to_string(),
+                    total,
+                    started: Some(std::time::Instant::now()),
+                    ..Stage::default()
+                };
+                return;
+            }
+            // At most one progress line every two seconds.
+            Event::Step => {
+                let mut st = lock(&self.stage);
+                st.done += 1;
+                if st
+                    .written
+                    .or(st.started)
+                    .is_some_and(|t| t.elapsed() < Duration::from_secs(2))
+                {
+                    return;
+                }
+                st.written = Some(std::time::Instant::now());
+                st.line()
+            }
+            Event::Epoch(st) => {
+                let mut l = format!(
+                    "epoch {}: loss {:.4}, train accuracy {:.3}",
+                    st.epoch, st.loss, st.train_accuracy
+                );
+                if let Some(a) = st.val_accuracy {
+                    l.push_str(&format!(", validation accuracy {a:.3}"));
+                }
+                // At most one epoch a second (a logistic regression runs hundreds in one);
+                // the last of a run always shows, and `epochs.csv` has every one.
+                let mut e = lock(&self.epochs);
+                if e.0.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+                    e.1 = Some(l);
+                    return;
+                }
+                *e = (Some(std::time::Instant::now()), None);
+                l
+            }
+            // A stage's end: the epoch line held back, or where its steps ended.
+            Event::End => {
+                let held = lock(&self.epochs).1.take();
+                let st = std::mem::take(&mut *lock(&self.stage));
+                match held {
+                    Some(l) => l,
+                    None if st.done > 0 => st.line(),
+                    None => return,
+                }
+            }
+            _ => return,
+        };
+        lock(&self.lines).push(line);
+    }
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs `job` in a thread of its own while this one, holding the interpreter every 50 ms,
+/// writes `hook`'s progress lines to `sys.stderr` and watches for Ctrl-C, which sets
+/// `hook.stop` (the run stops as it would on the command line). Returns the job's result (a
+/// panic as its payload) and the `KeyboardInterrupt`, if one came.
+fn polled<T: Send>(
+    py: Python<'_>,
+    hook: &Hook,
+    job: impl FnOnce() -> T + Send,
+) -> (std::thread::Result<T>, Option<PyErr>) {
+    // Writes the lines heard so far. A `KeyboardInterrupt` (or another `BaseException`) that
+    // Python code behind `sys.stderr` raises, as a notebook's stream may when the signal
+    // handler runs inside `write`, is returned: it is the user's Ctrl-C.
+    let write_lines = || -> Option<PyErr> {
+        let lines = std::mem::take(&mut *lock(&hook.lines));
+        if lines.is_empty() {
+            return None;
+        }
+        let err = py.import("sys").and_then(|m| m.getattr("stderr")).ok()?;
+        let not_exception = |e: PyErr| (!e.is_instance_of::<PyException>(py)).then_some(e);
+        for l in lines {
+            if let Err(e) = err.call_method1("write", (format!("{l}\n"),)) {
+                return not_exception(e);
+            }
+        }
+        err.call_method0("flush").err().and_then(not_exception)
+    };
+    let mut interrupted = None;
+    let result = std::thread::scope(|scope| {
+        let job = scope.spawn(|| shapeclf::pool::install(|| catch_unwind(AssertUnwindSafe(job))));
+        while !job.is_finished() {
+            py.detach(|| std::thread::sleep(Duration::from_millis(50)));
+            let heard = py.check_signals().err().or_else(write_lines);
+            if let Some(e) = heard
+                && interrupted.is_none()
+            {
+                hook.stop.store(true, Ordering::SeqCst);
+                interrupted = Some(e);
+            }
+        }
+        job.join()
+    });
+    if let Some(e) = write_lines()
+        && interrupted.is_none()
+    {
+        interrupted = Some(e);
+    }
+    let result = match result {
+        Ok(r) => r,
+        Err(p) => Err(p),
+    };
+    (result, interrupted)
 }
 
 /// Runs `shapeclf features ROOT --out OUT` with the same settings, as a library call: writes
@@ -522,42 +682,27 @@ impl shapeclf::observe::Observer for Warnings {
 /// (unless the rows of an earlier run were not all checked yet: then nothing is), then
 /// `KeyboardInterrupt`.
 #[pyfunction]
-#[pyo3(signature = (root, out, **kwargs))]
+#[pyo3(signature = (root, out, verbose = false, **kwargs))]
 fn features<'py>(
     py: Python<'py>,
     root: PathBuf,
     out: PathBuf,
+    verbose: bool,
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let (mut opts, _) = run_options(&out, kwargs)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    opts.stop = Some(stop.clone());
-    let mut interrupted = None;
-    let heard = Warnings::default();
-    let result = std::thread::scope(|scope| {
-        let job = scope.spawn(|| {
-            catch_unwind(AssertUnwindSafe(|| {
-                extract::run(&root, &out, &opts, &heard)
-            }))
-        });
-        // The run goes on in its own thread; this one wakes to let Python see a Ctrl-C.
-        while !job.is_finished() {
-            py.detach(|| std::thread::sleep(Duration::from_millis(50)));
-            if interrupted.is_none()
-                && let Err(e) = py.check_signals()
-            {
-                stop.store(true, Ordering::SeqCst);
-                interrupted = Some(e);
-            }
-        }
-        job.join()
-    });
+    let heard = Hook {
+        verbose,
+        ..Hook::default()
+    };
+    opts.stop = Some(heard.stop.clone());
+    let (result, interrupted) = polled(py, &heard, || extract::run(&root, &out, &opts, &heard));
     // A run that ends in an error or an interrupt returns no dict to carry its warnings
     // (files the layout does not read, copies across splits...): they are raised here, before
     // the exception, so the caller hears why as much as a finished run would say.
-    let warn_heard = |heard: Warnings| warn_all(py, heard.0.into_inner().unwrap_or_default());
+    let warn_heard = |heard: Hook| warn_all(py, heard.warnings.into_inner().unwrap_or_default());
     let ex = match result {
-        Ok(Ok(r)) => match (r, interrupted) {
+        Ok(r) => match (r, interrupted) {
             (Ok(ex), None) => ex,
             // Stopped by Ctrl-C, whether or not a mesh had finished (with none, nothing is
             // written and the run's error says so): the caller sees `KeyboardInterrupt`.
@@ -570,7 +715,7 @@ fn features<'py>(
                 return Err(py_error(&e, None));
             }
         },
-        Ok(Err(p)) | Err(p) => {
+        Err(p) => {
             warn_heard(heard)?;
             return Err(ShapeclfError::new_err(extract::panic_error(p.as_ref())));
         }
@@ -582,7 +727,7 @@ fn features<'py>(
         values.extend_from_slice(&r.values);
     }
     let d = PyDict::new(py);
-    d.set_item("warnings", heard.0.into_inner().unwrap_or_default())?;
+    d.set_item("warnings", heard.warnings.into_inner().unwrap_or_default())?;
     d.set_item("shard", opts.shard.map(|s| s.to_string()))?;
     d.set_item("columns", &table.columns)?;
     d.set_item(
@@ -766,76 +911,6 @@ fn check_train(
     Ok(train_config(model, kwargs)?.1)
 }
 
-/// What a Python `train` hears: the run's warnings (raised as `UserWarning`s), with `verbose`
-/// its progress as lines for standard error, and whether Ctrl-C asked it to stop.
-#[derive(Default)]
-struct TrainHook {
-    verbose: bool,
-    stop: AtomicBool,
-    warnings: std::sync::Mutex<Vec<String>>,
-    lines: std::sync::Mutex<Vec<String>>,
-    /// When the last epoch line was written, and the epoch line held back since.
-    epochs: std::sync::Mutex<(Option<std::time::Instant>, Option<String>)>,
-}
-
-impl shapeclf::observe::Observer for TrainHook {
-    fn event(&self, e: shapeclf::observe::Event<'_>) {
-        use shapeclf::observe::Event;
-        let line = match e {
-            Event::Warning(w) => {
-                if let Ok(mut v) = self.warnings.lock() {
-                    v.push(w.to_string());
-                }
-                // Raised as warnings once the call returns; said now too when asked to be
-                // verbose, since a run may go on for minutes.
-                if !self.verbose {
-                    return;
-                }
-                format!("warning: {w}")
-            }
-            Event::Skipped { path, reason } => {
-                if let Ok(mut v) = self.warnings.lock() {
-                    v.push(format!("skipped {path}: {reason}"));
-                }
-                return;
-            }
-            Event::Info(m) if self.verbose => m.to_string(),
-            Event::Epoch(st) if self.verbose => {
-                let mut l = format!(
-                    "epoch {}: loss {:.4}, train accuracy {:.3}",
-                    st.epoch, st.loss, st.train_accuracy
-                );
-                if let Some(a) = st.val_accuracy {
-                    l.push_str(&format!(", validation accuracy {a:.3}"));
-                }
-                // At most one epoch a second (a logistic regression runs hundreds in one);
-                // the last of a run always shows, and `epochs.csv` has every one.
-                let mut e = self.epochs.lock().unwrap_or_else(|e| e.into_inner());
-                if e.0.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
-                    e.1 = Some(l);
-                    return;
-                }
-                *e = (Some(std::time::Instant::now()), None);
-                l
-            }
-            Event::End if self.verbose => {
-                let mut e = self.epochs.lock().unwrap_or_else(|e| e.into_inner());
-                match e.1.take() {
-                    Some(l) => l,
-                    None => return,
-                }
-            }
-            _ => return,
-        };
-        if let Ok(mut v) = self.lines.lock() {
-            v.push(line);
-        }
-    }
-    fn stopped(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
-    }
-}
-
 /// Raises each of `warnings` as a `UserWarning`; a warning the filters turn into an error is
 /// dropped (the caller's own error or result is the one to see), anything else raised while
 /// showing them (a second Ctrl-C) is returned.
@@ -869,58 +944,17 @@ fn train(
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<(String, Vec<String>)> {
     let (cfg, _) = train_config(model, kwargs)?;
-    let hook = TrainHook {
+    let hook = Hook {
         verbose,
-        ..TrainHook::default()
+        skipped_warn: true,
+        ..Hook::default()
     };
-    let mut interrupted = None;
-    // Writes the lines heard so far to `sys.stderr`. A `KeyboardInterrupt` (or another
-    // `BaseException`) that Python code behind it raises, as a notebook's stream may when the
-    // signal handler runs inside `write`, is returned: it is the user's Ctrl-C.
-    let stderr_lines = |py: Python<'_>, hook: &TrainHook| -> Option<PyErr> {
-        let lines = std::mem::take(&mut *hook.lines.lock().unwrap_or_else(|e| e.into_inner()));
-        if lines.is_empty() {
-            return None;
-        }
-        let err = py.import("sys").and_then(|m| m.getattr("stderr")).ok()?;
-        let not_exception = |e: PyErr| (!e.is_instance_of::<PyException>(py)).then_some(e);
-        for l in lines {
-            if let Err(e) = err.call_method1("write", (format!("{l}\n"),)) {
-                return not_exception(e);
-            }
-        }
-        err.call_method0("flush").err().and_then(not_exception)
-    };
-    let result = std::thread::scope(|scope| {
-        let job = scope.spawn(|| {
-            shapeclf::pool::install(|| {
-                catch_unwind(AssertUnwindSafe(|| {
-                    shapeclf::workflow::train_model(&features, &out, &cfg, &hook)
-                }))
-            })
-        });
-        // Training goes on in its own thread; this one wakes to let Python see a Ctrl-C and to
-        // print progress.
-        while !job.is_finished() {
-            py.detach(|| std::thread::sleep(Duration::from_millis(50)));
-            let heard = py.check_signals().err().or_else(|| stderr_lines(py, &hook));
-            if let Some(e) = heard
-                && interrupted.is_none()
-            {
-                hook.stop.store(true, Ordering::SeqCst);
-                interrupted = Some(e);
-            }
-        }
-        job.join()
+    let (result, interrupted) = polled(py, &hook, || {
+        shapeclf::workflow::train_model(&features, &out, &cfg, &hook)
     });
-    if let Some(e) = stderr_lines(py, &hook)
-        && interrupted.is_none()
-    {
-        interrupted = Some(e);
-    }
-    let warnings = std::mem::take(&mut *hook.warnings.lock().unwrap_or_else(|e| e.into_inner()));
+    let warnings = std::mem::take(&mut *lock(&hook.warnings));
     match result {
-        Ok(Ok(r)) => match (r, interrupted) {
+        Ok(r) => match (r, interrupted) {
             (Ok(report), None) => {
                 let text = serde_json::to_string(&report)
                     .map_err(|e| ShapeclfError::new_err(e.to_string()))?;
@@ -935,7 +969,7 @@ fn train(
                 Err(py_error(&e, None))
             }
         },
-        Ok(Err(p)) | Err(p) => {
+        Err(p) => {
             warn_all(py, warnings)?;
             Err(ShapeclfError::new_err(extract::panic_error(p.as_ref())))
         }

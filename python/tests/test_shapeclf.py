@@ -427,6 +427,20 @@ def test_train_refuses_what_the_command_line_refuses(cli_features, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_verbose_calls_say_how_far_they_are(meshes, cli_features, tmp_path, capsys):
+    shapeclf.features(meshes, tmp_path / "f", views=False, verbose=True)
+    err = capsys.readouterr().err
+    assert "meshes: 27 of 27 (100%)" in err, err
+    shapeclf.train(cli_features, tmp_path / "m", model="logistic", epochs=30, verbose=True)
+    err = capsys.readouterr().err
+    import re
+
+    assert re.search(r"cross-validation: (\d+) of \1 \(100%\)", err) and "epoch 30: loss" in err, err
+    # Quiet unless asked.
+    shapeclf.train(cli_features, tmp_path / "m", model="mlp", epochs=2)
+    assert capsys.readouterr().err == ""
+
+
 def test_synth_writes_the_command_lines_files(tmp_path):
     def tree(root: Path) -> dict:
         # (Less the lock file, which holds the writer's process id.)
