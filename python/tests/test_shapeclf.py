@@ -396,6 +396,28 @@ def test_train_settings_are_the_flags(cli_features, tmp_path):
         shapeclf.train(cli_features, tmp_path / "mlp", model="mlp", flip=False, epochs=2)
 
 
+def test_two_threads_training_one_folder(cli_features, tmp_path):
+    # One trains it; the other is refused rather than let the two destroy each other's work.
+    out = tmp_path / "cnn"
+    results: list = []
+
+    def run() -> None:
+        try:
+            results.append(shapeclf.train(cli_features, out, model="cnn", epochs=30, channels=[4, 8], hidden=16))
+        except shapeclf.ShapeclfError as e:
+            results.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert len(results) == 2 and len(errors) == 1, results
+    assert "is being trained by another run in this process" in str(errors[0])
+    assert shapeclf.Model.load(out).report["epochs_run"] == 30
+
+
 def test_train_refuses_what_the_command_line_refuses(cli_features, tmp_path):
     msg = cli_error("train", "--model", "mlp", "--features", cli_features, "--out", tmp_path / "x", "--lr=-1")
     with pytest.raises(ValueError) as e:

@@ -18,8 +18,8 @@ mod staging;
 
 pub use config::{ModelConfig, read_config};
 pub use staging::{
-    CHECKPOINT_DIR, CommitError, ReplaceError, Staging, check_replaceable, is_model_folder,
-    write_staged,
+    CHECKPOINT_DIR, CommitError, ReplaceError, Staging, check_not_in_use, check_replaceable,
+    is_model_folder, write_staged,
 };
 
 /// Weights (Burn's burnpack record).

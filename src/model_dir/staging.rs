@@ -75,13 +75,33 @@ static IN_USE: std::sync::Mutex<std::collections::BTreeSet<PathBuf>> =
 #[derive(Debug)]
 struct Claim(PathBuf);
 
+/// This process's staging folder for `out`, as [`IN_USE`] names it.
+fn claim_key(out: &Path) -> PathBuf {
+    let (parent, name) = parent_and_name(out);
+    let parent = std::fs::canonicalize(&parent).unwrap_or(parent);
+    parent.join(format!(".{name}.staging-{}", std::process::id()))
+}
+
+/// Fails with [`CommitError::InUse`] when another run of this process is writing `out`: checked
+/// before a training's long preparation, so that a second one is refused at once (the staging
+/// folder's claim refuses it anyway).
+pub fn check_not_in_use(out: &Path) -> Result<(), CommitError> {
+    let key = claim_key(out);
+    if IN_USE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&key)
+    {
+        return Err(CommitError::InUse(out.to_path_buf()));
+    }
+    Ok(())
+}
+
 impl Claim {
     /// Claims this process's staging folder for `out` (whose parent exists); `InUse` when
     /// another run of this process holds it.
     fn new(out: &Path) -> Result<Claim, CommitError> {
-        let (parent, name) = parent_and_name(out);
-        let parent = std::fs::canonicalize(&parent).unwrap_or(parent);
-        let key = parent.join(format!(".{name}.staging-{}", std::process::id()));
+        let key = claim_key(out);
         let mut held = IN_USE.lock().unwrap_or_else(|e| e.into_inner());
         if !held.insert(key.clone()) {
             return Err(CommitError::InUse(out.to_path_buf()));
@@ -355,6 +375,11 @@ mod tests {
         // The same folder, spelled otherwise: refused, and the first run's work is untouched.
         let again = d.path().join(".").join("m");
         assert!(matches!(Staging::begin(&again), Err(CommitError::InUse(_))));
+        assert!(matches!(
+            check_not_in_use(&again),
+            Err(CommitError::InUse(_))
+        ));
+        assert!(check_not_in_use(&d.path().join("n")).is_ok());
         assert!(first.path().join("epochs.csv").is_file());
         // Another folder beside it is free; the folder itself once the first run let go.
         drop(Staging::begin(&d.path().join("n")).unwrap());

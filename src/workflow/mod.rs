@@ -180,6 +180,7 @@ pub fn train_model(
     cfg.validate()?;
     // Refused before any work, and checked again just before the folder is replaced.
     model_dir::check_replaceable(out)?;
+    model_dir::check_not_in_use(out)?;
     // A backend this build lacks is refused before the features are read.
     let device = cfg.backend.device()?;
     let (table, manifest, manifest_bytes) = read_features(features_dir, observer)?;
