@@ -487,14 +487,28 @@ impl FolderLock {
     }
 }
 
-/// Whether a process with this id is running on this machine (Linux: `/proc`; elsewhere
-/// assumed running, so nothing is removed on a guess).
+/// Whether a process with this id is running on this machine (Unix: signal 0, which only
+/// checks that it exists; elsewhere assumed running, so nothing is removed on a guess).
 pub fn process_alive(pid: u32) -> bool {
-    let proc = Path::new("/proc");
-    if !proc.join("self").exists() {
-        return true;
+    #[cfg(unix)]
+    {
+        // An id beyond `pid_t` is no process; 0 and negative ids would address process groups.
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        if pid <= 0 {
+            return true;
+        }
+        // SAFETY: kill with signal 0 sends nothing; it only reports whether `pid` exists (and
+        // EPERM when it does but belongs to another user).
+        let sent = unsafe { libc::kill(pid, 0) };
+        sent == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
     }
-    proc.join(pid.to_string()).exists()
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
 }
 
 #[cfg(test)]

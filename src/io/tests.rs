@@ -106,3 +106,23 @@ fn a_commit_stays_counted_while_another_ends() {
     assert!(super::committing(), "the outer commit is still under way");
     drop(outer);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_process_is_alive_until_it_is_reaped() {
+    assert!(process_alive(std::process::id()));
+    assert!(
+        process_alive(1),
+        "init runs (as another user: EPERM counts as alive)"
+    );
+    assert!(!process_alive(999_999_999));
+    assert!(!process_alive(u32::MAX), "beyond pid_t");
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    assert!(process_alive(child.id()));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!process_alive(child.id()));
+}

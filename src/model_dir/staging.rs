@@ -397,8 +397,8 @@ mod tests {
         assert!(adopted.path().join("epochs.csv").is_file());
     }
 
-    // Needs /proc to tell that process 999999999 is not running.
-    #[cfg(target_os = "linux")]
+    // Needs to tell that process 999999999 is not running.
+    #[cfg(unix)]
     #[test]
     fn a_previous_folder_left_aside_by_a_killed_commit_is_put_back() {
         let d = tempfile::tempdir().unwrap();
