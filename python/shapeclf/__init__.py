@@ -195,6 +195,11 @@ def synth(
     """
     if isinstance(formats, str):
         formats = formats.split(",")
+    for name, v in (("per_class", per_class), ("seed", seed), ("subdivide", subdivide)):
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise TypeError(f"{name} must be an integer, not {type(v).__name__}")
+        if v < 0:
+            raise ValueError(f"{name} is {v}; it must be 0 or more")
     files = _shapeclf.synth(os.fspath(dir), per_class, seed, subdivide, list(formats), realistic)
     return [os.fspath(f) for f in files]
 
@@ -499,7 +504,11 @@ class Model:
             for name, data in self._files.items():
                 with open(os.path.join(d, name), "wb") as f:
                     f.write(data)
-            summary: Dict[str, Any] = json.loads(_shapeclf.export_onnx(d, os.fspath(path)))
+            try:
+                summary: Dict[str, Any] = json.loads(_shapeclf.export_onnx(d, os.fspath(path)))
+            except ShapeclfError as e:
+                # The folder named is this call's own temporary copy of the model's files.
+                raise ShapeclfError(str(e).replace(d, "the loaded model")) from None
         return summary
 
     def __repr__(self) -> str:

@@ -602,14 +602,15 @@ impl shapeclf::observe::Observer for Hook {
                 *e = (Some(std::time::Instant::now()), None);
                 l
             }
-            // A stage's end: the epoch line held back, or where its steps ended.
+            // A stage's end: the epoch line held back, and where its steps ended.
             Event::End => {
                 let held = lock(&self.epochs).1.take();
                 let st = std::mem::take(&mut *lock(&self.stage));
-                match held {
-                    Some(l) => l,
-                    None if st.done > 0 => st.line(),
-                    None => return,
+                let steps = (st.done > 0).then(|| st.line());
+                match (held, steps) {
+                    (Some(a), Some(b)) => format!("{a}\n{b}"),
+                    (Some(l), None) | (None, Some(l)) => l,
+                    (None, None) => return,
                 }
             }
             _ => return,
@@ -649,7 +650,7 @@ fn polled<T: Send>(
     };
     let mut interrupted = None;
     let result = std::thread::scope(|scope| {
-        let job = scope.spawn(|| shapeclf::pool::install(|| catch_unwind(AssertUnwindSafe(job))));
+        let job = scope.spawn(|| catch_unwind(AssertUnwindSafe(job)));
         while !job.is_finished() {
             py.detach(|| std::thread::sleep(Duration::from_millis(50)));
             let heard = py.check_signals().err().or_else(write_lines);
@@ -680,7 +681,8 @@ fn polled<T: Send>(
 /// reason) pairs), the table file written (`table`) and the run's warnings (`warnings`). Ctrl-C
 /// stops it as it stops the command line: the meshes in hand finish, what is done is written
 /// (unless the rows of an earlier run were not all checked yet: then nothing is), then
-/// `KeyboardInterrupt`.
+/// `KeyboardInterrupt`. With `verbose`, how many meshes are done and the warnings go to
+/// `sys.stderr` as they come.
 #[pyfunction]
 #[pyo3(signature = (root, out, verbose = false, **kwargs))]
 fn features<'py>(
@@ -949,8 +951,10 @@ fn train(
         skipped_warn: true,
         ..Hook::default()
     };
+    // On this process's own worker pool, as `detached` calls run (`features` makes a pool of
+    // its own).
     let (result, interrupted) = polled(py, &hook, || {
-        shapeclf::workflow::train_model(&features, &out, &cfg, &hook)
+        shapeclf::pool::install(|| shapeclf::workflow::train_model(&features, &out, &cfg, &hook))
     });
     let warnings = std::mem::take(&mut *lock(&hook.warnings));
     match result {

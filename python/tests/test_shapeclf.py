@@ -478,6 +478,8 @@ def test_synth_writes_the_command_lines_files(tmp_path):
     assert len(files) == 60 and all(Path(f).is_file() for f in files)
     with pytest.raises(ValueError, match="formats"):
         shapeclf.synth(tmp_path / "bad", formats=["fbx"])
+    with pytest.raises(ValueError, match="per_class is -1"):
+        shapeclf.synth(tmp_path / "bad", per_class=-1)
     # Never over a user's files.
     with pytest.raises(shapeclf.ShapeclfError, match="writing synthetic dataset"):
         shapeclf.synth(tmp_path / "py", per_class=5)
@@ -492,6 +494,11 @@ def test_a_model_exports_the_command_lines_onnx_file(kind, models, tmp_path, mes
     # Exported from what was loaded, even once the folder is gone.
     shutil.rmtree(folder)
     summary = model.export_onnx(tmp_path / "py.onnx")
+    # An error names the model as loaded, not the call's temporary copy of its files.
+    (tmp_path / "a-folder").mkdir()
+    with pytest.raises(shapeclf.ShapeclfError) as e:
+        model.export_onnx(tmp_path / "a-folder")
+    assert "shapeclf-model-" not in str(e.value) and "a-folder" in str(e.value), e.value
     assert (tmp_path / "py.onnx").read_bytes() == (tmp_path / "cli.onnx").read_bytes()
     assert summary["model"] == kind and summary["classes"] == model.classes
     assert summary["bytes"] == (tmp_path / "py.onnx").stat().st_size
