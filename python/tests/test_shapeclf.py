@@ -397,25 +397,22 @@ def test_train_settings_are_the_flags(cli_features, tmp_path):
 
 
 def test_two_threads_training_one_folder(cli_features, tmp_path):
-    # One trains it; the other is refused rather than let the two destroy each other's work.
+    # While one thread trains a folder, a second training of it is refused rather than let the
+    # two destroy each other's work.
     out = tmp_path / "cnn"
     results: list = []
-
-    def run() -> None:
-        try:
-            results.append(shapeclf.train(cli_features, out, model="cnn", epochs=30, channels=[4, 8], hidden=16))
-        except shapeclf.ShapeclfError as e:
-            results.append(e)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    errors = [r for r in results if isinstance(r, Exception)]
-    assert len(results) == 2 and len(errors) == 1, results
-    assert "is being trained by another run in this process" in str(errors[0])
-    assert shapeclf.Model.load(out).report["epochs_run"] == 30
+    settings = dict(model="cnn", epochs=150, channels=[4, 8], hidden=16)
+    first = threading.Thread(target=lambda: results.append(shapeclf.train(cli_features, out, **settings)))
+    first.start()
+    deadline = time.time() + 120
+    while not any(".cnn.staging-" in p.name for p in tmp_path.iterdir()):
+        assert time.time() < deadline and first.is_alive(), "the first training never began"
+        time.sleep(0.01)
+    with pytest.raises(shapeclf.ShapeclfError, match="is being trained by another run in this process"):
+        shapeclf.train(cli_features, out, **settings)
+    assert first.is_alive(), "the refusal came at once, while the first still trained"
+    first.join()
+    assert results and results[0].report["epochs_run"] == 150
 
 
 def test_train_refuses_what_the_command_line_refuses(cli_features, tmp_path):
