@@ -288,14 +288,9 @@ def train(
     out = os.fspath(out) if out is not None else os.path.join("models", str(model))
     # Settings the model does not use are said before a run that may take minutes.
     _warn(_shapeclf.check_train(model, **settings))
-    report_text, warns = _shapeclf.train(features, out, model, verbose, **settings)
-    for w in warns:
-        warnings.warn(w, stacklevel=2)
-    m = Model.load(out)
-    import json
-
-    m._report = json.loads(report_text)
-    return m
+    _warn(_shapeclf.train(features, out, model, verbose, **settings))
+    # The folder just written, with its report.
+    return Model.load(out)
 
 
 def compare(models: PathLike = "models") -> "pandas.DataFrame":
@@ -325,8 +320,7 @@ def compare(models: PathLike = "models") -> "pandas.DataFrame":
         for k in ("train_seconds", "parameters", "test_size", "backend"):
             row[k] = r[k]
         rows.append(row)
-    for name, why in skipped:
-        warnings.warn(f"{name}: left out: {why}", stacklevel=2)
+    _warn([f"{name}: left out: {why}" for name, why in skipped])
     return pd.DataFrame(rows).set_index("name")
 
 
@@ -352,6 +346,14 @@ def _model_files(path: str) -> Dict[str, bytes]:
             with open(p, "rb") as f:
                 out[name] = f.read()
     return out
+
+
+def _write_files(files: Dict[str, bytes], folder: str) -> None:
+    """Writes a model's files (:func:`_model_files`) into ``folder``: the folder it was loaded
+    from, again."""
+    for name, data in files.items():
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(data)
 
 
 def _read_report(path: str) -> Optional[Dict[str, Any]]:
@@ -411,9 +413,7 @@ class Model:
 
         files = state["files"]
         with tempfile.TemporaryDirectory(prefix="shapeclf-model-") as d:
-            for name, data in files.items():
-                with open(os.path.join(d, name), "wb") as f:
-                    f.write(data)
+            _write_files(files, d)
             self._native = _shapeclf.NativeModel.load(d)
         self._files = files
         self._report = state.get("report")
@@ -501,9 +501,7 @@ class Model:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="shapeclf-model-") as d:
-            for name, data in self._files.items():
-                with open(os.path.join(d, name), "wb") as f:
-                    f.write(data)
+            _write_files(self._files, d)
             try:
                 summary: Dict[str, Any] = json.loads(_shapeclf.export_onnx(d, os.fspath(path)))
             except ShapeclfError as e:

@@ -16,7 +16,7 @@ use pyo3::exceptions::{PyException, PyFileNotFoundError, PyTypeError, PyValueErr
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use shapeclf::descriptors::views::{Align, UpAxis, ViewChannels, ViewLayout, Views};
+use shapeclf::descriptors::views::{Align, UpAxis, ViewLayout, Views};
 use shapeclf::extract::{self, ExtractError, FeatureSettings};
 use shapeclf::features::TableFormat;
 use shapeclf::inference;
@@ -260,13 +260,7 @@ fn settings(
             "res" => s.view_res = value(k, &v)?,
             "up" => s.up = choice::<UpAxis>(k, &v, "x, y or z")?,
             "align" => s.align = choice::<Align>(k, &v, "none or pca")?,
-            "channels" => {
-                s.view_channels = if v.is_none() {
-                    None
-                } else {
-                    Some(choice::<ViewChannels>(k, &v, "depth or depth+shade")?)
-                }
-            }
+            "channels" => s.view_channels = optional_choice(k, &v, "depth or depth+shade")?,
             "views" => s.views = value(k, &v)?,
             "augment" => s.view_augment = optional(k, &v)?,
             "jobs" => s.jobs = optional(k, &v)?,
@@ -930,9 +924,10 @@ fn warn_all(py: Python<'_>, warnings: Vec<String>) -> PyResult<()> {
 }
 
 /// Runs `shapeclf train --model MODEL --features FEATURES --out OUT` with the same settings,
-/// as a library call: writes the model folder and returns its report (`report.json`'s text)
-/// and the run's warnings ([`check_train`] gives those of the settings). With `verbose`, each epoch's numbers and the run's notes go to
-/// `sys.stderr` as they come. Ctrl-C stops training at the next batch, keeps its last
+/// as a library call: writes the model folder (whose `report.json` the Python half reads with
+/// the model) and returns the run's warnings ([`check_train`] gives those of the settings).
+/// With `verbose`, each epoch's numbers and the run's notes go to `sys.stderr` as they come.
+/// Ctrl-C stops training after the batch in hand, keeps its last
 /// checkpoint (`resume=True` continues from it, also in this process) and raises
 /// `KeyboardInterrupt`; no model folder is written.
 #[pyfunction]
@@ -944,7 +939,7 @@ fn train(
     model: &Bound<'_, PyAny>,
     verbose: bool,
     kwargs: Option<&Bound<'_, PyDict>>,
-) -> PyResult<(String, Vec<String>)> {
+) -> PyResult<Vec<String>> {
     let (cfg, _) = train_config(model, kwargs)?;
     let hook = Hook {
         verbose,
@@ -959,11 +954,7 @@ fn train(
     let warnings = std::mem::take(&mut *lock(&hook.warnings));
     match result {
         Ok(r) => match (r, interrupted) {
-            (Ok(report), None) => {
-                let text = serde_json::to_string(&report)
-                    .map_err(|e| ShapeclfError::new_err(e.to_string()))?;
-                Ok((text, warnings))
-            }
+            (Ok(_), None) => Ok(warnings),
             (_, Some(e)) => {
                 warn_all(py, warnings)?;
                 Err(e)

@@ -218,9 +218,7 @@ impl Staging {
     /// is untouched.
     /// Returns where it was kept, or the error that left it to be removed.
     pub fn keep(mut self) -> std::io::Result<PathBuf> {
-        let mut name = self.dir.clone().into_os_string();
-        name.push(STOPPED);
-        let kept = PathBuf::from(name);
+        let kept = with_suffix(&self.dir, STOPPED);
         if kept.exists() {
             std::fs::remove_dir_all(&kept)?;
         }
@@ -252,6 +250,14 @@ pub enum CommitError {
         "{0} is being trained by another run in this process: wait for it to end, or write another folder"
     )]
     InUse(PathBuf),
+}
+
+/// `path` with `suffix` added to its name (`with_extension` would replace what follows the
+/// name's last dot: `.m.staging-7` is `.m` with the extension `staging-7`).
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
 }
 
 /// The folder `out` is in, and its name.
@@ -340,12 +346,7 @@ fn commit_dir(staging: &Path, out: &Path) -> std::io::Result<()> {
     if out.exists() {
         // `.NAME.staging-PID.old`: this process's own, which a later run puts back should this
         // one die between the two renames (`remove_stale_staging`).
-        let aside = |suffix: &str| {
-            let mut p = staging.as_os_str().to_owned();
-            p.push(suffix);
-            PathBuf::from(p)
-        };
-        let (old, trash) = (aside(".old"), aside(TRASH));
+        let (old, trash) = (with_suffix(staging, ".old"), with_suffix(staging, TRASH));
         for leftover in [&old, &trash] {
             if leftover.exists() {
                 std::fs::remove_dir_all(leftover)?;
@@ -444,14 +445,13 @@ mod tests {
         .unwrap();
         let staging = Staging::begin(&out).unwrap();
         std::fs::write(staging.path().join("b"), "2").unwrap();
-        let mut old = staging.path().as_os_str().to_owned();
-        old.push(".old");
+        let old = with_suffix(staging.path(), ".old");
         // A stray `.NAME.old` (where earlier builds put it) is someone else's: left alone.
         let stray = d.path().join(".v1.2.old");
         std::fs::create_dir(&stray).unwrap();
         staging.commit(|_| Ok::<(), CommitError>(())).unwrap();
         assert!(out.join("b").is_file() && !out.join(CONFIG_FILE).exists());
-        assert!(!PathBuf::from(old).exists() && stray.is_dir());
+        assert!(!old.exists() && stray.is_dir());
     }
 
     proptest::proptest! {
