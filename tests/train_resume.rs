@@ -145,7 +145,7 @@ fn a_killed_training_resumed_ends_as_an_uninterrupted_one() {
                 s(out),
                 "--epochs",
                 // The MLP's epochs take milliseconds: enough of them to be killed mid-run.
-                if kind == "mlp" { "400" } else { "12" },
+                if kind == "mlp" { "1500" } else { "12" },
                 "--val-fraction",
                 "0.25",
                 "--patience",
@@ -229,7 +229,7 @@ fn a_resume_with_other_settings_is_refused_and_stays_resumable() {
         "--out",
         s(&out),
         "--epochs",
-        "400",
+        "1500",
     ];
     assert!(kill_after_a_checkpoint(&base, &out), "killed mid-run");
 
